@@ -1,0 +1,30 @@
+#pragma once
+// The one loader used by hermesd, hermesctl check-config and reload.
+
+#include <filesystem>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "hermes/config/config.hpp"
+#include "hermes/config/errors.hpp"
+#include "hermes/config/secrets.hpp"
+
+namespace hermes::config {
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // set only when there are no errors
+  std::vector<ConfigError> errors;
+  bool ok() const { return config != nullptr; }
+};
+
+// Reads and validates a file; secrets come from the process environment.
+LoadResult load_file(const std::filesystem::path& path);
+LoadResult load_file(const std::filesystem::path& path, const SecretEnvironment& env);
+// Validates YAML text; `file_name` is used in error messages.
+LoadResult load_string(std::string_view yaml, const std::string& file_name, const SecretEnvironment& env);
+
+// Changes that need a restart (DESIGN.md "reload"); empty when `next` can be applied live.
+std::vector<std::string> restart_required_changes(const Config& running, const Config& next);
+
+}  // namespace hermes::config

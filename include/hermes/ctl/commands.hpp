@@ -1,0 +1,11 @@
+#pragma once
+// hermesctl subcommands that are more than a few lines; each returns an exit code.
+
+#include <string>
+#include <vector>
+
+namespace hermes::ctl {
+
+int status(const std::vector<std::string>& args);
+
+}  // namespace hermes::ctl

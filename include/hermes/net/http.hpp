@@ -1,0 +1,83 @@
+#pragma once
+// Plain HTTP request/response values and the route table. No Beast here:
+// handlers and channels see these types; only src/net touches Beast.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "hermes/core/ip.hpp"
+
+namespace hermes::net {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Case-insensitive lookup; the first value wins.
+std::optional<std::string_view> find_header(const Headers& headers, std::string_view name);
+
+struct HttpRequest {
+  std::string method;
+  std::string target;  // as sent: "/v1/models?x=1"
+  std::string path;    // target without the query
+  std::string query;
+  Headers headers;
+  std::string body;
+  IpAddress peer;           // the socket's peer: the only address trusted for access decisions
+  std::uint16_t peer_port = 0;
+  std::string listener;
+  bool tls = false;
+
+  std::optional<std::string_view> header(std::string_view name) const { return find_header(headers, name); }
+  bool from_loopback() const { return peer.is_loopback(); }
+};
+
+struct HttpResponse {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  bool close = false;  // close the connection after this response
+
+  static HttpResponse text(int status, std::string body);
+  static HttpResponse json(int status, const nlohmann::json& body);
+  // {"error":{"message":..., "type":..., "code":...}} as OpenAI clients expect.
+  static HttpResponse error(int status, std::string_view code, std::string_view message);
+  HttpResponse& with_header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest)>;
+
+// Exact-path routes with a method each. Built whole and swapped on reload.
+class HttpRoutes {
+ public:
+  struct Route {
+    std::string method;
+    std::string path;
+    std::string metric_name;  // label for hermes_http_requests_total{route}
+    HttpHandler handler;
+  };
+  struct Match {
+    const Route* route = nullptr;
+    bool path_known = false;  // path exists with another method: 405
+    std::string allowed;      // the methods that path accepts
+  };
+
+  void add(std::string method, std::string path, HttpHandler handler, std::string metric_name = {});
+  Match match(std::string_view method, std::string_view path) const;
+  bool empty() const { return routes_.empty(); }
+
+ private:
+  std::vector<Route> routes_;
+};
+
+}  // namespace hermes::net

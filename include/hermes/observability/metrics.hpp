@@ -1,0 +1,120 @@
+#pragma once
+// A small Prometheus-text metrics registry. Families are created at start-up;
+// `family.with({...})` returns a stable reference that hot paths keep, so the
+// per-event cost is one relaxed atomic add. Label values must never contain
+// senders, keys or session ids (DESIGN.md).
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace hermes::observability {
+
+class Counter {
+ public:
+  void inc(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+class Gauge {
+ public:
+  void set(double v) { value_.store(v, std::memory_order_relaxed); }
+  void add(double d);
+  double value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0};
+};
+
+class Histogram {
+ public:
+  explicit Histogram(const std::vector<double>& bounds);
+  void observe(double v);
+  struct Snapshot {
+    std::vector<std::uint64_t> cumulative;  // one per bound, then +Inf
+    double sum = 0;
+    std::uint64_t count = 0;
+  };
+  Snapshot snapshot() const;
+  const std::vector<double>& bounds() const { return bounds_; }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // bounds_.size() + 1
+  std::atomic<double> sum_{0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+// Latency buckets in seconds, from 100 µs to 60 s.
+const std::vector<double>& latency_buckets();
+
+enum class MetricType { counter, gauge, histogram };
+
+template <class Metric>
+class Family {
+ public:
+  Family(std::string name, std::string help, std::vector<std::string> label_names,
+         std::vector<double> bounds = {})
+      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(label_names)),
+        bounds_(std::move(bounds)) {}
+
+  // Returns the series for these label values (in label_names order), creating it once.
+  Metric& with(const std::vector<std::string>& values);
+
+  const std::string& name() const { return name_; }
+  const std::string& help() const { return help_; }
+  const std::vector<std::string>& label_names() const { return labels_; }
+  template <class Fn>
+  void for_each(Fn fn) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& [values, metric] : series_) fn(values, *metric);
+  }
+
+ private:
+  std::string name_;
+  std::string help_;
+  std::vector<std::string> labels_;
+  std::vector<double> bounds_;
+  mutable std::mutex mutex_;
+  std::map<std::vector<std::string>, std::unique_ptr<Metric>> series_;
+};
+
+using CounterFamily = Family<Counter>;
+using GaugeFamily = Family<Gauge>;
+using HistogramFamily = Family<Histogram>;
+
+class MetricsRegistry {
+ public:
+  CounterFamily& counter(const std::string& name, const std::string& help, std::vector<std::string> labels = {});
+  GaugeFamily& gauge(const std::string& name, const std::string& help, std::vector<std::string> labels = {});
+  HistogramFamily& histogram(const std::string& name, const std::string& help, std::vector<std::string> labels = {},
+                             std::vector<double> bounds = latency_buckets());
+  // Appends exposition text computed at scrape time (process stats, queue depths).
+  void add_collector(std::function<void(std::string&)> collector);
+
+  // Prometheus text format 0.0.4.
+  std::string render() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<CounterFamily>> counters_;
+  std::vector<std::unique_ptr<GaugeFamily>> gauges_;
+  std::vector<std::unique_ptr<HistogramFamily>> histograms_;
+  std::vector<std::function<void(std::string&)>> collectors_;
+};
+
+// Helpers for collectors writing exposition text.
+void write_metric_header(std::string& out, const std::string& name, const std::string& help, MetricType type);
+void write_sample(std::string& out, const std::string& name, const std::vector<std::string>& label_names,
+                  const std::vector<std::string>& label_values, double value);
+std::string escape_label_value(const std::string& value);
+
+}  // namespace hermes::observability

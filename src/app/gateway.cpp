@@ -1,0 +1,330 @@
+#include "hermes/app/gateway.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+
+#include "hermes/app/admin.hpp"
+#include "hermes/app/sd_notify.hpp"
+#include "hermes/config/loader.hpp"
+#include "hermes/core/build_info.hpp"
+#include "hermes/net/server.hpp"
+#include "hermes/observability/logging.hpp"
+#include "hermes/observability/metrics.hpp"
+#include "hermes/observability/process.hpp"
+
+namespace hermes::app {
+
+namespace asio = boost::asio;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+spdlog::level::level_enum to_spdlog(config::LogLevel level) {
+  switch (level) {
+    case config::LogLevel::trace: return spdlog::level::trace;
+    case config::LogLevel::debug: return spdlog::level::debug;
+    case config::LogLevel::info: return spdlog::level::info;
+    case config::LogLevel::warn: return spdlog::level::warn;
+    case config::LogLevel::error: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+void apply_logging(const config::LogConfig& log) {
+  observability::configure_logging(
+      log.format == config::LogFormat::json ? observability::LogStyle::json : observability::LogStyle::text,
+      to_spdlog(log.level));
+}
+
+std::string admission_policy(const config::ListenerConfig& l) {
+  if (!l.allow.empty()) return "the allow list";
+  if (l.bind == config::BindMode::lan) return "private networks only";
+  return "any peer";
+}
+
+std::string utc_timestamp(std::chrono::system_clock::time_point t) {
+  auto secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Until the SQLite audit log lands, audit events go to the log so nothing is lost silently.
+class LogAuditSink final : public AuditSink {
+ public:
+  void record(AuditEvent e) override {
+    spdlog::info("audit kind={} decision={} status={} detail={}", e.kind, e.decision, e.status, e.detail.dump());
+  }
+};
+
+}  // namespace
+
+struct Gateway::Impl final : AdminModel {
+  asio::io_context io;
+  observability::MetricsRegistry metrics;
+  LogAuditSink audit;
+  net::HttpServer server;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  mutable std::mutex config_mutex;
+  std::shared_ptr<const config::Config> config;
+  std::chrono::system_clock::time_point loaded_at = std::chrono::system_clock::now();
+  std::shared_ptr<const Secret> admin_key_;
+  std::atomic<bool> bound{false};
+  std::atomic<bool> draining{false};
+  observability::CounterFamily& reloads;
+
+  explicit Impl(std::shared_ptr<const config::Config> cfg)
+      : io(static_cast<int>(cfg->gateway.threads)), server(io, metrics, audit), config(std::move(cfg)),
+        admin_key_(std::make_shared<const Secret>(config->admin.key)),
+        reloads(metrics.counter("hermes_config_reloads_total", "Configuration reloads, by result.", {"result"})) {
+    observability::register_process_metrics(metrics);
+  }
+
+  std::shared_ptr<const config::Config> current() const {
+    std::lock_guard lock(config_mutex);
+    return config;
+  }
+
+  // AdminModel
+  std::vector<std::string> not_ready_reasons() const override {
+    std::vector<std::string> reasons;
+    if (draining.load()) reasons.emplace_back("shutting down");
+    if (!bound.load()) reasons.emplace_back("listeners not bound");
+    return reasons;
+  }
+  std::string metrics_text() const override { return metrics.render(); }
+  std::shared_ptr<const Secret> admin_key() const override {
+    std::lock_guard lock(config_mutex);
+    return admin_key_;
+  }
+  nlohmann::json status() const override;
+
+  bool build_listener_settings(const config::Config& cfg, std::vector<net::ListenerSettings>& out, std::string& error);
+  int start();
+  asio::awaitable<void> handle_signals();
+  asio::awaitable<void> watchdog(std::chrono::microseconds interval);
+  void reload();
+  void record_reload(const std::string& status, nlohmann::json detail);
+  asio::awaitable<void> drain();
+};
+
+nlohmann::json Gateway::Impl::status() const {
+  auto cfg = current();
+  nlohmann::json listeners = nlohmann::json::array();
+  for (const auto& l : cfg->listeners) {
+    listeners.push_back({{"name", l.name},
+                         {"address", l.address.to_string()},
+                         {"port", server.bound_port(l.name)},
+                         {"tls", l.tls.has_value()},
+                         {"admin", l.admin},
+                         {"admits", admission_policy(l)},
+                         {"max_connections", l.max_connections}});
+  }
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
+  std::lock_guard lock(config_mutex);
+  return {{"version", build::version()},
+          {"commit", build::commit()},
+          {"instance", cfg->gateway.instance},
+          {"pid", ::getpid()},
+          {"uptime_seconds", uptime.count()},
+          {"ready", not_ready_reasons().empty()},
+          {"draining", draining.load()},
+          {"config", {{"file", cfg->file.string()}, {"sha256", cfg->sha256}, {"loaded_at", utc_timestamp(loaded_at)}}},
+          {"connections", server.active_connections()},
+          {"listeners", listeners}};
+}
+
+bool Gateway::Impl::build_listener_settings(const config::Config& cfg, std::vector<net::ListenerSettings>& out,
+                                            std::string& error) {
+  auto admin_routes = std::make_shared<net::HttpRoutes>();
+  add_admin_routes(*admin_routes, *this);
+  auto no_routes = std::make_shared<const net::HttpRoutes>();
+  for (const auto& l : cfg.listeners) {
+    net::ListenerSettings s;
+    s.name = l.name;
+    s.address = l.address;
+    s.port = l.port;
+    s.admits = [policy = l](const IpAddress& peer) { return policy.admits(peer); };
+    s.admission_policy = admission_policy(l);
+    s.max_connections = l.max_connections;
+    s.body_limit = l.body_limit.bytes;
+    s.header_timeout = l.header_timeout;
+    s.body_timeout = l.body_timeout;
+    s.idle_timeout = l.idle_timeout;
+    s.routes = l.admin ? std::shared_ptr<const net::HttpRoutes>(admin_routes) : no_routes;
+    if (l.tls) {
+      s.tls = net::load_tls_context(l.tls->cert, l.tls->key, error);
+      if (!s.tls) {
+        error = "listener " + l.name + ": " + error;
+        return false;
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return true;
+}
+
+int Gateway::Impl::start() {
+  auto cfg = current();
+  std::vector<net::ListenerSettings> settings;
+  std::string error;
+  if (!build_listener_settings(*cfg, settings, error)) {
+    spdlog::critical("cannot start: {}", error);
+    return 1;
+  }
+  if (server.bind(std::move(settings), error)) {
+    spdlog::critical("cannot start: {}", error);
+    return 1;
+  }
+  bound.store(true);
+  server.start_accepting();
+  asio::co_spawn(io, handle_signals(), asio::detached);
+  if (auto interval = sd_watchdog_interval()) {
+    asio::co_spawn(io, watchdog(*interval), asio::detached);
+  }
+  spdlog::info("hermesd {} ({}) instance {} ready with {} listener(s), {} thread(s), config {}", build::version(),
+               build::commit(), cfg->gateway.instance, cfg->listeners.size(), cfg->gateway.threads,
+               cfg->file.string());
+  sd_notify("READY=1\nSTATUS=serving");
+  return 0;
+}
+
+asio::awaitable<void> Gateway::Impl::watchdog(std::chrono::microseconds interval) {
+  // Sent from the event loop itself: a stuck loop stops the pings and systemd restarts us.
+  asio::steady_timer timer(io);
+  while (!draining.load()) {
+    sd_notify("WATCHDOG=1");
+    timer.expires_after(interval / 2);
+    co_await timer.async_wait(kAsTuple);
+  }
+}
+
+asio::awaitable<void> Gateway::Impl::handle_signals() {
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  for (;;) {
+    auto [ec, sig] = co_await signals.async_wait(kAsTuple);
+    if (ec) co_return;
+    if (sig == SIGHUP) {
+      reload();
+      continue;
+    }
+    spdlog::info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    co_await drain();
+    co_return;
+  }
+}
+
+void Gateway::Impl::record_reload(const std::string& status, nlohmann::json detail) {
+  reloads.with({status}).inc();
+  AuditEvent ev;
+  ev.kind = "config.reload";
+  ev.decision = status == "applied" ? "applied" : "refused";
+  ev.status = status;
+  ev.detail = std::move(detail);
+  audit.record(std::move(ev));
+}
+
+void Gateway::Impl::reload() {
+  auto running = current();
+  sd_notify("RELOADING=1");
+  spdlog::info("reloading configuration from {}", running->file.string());
+  auto result = config::load_file(running->file);
+  if (!result.ok()) {
+    nlohmann::json errors = nlohmann::json::array();
+    for (const auto& e : result.errors) {
+      spdlog::error("reload refused: {}", e.to_string());
+      errors.push_back(e.to_string());
+    }
+    record_reload("invalid_config", {{"file", running->file.string()}, {"errors", errors}});
+    sd_notify("READY=1\nSTATUS=reload refused: invalid configuration");
+    return;
+  }
+  auto changes = config::restart_required_changes(*running, *result.config);
+  if (!changes.empty()) {
+    for (const auto& c : changes) spdlog::error("reload refused: {} changed; this needs a restart", c);
+    record_reload("restart_required", {{"file", running->file.string()}, {"changes", changes}});
+    sd_notify("READY=1\nSTATUS=reload refused: restart required");
+    return;
+  }
+  std::vector<net::ListenerSettings> settings;
+  std::string error;
+  if (!build_listener_settings(*result.config, settings, error)) {
+    spdlog::error("reload refused: {}", error);
+    record_reload("invalid_config", {{"file", running->file.string()}, {"errors", {error}}});
+    sd_notify("READY=1\nSTATUS=reload refused: " + error);
+    return;
+  }
+  for (const auto& s : settings) server.update(s);
+  {
+    std::lock_guard lock(config_mutex);
+    config = result.config;
+    admin_key_ = std::make_shared<const Secret>(config->admin.key);
+    loaded_at = std::chrono::system_clock::now();
+  }
+  apply_logging(result.config->log);
+  spdlog::info("configuration reloaded (sha256 {})", result.config->sha256);
+  record_reload("applied", {{"file", running->file.string()},
+                            {"sha256", result.config->sha256},
+                            {"previous_sha256", running->sha256}});
+  sd_notify("READY=1\nSTATUS=serving");
+}
+
+asio::awaitable<void> Gateway::Impl::drain() {
+  // /readyz turns 503 first, so load balancers stop sending before listeners close.
+  draining.store(true);
+  sd_notify("STOPPING=1");
+  server.begin_drain();
+  auto deadline = std::chrono::steady_clock::now() + current()->gateway.drain_timeout;
+  asio::steady_timer timer(io);
+  while (server.active_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(kAsTuple);
+  }
+  if (auto left = server.active_connections(); left > 0) {
+    spdlog::warn("drain deadline reached with {} connection(s) still open; closing them", left);
+    server.close_all();
+    timer.expires_after(std::chrono::milliseconds(200));
+    co_await timer.async_wait(kAsTuple);
+  }
+  spdlog::info("stopped");
+  io.stop();
+}
+
+Gateway::Gateway(std::shared_ptr<const config::Config> config) : impl_(std::make_unique<Impl>(std::move(config))) {
+  apply_logging(impl_->current()->log);
+}
+
+Gateway::~Gateway() = default;
+
+int Gateway::run() {
+  // Signals are handled by the signal_set; block them before threads start so
+  // none is delivered to a thread with the default action.
+  if (int rc = impl_->start(); rc != 0) {
+    return rc;
+  }
+  unsigned threads = impl_->current()->gateway.threads;
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) {
+    pool.emplace_back([this] { impl_->io.run(); });
+  }
+  impl_->io.run();
+  for (auto& t : pool) t.join();
+  return 0;
+}
+
+}  // namespace hermes::app

@@ -1,0 +1,358 @@
+#include "hermes/config/loader.hpp"
+
+#include <openssl/sha.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "hermes/config/reader.hpp"
+
+namespace hermes::config {
+namespace {
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+  }
+  return out;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
+    return "hermes";
+  }
+  return buf;
+}
+
+bool valid_identifier(const std::string& name) {
+  static const std::regex kName("[a-z0-9][a-z0-9_-]{0,62}");
+  return std::regex_match(name, kName);
+}
+
+std::filesystem::path resolve_relative(const std::filesystem::path& p, const std::filesystem::path& base) {
+  return p.is_relative() ? (base / p).lexically_normal() : p;
+}
+
+GatewayConfig parse_gateway(const YAML::Node& node, ParseContext& ctx, const std::filesystem::path& base_dir) {
+  MapReader r(node, "gateway", ctx);
+  GatewayConfig g;
+  g.instance = r.optional<std::string>("instance").value_or(host_name());
+  if (!valid_identifier(g.instance) && r.has("instance")) {
+    ctx.error(r.child("instance"), r.path_of("instance"),
+              "instance must be lower-case letters, digits, '-' or '_' (at most 63)");
+  }
+  if (auto dir = r.optional<std::string>("data_dir")) {
+    g.data_dir = resolve_relative(*dir, base_dir);
+  } else {
+    auto env = ctx.secrets().getenv ? ctx.secrets().getenv("STATE_DIRECTORY") : std::nullopt;
+    g.data_dir = (env && !env->empty()) ? std::filesystem::path(*env) : "/var/lib/hermes";
+  }
+  if (auto t = r.optional<std::uint32_t>("threads")) {
+    if (*t == 0 || *t > 256) {
+      ctx.error(r.child("threads"), r.path_of("threads"), "threads must be between 1 and 256");
+    }
+    g.threads = *t;
+  } else {
+    g.threads = std::max(1u, std::thread::hardware_concurrency());
+  }
+  g.drain_timeout = r.optional<Duration>("drain_timeout").value_or(g.drain_timeout);
+  r.finish();
+  return g;
+}
+
+LogConfig parse_log(const YAML::Node& node, ParseContext& ctx) {
+  MapReader r(node, "log", ctx);
+  LogConfig l;
+  if (auto n = r.child("format"); n.IsDefined() && !n.IsNull()) {
+    l.format = convert_enum<LogFormat>(n, r.path_of("format"), ctx,
+                                       {{"text", LogFormat::text}, {"json", LogFormat::json}})
+                   .value_or(l.format);
+  }
+  if (auto n = r.child("level"); n.IsDefined() && !n.IsNull()) {
+    l.level = convert_enum<LogLevel>(n, r.path_of("level"), ctx,
+                                     {{"trace", LogLevel::trace},
+                                      {"debug", LogLevel::debug},
+                                      {"info", LogLevel::info},
+                                      {"warn", LogLevel::warn},
+                                      {"error", LogLevel::error}})
+                  .value_or(l.level);
+  }
+  r.finish();
+  return l;
+}
+
+AdminConfig parse_admin(const YAML::Node& node, ParseContext& ctx) {
+  MapReader r(node, "admin", ctx);
+  AdminConfig a;
+  if (auto key = r.optional<Secret>("key")) {
+    a.key = std::move(*key);
+  }
+  r.finish();
+  return a;
+}
+
+void check_readable(MapReader& r, std::string_view key, const std::filesystem::path& p) {
+  std::ifstream in(p);
+  if (!in) {
+    r.context().error(r.child(key), r.path_of(key), "cannot read file " + p.string());
+  }
+}
+
+std::optional<TlsConfig> parse_tls(const YAML::Node& node, const std::string& path, ParseContext& ctx,
+                                   const std::filesystem::path& base_dir) {
+  if (!node.IsDefined() || node.IsNull()) {
+    return std::nullopt;
+  }
+  MapReader r(node, path, ctx);
+  TlsConfig tls;
+  auto cert = r.required<std::string>("cert");
+  auto key = r.required<std::string>("key");
+  if (cert) {
+    tls.cert = resolve_relative(*cert, base_dir);
+    check_readable(r, "cert", tls.cert);
+  }
+  if (key) {
+    tls.key = resolve_relative(*key, base_dir);
+    check_readable(r, "key", tls.key);
+  }
+  r.finish();
+  return tls;
+}
+
+void parse_bind(MapReader& r, ListenerConfig& l) {
+  auto node = r.child("bind");
+  std::string bind = "loopback";
+  if (node.IsDefined() && !node.IsNull()) {
+    bind = convert<std::string>(node, r.path_of("bind"), r.context()).value_or(bind);
+  }
+  if (bind == "loopback") {
+    l.bind = BindMode::loopback;
+    l.address = *IpAddress::parse("127.0.0.1");
+  } else if (bind == "lan") {
+    l.bind = BindMode::lan;
+    l.address = *IpAddress::parse("::");
+  } else if (bind == "any") {
+    l.bind = BindMode::any;
+    l.address = *IpAddress::parse("::");
+  } else if (auto addr = IpAddress::parse(bind)) {
+    l.bind = BindMode::address;
+    l.address = *addr;
+  } else {
+    r.context().error(node, r.path_of("bind"),
+                      "invalid bind '" + bind + "' (expected loopback | lan | any | an IP address)");
+  }
+}
+
+std::optional<ListenerConfig> parse_listener(const YAML::Node& node, const std::string& path, ParseContext& ctx,
+                                             const std::filesystem::path& base_dir) {
+  MapReader r(node, path, ctx);
+  ListenerConfig l;
+  l.where = ctx.location(node);
+  if (auto name = r.required<std::string>("name")) {
+    l.name = *name;
+    if (!valid_identifier(l.name)) {
+      ctx.error(r.child("name"), r.path_of("name"),
+                "name must be lower-case letters, digits, '-' or '_' (at most 63)");
+    }
+  }
+  parse_bind(r, l);
+  if (auto port = r.required<std::uint16_t>("port")) {
+    if (*port == 0) {
+      ctx.error(r.child("port"), r.path_of("port"), "port must be between 1 and 65535");
+    }
+    l.port = *port;
+  }
+  l.allow = r.optional<std::vector<Cidr>>("allow").value_or(std::vector<Cidr>{});
+  if (r.has("allow") && l.allow.empty() && ctx.errors().empty()) {
+    ctx.error(r.child("allow"), r.path_of("allow"), "allow: is empty, which would refuse every peer");
+  }
+  // An `any` listener faces the internet by intent: no admin endpoints unless asked.
+  l.admin = r.optional<bool>("admin").value_or(l.bind != BindMode::any);
+  l.tls = parse_tls(r.child("tls"), r.path_of("tls"), ctx, base_dir);
+  if (auto max = r.optional<std::uint32_t>("max_connections")) {
+    if (*max == 0) {
+      ctx.error(r.child("max_connections"), r.path_of("max_connections"), "max_connections must be at least 1");
+    }
+    l.max_connections = *max;
+  }
+  l.body_limit = r.optional<ByteSize>("body_limit").value_or(l.body_limit);
+  for (auto [key, field] : {std::pair{"header_timeout", &l.header_timeout},
+                            std::pair{"body_timeout", &l.body_timeout},
+                            std::pair{"idle_timeout", &l.idle_timeout}}) {
+    if (auto d = r.optional<Duration>(key)) {
+      if (d->count() <= 0) {
+        ctx.error(r.child(key), r.path_of(key), std::string(key) + " must be greater than zero");
+      }
+      *field = *d;
+    }
+  }
+  l.trusted_proxies = r.optional<std::vector<Cidr>>("trusted_proxies").value_or(std::vector<Cidr>{});
+  r.finish();
+  return l;
+}
+
+void check_listener_ports(const std::vector<ListenerConfig>& listeners, ParseContext& ctx) {
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      const auto& a = listeners[i];
+      const auto& b = listeners[j];
+      bool wildcard = a.address.is_unspecified() || b.address.is_unspecified();
+      if (a.port == b.port && (wildcard || a.address == b.address)) {
+        ctx.error_at(a.where, "listeners[" + std::to_string(i) + "].port",
+                     "port " + std::to_string(a.port) + " is already bound by listener '" + b.name + "'");
+        break;
+      }
+    }
+  }
+}
+
+AuditConfig parse_audit(const YAML::Node& node, ParseContext& ctx) {
+  MapReader r(node, "audit", ctx);
+  AuditConfig a;
+  a.path = r.optional<std::string>("path").value_or("audit.db");
+  a.retention = r.optional<Duration>("retention").value_or(a.retention);
+  if (auto n = r.child("store_text"); n.IsDefined() && !n.IsNull()) {
+    a.store_text = convert_enum<StoreText>(n, r.path_of("store_text"), ctx,
+                                           {{"full", StoreText::full}, {"hash", StoreText::hash},
+                                            {"none", StoreText::none}})
+                       .value_or(a.store_text);
+  }
+  if (auto key = r.optional<Secret>("chain_key")) {
+    a.chain_key = std::move(*key);
+  }
+  if (auto n = r.child("synchronous"); n.IsDefined() && !n.IsNull()) {
+    a.synchronous = convert_enum<SyncMode>(n, r.path_of("synchronous"), ctx,
+                                           {{"off", SyncMode::off}, {"normal", SyncMode::normal},
+                                            {"full", SyncMode::full}})
+                        .value_or(a.synchronous);
+  }
+  a.queue_capacity = r.optional<std::uint32_t>("queue_capacity").value_or(a.queue_capacity);
+  a.batch_size = r.optional<std::uint32_t>("batch_size").value_or(a.batch_size);
+  a.flush_interval = r.optional<Duration>("flush_interval").value_or(a.flush_interval);
+  a.head_log_interval = r.optional<Duration>("head_log_interval").value_or(a.head_log_interval);
+  if (a.queue_capacity < 16) {
+    ctx.error(r.child("queue_capacity"), r.path_of("queue_capacity"), "queue_capacity must be at least 16");
+  }
+  if (a.batch_size == 0) {
+    ctx.error(r.child("batch_size"), r.path_of("batch_size"), "batch_size must be at least 1");
+  }
+  r.finish();
+  return a;
+}
+
+std::shared_ptr<Config> parse_document(const YAML::Node& root, ParseContext& ctx,
+                                       const std::filesystem::path& base_dir) {
+  auto cfg = std::make_shared<Config>();
+  MapReader r(root, "", ctx);
+  cfg->gateway = parse_gateway(r.child("gateway"), ctx, base_dir);
+  cfg->log = parse_log(r.child("log"), ctx);
+  cfg->admin = parse_admin(r.child("admin"), ctx);
+  cfg->listeners = parse_list<ListenerConfig>(
+      r.child("listeners"), "listeners", ctx,
+      [&](const YAML::Node& n, const std::string& p) { return parse_listener(n, p, ctx, base_dir); });
+  check_unique_names(cfg->listeners, "listener", "listeners", ctx);
+  check_listener_ports(cfg->listeners, ctx);
+  cfg->audit = parse_audit(r.child("audit"), ctx);
+  if (cfg->audit.path.is_relative()) {
+    cfg->audit.path = (cfg->gateway.data_dir / cfg->audit.path).lexically_normal();
+  }
+  r.finish();
+  if (cfg->listeners.empty() && ctx.errors().empty()) {
+    ctx.error(root, "listeners", "at least one listener is required");
+  }
+  return cfg;
+}
+
+}  // namespace
+
+bool ListenerConfig::admits(const IpAddress& peer) const {
+  if (!allow.empty()) {
+    return any_contains(allow, peer);
+  }
+  if (bind == BindMode::lan) {
+    return any_contains(private_network_cidrs(), peer);
+  }
+  return true;
+}
+
+const ListenerConfig* Config::find_listener(std::string_view name) const {
+  for (const auto& l : listeners) {
+    if (l.name == name) return &l;
+  }
+  return nullptr;
+}
+
+LoadResult load_string(std::string_view yaml, const std::string& file_name, const SecretEnvironment& env) {
+  ParseContext ctx(file_name, env);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    ctx.error(e.mark, "", e.msg);
+    return {nullptr, ctx.take_errors()};
+  }
+  if (!root.IsDefined() || root.IsNull()) {
+    ctx.error(YAML::Mark::null_mark(), "", "the file is empty");
+    return {nullptr, ctx.take_errors()};
+  }
+  auto cfg = parse_document(root, ctx, env.base_dir);
+  if (!ctx.errors().empty()) {
+    return {nullptr, ctx.take_errors()};
+  }
+  cfg->sha256 = sha256_hex(yaml);
+  return {std::move(cfg), {}};
+}
+
+LoadResult load_file(const std::filesystem::path& path, const SecretEnvironment& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return {nullptr, {ConfigError{path.string(), 0, 0, "", "cannot open the configuration file"}}};
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  auto result = load_string(buf.str(), path.string(), env);
+  if (result.config) {
+    auto cfg = std::const_pointer_cast<Config>(result.config);
+    cfg->file = std::filesystem::absolute(path).lexically_normal();
+  }
+  return result;
+}
+
+LoadResult load_file(const std::filesystem::path& path) {
+  auto base = std::filesystem::absolute(path).parent_path();
+  return load_file(path, SecretEnvironment::from_process(base));
+}
+
+std::vector<std::string> restart_required_changes(const Config& running, const Config& next) {
+  std::vector<std::string> changes;
+  if (running.gateway.data_dir != next.gateway.data_dir) changes.push_back("gateway.data_dir");
+  if (running.gateway.threads != next.gateway.threads) changes.push_back("gateway.threads");
+  if (running.gateway.instance != next.gateway.instance) changes.push_back("gateway.instance");
+  if (running.audit.path != next.audit.path) changes.push_back("audit.path");
+  for (const auto& l : running.listeners) {
+    const auto* n = next.find_listener(l.name);
+    if (!n) {
+      changes.push_back("listeners." + l.name + " (removed)");
+    } else if (n->bind != l.bind || !(n->address == l.address) || n->port != l.port) {
+      changes.push_back("listeners." + l.name + ".bind/port");
+    } else if (n->tls.has_value() != l.tls.has_value()) {
+      changes.push_back("listeners." + l.name + ".tls (enabled or disabled)");
+    }
+  }
+  for (const auto& n : next.listeners) {
+    if (!running.find_listener(n.name)) changes.push_back("listeners." + n.name + " (added)");
+  }
+  return changes;
+}
+
+}  // namespace hermes::config

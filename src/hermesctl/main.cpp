@@ -1,0 +1,59 @@
+// hermesctl: the operator's tool (DESIGN.md "Command line").
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "hermes/config/loader.hpp"
+#include "hermes/core/build_info.hpp"
+#include "hermes/ctl/commands.hpp"
+
+namespace {
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: hermesctl check-config FILE\n"
+               "       hermesctl status [--url http://127.0.0.1:8080]   (admin key from $HERMES_ADMIN_KEY)\n"
+               "       hermesctl --version\n");
+}
+
+int check_config(const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    std::fprintf(stderr, "usage: hermesctl check-config FILE\n");
+    return 2;
+  }
+  auto loaded = hermes::config::load_file(args[0]);
+  if (!loaded.ok()) {
+    std::fputs(hermes::config::format_errors(loaded.errors).c_str(), stdout);
+    std::fprintf(stderr, "%s: %zu error(s)\n", args[0].c_str(), loaded.errors.size());
+    return 1;
+  }
+  std::printf("%s: OK (%zu listener(s), sha256 %s)\n", args[0].c_str(), loaded.config->listeners.size(),
+              loaded.config->sha256.substr(0, 12).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "check-config") return check_config(args);
+  if (command == "status") return hermes::ctl::status(args);
+  if (command == "--version") {
+    std::printf("hermesctl %s (%s)\n", std::string(hermes::build::version()).c_str(),
+                std::string(hermes::build::commit()).c_str());
+    return 0;
+  }
+  if (command == "--help" || command == "-h" || command == "help") {
+    usage(stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "hermesctl: unknown command '%s'\n", command.c_str());
+  usage(stderr);
+  return 2;
+}

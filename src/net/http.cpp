@@ -1,0 +1,59 @@
+#include "hermes/net/http.hpp"
+
+#include <nlohmann/json.hpp>
+#include <strings.h>
+
+namespace hermes::net {
+
+std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), k.size()) == 0) {
+      return std::string_view(v);
+    }
+  }
+  return std::nullopt;
+}
+
+HttpResponse HttpResponse::text(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+  return r;
+}
+
+HttpResponse HttpResponse::json(int status, const nlohmann::json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  r.body += '\n';
+  r.headers.emplace_back("Content-Type", "application/json");
+  return r;
+}
+
+HttpResponse HttpResponse::error(int status, std::string_view code, std::string_view message) {
+  std::string type = status >= 500 ? "server_error" : "invalid_request_error";
+  if (status == 401) type = "authentication_error";
+  if (status == 429) type = "rate_limit_error";
+  return json(status, {{"error", {{"message", message}, {"type", type}, {"code", code}}}});
+}
+
+void HttpRoutes::add(std::string method, std::string path, HttpHandler handler, std::string metric_name) {
+  if (metric_name.empty()) metric_name = path;
+  routes_.push_back(Route{std::move(method), std::move(path), std::move(metric_name), std::move(handler)});
+}
+
+HttpRoutes::Match HttpRoutes::match(std::string_view method, std::string_view path) const {
+  Match m;
+  for (const auto& r : routes_) {
+    if (r.path != path) continue;
+    m.path_known = true;
+    m.allowed += m.allowed.empty() ? r.method : ", " + r.method;
+    if (r.method == method || (method == "HEAD" && r.method == "GET")) {
+      m.route = &r;
+    }
+  }
+  return m;
+}
+
+}  // namespace hermes::net

@@ -1,0 +1,562 @@
+#include "hermes/net/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <unordered_map>
+
+#include "hermes/observability/metrics.hpp"
+#include "src/net/tls_context.hpp"
+
+namespace hermes::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+
+IpAddress to_ip(const asio::ip::address& a) {
+  if (a.is_v4()) {
+    return IpAddress::from_v4(a.to_v4().to_bytes());
+  }
+  return IpAddress::from_v6(a.to_v6().to_bytes());
+}
+
+asio::ip::address to_asio(const IpAddress& ip) {
+  if (ip.is_v4()) {
+    const auto& b = ip.bytes();
+    return asio::ip::address_v4({b[0], b[1], b[2], b[3]});
+  }
+  return asio::ip::address_v6(ip.bytes());
+}
+
+// Allows `burst` events at once and `per_second` after that; counts what it suppressed.
+class RefusalThrottle {
+ public:
+  bool allow(std::uint64_t& suppressed_out) {
+    std::lock_guard lock(mutex_);
+    auto now = std::chrono::steady_clock::now();
+    double elapsed = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    tokens_ = std::min(kBurst, tokens_ + elapsed * kPerSecond);
+    if (tokens_ >= 1.0) {
+      tokens_ -= 1.0;
+      suppressed_out = suppressed_;
+      suppressed_ = 0;
+      return true;
+    }
+    ++suppressed_;
+    return false;
+  }
+
+ private:
+  static constexpr double kBurst = 20;
+  static constexpr double kPerSecond = 1;
+  std::mutex mutex_;
+  double tokens_ = kBurst;
+  std::uint64_t suppressed_ = 0;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+// What a connection shares with the server so a drain can reach it.
+struct ConnectionState {
+  asio::strand<asio::io_context::executor_type> strand;
+  tcp::socket* socket = nullptr;  // touched only on `strand`
+  bool busy = false;              // a request is being read or answered
+  explicit ConnectionState(asio::strand<asio::io_context::executor_type> s) : strand(std::move(s)) {}
+};
+
+struct Listener {
+  std::string name;
+  tcp::acceptor acceptor;
+  mutable std::mutex settings_mutex;
+  std::shared_ptr<const ListenerSettings> settings;
+  std::atomic<std::uint32_t> active{0};
+  RefusalThrottle refusal_throttle;
+  observability::Counter* accepted = nullptr;
+  observability::Counter* refused = nullptr;
+  observability::Counter* shed = nullptr;
+  observability::Gauge* open = nullptr;
+
+  Listener(asio::io_context& io, std::string n) : name(std::move(n)), acceptor(io) {}
+  std::shared_ptr<const ListenerSettings> current() const {
+    std::lock_guard lock(settings_mutex);
+    return settings;
+  }
+};
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  asio::io_context& io;
+  observability::MetricsRegistry& metrics;
+  AuditSink& audit;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::atomic<bool> draining{false};
+  std::mutex connections_mutex;
+  std::unordered_map<std::uint64_t, std::weak_ptr<ConnectionState>> connections;
+  std::atomic<std::uint64_t> next_connection_id{1};
+  std::atomic<std::size_t> active_total{0};
+  observability::CounterFamily& requests;
+  observability::HistogramFamily& latency;
+
+  Impl(asio::io_context& i, observability::MetricsRegistry& m, AuditSink& a)
+      : io(i), metrics(m), audit(a),
+        requests(m.counter("hermes_http_requests_total", "HTTP requests answered, by listener, route and status code.",
+                           {"listener", "route", "code"})),
+        latency(m.histogram("hermes_http_request_duration_seconds",
+                            "Time from a complete request head to the response written.", {"listener", "route"})) {}
+
+  Listener* find(const std::string& name) {
+    for (auto& l : listeners) {
+      if (l->name == name) return l.get();
+    }
+    return nullptr;
+  }
+
+  void refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason);
+  asio::awaitable<void> accept_loop(Listener* l);
+  void start_connection(Listener& l, tcp::socket socket);
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream, Listener* l, std::shared_ptr<ConnectionState> state, IpAddress peer,
+                              std::uint16_t peer_port);
+  template <class Stream>
+  asio::awaitable<HttpResponse> handle(Stream& stream, beast::flat_buffer& buffer, Listener* l,
+                                       const ListenerSettings& settings, IpAddress peer, std::uint16_t peer_port,
+                                       HttpRequest& out, bool& ok);
+};
+
+void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason) {
+  std::uint64_t suppressed = 0;
+  if (!l.refusal_throttle.allow(suppressed)) {
+    return;  // counted in the metric; the log and audit row are rate-limited
+  }
+  spdlog::warn("listener {}: refused connection from {}:{} ({}){}", l.name, peer.to_string(), port, reason,
+               suppressed ? fmt::format("; {} more refusals not logged", suppressed) : std::string());
+  AuditEvent ev;
+  ev.kind = "listener.refused";
+  ev.channel = "";
+  ev.decision = "refused";
+  ev.status = reason;
+  ev.detail = {{"listener", l.name}, {"peer", peer.to_string()}, {"peer_port", port},
+               {"suppressed_since_last", suppressed}};
+  audit.record(std::move(ev));
+}
+
+void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket) {
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) {
+    return;  // the peer already went away
+  }
+  IpAddress peer = to_ip(remote.address());
+  auto settings = l.current();
+  if (!settings->admits(peer)) {
+    socket.close(ec);
+    l.refused->inc();
+    refuse(l, peer, remote.port(), "peer_not_allowed");
+    return;
+  }
+  if (draining.load() || l.active.load() >= settings->max_connections) {
+    socket.close(ec);
+    l.shed->inc();
+    if (!draining.load()) refuse(l, peer, remote.port(), "max_connections");
+    return;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  l.accepted->inc();
+  l.active.fetch_add(1);
+  l.open->add(1);
+  active_total.fetch_add(1);
+  auto state = std::make_shared<ConnectionState>(asio::make_strand(io));
+  auto id = next_connection_id.fetch_add(1);
+  {
+    std::lock_guard lock(connections_mutex);
+    connections.emplace(id, state);
+  }
+  auto self = shared_from_this();
+  auto finished = [self, id, lp = &l](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("listener {}: connection failed: {}", lp->name, ex.what());
+      }
+    }
+    {
+      std::lock_guard lock(self->connections_mutex);
+      self->connections.erase(id);
+    }
+    lp->active.fetch_sub(1);
+    lp->open->add(-1);
+    self->active_total.fetch_sub(1);
+  };
+  // The socket was accepted on the listener's executor; rebind it to the connection's strand.
+  tcp::socket strand_socket(state->strand, remote.protocol(), socket.release());
+  if (settings->tls) {
+    auto tls = settings->tls;
+    asio::co_spawn(
+        state->strand,
+        [](std::shared_ptr<Impl> impl, Listener* lp, std::shared_ptr<ConnectionState> st,
+           std::shared_ptr<TlsContext> ctx, tcp::socket sock, IpAddress p,
+           std::uint16_t pport) -> asio::awaitable<void> {
+          asio::ssl::stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)), ctx->ssl);
+          co_await impl->serve(stream, lp, st, p, pport);
+        }(self, &l, state, tls, std::move(strand_socket), peer, remote.port()),
+        finished);
+  } else {
+    asio::co_spawn(
+        state->strand,
+        [](std::shared_ptr<Impl> impl, Listener* lp, std::shared_ptr<ConnectionState> st, tcp::socket sock,
+           IpAddress p, std::uint16_t pport) -> asio::awaitable<void> {
+          beast::tcp_stream stream(std::move(sock));
+          co_await impl->serve(stream, lp, st, p, pport);
+        }(self, &l, state, std::move(strand_socket), peer, remote.port()),
+        finished);
+  }
+}
+
+asio::awaitable<void> HttpServer::Impl::accept_loop(Listener* l) {
+  for (;;) {
+    auto [ec, socket] = co_await l->acceptor.async_accept(kAsTuple);
+    if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) {
+      co_return;
+    }
+    if (ec) {
+      // EMFILE and friends: back off briefly rather than spin.
+      spdlog::error("listener {}: accept failed: {}", l->name, ec.message());
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+      co_await t.async_wait(kAsTuple);
+      continue;
+    }
+    start_connection(*l, std::move(socket));
+  }
+}
+
+namespace {
+
+template <class Stream>
+auto& lowest(Stream& s) {
+  return beast::get_lowest_layer(s);
+}
+
+template <class Stream>
+asio::awaitable<bool> write_response(Stream& stream, HttpResponse& r, unsigned version, bool keep_alive,
+                                     bool head_only, Duration timeout) {
+  http::response<http::string_body> res;
+  res.version(version);
+  res.result(static_cast<unsigned>(r.status));
+  res.set(http::field::server, "hermes");
+  for (auto& [k, v] : r.headers) {
+    res.insert(k, v);
+  }
+  res.body() = std::move(r.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  lowest(stream).expires_after(timeout);
+  if (head_only) {
+    http::response_serializer<http::string_body> sr(res);
+    auto [ec, n] = co_await http::async_write_header(stream, sr, kAsTuple);
+    co_return !ec;
+  }
+  auto [ec, n] = co_await http::async_write(stream, res, kAsTuple);
+  co_return !ec;
+}
+
+HttpRequest to_request(const http::request<http::string_body>& req, std::string body) {
+  HttpRequest r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  auto q = r.target.find('?');
+  r.path = r.target.substr(0, q);
+  if (q != std::string::npos) r.query = r.target.substr(q + 1);
+  r.headers.reserve(16);
+  for (const auto& f : req) {
+    r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  }
+  r.body = std::move(body);
+  return r;
+}
+
+}  // namespace
+
+template <class Stream>
+asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::shared_ptr<ConnectionState> state,
+                                              IpAddress peer, std::uint16_t peer_port) {
+  auto settings = l->current();
+  state->socket = &lowest(stream).socket();
+  struct ClearSocket {
+    ConnectionState& s;
+    ~ClearSocket() { s.socket = nullptr; }
+  } clear{*state};
+
+  constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  if constexpr (kTls) {
+    lowest(stream).expires_after(settings->header_timeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAsTuple);
+    if (ec) {
+      spdlog::debug("listener {}: TLS handshake with {} failed: {}", l->name, peer.to_string(), ec.message());
+      co_return;
+    }
+  }
+
+  beast::flat_buffer buffer;
+  bool first = true;
+  for (;;) {
+    settings = l->current();
+    if (buffer.size() == 0) {
+      // Waiting for the next request: idle unless a drain says stop.
+      state->busy = false;
+      if (draining.load()) break;
+      lowest(stream).expires_after(first ? settings->header_timeout : settings->idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kAsTuple);
+      if (ec) break;
+      buffer.commit(n);
+    }
+    state->busy = true;
+    first = false;
+
+    HttpRequest request;
+    bool ok = true;
+    HttpResponse response = co_await handle(stream, buffer, l, *settings, peer, peer_port, request, ok);
+    if (!ok) break;  // the connection is unusable (timeout, reset): nothing to answer
+    bool keep_alive = !response.close && !draining.load();
+    if (auto conn = request.header("connection"); conn && beast::iequals(*conn, "close")) keep_alive = false;
+    bool head_only = request.method == "HEAD";
+    bool written = co_await write_response(stream, response, 11, keep_alive, head_only, settings->body_timeout);
+    if (!written || !keep_alive) break;
+  }
+  state->busy = false;
+  boost::system::error_code ec;
+  if constexpr (kTls) {
+    lowest(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(kAsTuple);
+  } else {
+    lowest(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+}
+
+template <class Stream>
+asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::flat_buffer& buffer, Listener* l,
+                                                       const ListenerSettings& settings, IpAddress peer,
+                                                       std::uint16_t peer_port, HttpRequest& out, bool& ok) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(kHeaderLimit);
+  parser.body_limit(settings.body_limit);
+  lowest(stream).expires_after(settings.header_timeout);
+  auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
+  auto count = [&](const std::string& route, int code) {
+    requests.with({l->name, route, std::to_string(code)}).inc();
+  };
+  if (hec == http::error::header_limit) {
+    count("unmatched", 431);
+    auto r = HttpResponse::error(431, "request_header_too_large", "request head exceeds 16 KiB");
+    r.close = true;
+    co_return r;
+  }
+  if (hec) {
+    if (hec != beast::error::timeout && hec != http::error::end_of_stream && hec != asio::error::eof &&
+        hec != asio::error::connection_reset && hec != asio::error::operation_aborted) {
+      count("unmatched", 400);
+      auto r = HttpResponse::error(400, "bad_request", "malformed HTTP request: " + hec.message());
+      r.close = true;
+      co_return r;
+    }
+    ok = false;
+    co_return HttpResponse{};
+  }
+  auto& head = parser.get();
+  // Refuse an oversized body from its declared length, before reading it and
+  // before answering any `Expect: 100-continue`.
+  if (auto len = parser.content_length(); len && *len > settings.body_limit) {
+    count("unmatched", 413);
+    auto r = HttpResponse::error(413, "request_too_large",
+                                 "request body of " + std::to_string(*len) + " bytes exceeds the limit of " +
+                                     std::to_string(settings.body_limit) + " bytes");
+    r.close = true;
+    co_return r;
+  }
+  if (!parser.is_done()) {
+    if (beast::iequals(head[http::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      lowest(stream).expires_after(settings.body_timeout);
+      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), kAsTuple);
+      if (wec) {
+        ok = false;
+        co_return HttpResponse{};
+      }
+    }
+    lowest(stream).expires_after(settings.body_timeout);
+    auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+    if (bec == http::error::body_limit) {
+      count("unmatched", 413);
+      auto r = HttpResponse::error(413, "request_too_large",
+                                   "request body exceeds the limit of " + std::to_string(settings.body_limit) + " bytes");
+      r.close = true;
+      co_return r;
+    }
+    if (bec) {
+      ok = false;
+      co_return HttpResponse{};
+    }
+  }
+  auto started = std::chrono::steady_clock::now();
+  out = to_request(head, std::move(head.body()));
+  out.listener = l->name;
+  out.tls = !std::is_same_v<Stream, beast::tcp_stream>;
+  out.peer = peer;
+  out.peer_port = peer_port;
+  auto match = settings.routes ? settings.routes->match(out.method, out.path) : HttpRoutes::Match{};
+  HttpResponse response;
+  std::string route_label = "unmatched";
+  if (match.route) {
+    route_label = match.route->metric_name;
+    try {
+      response = co_await match.route->handler(out);
+    } catch (const std::exception& e) {
+      spdlog::error("listener {}: handler for {} failed: {}", l->name, out.path, e.what());
+      response = HttpResponse::error(500, "internal_error", "internal error");
+    }
+  } else if (match.path_known) {
+    response = HttpResponse::error(405, "method_not_allowed", "method " + out.method + " is not allowed here");
+    response.with_header("Allow", match.allowed);
+  } else {
+    response = HttpResponse::error(404, "not_found", "no such endpoint: " + out.path);
+  }
+  count(route_label, response.status);
+  latency.with({l->name, route_label})
+      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  co_return response;
+}
+
+HttpServer::HttpServer(asio::io_context& io, observability::MetricsRegistry& metrics, AuditSink& audit)
+    : impl_(std::make_shared<Impl>(io, metrics, audit)) {}
+
+HttpServer::~HttpServer() {
+  boost::system::error_code ec;
+  for (auto& l : impl_->listeners) l->acceptor.close(ec);
+}
+
+std::error_code HttpServer::bind(std::vector<ListenerSettings> listeners, std::string& error) {
+  auto& refused = impl_->metrics.counter("hermes_listener_refused_total",
+                                         "Connections closed at accept because the peer is not admitted.",
+                                         {"listener"});
+  auto& shed = impl_->metrics.counter("hermes_listener_shed_total",
+                                      "Connections closed at accept because the listener is at max_connections "
+                                      "or draining.",
+                                      {"listener"});
+  auto& accepted = impl_->metrics.counter("hermes_listener_accepted_total", "Connections admitted.", {"listener"});
+  auto& open = impl_->metrics.gauge("hermes_listener_connections", "Open connections.", {"listener"});
+  for (auto& s : listeners) {
+    auto l = std::make_unique<Listener>(impl_->io, s.name);
+    boost::system::error_code ec;
+    auto address = to_asio(s.address);
+    tcp::endpoint ep(address, s.port);
+    l->acceptor.open(ep.protocol(), ec);
+    if (ec == asio::error::address_family_not_supported && address.is_v6() && address.is_unspecified()) {
+      // A host without IPv6: "all interfaces" falls back to IPv4's 0.0.0.0.
+      ep = tcp::endpoint(asio::ip::address_v4::any(), s.port);
+      l->acceptor.open(ep.protocol(), ec);
+    }
+    if (!ec) l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && ep.address().is_v6()) l->acceptor.set_option(asio::ip::v6_only(false), ec);
+    if (!ec) l->acceptor.bind(ep, ec);
+    if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      error = "listener " + s.name + ": cannot listen on " + s.address.to_string() + ":" + std::to_string(s.port) +
+              ": " + ec.message();
+      impl_->listeners.clear();
+      return ec;
+    }
+    l->refused = &refused.with({s.name});
+    l->shed = &shed.with({s.name});
+    l->accepted = &accepted.with({s.name});
+    l->open = &open.with({s.name});
+    l->settings = std::make_shared<const ListenerSettings>(std::move(s));
+    impl_->listeners.push_back(std::move(l));
+  }
+  return {};
+}
+
+void HttpServer::start_accepting() {
+  for (auto& l : impl_->listeners) {
+    auto s = l->current();
+    spdlog::info("listener {}: listening on {}:{} ({}admits {})", l->name, s->address.to_string(),
+                 l->acceptor.local_endpoint().port(), s->tls ? "TLS, " : "", s->admission_policy);
+    asio::co_spawn(l->acceptor.get_executor(), impl_->accept_loop(l.get()), asio::detached);
+  }
+}
+
+void HttpServer::update(const ListenerSettings& settings) {
+  if (auto* l = impl_->find(settings.name)) {
+    auto next = std::make_shared<const ListenerSettings>(settings);
+    std::lock_guard lock(l->settings_mutex);
+    l->settings = std::move(next);
+  }
+}
+
+std::uint16_t HttpServer::bound_port(const std::string& listener) const {
+  if (auto* l = impl_->find(listener)) {
+    boost::system::error_code ec;
+    auto ep = l->acceptor.local_endpoint(ec);
+    return ec ? 0 : ep.port();
+  }
+  return 0;
+}
+
+void HttpServer::begin_drain() {
+  impl_->draining.store(true);
+  for (auto& l : impl_->listeners) {
+    asio::post(l->acceptor.get_executor(), [lp = l.get()] {
+      boost::system::error_code ec;
+      lp->acceptor.close(ec);
+    });
+  }
+  std::lock_guard lock(impl_->connections_mutex);
+  for (auto& [id, weak] : impl_->connections) {
+    if (auto st = weak.lock()) {
+      asio::post(st->strand, [st] {
+        if (st->socket && !st->busy) {
+          boost::system::error_code ec;
+          st->socket->cancel(ec);
+        }
+      });
+    }
+  }
+}
+
+std::size_t HttpServer::active_connections() const { return impl_->active_total.load(); }
+
+void HttpServer::close_all() {
+  std::lock_guard lock(impl_->connections_mutex);
+  for (auto& [id, weak] : impl_->connections) {
+    if (auto st = weak.lock()) {
+      asio::post(st->strand, [st] {
+        if (st->socket) {
+          boost::system::error_code ec;
+          st->socket->shutdown(tcp::socket::shutdown_both, ec);
+          st->socket->close(ec);
+        }
+      });
+    }
+  }
+}
+
+}  // namespace hermes::net
