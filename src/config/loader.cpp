@@ -307,7 +307,11 @@ LoadResult load_string(std::string_view yaml, const std::string& file_name, cons
   }
   auto cfg = parse_document(root, ctx, env.base_dir);
   if (!ctx.errors().empty()) {
-    return {nullptr, ctx.take_errors()};
+    auto errors = ctx.take_errors();
+    std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    return {nullptr, std::move(errors)};
   }
   cfg->sha256 = sha256_hex(yaml);
   return {std::move(cfg), {}};

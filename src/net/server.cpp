@@ -280,6 +280,13 @@ asio::awaitable<bool> write_response(Stream& stream, HttpResponse& r, unsigned v
   co_return !ec;
 }
 
+HttpResponse too_large(std::uint64_t limit) {
+  auto r = HttpResponse::error(413, "request_too_large",
+                               "request body exceeds the limit of " + std::to_string(limit) + " bytes");
+  r.close = true;
+  return r;
+}
+
 HttpRequest to_request(const http::request<http::string_body>& req, std::string body) {
   HttpRequest r;
   r.method = std::string(req.method_string());
@@ -371,6 +378,13 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     r.close = true;
     co_return r;
   }
+  if (hec == http::error::body_limit) {
+    // Beast checks a declared Content-Length against the limit while reading the
+    // head, so an oversized body is refused before it is read and before any
+    // `Expect: 100-continue` is answered.
+    count("unmatched", 413);
+    co_return too_large(settings.body_limit);
+  }
   if (hec) {
     if (hec != beast::error::timeout && hec != http::error::end_of_stream && hec != asio::error::eof &&
         hec != asio::error::connection_reset && hec != asio::error::operation_aborted) {
@@ -383,16 +397,6 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     co_return HttpResponse{};
   }
   auto& head = parser.get();
-  // Refuse an oversized body from its declared length, before reading it and
-  // before answering any `Expect: 100-continue`.
-  if (auto len = parser.content_length(); len && *len > settings.body_limit) {
-    count("unmatched", 413);
-    auto r = HttpResponse::error(413, "request_too_large",
-                                 "request body of " + std::to_string(*len) + " bytes exceeds the limit of " +
-                                     std::to_string(settings.body_limit) + " bytes");
-    r.close = true;
-    co_return r;
-  }
   if (!parser.is_done()) {
     if (beast::iequals(head[http::field::expect], "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -405,12 +409,9 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     }
     lowest(stream).expires_after(settings.body_timeout);
     auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kAsTuple);
-    if (bec == http::error::body_limit) {
+    if (bec == http::error::body_limit) {  // chunked bodies are only known to be too large here
       count("unmatched", 413);
-      auto r = HttpResponse::error(413, "request_too_large",
-                                   "request body exceeds the limit of " + std::to_string(settings.body_limit) + " bytes");
-      r.close = true;
-      co_return r;
+      co_return too_large(settings.body_limit);
     }
     if (bec) {
       ok = false;
