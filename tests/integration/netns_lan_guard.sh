@@ -153,8 +153,11 @@ say "topology: $NS_PRIV($PRIV_PEER) -> $NS_GW($GW_PRIV) <- $NS_PUB($PUB_PEER via
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/hermes-netns.XXXXXX")
 log="$workdir/hermesd.log"
 mkdir -p "$workdir/data"
+ADMIN_KEY="netns-admin-$$-$RANDOM"
+printf '%s\n' "$ADMIN_KEY" >"$workdir/admin.key"
 cat >"$workdir/hermes.yaml" <<EOF
 gateway: {instance: netns-test, data_dir: $workdir/data, threads: 1, drain_timeout: 3s}
+admin: {key: "\${file:admin.key}"}
 listeners:
   - {name: lan, bind: lan, port: $PORT}
 EOF
@@ -242,6 +245,33 @@ rc=$?
 set -e
 [[ $rc -eq 0 && "$out" == ok* ]] || fail "private peer not served after the refusal: curl exit $rc, output: $out"
 say "PASS: private peer still served after the refusal"
+
+# ---------------------------------------------------------------------------
+# Admin endpoints from a non-loopback (but admitted) peer: /healthz is open,
+# /metrics and /status need the admin key, and forwarding headers grant nothing.
+
+admin_status() {  # prints the HTTP status the private peer gets for $1 with extra curl args
+  local path=$1; shift
+  in_ns "$NS_PRIV" "${CURL[@]}" -o /dev/null -w '%{http_code}' "$@" "http://${GW_PRIV}:${PORT}${path}" 2>/dev/null || true
+}
+expect_status() {  # expected, description, path, curl args...
+  local want=$1 what=$2 path=$3; shift 3
+  local got
+  got=$(admin_status "$path" "$@")
+  [[ "$got" == "$want" ]] || fail "$what: expected HTTP $want for $path, got $got"
+  say "PASS: $what -> $want"
+}
+expect_status 401 "private peer, /metrics without a key" /metrics
+expect_status 401 "private peer, /status with a wrong key" /status -H "Authorization: Bearer wrong-$ADMIN_KEY"
+expect_status 401 "private peer, /metrics claiming X-Forwarded-For: 127.0.0.1" /metrics \
+  -H "X-Forwarded-For: 127.0.0.1" -H "Forwarded: for=127.0.0.1" -H "X-Real-IP: 127.0.0.1"
+expect_status 200 "private peer, /metrics with the admin key" /metrics -H "Authorization: Bearer $ADMIN_KEY"
+expect_status 200 "private peer, /status with the admin key" /status -H "Authorization: Bearer $ADMIN_KEY"
+expect_status 200 "private peer, /readyz without a key" /readyz
+if grep -q -- "$ADMIN_KEY" "$log"; then
+  fail "the admin key appears in hermesd's log"
+fi
+say "PASS: the admin key never appears in the log"
 
 # ---------------------------------------------------------------------------
 # Clean shutdown.

@@ -106,7 +106,7 @@ TEST(ParseRate, PerSecond) {
 
 TEST(ParseRate, RejectsMalformedText) {
   for (const char* text : {"0/s", "0.0/min", "5", "5/fortnight", "", "/s", "5/", "-5/s", "5x/s", "5/S", "five/s",
-                           "5/s/s", "5 /s"}) {
+                           "5/s/s"}) {
     EXPECT_EQ(parse_rate(text), std::nullopt) << "'" << text << "'";
   }
 }
