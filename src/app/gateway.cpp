@@ -17,6 +17,8 @@
 
 #include "hermes/app/admin.hpp"
 #include "hermes/app/sd_notify.hpp"
+#include "hermes/audit/log.hpp"
+#include "hermes/core/thread_role.hpp"
 #include "hermes/config/loader.hpp"
 #include "hermes/core/build_info.hpp"
 #include "hermes/net/server.hpp"
@@ -63,20 +65,32 @@ std::string utc_timestamp(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-// Until the SQLite audit log lands, audit events go to the log so nothing is lost silently.
-class LogAuditSink final : public AuditSink {
- public:
-  void record(AuditEvent e) override {
-    spdlog::info("audit kind={} decision={} status={} detail={}", e.kind, e.decision, e.status, e.detail.dump());
-  }
-};
+audit::AuditLogOptions audit_options(const config::Config& cfg) {
+  audit::AuditLogOptions o;
+  o.path = cfg.audit.path;
+  o.instance = cfg.gateway.instance;
+  o.store_text = cfg.audit.store_text == config::StoreText::full   ? audit::TextPolicy::full
+                 : cfg.audit.store_text == config::StoreText::none ? audit::TextPolicy::none
+                                                                   : audit::TextPolicy::hash;
+  o.chain_key = cfg.audit.chain_key;
+  o.synchronous = cfg.audit.synchronous == config::SyncMode::off    ? store::Synchronous::off
+                  : cfg.audit.synchronous == config::SyncMode::full ? store::Synchronous::full
+                                                                    : store::Synchronous::normal;
+  o.max_size_bytes = cfg.audit.max_size.bytes;
+  o.queue_capacity = cfg.audit.queue_capacity;
+  o.batch_size = cfg.audit.batch_size;
+  o.flush_interval = cfg.audit.flush_interval;
+  o.retention = cfg.audit.retention;
+  o.head_log_interval = cfg.audit.head_log_interval;
+  return o;
+}
 
 }  // namespace
 
 struct Gateway::Impl final : AdminModel {
   asio::io_context io;
   observability::MetricsRegistry metrics;
-  LogAuditSink audit;
+  std::unique_ptr<audit::AuditLog> audit;
   net::HttpServer server;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
@@ -89,10 +103,20 @@ struct Gateway::Impl final : AdminModel {
   observability::CounterFamily& reloads;
 
   explicit Impl(std::shared_ptr<const config::Config> cfg)
-      : io(static_cast<int>(cfg->gateway.threads)), server(io, metrics, audit), config(std::move(cfg)),
+      : io(static_cast<int>(cfg->gateway.threads)),
+        audit(std::make_unique<audit::AuditLog>(audit_options(*cfg), metrics)),
+        server(io, metrics, *audit),
+        config(std::move(cfg)),
         admin_key_(std::make_shared<const Secret>(config->admin.key)),
         reloads(metrics.counter("hermes_config_reloads_total", "Configuration reloads, by result.", {"result"})) {
     observability::register_process_metrics(metrics);
+    AuditEvent ev;
+    ev.kind = "gateway.start";
+    ev.decision = "applied";
+    ev.status = "ok";
+    ev.detail = {{"version", build::version()}, {"commit", build::commit()}, {"config_sha256", config->sha256},
+                 {"pid", ::getpid()}};
+    audit->record(std::move(ev));
   }
 
   std::shared_ptr<const config::Config> current() const {
@@ -105,6 +129,9 @@ struct Gateway::Impl final : AdminModel {
     std::vector<std::string> reasons;
     if (draining.load()) reasons.emplace_back("shutting down");
     if (!bound.load()) reasons.emplace_back("listeners not bound");
+    auto health = audit->health();
+    if (!health.writable) reasons.push_back("audit log not writable: " + health.last_error);
+    if (!audit->has_headroom()) reasons.emplace_back("audit queue full");
     return reasons;
   }
   std::string metrics_text() const override { return metrics.render(); }
@@ -136,6 +163,19 @@ nlohmann::json Gateway::Impl::status() const {
                          {"max_connections", l.max_connections}});
   }
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
+  auto health = audit->health();
+  nlohmann::json audit_status = {
+      {"path", cfg->audit.path.string()},
+      {"chain", health.chain},
+      {"chain_note", health.chain == "sha256" ? "no audit.chain_key: the chain detects edits but anyone can "
+                                                "recompute it; configure a chain key for tamper evidence"
+                                              : "keyed chain (HMAC-SHA256)"},
+      {"head", {{"id", health.head_id}, {"hash", health.head_hash}}},
+      {"committed_id", health.committed_id},
+      {"queue_depth", health.queue_depth},
+      {"writable", health.writable},
+      {"last_error", health.last_error},
+      {"dropped", health.dropped}};
   std::lock_guard lock(config_mutex);
   return {{"version", build::version()},
           {"commit", build::commit()},
@@ -146,7 +186,8 @@ nlohmann::json Gateway::Impl::status() const {
           {"draining", draining.load()},
           {"config", {{"file", cfg->file.string()}, {"sha256", cfg->sha256}, {"loaded_at", utc_timestamp(loaded_at)}}},
           {"connections", server.active_connections()},
-          {"listeners", listeners}};
+          {"listeners", listeners},
+          {"audit", audit_status}};
 }
 
 bool Gateway::Impl::build_listener_settings(const config::Config& cfg, std::vector<net::ListenerSettings>& out,
@@ -236,7 +277,7 @@ void Gateway::Impl::record_reload(const std::string& status, nlohmann::json deta
   ev.decision = status == "applied" ? "applied" : "refused";
   ev.status = status;
   ev.detail = std::move(detail);
-  audit.record(std::move(ev));
+  audit->record(std::move(ev));
 }
 
 void Gateway::Impl::reload() {
@@ -301,12 +342,14 @@ asio::awaitable<void> Gateway::Impl::drain() {
     timer.expires_after(std::chrono::milliseconds(200));
     co_await timer.async_wait(kAsTuple);
   }
+  // The audit writer commits what is queued after the io threads stop (Gateway::run).
   spdlog::info("stopped");
   io.stop();
 }
 
-Gateway::Gateway(std::shared_ptr<const config::Config> config) : impl_(std::make_unique<Impl>(std::move(config))) {
-  apply_logging(impl_->current()->log);
+Gateway::Gateway(std::shared_ptr<const config::Config> config) {
+  apply_logging(config->log);
+  impl_ = std::make_unique<Impl>(std::move(config));
 }
 
 Gateway::~Gateway() = default;
@@ -320,10 +363,15 @@ int Gateway::run() {
   unsigned threads = impl_->current()->gateway.threads;
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) {
-    pool.emplace_back([this] { impl_->io.run(); });
+    pool.emplace_back([this] {
+      mark_this_thread_as_io();
+      impl_->io.run();
+    });
   }
+  mark_this_thread_as_io();
   impl_->io.run();
   for (auto& t : pool) t.join();
+  impl_->audit->stop();
   return 0;
 }
 

@@ -103,7 +103,9 @@ AdminConfig parse_admin(const YAML::Node& node, ParseContext& ctx) {
 
 void check_readable(MapReader& r, std::string_view key, const std::filesystem::path& p) {
   std::ifstream in(p);
-  if (!in) {
+  std::error_code ec;
+  // On Linux a directory opens as an ifstream; only reading it fails.
+  if (!in || std::filesystem::is_directory(p, ec)) {
     r.context().error(r.child(key), r.path_of(key), "cannot read file " + p.string());
   }
 }
@@ -172,8 +174,9 @@ std::optional<ListenerConfig> parse_listener(const YAML::Node& node, const std::
     }
     l.port = *port;
   }
+  std::size_t errors_before_allow = ctx.errors().size();
   l.allow = r.optional<std::vector<Cidr>>("allow").value_or(std::vector<Cidr>{});
-  if (r.has("allow") && l.allow.empty() && ctx.errors().empty()) {
+  if (r.has("allow") && l.allow.empty() && ctx.errors().size() == errors_before_allow) {
     ctx.error(r.child("allow"), r.path_of("allow"), "allow: is empty, which would refuse every peer");
   }
   // An `any` listener faces the internet by intent: no admin endpoints unless asked.
@@ -201,15 +204,28 @@ std::optional<ListenerConfig> parse_listener(const YAML::Node& node, const std::
   return l;
 }
 
-void check_listener_ports(const std::vector<ListenerConfig>& listeners, ParseContext& ctx) {
+// `nodes` is the `listeners:` sequence; parse_listener yields one entry per element.
+void check_listener_ports(const std::vector<ListenerConfig>& listeners, const YAML::Node& nodes,
+                          ParseContext& ctx) {
   for (std::size_t i = 0; i < listeners.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
       const auto& a = listeners[i];
       const auto& b = listeners[j];
+      if (a.port == 0 || b.port == 0) {
+        continue;  // missing or invalid, already reported
+      }
       bool wildcard = a.address.is_unspecified() || b.address.is_unspecified();
       if (a.port == b.port && (wildcard || a.address == b.address)) {
-        ctx.error_at(a.where, "listeners[" + std::to_string(i) + "].port",
-                     "port " + std::to_string(a.port) + " is already bound by listener '" + b.name + "'");
+        std::string path = "listeners[" + std::to_string(i) + "].port";
+        std::string message =
+            "port " + std::to_string(a.port) + " is already bound by listener '" + b.name + "'";
+        YAML::Node item = nodes.IsSequence() && i < nodes.size() ? nodes[i] : YAML::Node(YAML::NodeType::Undefined);
+        const YAML::Node& map = item;
+        if (map.IsMap() && map["port"].IsDefined()) {
+          ctx.error(map["port"], path, message);
+        } else {
+          ctx.error_at(a.where, path, message);
+        }
         break;
       }
     }
@@ -240,6 +256,7 @@ AuditConfig parse_audit(const YAML::Node& node, ParseContext& ctx) {
   a.batch_size = r.optional<std::uint32_t>("batch_size").value_or(a.batch_size);
   a.flush_interval = r.optional<Duration>("flush_interval").value_or(a.flush_interval);
   a.head_log_interval = r.optional<Duration>("head_log_interval").value_or(a.head_log_interval);
+  a.max_size = r.optional<ByteSize>("max_size").value_or(a.max_size);
   if (a.queue_capacity < 16) {
     ctx.error(r.child("queue_capacity"), r.path_of("queue_capacity"), "queue_capacity must be at least 16");
   }
@@ -257,18 +274,30 @@ std::shared_ptr<Config> parse_document(const YAML::Node& root, ParseContext& ctx
   cfg->gateway = parse_gateway(r.child("gateway"), ctx, base_dir);
   cfg->log = parse_log(r.child("log"), ctx);
   cfg->admin = parse_admin(r.child("admin"), ctx);
+  YAML::Node listeners_node = r.child("listeners");
+  std::size_t errors_before_listeners = ctx.errors().size();
   cfg->listeners = parse_list<ListenerConfig>(
-      r.child("listeners"), "listeners", ctx,
+      listeners_node, "listeners", ctx,
       [&](const YAML::Node& n, const std::string& p) { return parse_listener(n, p, ctx, base_dir); });
+  bool listeners_reported = ctx.errors().size() != errors_before_listeners;
   check_unique_names(cfg->listeners, "listener", "listeners", ctx);
-  check_listener_ports(cfg->listeners, ctx);
+  check_listener_ports(cfg->listeners, listeners_node, ctx);
   cfg->audit = parse_audit(r.child("audit"), ctx);
   if (cfg->audit.path.is_relative()) {
     cfg->audit.path = (cfg->gateway.data_dir / cfg->audit.path).lexically_normal();
   }
   r.finish();
-  if (cfg->listeners.empty() && ctx.errors().empty()) {
-    ctx.error(root, "listeners", "at least one listener is required");
+  if (cfg->listeners.empty() && !listeners_reported && root.IsMap()) {
+    // At `listeners: []`; at the key for an empty `listeners:` (a null value's mark is
+    // the next token's); at the document when the section is absent.
+    YAML::Mark at = root.Mark();
+    for (const auto& kv : root) {
+      if (kv.first.Scalar() == "listeners") {
+        at = listeners_node.IsNull() ? kv.first.Mark() : listeners_node.Mark();
+        break;
+      }
+    }
+    ctx.error(at, "listeners", "at least one listener is required");
   }
   return cfg;
 }
@@ -343,6 +372,11 @@ std::vector<std::string> restart_required_changes(const Config& running, const C
   if (running.gateway.threads != next.gateway.threads) changes.push_back("gateway.threads");
   if (running.gateway.instance != next.gateway.instance) changes.push_back("gateway.instance");
   if (running.audit.path != next.audit.path) changes.push_back("audit.path");
+  if (!(running.audit.chain_key == next.audit.chain_key)) changes.push_back("audit.chain_key");
+  if (running.audit.store_text != next.audit.store_text) changes.push_back("audit.store_text");
+  if (running.audit.synchronous != next.audit.synchronous) changes.push_back("audit.synchronous");
+  if (!(running.audit.max_size == next.audit.max_size)) changes.push_back("audit.max_size");
+  if (running.audit.retention != next.audit.retention) changes.push_back("audit.retention");
   for (const auto& l : running.listeners) {
     const auto* n = next.find_listener(l.name);
     if (!n) {

@@ -40,8 +40,10 @@ std::optional<Int> convert_integer(const YAML::Node& node, const std::string& pa
     ctx.error(node, path, "expected an integer, got '" + text + "'");
     return std::nullopt;
   }
+  // (value > 0 first: a negative value cast to unsigned would compare as huge.)
   if (value < static_cast<long long>(std::numeric_limits<Int>::min()) ||
-      static_cast<unsigned long long>(value) > static_cast<unsigned long long>(std::numeric_limits<Int>::max())) {
+      (value > 0 &&
+       static_cast<unsigned long long>(value) > static_cast<unsigned long long>(std::numeric_limits<Int>::max()))) {
     ctx.error(node, path, "integer " + text + " is out of range");
     return std::nullopt;
   }
@@ -236,6 +238,9 @@ YAML::Node MapReader::child(std::string_view key) {
 }
 
 void MapReader::missing(std::string_view key) {
+  if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
+    return;  // "expected a map" was reported once; its keys are not also missing
+  }
   if (!node_.IsDefined() || node_.Mark().is_null()) {
     ctx_.error(YAML::Mark::null_mark(), path_of(key), "missing required key");
   } else {

@@ -70,7 +70,9 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
   if (!addr) {
     return std::nullopt;
   }
-  int max_prefix = addr->is_v4() ? 32 : 128;
+  // "::ffff:a.b.c.d" was normalised to IPv4, but its prefix is counted in IPv6 bits.
+  bool mapped = addr->is_v4() && text.substr(0, slash).find(':') != std::string_view::npos;
+  int max_prefix = (addr->is_v4() && !mapped) ? 32 : 128;
   int prefix = max_prefix;
   if (slash != std::string_view::npos) {
     auto digits = text.substr(slash + 1);
@@ -79,6 +81,15 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
         prefix > max_prefix) {
       return std::nullopt;
     }
+  }
+  if (mapped) {
+    // ::ffff:a.b.c.d/N is the IPv4 block a.b.c.d/(N-96). A shorter prefix would also
+    // cover non-mapped IPv6 space, which one Cidr cannot express: refuse it.
+    if (prefix < 96) {
+      return std::nullopt;
+    }
+    prefix -= 96;
+    max_prefix = 32;
   }
   // Normalise the network address: clear host bits so "10.1.2.3/8" equals "10.0.0.0/8".
   auto bytes = addr->bytes();

@@ -91,7 +91,12 @@ listeners:
   EXPECT_EQ(metric_value(metrics.body, R"(hermes_listener_refused_total{listener="guarded"})"), 3);
   EXPECT_EQ(metric_value(metrics.body, R"(hermes_listener_accepted_total{listener="guarded"})"), 0);
   EXPECT_NE(d.log().find("refused connection from 127.0.0.1"), std::string::npos) << d.log();
-  EXPECT_NE(d.log().find("audit kind=listener.refused"), std::string::npos) << d.log();
+  auto rows = d.audit_events("listener.refused", 3);
+  ASSERT_EQ(rows.size(), 3u) << d.log();
+  EXPECT_EQ(rows[0]["decision"], "refused");
+  EXPECT_EQ(rows[0]["status"], "peer_not_allowed");
+  EXPECT_EQ(rows[0]["detail"]["listener"], "guarded");
+  EXPECT_EQ(rows[0]["detail"]["peer"], "127.0.0.1");
 }
 
 TEST(Admission, ConnectionCapShedsAtAccept) {

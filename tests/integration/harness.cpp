@@ -1,5 +1,8 @@
 #include "harness.hpp"
 
+#include "hermes/audit/query.hpp"
+#include "hermes/store/database.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -175,6 +178,26 @@ bool Daemon::wait_notify(const std::string& needle, std::chrono::milliseconds ti
 }
 
 std::string Daemon::log() const { return read_file(dir_.path() / "hermesd.log"); }
+
+std::vector<nlohmann::json> Daemon::audit_events(const std::string& kind, std::size_t at_least,
+                                                 std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<nlohmann::json> out;
+  do {
+    out.clear();
+    if (std::filesystem::exists(audit_db())) {
+      store::OpenOptions ro;
+      ro.read_only = true;
+      store::Database db(audit_db(), ro);
+      audit::QueryFilter f;
+      f.kind = kind;
+      for (const auto& r : audit::query_events(db, f)) out.push_back(audit::to_json(r));
+    }
+    if (out.size() >= at_least) break;
+    std::this_thread::sleep_for(20ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return out;
+}
 
 RawConnection::RawConnection(std::uint16_t port) : fd_(connect_loopback(port)) {}
 

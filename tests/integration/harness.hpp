@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,11 @@ class Daemon {
   bool wait_notify(const std::string& needle, std::chrono::milliseconds timeout = 5s);
   const std::vector<std::string>& notifications() const { return notifications_; }
   std::string log() const;
+  // Audit rows of `kind` from ${DATA}/audit.db (as hermesctl's JSON), waiting
+  // up to `timeout` for at least `at_least` of them to be committed.
+  std::vector<nlohmann::json> audit_events(const std::string& kind, std::size_t at_least = 1,
+                                           std::chrono::milliseconds timeout = 3s) const;
+  std::filesystem::path audit_db() const { return dir_.path() / "data" / "audit.db"; }
 
  private:
   std::string expand(const std::string& text) const;

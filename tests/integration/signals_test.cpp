@@ -35,7 +35,11 @@ TEST(Reload, GoodFileIsAppliedAndRecorded) {
   EXPECT_EQ(status["listeners"][0]["max_connections"], 100);
   auto metrics = http_get(d.port(), "/metrics").body;
   EXPECT_EQ(metric_value(metrics, R"(hermes_config_reloads_total{result="applied"})"), 1);
-  EXPECT_NE(d.log().find("audit kind=config.reload decision=applied"), std::string::npos) << d.log();
+  auto rows = d.audit_events("config.reload");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["decision"], "applied");
+  EXPECT_EQ(rows[0]["detail"]["sha256"], config_sha(d.port()));
+  EXPECT_EQ(rows[0]["detail"]["previous_sha256"], before);
 }
 
 TEST(Reload, InvalidFileKeepsTheRunningConfig) {
@@ -52,7 +56,11 @@ TEST(Reload, InvalidFileKeepsTheRunningConfig) {
   EXPECT_EQ(metric_value(metrics, R"(hermes_config_reloads_total{result="invalid_config"})"), 1);
   EXPECT_NE(d.log().find("reload refused:"), std::string::npos);
   EXPECT_NE(d.log().find("duplicate key 'port'"), std::string::npos) << d.log();
-  EXPECT_NE(d.log().find("audit kind=config.reload decision=refused status=invalid_config"), std::string::npos);
+  auto rows = d.audit_events("config.reload");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["decision"], "refused");
+  EXPECT_EQ(rows[0]["status"], "invalid_config");
+  EXPECT_NE(rows[0]["detail"]["errors"][0].get<std::string>().find("duplicate key 'port'"), std::string::npos);
 }
 
 TEST(Reload, RestartOnlyChangeIsRefused) {
@@ -72,6 +80,10 @@ listeners:
   EXPECT_NE(d.log().find("listeners.main.bind/port changed; this needs a restart"), std::string::npos) << d.log();
   auto metrics = http_get(d.port(), "/metrics").body;
   EXPECT_EQ(metric_value(metrics, R"(hermes_config_reloads_total{result="restart_required"})"), 1);
+  auto rows = d.audit_events("config.reload");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["status"], "restart_required");
+  EXPECT_EQ(rows[0]["detail"]["changes"][0], "listeners.main.bind/port");
 }
 
 TEST(Shutdown, SigtermDrainsAnInFlightRequestThenExitsZero) {

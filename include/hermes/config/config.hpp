@@ -80,6 +80,7 @@ struct AuditConfig {
   Duration flush_interval{5};
   std::uint32_t batch_size = 512;
   Duration head_log_interval{300'000};
+  ByteSize max_size{0};  // 0: unlimited; beyond it writes fail like a full disk
 };
 
 struct Config {

@@ -1,0 +1,30 @@
+#pragma once
+// Filtered reads of audit_events for hermesctl (query, export) and tests.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hermes/audit/record.hpp"
+#include "hermes/store/database.hpp"
+
+namespace hermes::audit {
+
+struct QueryFilter {
+  std::optional<std::int64_t> since_ms;  // inclusive, UTC ms
+  std::optional<std::int64_t> until_ms;  // exclusive
+  std::string channel, kind, session, sender, agent, instance;
+  std::int64_t after_id = 0;  // only rows with a larger id (export --follow)
+  std::int64_t limit = 0;     // 0: no limit; otherwise the newest `limit` rows
+};
+
+// Rows in id order (oldest first).
+std::vector<AuditRecord> query_events(store::Database& db, const QueryFilter& filter);
+
+// The row as a JSON object with an ISO-8601 "time" and detail parsed as JSON.
+nlohmann::json to_json(const AuditRecord& r);
+std::string iso_time(std::int64_t ts_ms);
+
+}  // namespace hermes::audit

@@ -1,0 +1,416 @@
+#include "hermes/audit/log.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <thread>
+
+#include "hermes/audit/record.hpp"
+#include "hermes/audit/schema.hpp"
+#include "hermes/observability/metrics.hpp"
+
+namespace hermes::audit {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string apply_text_policy(TextPolicy policy, const std::string& text, const std::string& key) {
+  if (text.empty() || policy == TextPolicy::none) return {};
+  if (policy == TextPolicy::full) return text;
+  // A keyed hash: equal texts still compare equal, but short texts cannot be guessed offline.
+  return key.empty() ? "sha256:" + sha256_hex(text) : "hmac-sha256:" + hmac_sha256_hex(key, text);
+}
+
+AuditRecord to_record(AuditEvent&& e) {
+  AuditRecord r;
+  r.ts = now_ms();
+  r.request_id = std::move(e.request_id);
+  r.kind = std::move(e.kind);
+  r.channel = std::move(e.channel);
+  r.session_id = std::move(e.session_id);
+  r.sender = std::move(e.sender);
+  r.conversation = std::move(e.conversation);
+  r.agent = std::move(e.agent);
+  r.rule = std::move(e.rule);
+  r.decision = std::move(e.decision);
+  r.status = std::move(e.status);
+  r.latency_ms = e.latency_ms;
+  r.tokens_in = e.tokens_in;
+  r.tokens_out = e.tokens_out;
+  if (!e.detail.is_null() && !(e.detail.is_object() && e.detail.empty())) {
+    r.detail = e.detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  return r;
+}
+
+constexpr const char* kInsertSql =
+    "INSERT INTO audit_events (id, ts, instance, request_id, kind, channel, session_id, sender, conversation, "
+    "agent, rule, decision, status, latency_ms, tokens_in, tokens_out, detail, text, prev_hash, hash) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+
+}  // namespace
+
+struct AuditLog::Impl {
+  AuditLogOptions options;
+  std::string key;
+  std::unique_ptr<store::Database> db;  // the writer thread's, after construction
+
+  mutable std::mutex mutex;
+  std::condition_variable wake;       // writer: work to do
+  std::condition_variable committed;  // flush(): progress
+  std::deque<AuditRecord> queue;
+  std::size_t in_flight = 0;     // taken by the writer, not yet committed
+  std::uint64_t enqueued = 0;    // sequence numbers, for flush()
+  std::uint64_t done = 0;
+  bool stopping = false;
+  bool retention_requested = false;
+  std::uint64_t retention_runs = 0;
+  std::uint64_t dropped = 0;
+  bool writable = true;
+  std::string last_error;
+
+  std::atomic<std::int64_t> committed_id{0};
+  std::int64_t next_id = 1;  // writer thread only
+  std::int64_t head_id = 0;
+  std::string head_hash{kGenesisHash};
+  std::thread writer;
+
+  observability::Counter* rows_committed;
+  observability::Counter* dropped_total;
+  observability::Counter* retention_deleted;
+  observability::CounterFamily* commit_errors;
+  observability::Gauge* queue_depth;
+  observability::Gauge* writable_gauge;
+  observability::Gauge* committed_gauge;
+  observability::Histogram* batch_seconds;
+
+  Impl(AuditLogOptions o, observability::MetricsRegistry& m) : options(std::move(o)), key(options.chain_key.reveal()) {
+    rows_committed = &m.counter("hermes_audit_rows_committed_total", "Audit rows committed to the database.").with({});
+    dropped_total = &m.counter("hermes_audit_dropped_total",
+                               "Audit rows refused because the queue hit its hard limit (logged loudly).")
+                         .with({});
+    retention_deleted =
+        &m.counter("hermes_audit_retention_deleted_total", "Audit rows deleted by retention.").with({});
+    commit_errors = &m.counter("hermes_audit_commit_errors_total", "Failed audit commits, by cause.", {"cause"});
+    queue_depth = &m.gauge("hermes_audit_queue_depth", "Audit rows waiting to be committed.").with({});
+    writable_gauge = &m.gauge("hermes_audit_writable", "1 when the last audit commit succeeded.").with({});
+    committed_gauge = &m.gauge("hermes_audit_committed_id", "Highest committed audit row id (the watermark).").with({});
+    batch_seconds = &m.histogram("hermes_audit_batch_duration_seconds", "Time to write and commit one batch.").with({});
+    writable_gauge->set(1);
+  }
+
+  std::size_t hard_limit() const { return options.queue_capacity * 4; }
+  void open_database();
+  void load_chain_state();
+  void writer_loop();
+  bool write_batch(std::vector<AuditRecord>& batch);
+  void retention_pass();
+  void set_writable(bool ok, const std::string& error);
+};
+
+void AuditLog::Impl::open_database() {
+  std::filesystem::create_directories(options.path.parent_path());
+  store::OpenOptions o;
+  o.synchronous = options.synchronous;
+  o.max_size_bytes = options.max_size_bytes;
+  db = std::make_unique<store::Database>(options.path, o);
+  db->migrate(migrations());
+
+  const std::string mode = key.empty() ? "sha256" : "hmac-sha256";
+  const std::string fingerprint = key.empty() ? "" : key_fingerprint(key);
+  auto get = db->prepare("SELECT key, value FROM audit_meta WHERE key IN ('chain', 'key_fingerprint')");
+  std::string stored_mode, stored_fingerprint;
+  while (get.step()) {
+    (get.column_text(0) == "chain" ? stored_mode : stored_fingerprint) = get.column_text(1);
+  }
+  if (stored_mode.empty()) {
+    auto put = db->prepare("INSERT INTO audit_meta (key, value) VALUES (?1, ?2)");
+    put.bind(1, std::string_view("chain")).bind(2, mode).step();
+    if (!fingerprint.empty()) {
+      put.reset();
+      put.bind(1, std::string_view("key_fingerprint")).bind(2, fingerprint).step();
+    }
+  } else if (stored_mode != mode || stored_fingerprint != fingerprint) {
+    throw std::runtime_error(
+        "audit database " + options.path.string() + " was written with a " +
+        (stored_mode == "sha256" ? std::string("plain SHA-256 chain") : "different chain key") +
+        " than the one configured now (audit.chain_key); keep the old key, or start a new audit database file");
+  }
+  load_chain_state();
+}
+
+void AuditLog::Impl::load_chain_state() {
+  auto seq = db->prepare(
+      "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'), 0), "
+      "coalesce((SELECT max(id) FROM audit_events), 0))");
+  seq.step();
+  next_id = seq.column_int(0) + 1;
+  auto head = db->prepare("SELECT id, hash FROM audit_events WHERE instance = ?1 ORDER BY id DESC LIMIT 1");
+  head.bind(1, options.instance);
+  if (head.step()) {
+    head_id = head.column_int(0);
+    head_hash = head.column_text(1);
+  } else {
+    // Every row of this instance was removed by retention: continue from the checkpoint.
+    auto cp = db->prepare(
+        "SELECT through_id, hash FROM audit_checkpoints WHERE instance = ?1 ORDER BY through_id DESC LIMIT 1");
+    cp.bind(1, options.instance);
+    if (cp.step()) {
+      head_id = cp.column_int(0);
+      head_hash = cp.column_text(1);
+    }
+  }
+  committed_id.store(next_id - 1);
+  committed_gauge->set(static_cast<double>(next_id - 1));
+}
+
+void AuditLog::Impl::set_writable(bool ok, const std::string& error) {
+  std::lock_guard lock(mutex);
+  if (ok && !writable) spdlog::info("audit log writable again");
+  writable = ok;
+  if (!ok) last_error = error;
+  writable_gauge->set(ok ? 1 : 0);
+}
+
+bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch) {
+  auto started = Clock::now();
+  std::int64_t id = next_id;
+  std::string prev = head_hash;
+  try {
+    store::Transaction tx(*db);
+    auto insert = db->prepare(kInsertSql);
+    for (auto& r : batch) {
+      r.id = id++;
+      r.instance = options.instance;
+      r.prev_hash = prev;
+      r.hash = chain_hash(r, key);
+      prev = r.hash;
+      insert.bind(1, r.id).bind(2, r.ts).bind(3, r.instance).bind(4, r.request_id).bind(5, r.kind);
+      insert.bind(6, r.channel).bind(7, r.session_id).bind(8, r.sender).bind(9, r.conversation);
+      insert.bind(10, r.agent).bind(11, r.rule).bind(12, r.decision).bind(13, r.status);
+      insert.bind_optional(14, r.latency_ms).bind_optional(15, r.tokens_in).bind_optional(16, r.tokens_out);
+      insert.bind(17, r.detail).bind(18, r.text).bind(19, r.prev_hash).bind(20, r.hash);
+      insert.step();
+      insert.reset();
+    }
+    tx.commit();
+  } catch (const store::StoreError& e) {
+    const char* cause = e.disk_full() ? "full" : e.read_only() ? "read_only" : "other";
+    commit_errors->with({cause}).inc();
+    if (writable) spdlog::error("audit log: commit of {} row(s) failed ({}): {}", batch.size(), cause, e.what());
+    set_writable(false, e.what());
+    return false;
+  }
+  next_id = id;
+  head_hash = prev;
+  head_id = id - 1;
+  committed_id.store(id - 1);
+  committed_gauge->set(static_cast<double>(id - 1));
+  rows_committed->inc(batch.size());
+  batch_seconds->observe(std::chrono::duration<double>(Clock::now() - started).count());
+  set_writable(true, "");
+  return true;
+}
+
+void AuditLog::Impl::retention_pass() {
+  if (options.retention.count() <= 0) return;
+  const std::int64_t cutoff = now_ms() - options.retention.count();
+  std::uint64_t total = 0;
+  nlohmann::json checkpoints = nlohmann::json::array();
+  for (;;) {
+    // Delete the oldest rows in small batches so the writer never stalls for long.
+    auto oldest = db->prepare("SELECT id, ts, instance, hash FROM audit_events ORDER BY id LIMIT 500");
+    std::int64_t through = 0;
+    std::map<std::string, std::pair<std::int64_t, std::string>> last_per_instance;
+    std::map<std::string, std::int64_t> count_per_instance;
+    while (oldest.step() && oldest.column_int(1) < cutoff) {
+      through = oldest.column_int(0);
+      last_per_instance[oldest.column_text(2)] = {through, oldest.column_text(3)};
+      ++count_per_instance[oldest.column_text(2)];
+    }
+    if (through == 0) break;
+    try {
+      store::Transaction tx(*db);
+      auto cp = db->prepare(
+          "INSERT OR REPLACE INTO audit_checkpoints (instance, through_id, hash, ts, deleted_rows) "
+          "VALUES (?1, ?2, ?3, ?4, ?5)");
+      for (const auto& [instance, last] : last_per_instance) {
+        cp.bind(1, instance).bind(2, last.first).bind(3, last.second).bind(4, now_ms());
+        cp.bind(5, count_per_instance[instance]).step();
+        cp.reset();
+      }
+      auto del = db->prepare("DELETE FROM audit_events WHERE id <= ?1");
+      del.bind(1, through).step();
+      tx.commit();
+    } catch (const store::StoreError& e) {
+      spdlog::error("audit retention failed: {}", e.what());
+      return;
+    }
+    for (const auto& [instance, last] : last_per_instance) {
+      checkpoints.push_back({{"instance", instance}, {"through_id", last.first}, {"hash", last.second}});
+      total += static_cast<std::uint64_t>(count_per_instance[instance]);
+    }
+  }
+  if (total == 0) return;
+  retention_deleted->inc(total);
+  spdlog::info("audit retention: deleted {} row(s) older than {}", total, format_duration(options.retention));
+  // The cut itself is a chained row, so a verifier can trust the checkpoints it names.
+  AuditEvent ev;
+  ev.kind = "audit.retention";
+  ev.decision = "applied";
+  ev.status = "ok";
+  ev.detail = {{"deleted_rows", total}, {"retention", format_duration(options.retention)}, {"checkpoints", checkpoints}};
+  std::vector<AuditRecord> batch;
+  batch.push_back(to_record(std::move(ev)));
+  write_batch(batch);
+}
+
+void AuditLog::Impl::writer_loop() {
+  auto next_retention = Clock::now() + std::chrono::seconds(10);
+  auto next_head_log = Clock::now() + options.head_log_interval;
+  std::int64_t logged_head = -1;
+  std::vector<AuditRecord> batch;
+  for (;;) {
+    bool run_retention = false;
+    {
+      std::unique_lock lock(mutex);
+      auto next_periodic = std::min(next_retention, next_head_log);
+      wake.wait_until(lock, next_periodic, [&] { return stopping || !queue.empty() || retention_requested; });
+      if (!queue.empty() && queue.size() < options.batch_size && !stopping) {
+        // Give a burst a moment to fill the batch: one transaction for many rows.
+        wake.wait_for(lock, options.flush_interval, [&] { return stopping || queue.size() >= options.batch_size; });
+      }
+      if (stopping && queue.empty()) break;
+      std::size_t n = std::min(queue.size(), options.batch_size);
+      batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.begin() + static_cast<long>(n)));
+      queue.erase(queue.begin(), queue.begin() + static_cast<long>(n));
+      in_flight = n;
+      run_retention = retention_requested || Clock::now() >= next_retention;
+    }
+    if (!batch.empty()) {
+      int attempt = 0;
+      while (!write_batch(batch)) {
+        // Keep the rows and retry; give up only when stopping and still failing.
+        std::unique_lock lock(mutex);
+        if (stopping && ++attempt > 10) {
+          spdlog::critical("audit log: {} row(s) could not be written before shutdown: {}", batch.size() + queue.size(),
+                           last_error);
+          dropped += batch.size() + queue.size();
+          queue.clear();
+          break;
+        }
+        auto backoff = std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 5)));
+        wake.wait_for(lock, backoff, [&] { return stopping; });
+      }
+      std::lock_guard lock(mutex);
+      done += batch.size();
+      in_flight = 0;
+      queue_depth->set(static_cast<double>(queue.size()));
+      committed.notify_all();
+      batch.clear();
+    }
+    if (run_retention) {
+      retention_pass();
+      std::lock_guard lock(mutex);
+      retention_requested = false;
+      ++retention_runs;
+      next_retention = Clock::now() + options.retention_check_interval;
+      committed.notify_all();
+    }
+    if (Clock::now() >= next_head_log) {
+      if (head_id != logged_head) {
+        spdlog::info("audit chain head: instance={} id={} hash={}", options.instance, head_id, head_hash);
+        logged_head = head_id;
+      }
+      next_head_log = Clock::now() + options.head_log_interval;
+    }
+  }
+  spdlog::info("audit log closed: instance={} head id={} hash={}", options.instance, head_id, head_hash);
+}
+
+AuditLog::AuditLog(AuditLogOptions options, observability::MetricsRegistry& metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), metrics)) {
+  impl_->open_database();
+  impl_->writer = std::thread([impl = impl_.get()] { impl->writer_loop(); });
+}
+
+AuditLog::~AuditLog() { stop(); }
+
+void AuditLog::record(AuditEvent event) {
+  auto text = apply_text_policy(impl_->options.store_text, event.text, impl_->key);
+  AuditRecord r = to_record(std::move(event));
+  r.text = std::move(text);
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->stopping || impl_->queue.size() >= impl_->hard_limit()) {
+    ++impl_->dropped;
+    impl_->dropped_total->inc();
+    if ((impl_->dropped & (impl_->dropped - 1)) == 0) {  // log at 1, 2, 4, 8, ... so a flood stays readable
+      spdlog::error("audit log: queue at its hard limit ({} rows); {} row(s) refused so far (kind {})",
+                    impl_->hard_limit(), impl_->dropped, r.kind);
+    }
+    return;
+  }
+  impl_->queue.push_back(std::move(r));
+  ++impl_->enqueued;
+  impl_->queue_depth->set(static_cast<double>(impl_->queue.size()));
+  if (impl_->queue.size() == 1 || impl_->queue.size() == impl_->options.batch_size) {
+    impl_->wake.notify_one();
+  }
+}
+
+bool AuditLog::has_headroom() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->queue.size() + impl_->in_flight < impl_->options.queue_capacity;
+}
+
+std::int64_t AuditLog::committed_id() const { return impl_->committed_id.load(); }
+
+AuditHealth AuditLog::health() const {
+  AuditHealth h;
+  std::lock_guard lock(impl_->mutex);
+  h.writable = impl_->writable;
+  h.last_error = impl_->last_error;
+  h.queue_depth = impl_->queue.size() + impl_->in_flight;
+  h.committed_id = impl_->committed_id.load();
+  h.head_id = impl_->head_id;
+  h.head_hash = impl_->head_hash;
+  h.chain = impl_->key.empty() ? "sha256" : "hmac-sha256";
+  h.dropped = impl_->dropped;
+  return h;
+}
+
+bool AuditLog::flush(Duration timeout) {
+  std::unique_lock lock(impl_->mutex);
+  auto target = impl_->enqueued;
+  impl_->wake.notify_one();
+  return impl_->committed.wait_for(lock, timeout, [&] { return impl_->done >= target; });
+}
+
+void AuditLog::run_retention_now() {
+  std::unique_lock lock(impl_->mutex);
+  auto runs = impl_->retention_runs;
+  impl_->retention_requested = true;
+  impl_->wake.notify_one();
+  impl_->committed.wait(lock, [&] { return impl_->retention_runs > runs; });
+}
+
+void AuditLog::stop() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->stopping && !impl_->writer.joinable()) return;
+    impl_->stopping = true;
+    impl_->wake.notify_all();
+  }
+  if (impl_->writer.joinable()) impl_->writer.join();
+}
+
+}  // namespace hermes::audit
