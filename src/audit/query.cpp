@@ -80,12 +80,13 @@ std::string iso_time(std::int64_t ts_ms) {
   return buf;
 }
 
-nlohmann::json to_json(const AuditRecord& r) {
-  auto text = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
-  auto num = [](std::int64_t v) { return v < 0 ? nlohmann::json() : nlohmann::json(v); };
-  nlohmann::json detail = r.detail.empty() ? nlohmann::json() : nlohmann::json::parse(r.detail, nullptr, false);
+nlohmann::ordered_json to_json(const AuditRecord& r) {
+  using Json = nlohmann::ordered_json;
+  auto text = [](const std::string& s) { return s.empty() ? Json() : Json(s); };
+  auto num = [](std::int64_t v) { return v < 0 ? Json() : Json(v); };
+  Json detail = r.detail.empty() ? Json() : Json::parse(r.detail, nullptr, false);
   if (detail.is_discarded()) detail = r.detail;
-  return {{"id", r.id},
+  return Json{{"id", r.id},
           {"time", iso_time(r.ts)},
           {"ts", r.ts},
           {"instance", r.instance},

@@ -55,7 +55,9 @@ GatewayConfig parse_gateway(const YAML::Node& node, ParseContext& ctx, const std
     g.data_dir = resolve_relative(*dir, base_dir);
   } else {
     auto env = ctx.secrets().getenv ? ctx.secrets().getenv("STATE_DIRECTORY") : std::nullopt;
-    g.data_dir = (env && !env->empty()) ? std::filesystem::path(*env) : "/var/lib/hermes";
+    // systemd joins several StateDirectory= paths with ':'; ours is the first.
+    std::string state = env ? env->substr(0, env->find(':')) : std::string();
+    g.data_dir = state.empty() ? std::filesystem::path("/var/lib/hermes") : std::filesystem::path(state);
   }
   if (auto t = r.optional<std::uint32_t>("threads")) {
     if (*t == 0 || *t > 256) {

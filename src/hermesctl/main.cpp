@@ -14,6 +14,7 @@ void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: hermesctl check-config FILE\n"
                "       hermesctl status [--url http://127.0.0.1:8080]   (admin key from $HERMES_ADMIN_KEY)\n"
+               "       hermesctl audit query|verify|export (--db PATH | --config FILE) ...\n"
                "       hermesctl --version\n");
 }
 
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "check-config") return check_config(args);
   if (command == "status") return hermes::ctl::status(args);
+  if (command == "audit") return hermes::ctl::audit_command(args);
   if (command == "--version") {
     std::printf("hermesctl %s (%s)\n", std::string(hermes::build::version()).c_str(),
                 std::string(hermes::build::commit()).c_str());

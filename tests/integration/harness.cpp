@@ -191,7 +191,7 @@ std::vector<nlohmann::json> Daemon::audit_events(const std::string& kind, std::s
       store::Database db(audit_db(), ro);
       audit::QueryFilter f;
       f.kind = kind;
-      for (const auto& r : audit::query_events(db, f)) out.push_back(audit::to_json(r));
+      for (const auto& r : audit::query_events(db, f)) out.push_back(nlohmann::json::parse(audit::to_json(r).dump()));
     }
     if (out.size() >= at_least) break;
     std::this_thread::sleep_for(20ms);

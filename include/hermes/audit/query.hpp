@@ -24,7 +24,7 @@ struct QueryFilter {
 std::vector<AuditRecord> query_events(store::Database& db, const QueryFilter& filter);
 
 // The row as a JSON object with an ISO-8601 "time" and detail parsed as JSON.
-nlohmann::json to_json(const AuditRecord& r);
+nlohmann::ordered_json to_json(const AuditRecord& r);
 std::string iso_time(std::int64_t ts_ms);
 
 }  // namespace hermes::audit

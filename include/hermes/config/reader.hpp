@@ -158,6 +158,7 @@ template <class T>
 void check_unique_names(const std::vector<T>& items, std::string_view what, const std::string& path,
                         ParseContext& ctx) {
   for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i].name.empty()) continue;  // a missing name is already its own error
     for (std::size_t j = 0; j < i; ++j) {
       if (items[i].name == items[j].name) {
         ctx.error_at(items[i].where, path + "[" + std::to_string(i) + "].name",

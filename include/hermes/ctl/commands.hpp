@@ -7,5 +7,6 @@
 namespace hermes::ctl {
 
 int status(const std::vector<std::string>& args);
+int audit_command(const std::vector<std::string>& args);
 
 }  // namespace hermes::ctl
