@@ -30,7 +30,9 @@ bool sd_notify(std::string_view state) {
     return false;
   }
   auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-  ssize_t sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), addr_len);
+  // Never block the event loop on a notify socket nobody drains; a lost
+  // status datagram is better than a stalled gateway.
+  ssize_t sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&addr), addr_len);
   ::close(fd);
   return sent == static_cast<ssize_t>(state.size());
 }
