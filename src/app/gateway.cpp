@@ -207,6 +207,7 @@ bool Gateway::Impl::build_listener_settings(const config::Config& cfg, std::vect
     s.header_timeout = l.header_timeout;
     s.body_timeout = l.body_timeout;
     s.idle_timeout = l.idle_timeout;
+    s.trusted_proxies = l.trusted_proxies;
     s.routes = l.admin ? std::shared_ptr<const net::HttpRoutes>(admin_routes) : no_routes;
     if (l.tls) {
       s.tls = net::load_tls_context(l.tls->cert, l.tls->key, error);

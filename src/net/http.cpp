@@ -14,6 +14,35 @@ std::optional<std::string_view> find_header(const Headers& headers, std::string_
   return std::nullopt;
 }
 
+IpAddress recorded_client(const IpAddress& peer, const Headers& headers, const std::vector<Cidr>& trusted_proxies) {
+  if (trusted_proxies.empty() || !any_contains(trusted_proxies, peer)) {
+    return peer;
+  }
+  auto forwarded = find_header(headers, "x-forwarded-for");
+  if (!forwarded) {
+    return peer;
+  }
+  // Walk right to left: each hop appended the address it saw.
+  std::string_view list = *forwarded;
+  IpAddress client = peer;
+  while (!list.empty()) {
+    auto comma = list.rfind(',');
+    std::string_view item = comma == std::string_view::npos ? list : list.substr(comma + 1);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    auto addr = IpAddress::parse(item);
+    if (!addr) {
+      return client;  // garbage: stop at the last address we could trust
+    }
+    client = *addr;
+    if (!any_contains(trusted_proxies, client)) {
+      return client;
+    }
+  }
+  return client;
+}
+
 HttpResponse HttpResponse::text(int status, std::string body) {
   HttpResponse r;
   r.status = status;

@@ -424,6 +424,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
   out.tls = !std::is_same_v<Stream, beast::tcp_stream>;
   out.peer = peer;
   out.peer_port = peer_port;
+  out.client = recorded_client(peer, out.headers, settings.trusted_proxies);
   auto match = settings.routes ? settings.routes->match(out.method, out.path) : HttpRoutes::Match{};
   HttpResponse response;
   std::string route_label = "unmatched";

@@ -32,6 +32,7 @@ struct HttpRequest {
   std::string body;
   IpAddress peer;           // the socket's peer: the only address trusted for access decisions
   std::uint16_t peer_port = 0;
+  IpAddress client;         // for the record only: the peer, or the client a trusted proxy named
   std::string listener;
   bool tls = false;
 
@@ -54,6 +55,11 @@ struct HttpResponse {
     return *this;
   }
 };
+
+// The address to record for a request: the socket peer, unless the peer is a
+// trusted proxy, in which case the right-most X-Forwarded-For entry that is not
+// itself a trusted proxy. Never used for access decisions.
+IpAddress recorded_client(const IpAddress& peer, const Headers& headers, const std::vector<Cidr>& trusted_proxies);
 
 using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest)>;
 

@@ -45,6 +45,7 @@ struct ListenerSettings {
   Duration header_timeout{10'000};
   Duration body_timeout{30'000};
   Duration idle_timeout{60'000};
+  std::vector<Cidr> trusted_proxies;  // only decides HttpRequest::client
   std::shared_ptr<TlsContext> tls;  // null: plain HTTP
   std::shared_ptr<const HttpRoutes> routes;
 };

@@ -1,0 +1,906 @@
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "hermes/audit/log.hpp"
+#include "hermes/audit/query.hpp"
+#include "hermes/audit/record.hpp"
+#include "hermes/audit/verify.hpp"
+#include "hermes/core/audit_sink.hpp"
+#include "hermes/core/secret.hpp"
+#include "hermes/observability/metrics.hpp"
+#include "hermes/store/database.hpp"
+
+namespace hermes::audit {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr const char* kKey = "test-chain-key-0123456789";
+constexpr const char* kInstance = "gw-test";
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// --- canonical encoding and hashes ------------------------------------------------
+
+AuditRecord sample_record() {
+  AuditRecord r;
+  r.id = 7;
+  r.ts = 1'700'000'000'123;
+  r.instance = "gw-1";
+  r.request_id = "req-1";
+  r.kind = "message.inbound";
+  r.channel = "";
+  r.session_id = "s1";
+  r.sender = "";
+  r.conversation = "";
+  r.agent = "claude";
+  r.rule = "";
+  r.decision = "accepted";
+  r.status = "ok";
+  r.latency_ms = 12;
+  r.tokens_in = -1;
+  r.tokens_out = 0;
+  r.detail = R"({"a":1})";
+  r.text = "say \"hi\"\n";
+  r.prev_hash = std::string(kGenesisHash);
+  r.hash = "not part of the canonical form";
+  return r;
+}
+
+TEST(AuditRecord, CanonicalIsAJsonArrayInColumnOrderWithNulls) {
+  EXPECT_EQ(canonical(sample_record()),
+            R"([7,1700000000123,"gw-1","req-1","message.inbound",null,"s1",null,null,"claude",null,)"
+            R"("accepted","ok",12,null,0,"{\"a\":1}","say \"hi\"\n"])");
+}
+
+TEST(AuditRecord, CanonicalEncodesEveryNegativeNumberAsNull) {
+  // Negative numbers are stored as NULL, so they must encode exactly like -1 (as the row reads back).
+  AuditRecord a = sample_record();
+  AuditRecord b = sample_record();
+  a.latency_ms = -1;
+  b.latency_ms = -42;
+  EXPECT_EQ(canonical(a), canonical(b));
+}
+
+TEST(AuditRecord, ChangingAnySingleFieldChangesCanonicalAndHash) {
+  const std::vector<std::pair<std::string, std::function<void(AuditRecord&)>>> mutations = {
+      {"id", [](AuditRecord& r) { r.id = 8; }},
+      {"ts", [](AuditRecord& r) { r.ts += 1; }},
+      {"instance", [](AuditRecord& r) { r.instance = "gw-2"; }},
+      {"request_id", [](AuditRecord& r) { r.request_id = ""; }},
+      {"kind", [](AuditRecord& r) { r.kind = "message.outbound"; }},
+      {"channel", [](AuditRecord& r) { r.channel = "null"; }},
+      {"session_id", [](AuditRecord& r) { r.session_id = "s2"; }},
+      {"sender", [](AuditRecord& r) { r.sender = "mallory"; }},
+      {"conversation", [](AuditRecord& r) { r.conversation = "c"; }},
+      {"agent", [](AuditRecord& r) { r.agent = "claude "; }},
+      {"rule", [](AuditRecord& r) { r.rule = "r1"; }},
+      {"decision", [](AuditRecord& r) { r.decision = "refused"; }},
+      {"status", [](AuditRecord& r) { r.status = "OK"; }},
+      {"latency_ms", [](AuditRecord& r) { r.latency_ms = -1; }},
+      {"tokens_in", [](AuditRecord& r) { r.tokens_in = 0; }},
+      {"tokens_out", [](AuditRecord& r) { r.tokens_out = 1; }},
+      {"detail", [](AuditRecord& r) { r.detail = R"({"a":2})"; }},
+      {"text", [](AuditRecord& r) { r.text = "say \"hi\""; }},
+  };
+  const AuditRecord base = sample_record();
+  const std::string base_canonical = canonical(base);
+  const std::string base_keyed = chain_hash(base, kKey);
+  const std::string base_plain = chain_hash(base, "");
+  for (const auto& [field, mutate] : mutations) {
+    AuditRecord changed = base;
+    mutate(changed);
+    EXPECT_NE(canonical(changed), base_canonical) << field;
+    EXPECT_NE(chain_hash(changed, kKey), base_keyed) << field;
+    EXPECT_NE(chain_hash(changed, ""), base_plain) << field;
+  }
+
+  AuditRecord relinked = base;
+  relinked.prev_hash = std::string(64, 'a');
+  EXPECT_EQ(canonical(relinked), base_canonical);
+  EXPECT_NE(chain_hash(relinked, kKey), base_keyed);
+  EXPECT_NE(chain_hash(relinked, ""), base_plain);
+
+  AuditRecord rehashed = base;
+  rehashed.hash = "something else";
+  EXPECT_EQ(canonical(rehashed), base_canonical);
+  EXPECT_EQ(chain_hash(rehashed, kKey), base_keyed);
+}
+
+TEST(AuditHash, Sha256KnownAnswers) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(AuditHash, HmacSha256Rfc4231) {
+  // RFC 4231 test case 1 and 2.
+  EXPECT_EQ(hmac_sha256_hex(std::string(20, '\x0b'), "Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(AuditHash, ChainHashIsHmacWithKeyAndSha256Without) {
+  const AuditRecord r = sample_record();
+  const std::string message = r.prev_hash + canonical(r);
+  EXPECT_EQ(chain_hash(r, kKey), hmac_sha256_hex(kKey, message));
+  EXPECT_EQ(chain_hash(r, ""), sha256_hex(message));
+  EXPECT_NE(chain_hash(r, kKey), chain_hash(r, "another key"));
+  EXPECT_EQ(chain_hash(r, kKey).size(), 64U);
+}
+
+TEST(AuditHash, KeyFingerprintIdentifiesKeyWithoutRevealingIt) {
+  const std::string fp = key_fingerprint(kKey);
+  EXPECT_EQ(fp.size(), 16U);
+  EXPECT_EQ(fp, key_fingerprint(kKey));
+  EXPECT_NE(fp, key_fingerprint("another key"));
+  EXPECT_FALSE(contains(fp, kKey));
+}
+
+// --- the log, end to end ----------------------------------------------------------
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "hermes-audit-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    path_ = dir_ / "audit" / "audit.db";  // the log creates the parent directory
+    saved_level_ = spdlog::get_level();
+    spdlog::set_level(spdlog::level::off);
+  }
+
+  void TearDown() override {
+    spdlog::set_level(saved_level_);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  AuditLogOptions options(const std::string& key = kKey) const {
+    AuditLogOptions o;
+    o.path = path_;
+    o.instance = kInstance;
+    o.store_text = TextPolicy::full;
+    if (!key.empty()) {
+      o.chain_key = Secret(key, "inline");
+    }
+    o.retention = Duration{0};  // keep forever unless a test says otherwise
+    return o;
+  }
+
+  static AuditEvent make_event(int i) {
+    AuditEvent e;
+    e.kind = "test.event";
+    e.request_id = "req-" + std::to_string(i);
+    e.channel = i % 2 == 0 ? "telegram" : "";
+    e.sender = "user-" + std::to_string(i % 3);
+    e.agent = "agent-a";
+    e.decision = "accepted";
+    e.status = "ok";
+    e.latency_ms = i;
+    e.tokens_in = i % 3 == 0 ? -1 : 10 * i;
+    e.detail = {{"i", i}};
+    e.text = "message " + std::to_string(i);
+    return e;
+  }
+
+  // Writes `n` events with a fresh log, then stops it.
+  void write_events(int n, const std::string& key = kKey) {
+    observability::MetricsRegistry metrics;
+    AuditLog log(options(key), metrics);
+    for (int i = 1; i <= n; ++i) {
+      log.record(make_event(i));
+    }
+    ASSERT_TRUE(log.flush(2s));
+  }
+
+  std::vector<AuditRecord> read_all(const QueryFilter& filter = {}) const {
+    store::OpenOptions o;
+    o.read_only = true;
+    store::Database db(path_, o);
+    return query_events(db, filter);
+  }
+
+  VerifyResult verify(const std::string& key) const {
+    store::OpenOptions o;
+    o.read_only = true;
+    store::Database db(path_, o);
+    return verify_chain(db, key);
+  }
+
+  // Applies `tamper` in a transaction, verifies inside it, then rolls it back.
+  VerifyResult verify_tampered(const std::string& key, const std::function<void(store::Database&)>& tamper) const {
+    store::Database db(path_, store::OpenOptions{});
+    store::Transaction tx(db);
+    tamper(db);
+    return verify_chain(db, key);
+  }
+
+  static void insert_row(store::Database& db, const AuditRecord& r) {
+    auto s = db.prepare(
+        "INSERT INTO audit_events (id, ts, instance, request_id, kind, channel, session_id, sender, conversation, "
+        "agent, rule, decision, status, latency_ms, tokens_in, tokens_out, detail, text, prev_hash, hash) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)");
+    s.bind(1, r.id).bind(2, r.ts).bind(3, r.instance).bind(4, r.request_id).bind(5, r.kind);
+    s.bind(6, r.channel).bind(7, r.session_id).bind(8, r.sender).bind(9, r.conversation);
+    s.bind(10, r.agent).bind(11, r.rule).bind(12, r.decision).bind(13, r.status);
+    s.bind_optional(14, r.latency_ms).bind_optional(15, r.tokens_in).bind_optional(16, r.tokens_out);
+    s.bind(17, r.detail).bind(18, r.text).bind(19, r.prev_hash).bind(20, r.hash);
+    s.step();
+  }
+
+  std::int64_t scalar(const std::string& sql) const {
+    store::OpenOptions o;
+    o.read_only = true;
+    store::Database db(path_, o);
+    auto s = db.prepare(sql);
+    EXPECT_TRUE(s.step()) << sql;
+    return s.column_int(0);
+  }
+
+  static std::uint64_t counter_value(observability::MetricsRegistry& metrics, const std::string& name) {
+    return metrics.counter(name, "").with({}).value();
+  }
+
+  static bool wait_for(const std::function<bool()>& condition, Duration timeout = 2s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return false;
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    return true;
+  }
+
+  fs::path dir_;
+  fs::path path_;
+  spdlog::level::level_enum saved_level_ = spdlog::level::info;
+};
+
+TEST_F(AuditLogTest, RecordsAreCommittedInOrderAndChained) {
+  constexpr int kCount = 25;
+  observability::MetricsRegistry metrics;
+  AuditLog log(options(), metrics);
+  EXPECT_EQ(log.health().chain, "hmac-sha256");
+  for (int i = 1; i <= kCount; ++i) {
+    log.record(make_event(i));
+  }
+  ASSERT_TRUE(log.flush(2s));
+  EXPECT_EQ(log.committed_id(), kCount);
+  EXPECT_EQ(counter_value(metrics, "hermes_audit_rows_committed_total"), static_cast<std::uint64_t>(kCount));
+
+  auto rows = read_all();  // a reader alongside the running writer (WAL)
+  ASSERT_EQ(rows.size(), static_cast<std::size_t>(kCount));
+  for (int i = 1; i <= kCount; ++i) {
+    const AuditRecord& r = rows[static_cast<std::size_t>(i - 1)];
+    const AuditEvent e = make_event(i);
+    EXPECT_EQ(r.id, i);
+    EXPECT_EQ(r.instance, kInstance);
+    EXPECT_EQ(r.kind, e.kind);
+    EXPECT_EQ(r.request_id, e.request_id);
+    EXPECT_EQ(r.channel, e.channel);
+    EXPECT_EQ(r.sender, e.sender);
+    EXPECT_EQ(r.latency_ms, e.latency_ms);
+    EXPECT_EQ(r.tokens_in, e.tokens_in);
+    EXPECT_EQ(r.tokens_out, -1);
+    EXPECT_EQ(nlohmann::json::parse(r.detail), e.detail);
+    EXPECT_EQ(r.text, e.text);
+    EXPECT_EQ(r.prev_hash, i == 1 ? std::string(kGenesisHash) : rows[static_cast<std::size_t>(i - 2)].hash);
+    EXPECT_EQ(r.hash, chain_hash(r, kKey)) << "row " << i;
+  }
+
+  auto health = log.health();
+  EXPECT_TRUE(health.writable);
+  EXPECT_EQ(health.queue_depth, 0U);
+  EXPECT_EQ(health.committed_id, kCount);
+  EXPECT_EQ(health.head_id, kCount);
+  EXPECT_EQ(health.head_hash, rows.back().hash);
+  EXPECT_EQ(health.dropped, 0U);
+
+  log.stop();
+  auto result = verify(kKey);
+  EXPECT_TRUE(result.ok) << result.reason;
+  EXPECT_EQ(result.chain, "hmac-sha256");
+  EXPECT_EQ(result.rows_checked, kCount);
+  ASSERT_EQ(result.heads.size(), 1U);
+  EXPECT_EQ(result.heads[0].instance, kInstance);
+  EXPECT_EQ(result.heads[0].head_id, kCount);
+  EXPECT_EQ(result.heads[0].head_hash, health.head_hash);
+  EXPECT_EQ(result.heads[0].anchored_at, 0);
+}
+
+TEST_F(AuditLogTest, VerifyRejectsWrongOrMissingKey) {
+  write_events(3);
+  auto wrong = verify("not the key");
+  EXPECT_FALSE(wrong.ok);
+  EXPECT_TRUE(contains(wrong.reason, "key")) << wrong.reason;
+  auto missing = verify("");
+  EXPECT_FALSE(missing.ok);
+  EXPECT_TRUE(contains(missing.reason, "key")) << missing.reason;
+  EXPECT_EQ(missing.chain, "hmac-sha256");
+  EXPECT_TRUE(verify(kKey).ok);
+}
+
+TEST_F(AuditLogTest, PlainSha256ChainWithoutKey) {
+  write_events(4, "");
+  auto rows = read_all();
+  ASSERT_EQ(rows.size(), 4U);
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.hash, sha256_hex(r.prev_hash + canonical(r)));
+  }
+  auto result = verify("");
+  EXPECT_TRUE(result.ok) << result.reason;
+  EXPECT_EQ(result.chain, "sha256");
+  auto keyed = verify(kKey);
+  EXPECT_FALSE(keyed.ok);
+  EXPECT_TRUE(contains(keyed.reason, "key")) << keyed.reason;
+}
+
+TEST_F(AuditLogTest, QueryFiltersAndLimitKeepIdOrder) {
+  write_events(10);
+  QueryFilter f;
+  f.channel = "telegram";
+  auto even = read_all(f);
+  ASSERT_EQ(even.size(), 5U);
+  EXPECT_EQ(even.front().id, 2);
+  EXPECT_EQ(even.back().id, 10);
+
+  QueryFilter newest;
+  newest.limit = 3;
+  auto last = read_all(newest);
+  ASSERT_EQ(last.size(), 3U);
+  EXPECT_EQ(last[0].id, 8);
+  EXPECT_EQ(last[2].id, 10);
+
+  QueryFilter after;
+  after.after_id = 7;
+  EXPECT_EQ(read_all(after).size(), 3U);
+}
+
+// --- tampering ---------------------------------------------------------------------
+
+TEST_F(AuditLogTest, UpdatedRowFailsAtThatRow) {
+  write_events(10);
+  auto result = verify_tampered(kKey, [](store::Database& db) {
+    db.exec("UPDATE audit_events SET status = 'refused' WHERE id = 5");
+  });
+  EXPECT_FALSE(result.ok);
+  EXPECT_EQ(result.bad_row_id, 5);
+  EXPECT_TRUE(contains(result.reason, "hash mismatch")) << result.reason;
+
+  auto text = verify_tampered(kKey, [](store::Database& db) {
+    db.exec("UPDATE audit_events SET text = 'rewritten' WHERE id = 10");
+  });
+  EXPECT_FALSE(text.ok);
+  EXPECT_EQ(text.bad_row_id, 10);
+
+  EXPECT_TRUE(verify(kKey).ok);  // the tampering was rolled back
+}
+
+TEST_F(AuditLogTest, DeletedRowFailsAtTheNextRow) {
+  write_events(10);
+  auto middle = verify_tampered(kKey, [](store::Database& db) { db.exec("DELETE FROM audit_events WHERE id = 4"); });
+  EXPECT_FALSE(middle.ok);
+  EXPECT_EQ(middle.bad_row_id, 5);
+  EXPECT_TRUE(contains(middle.reason, "prev_hash")) << middle.reason;
+
+  auto first = verify_tampered(kKey, [](store::Database& db) { db.exec("DELETE FROM audit_events WHERE id = 1"); });
+  EXPECT_FALSE(first.ok);
+  EXPECT_EQ(first.bad_row_id, 2);
+}
+
+TEST_F(AuditLogTest, ForgedRowsFailNamingThatRow) {
+  write_events(10);
+  const auto rows = read_all();
+  ASSERT_EQ(rows.size(), 10U);
+
+  // Appended with a bogus hash.
+  auto bogus = verify_tampered(kKey, [&](store::Database& db) {
+    AuditRecord forged = rows.back();
+    forged.id = 11;
+    forged.prev_hash = rows.back().hash;
+    forged.hash = std::string(64, 'f');
+    insert_row(db, forged);
+  });
+  EXPECT_FALSE(bogus.ok);
+  EXPECT_EQ(bogus.bad_row_id, 11);
+
+  // Appended, linked correctly, but hashed without the key.
+  auto unkeyed_tail = verify_tampered(kKey, [&](store::Database& db) {
+    AuditRecord forged = rows.back();
+    forged.id = 11;
+    forged.decision = "refused";
+    forged.prev_hash = rows.back().hash;
+    forged.hash = chain_hash(forged, "");
+    insert_row(db, forged);
+  });
+  EXPECT_FALSE(unkeyed_tail.ok);
+  EXPECT_EQ(unkeyed_tail.bad_row_id, 11);
+  EXPECT_TRUE(contains(unkeyed_tail.reason, "hash mismatch")) << unkeyed_tail.reason;
+
+  // Row 6 replaced in place by a forgery that links to row 5 but is hashed without the key.
+  auto replaced = verify_tampered(kKey, [&](store::Database& db) {
+    db.exec("DELETE FROM audit_events WHERE id = 6");
+    AuditRecord forged = rows[5];
+    forged.sender = "someone-else";
+    forged.prev_hash = rows[4].hash;
+    forged.hash = chain_hash(forged, "");
+    insert_row(db, forged);
+  });
+  EXPECT_FALSE(replaced.ok);
+  EXPECT_EQ(replaced.bad_row_id, 6);
+
+  // The same forgery with the whole tail re-chained (still without the key) fails at the first forged row.
+  auto rechained = verify_tampered(kKey, [&](store::Database& db) {
+    db.exec("DELETE FROM audit_events WHERE id >= 6");
+    std::string prev = rows[4].hash;
+    for (std::size_t i = 5; i < rows.size(); ++i) {
+      AuditRecord forged = rows[i];
+      forged.status = "forged";
+      forged.prev_hash = prev;
+      forged.hash = chain_hash(forged, "");
+      prev = forged.hash;
+      insert_row(db, forged);
+    }
+  });
+  EXPECT_FALSE(rechained.ok);
+  EXPECT_EQ(rechained.bad_row_id, 6);
+
+  EXPECT_TRUE(verify(kKey).ok);
+}
+
+// --- store_text ----------------------------------------------------------------------
+
+TEST_F(AuditLogTest, StoreTextPolicies) {
+  struct Case {
+    TextPolicy policy;
+    std::string key;
+    std::string expected;  // for "secret text"
+  };
+  const std::string text = "secret text";
+  const std::vector<Case> cases = {
+      {TextPolicy::full, kKey, text},
+      {TextPolicy::hash, kKey, "hmac-sha256:" + hmac_sha256_hex(kKey, text)},
+      {TextPolicy::hash, "", "sha256:" + sha256_hex(text)},
+      {TextPolicy::none, kKey, ""},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    path_ = dir_ / ("text-" + std::to_string(n++) + ".db");
+    {
+      observability::MetricsRegistry metrics;
+      auto o = options(c.key);
+      o.store_text = c.policy;
+      AuditLog log(o, metrics);
+      for (const std::string& t : {text, std::string("other text"), text, std::string()}) {
+        AuditEvent e = make_event(1);
+        e.text = t;
+        log.record(std::move(e));
+      }
+      ASSERT_TRUE(log.flush(2s));
+    }
+    auto rows = read_all();
+    ASSERT_EQ(rows.size(), 4U);
+    EXPECT_EQ(rows[0].text, c.expected) << n;
+    EXPECT_EQ(rows[2].text, rows[0].text) << "the same text gives the same stored value, case " << n;
+    if (c.policy == TextPolicy::none) {
+      EXPECT_EQ(rows[1].text, "");
+    } else {
+      EXPECT_NE(rows[1].text, rows[0].text) << n;
+    }
+    if (c.policy == TextPolicy::hash) {
+      EXPECT_EQ(rows[0].text.size(), c.expected.size());
+      EXPECT_EQ(rows[0].text.size() - rows[0].text.find(':') - 1, 64U);
+    }
+    EXPECT_EQ(rows[3].text, "") << "empty text stays empty, case " << n;
+    EXPECT_EQ(scalar("SELECT count(*) FROM audit_events WHERE text IS NULL"),
+              c.policy == TextPolicy::none ? 4 : 1);
+    auto result = verify(c.key);
+    EXPECT_TRUE(result.ok) << result.reason;
+  }
+}
+
+// --- reopening ----------------------------------------------------------------------
+
+TEST_F(AuditLogTest, ReopenContinuesTheChain) {
+  write_events(3);
+  const auto before = read_all();
+  ASSERT_EQ(before.size(), 3U);
+  {
+    observability::MetricsRegistry metrics;
+    AuditLog log(options(), metrics);
+    auto health = log.health();
+    EXPECT_EQ(health.committed_id, 3);
+    EXPECT_EQ(health.head_id, 3);
+    EXPECT_EQ(health.head_hash, before.back().hash);
+    log.record(make_event(4));
+    log.record(make_event(5));
+    ASSERT_TRUE(log.flush(2s));
+    EXPECT_EQ(log.committed_id(), 5);
+  }
+  const auto after = read_all();
+  ASSERT_EQ(after.size(), 5U);
+  EXPECT_EQ(after[3].id, 4);
+  EXPECT_EQ(after[4].id, 5);
+  EXPECT_EQ(after[3].prev_hash, before.back().hash);
+  auto result = verify(kKey);
+  EXPECT_TRUE(result.ok) << result.reason;
+  EXPECT_EQ(result.rows_checked, 5);
+}
+
+TEST_F(AuditLogTest, IdsNeverReuseDeletedIds) {
+  write_events(5);
+  {
+    store::Database db(path_, store::OpenOptions{});
+    db.exec("DELETE FROM audit_events WHERE id >= 4");  // e.g. a truncated tail
+  }
+  observability::MetricsRegistry metrics;
+  AuditLog log(options(), metrics);
+  log.record(make_event(6));
+  ASSERT_TRUE(log.flush(2s));
+  auto rows = read_all();
+  ASSERT_EQ(rows.size(), 4U);
+  EXPECT_EQ(rows.back().id, 6);
+}
+
+TEST_F(AuditLogTest, OpeningWithAnotherChainKeyThrows) {
+  write_events(2);
+  observability::MetricsRegistry metrics;
+  for (const std::string& key : {std::string("a different key"), std::string()}) {
+    try {
+      AuditLog log(options(key), metrics);
+      ADD_FAILURE() << "opened a keyed database with key '" << key << "'";
+    } catch (const std::runtime_error& e) {
+      EXPECT_TRUE(contains(e.what(), "chain_key")) << e.what();
+    }
+  }
+  // The database is untouched and still opens with the right key.
+  AuditLog log(options(), metrics);
+  EXPECT_EQ(log.committed_id(), 2);
+}
+
+TEST_F(AuditLogTest, OpeningAPlainChainWithAKeyThrows) {
+  write_events(2, "");
+  observability::MetricsRegistry metrics;
+  try {
+    AuditLog log(options(kKey), metrics);
+    ADD_FAILURE() << "opened a plain SHA-256 database with a key";
+  } catch (const std::runtime_error& e) {
+    EXPECT_TRUE(contains(e.what(), "chain_key")) << e.what();
+  }
+}
+
+TEST_F(AuditLogTest, EventWithoutKindDoesNotWedgeTheWriter) {
+  // kind is NOT NULL in the schema; a producer that forgets it must not block every later row.
+  observability::MetricsRegistry metrics;
+  AuditLog log(options(), metrics);
+  AuditEvent bad = make_event(1);
+  bad.kind.clear();
+  log.record(std::move(bad));
+  log.record(make_event(2));
+  ASSERT_TRUE(log.flush(2s));
+  EXPECT_TRUE(log.health().writable) << log.health().last_error;
+  EXPECT_EQ(log.committed_id(), 2);
+  log.stop();
+  auto rows = read_all();
+  ASSERT_EQ(rows.size(), 2U);
+  EXPECT_FALSE(rows[0].kind.empty());
+  EXPECT_TRUE(verify(kKey).ok);
+}
+
+// --- retention -----------------------------------------------------------------------
+
+TEST_F(AuditLogTest, RetentionCheckpointsAndAttestsTheCut) {
+  observability::MetricsRegistry metrics;
+  auto o = options();
+  o.retention = Duration{1};
+  std::string cut_hash;
+  {
+    AuditLog log(o, metrics);
+    for (int i = 1; i <= 10; ++i) {
+      log.record(make_event(i));
+    }
+    ASSERT_TRUE(log.flush(2s));
+    cut_hash = log.health().head_hash;
+    std::this_thread::sleep_for(5ms);  // every row is now older than the retention
+    log.run_retention_now();
+    EXPECT_EQ(log.committed_id(), 11);
+    EXPECT_EQ(counter_value(metrics, "hermes_audit_retention_deleted_total"), 10U);
+    for (int i = 12; i <= 14; ++i) {
+      log.record(make_event(i));
+    }
+    ASSERT_TRUE(log.flush(2s));
+  }
+
+  auto rows = read_all();
+  ASSERT_EQ(rows.size(), 4U);
+  const AuditRecord& cut = rows[0];
+  EXPECT_EQ(cut.id, 11);
+  EXPECT_EQ(cut.kind, "audit.retention");
+  EXPECT_EQ(cut.prev_hash, cut_hash);
+  auto detail = nlohmann::json::parse(cut.detail);
+  EXPECT_EQ(detail["deleted_rows"], 10);
+  ASSERT_EQ(detail["checkpoints"].size(), 1U);
+  EXPECT_EQ(detail["checkpoints"][0]["instance"], kInstance);
+  EXPECT_EQ(detail["checkpoints"][0]["through_id"], 10);
+  EXPECT_EQ(detail["checkpoints"][0]["hash"], cut_hash);
+  EXPECT_EQ(rows[1].id, 12);
+  EXPECT_EQ(rows[1].prev_hash, cut.hash);
+
+  EXPECT_EQ(scalar("SELECT count(*) FROM audit_checkpoints"), 1);
+  EXPECT_EQ(scalar("SELECT through_id FROM audit_checkpoints WHERE instance = 'gw-test'"), 10);
+  EXPECT_EQ(scalar("SELECT deleted_rows FROM audit_checkpoints"), 10);
+  EXPECT_EQ(scalar("SELECT count(*) FROM audit_checkpoints WHERE hash = '" + cut_hash + "'"), 1);
+
+  auto result = verify(kKey);
+  EXPECT_TRUE(result.ok) << result.reason;
+  EXPECT_EQ(result.rows_checked, 4);
+  ASSERT_EQ(result.heads.size(), 1U);
+  EXPECT_EQ(result.heads[0].anchored_at, 10);
+
+  // Removing the retention row breaks the link of the row after it.
+  auto no_cut = verify_tampered(kKey, [](store::Database& db) {
+    db.exec("DELETE FROM audit_events WHERE kind = 'audit.retention'");
+  });
+  EXPECT_FALSE(no_cut.ok);
+  EXPECT_EQ(no_cut.bad_row_id, 12);
+
+  // A checkpoint hash that was edited no longer anchors the first row.
+  auto edited = verify_tampered(kKey, [](store::Database& db) {
+    db.exec("UPDATE audit_checkpoints SET hash = '" + std::string(64, '1') + "'");
+  });
+  EXPECT_FALSE(edited.ok);
+  EXPECT_EQ(edited.bad_row_id, 11);
+
+  // Without its checkpoint the first row would have to link to genesis.
+  auto no_checkpoint =
+      verify_tampered(kKey, [](store::Database& db) { db.exec("DELETE FROM audit_checkpoints"); });
+  EXPECT_FALSE(no_checkpoint.ok);
+  EXPECT_EQ(no_checkpoint.bad_row_id, 11);
+
+  // Cutting the retention row away behind a forged checkpoint: it links, but nothing attests it.
+  auto forged = verify_tampered(kKey, [&](store::Database& db) {
+    db.exec("DELETE FROM audit_events WHERE id = 11");
+    auto s = db.prepare(
+        "INSERT INTO audit_checkpoints (instance, through_id, hash, ts, deleted_rows) VALUES (?1, 11, ?2, 0, 11)");
+    s.bind(1, std::string_view(kInstance)).bind(2, cut.hash).step();
+  });
+  EXPECT_FALSE(forged.ok);
+  EXPECT_EQ(forged.bad_row_id, 12);
+  EXPECT_TRUE(contains(forged.reason, "attested")) << forged.reason;
+
+  // Editing what the retention row attests changes its hash.
+  auto rewritten = verify_tampered(kKey, [](store::Database& db) {
+    db.exec("UPDATE audit_events SET detail = replace(detail, '\"through_id\":10', '\"through_id\":9') WHERE id = 11");
+  });
+  EXPECT_FALSE(rewritten.ok);
+  EXPECT_EQ(rewritten.bad_row_id, 11);
+
+  EXPECT_TRUE(verify(kKey).ok);
+}
+
+TEST_F(AuditLogTest, RetentionKeepsYoungRowsAndAnchorsThemOnTheCheckpoint) {
+  observability::MetricsRegistry metrics;
+  auto o = options();
+  o.retention = Duration{200};
+  {
+    AuditLog log(o, metrics);
+    for (int i = 1; i <= 5; ++i) {
+      log.record(make_event(i));
+    }
+    ASSERT_TRUE(log.flush(2s));
+    std::this_thread::sleep_for(250ms);
+    for (int i = 6; i <= 10; ++i) {
+      log.record(make_event(i));
+    }
+    ASSERT_TRUE(log.flush(2s));
+    log.run_retention_now();
+  }
+  auto rows = read_all();
+  ASSERT_EQ(rows.size(), 6U);
+  EXPECT_EQ(rows.front().id, 6);
+  EXPECT_EQ(rows.back().id, 11);
+  EXPECT_EQ(rows.back().kind, "audit.retention");
+  auto result = verify(kKey);
+  EXPECT_TRUE(result.ok) << result.reason;
+  ASSERT_EQ(result.heads.size(), 1U);
+  EXPECT_EQ(result.heads[0].anchored_at, 5);
+
+  // The young rows still link to the checkpoint, but without the retention row nothing attests it.
+  auto unattested = verify_tampered(kKey, [](store::Database& db) {
+    db.exec("DELETE FROM audit_events WHERE kind = 'audit.retention'");
+  });
+  EXPECT_FALSE(unattested.ok);
+  EXPECT_EQ(unattested.bad_row_id, 6);
+  EXPECT_TRUE(contains(unattested.reason, "attested")) << unattested.reason;
+}
+
+TEST_F(AuditLogTest, InstanceWhoseRowsWereAllRetainedContinuesFromItsCheckpoint) {
+  observability::MetricsRegistry metrics;
+  write_events(3);  // instance gw-test
+  const std::string old_head = read_all().back().hash;
+  {
+    // Another instance on the same file runs retention and removes all of gw-test's rows.
+    auto o = options();
+    o.instance = "gw-other";
+    o.retention = Duration{1};
+    AuditLog other(o, metrics);
+    std::this_thread::sleep_for(5ms);
+    other.run_retention_now();
+  }
+  {
+    AuditLog log(options(), metrics);
+    EXPECT_EQ(log.health().head_id, 3);
+    EXPECT_EQ(log.health().head_hash, old_head);
+    log.record(make_event(5));
+    ASSERT_TRUE(log.flush(2s));
+  }
+  auto rows = read_all();
+  ASSERT_EQ(rows.size(), 2U);
+  EXPECT_EQ(rows[0].instance, "gw-other");
+  EXPECT_EQ(rows[0].kind, "audit.retention");
+  EXPECT_EQ(rows[0].prev_hash, kGenesisHash);
+  EXPECT_EQ(rows[1].instance, kInstance);
+  EXPECT_EQ(rows[1].id, 5);
+  EXPECT_EQ(rows[1].prev_hash, old_head);
+  auto result = verify(kKey);
+  EXPECT_TRUE(result.ok) << result.reason;
+  EXPECT_EQ(result.heads.size(), 2U);
+}
+
+// --- back-pressure --------------------------------------------------------------------
+
+class AuditBackPressureTest : public AuditLogTest {
+ protected:
+  // Creates the database (schema and chain metadata), optionally with `filler_bytes` of
+  // removable data, so a log opened with max_size_bytes = 1 is capped at its current size.
+  void create_full_database(int filler_bytes) {
+    {
+      observability::MetricsRegistry metrics;
+      AuditLog log(options(), metrics);
+    }
+    if (filler_bytes > 0) {
+      store::Database db(path_, store::OpenOptions{});
+      db.exec("CREATE TABLE filler (b BLOB); INSERT INTO filler VALUES (zeroblob(" + std::to_string(filler_bytes) +
+              "))");
+    }
+  }
+
+  AuditLogOptions capped_options() const {
+    auto o = options();
+    o.max_size_bytes = 1;  // never below the current size: no new page can be allocated
+    o.queue_capacity = 16;
+    return o;
+  }
+
+  static AuditEvent big_event(int i) {
+    AuditEvent e = make_event(i);
+    e.text = std::string(8192, 'x');  // needs overflow pages
+    return e;
+  }
+};
+
+TEST_F(AuditBackPressureTest, FullDiskKeepsRowsAndRefusesBeyondTheHardLimit) {
+  create_full_database(0);
+  observability::MetricsRegistry metrics;
+  AuditLog log(capped_options(), metrics);
+  EXPECT_TRUE(log.has_headroom());
+  for (int i = 1; i <= 20; ++i) {
+    log.record(big_event(i));
+  }
+  ASSERT_TRUE(wait_for([&] { return !log.health().writable; }));
+  auto health = log.health();
+  EXPECT_FALSE(log.has_headroom());
+  EXPECT_FALSE(health.last_error.empty());
+  EXPECT_TRUE(contains(health.last_error, "full")) << health.last_error;
+  EXPECT_EQ(health.queue_depth, 20U);
+  EXPECT_EQ(health.dropped, 0U);
+  EXPECT_EQ(log.committed_id(), 0);
+  EXPECT_FALSE(log.flush(50ms));
+  EXPECT_EQ(metrics.gauge("hermes_audit_writable", "").with({}).value(), 0);
+  EXPECT_GT(metrics.counter("hermes_audit_commit_errors_total", "", {"cause"}).with({"full"}).value(), 0U);
+
+  // The queue itself is capped at 4x queue_capacity (64); beyond it rows are refused and counted.
+  for (int i = 21; i <= 120; ++i) {
+    log.record(big_event(i));
+  }
+  health = log.health();
+  EXPECT_GT(health.dropped, 0U);
+  EXPECT_EQ(health.queue_depth + health.dropped, 120U) << "every row is either queued or counted";
+  EXPECT_GE(health.queue_depth, 64U);
+  EXPECT_EQ(counter_value(metrics, "hermes_audit_dropped_total"), health.dropped);
+
+  // Stopping gives up on the rows it cannot write (counted, logged) without hanging.
+  auto started = std::chrono::steady_clock::now();
+  log.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  health = log.health();
+  EXPECT_EQ(health.dropped, 120U);
+  EXPECT_EQ(health.queue_depth, 0U);
+  EXPECT_EQ(health.committed_id, 0);
+  log.record(big_event(121));
+  EXPECT_EQ(log.health().dropped, 121U);  // refused after stop
+}
+
+TEST_F(AuditBackPressureTest, WritesResumeWhenSpaceReturns) {
+  create_full_database(1'000'000);
+  observability::MetricsRegistry metrics;
+  AuditLog log(capped_options(), metrics);
+  for (int i = 1; i <= 20; ++i) {
+    log.record(big_event(i));
+  }
+  ASSERT_TRUE(wait_for([&] { return !log.health().writable; }));
+  EXPECT_FALSE(log.has_headroom());
+  EXPECT_EQ(log.committed_id(), 0);
+
+  {
+    // Free pages inside the capped file: the writer can reuse them.
+    store::Database db(path_, store::OpenOptions{});
+    db.exec("DELETE FROM filler");
+  }
+  ASSERT_TRUE(log.flush(2s));
+  auto health = log.health();
+  EXPECT_TRUE(health.writable);
+  EXPECT_TRUE(log.has_headroom());
+  EXPECT_EQ(health.committed_id, 20);
+  EXPECT_EQ(health.queue_depth, 0U);
+  EXPECT_EQ(health.dropped, 0U);
+  EXPECT_EQ(metrics.gauge("hermes_audit_writable", "").with({}).value(), 1);
+  log.stop();
+  auto result = verify(kKey);
+  EXPECT_TRUE(result.ok) << result.reason;
+  EXPECT_EQ(result.rows_checked, 20);
+}
+
+TEST_F(AuditBackPressureTest, HeadroomReturnsAfterFlush) {
+  observability::MetricsRegistry metrics;
+  auto o = options();
+  o.queue_capacity = 16;
+  o.flush_interval = Duration{10'000};  // the writer waits for a full batch: rows stay queued
+  AuditLog log(o, metrics);
+  for (int i = 1; i <= 20; ++i) {
+    log.record(make_event(i));
+  }
+  EXPECT_FALSE(log.has_headroom());
+  EXPECT_EQ(log.health().queue_depth, 20U);
+  // flush() must not wait out the batching interval.
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(log.flush(2s));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  EXPECT_TRUE(log.has_headroom());
+  EXPECT_EQ(log.committed_id(), 20);
+  EXPECT_EQ(log.health().queue_depth, 0U);
+}
+
+TEST_F(AuditBackPressureTest, HeadroomWithDefaultBatching) {
+  observability::MetricsRegistry metrics;
+  auto o = options();
+  o.queue_capacity = 16;
+  AuditLog log(o, metrics);
+  for (int i = 1; i <= 40; ++i) {
+    log.record(make_event(i));
+  }
+  ASSERT_TRUE(log.flush(2s));
+  EXPECT_TRUE(log.has_headroom());
+  EXPECT_EQ(log.committed_id(), 40);
+  EXPECT_EQ(log.health().dropped, 0U);
+}
+
+}  // namespace
+}  // namespace hermes::audit
