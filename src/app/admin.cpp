@@ -1,5 +1,7 @@
 #include "hermes/app/admin.hpp"
 
+#include <strings.h>
+
 namespace hermes::app {
 namespace {
 
@@ -57,7 +59,7 @@ bool admin_authorized(const net::HttpRequest& request, const Secret* admin_key) 
   }
   auto auth = request.header("authorization");
   constexpr std::string_view kBearer = "Bearer ";
-  if (!auth || auth->size() <= kBearer.size() || auth->substr(0, kBearer.size()) != kBearer) {
+  if (!auth || auth->size() <= kBearer.size() || strncasecmp(auth->data(), kBearer.data(), kBearer.size()) != 0) {
     return false;
   }
   return admin_key->equals(auth->substr(kBearer.size()));

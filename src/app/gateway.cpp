@@ -130,7 +130,8 @@ struct Gateway::Impl final : AdminModel {
     if (draining.load()) reasons.emplace_back("shutting down");
     if (!bound.load()) reasons.emplace_back("listeners not bound");
     auto health = audit->health();
-    if (!health.writable) reasons.push_back("audit log not writable: " + health.last_error);
+    // Details (paths, SQLite errors) are in /status, which needs the admin key.
+    if (!health.writable) reasons.emplace_back("audit log not writable");
     if (!audit->has_headroom()) reasons.emplace_back("audit queue full");
     return reasons;
   }
@@ -143,6 +144,7 @@ struct Gateway::Impl final : AdminModel {
 
   bool build_listener_settings(const config::Config& cfg, std::vector<net::ListenerSettings>& out, std::string& error);
   int start();
+  asio::signal_set signals{io};
   asio::awaitable<void> handle_signals();
   asio::awaitable<void> watchdog(std::chrono::microseconds interval);
   void reload();
@@ -234,6 +236,10 @@ int Gateway::Impl::start() {
     return 1;
   }
   bound.store(true);
+  // Installed before READY=1: a SIGHUP right after start must reload, not kill.
+  signals.add(SIGTERM);
+  signals.add(SIGINT);
+  signals.add(SIGHUP);
   server.start_accepting();
   asio::co_spawn(io, handle_signals(), asio::detached);
   if (auto interval = sd_watchdog_interval()) {
@@ -257,7 +263,6 @@ asio::awaitable<void> Gateway::Impl::watchdog(std::chrono::microseconds interval
 }
 
 asio::awaitable<void> Gateway::Impl::handle_signals() {
-  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   for (;;) {
     auto [ec, sig] = co_await signals.async_wait(kAsTuple);
     if (ec) co_return;
@@ -330,9 +335,14 @@ asio::awaitable<void> Gateway::Impl::drain() {
   // /readyz turns 503 first, so load balancers stop sending before listeners close.
   draining.store(true);
   sd_notify("STOPPING=1");
+  asio::steady_timer timer(io);
+  if (auto delay = current()->gateway.drain_delay; delay.count() > 0) {
+    // Keep serving while load balancers notice /readyz.
+    timer.expires_after(delay);
+    co_await timer.async_wait(kAsTuple);
+  }
   server.begin_drain();
   auto deadline = std::chrono::steady_clock::now() + current()->gateway.drain_timeout;
-  asio::steady_timer timer(io);
   while (server.active_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(kAsTuple);
@@ -356,8 +366,6 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config) {
 Gateway::~Gateway() = default;
 
 int Gateway::run() {
-  // Signals are handled by the signal_set; block them before threads start so
-  // none is delivered to a thread with the default action.
   if (int rc = impl_->start(); rc != 0) {
     return rc;
   }

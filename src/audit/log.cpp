@@ -35,6 +35,10 @@ AuditRecord to_record(AuditEvent&& e) {
   r.ts = now_ms();
   r.request_id = std::move(e.request_id);
   r.kind = std::move(e.kind);
+  // kind is NOT NULL: a row without one would fail its batch on every retry and wedge the writer.
+  if (r.kind.empty()) {
+    r.kind = "unspecified";
+  }
   r.channel = std::move(e.channel);
   r.session_id = std::move(e.session_id);
   r.sender = std::move(e.sender);
@@ -71,6 +75,7 @@ struct AuditLog::Impl {
   std::size_t in_flight = 0;     // taken by the writer, not yet committed
   std::uint64_t enqueued = 0;    // sequence numbers, for flush()
   std::uint64_t done = 0;
+  std::uint64_t flush_target = 0;  // flush() waits for rows up to here: don't hold them back for a batch
   bool stopping = false;
   bool retention_requested = false;
   std::uint64_t retention_runs = 0;
@@ -287,7 +292,8 @@ void AuditLog::Impl::writer_loop() {
       wake.wait_until(lock, next_periodic, [&] { return stopping || !queue.empty() || retention_requested; });
       if (!queue.empty() && queue.size() < options.batch_size && !stopping) {
         // Give a burst a moment to fill the batch: one transaction for many rows.
-        wake.wait_for(lock, options.flush_interval, [&] { return stopping || queue.size() >= options.batch_size; });
+        wake.wait_for(lock, options.flush_interval,
+                      [&] { return stopping || queue.size() >= options.batch_size || done < flush_target; });
       }
       if (stopping && queue.empty()) break;
       std::size_t n = std::min(queue.size(), options.batch_size);
@@ -391,6 +397,7 @@ AuditHealth AuditLog::health() const {
 bool AuditLog::flush(Duration timeout) {
   std::unique_lock lock(impl_->mutex);
   auto target = impl_->enqueued;
+  impl_->flush_target = std::max(impl_->flush_target, target);
   impl_->wake.notify_one();
   return impl_->committed.wait_for(lock, timeout, [&] { return impl_->done >= target; });
 }

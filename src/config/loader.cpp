@@ -26,12 +26,18 @@ std::string sha256_hex(std::string_view data) {
   return out;
 }
 
+// The host name made into a valid instance name ("Web-01.example" -> "web-01").
 std::string host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
     return "hermes";
   }
-  return buf;
+  std::string name;
+  for (const char* p = buf; *p && *p != '.' && name.size() < 63; ++p) {
+    char c = static_cast<char>(std::tolower(static_cast<unsigned char>(*p)));
+    name += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '-';
+  }
+  return name.empty() || !std::isalnum(static_cast<unsigned char>(name[0])) ? "hermes" : name;
 }
 
 bool valid_identifier(const std::string& name) {
@@ -68,6 +74,7 @@ GatewayConfig parse_gateway(const YAML::Node& node, ParseContext& ctx, const std
     g.threads = std::max(1u, std::thread::hardware_concurrency());
   }
   g.drain_timeout = r.optional<Duration>("drain_timeout").value_or(g.drain_timeout);
+  g.drain_delay = r.optional<Duration>("drain_delay").value_or(g.drain_delay);
   r.finish();
   return g;
 }
@@ -262,6 +269,9 @@ AuditConfig parse_audit(const YAML::Node& node, ParseContext& ctx) {
   if (a.queue_capacity < 16) {
     ctx.error(r.child("queue_capacity"), r.path_of("queue_capacity"), "queue_capacity must be at least 16");
   }
+  if (a.head_log_interval.count() <= 0) {
+    ctx.error(r.child("head_log_interval"), r.path_of("head_log_interval"), "head_log_interval must be greater than zero");
+  }
   if (a.batch_size == 0) {
     ctx.error(r.child("batch_size"), r.path_of("batch_size"), "batch_size must be at least 1");
   }
@@ -379,6 +389,10 @@ std::vector<std::string> restart_required_changes(const Config& running, const C
   if (running.audit.synchronous != next.audit.synchronous) changes.push_back("audit.synchronous");
   if (!(running.audit.max_size == next.audit.max_size)) changes.push_back("audit.max_size");
   if (running.audit.retention != next.audit.retention) changes.push_back("audit.retention");
+  if (running.audit.queue_capacity != next.audit.queue_capacity) changes.push_back("audit.queue_capacity");
+  if (running.audit.batch_size != next.audit.batch_size) changes.push_back("audit.batch_size");
+  if (running.audit.flush_interval != next.audit.flush_interval) changes.push_back("audit.flush_interval");
+  if (running.audit.head_log_interval != next.audit.head_log_interval) changes.push_back("audit.head_log_interval");
   for (const auto& l : running.listeners) {
     const auto* n = next.find_listener(l.name);
     if (!n) {

@@ -72,7 +72,13 @@ AuditArgs parse_args(const std::vector<std::string>& args) {
     else if (arg == "--sender") a.filter.sender = value(i);
     else if (arg == "--agent") a.filter.agent = value(i);
     else if (arg == "--instance") a.filter.instance = value(i);
-    else if (arg == "--limit") a.filter.limit = std::stoll(value(i));
+    else if (arg == "--limit") {
+      const std::string& v = value(i);
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) {
+        throw UsageError("--limit takes a whole number, not '" + v + "'");
+      }
+      a.filter.limit = std::stoll(v);
+    }
     else if (arg == "--follow") a.follow = true;
     else throw UsageError("unknown option " + arg);
   }

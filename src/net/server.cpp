@@ -139,8 +139,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                               std::uint16_t peer_port);
   template <class Stream>
   asio::awaitable<HttpResponse> handle(Stream& stream, beast::flat_buffer& buffer, Listener* l,
-                                       const ListenerSettings& settings, IpAddress peer, std::uint16_t peer_port,
-                                       HttpRequest& out, bool& ok);
+                                       const ListenerSettings& settings,
+                                       std::chrono::steady_clock::time_point head_deadline, IpAddress peer,
+                                       std::uint16_t peer_port, HttpRequest& out, bool& ok);
 };
 
 void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason) {
@@ -314,9 +315,13 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
     ~ClearSocket() { s.socket = nullptr; }
   } clear{*state};
 
+  // The whole request head (and, with TLS, the handshake before the first one)
+  // must arrive within header_timeout of the connection's first byte: a
+  // slowloris client cannot stretch it by trickling bytes.
+  auto head_deadline = std::chrono::steady_clock::now() + settings->header_timeout;
   constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   if constexpr (kTls) {
-    lowest(stream).expires_after(settings->header_timeout);
+    lowest(stream).expires_at(head_deadline);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAsTuple);
     if (ec) {
       spdlog::debug("listener {}: TLS handshake with {} failed: {}", l->name, peer.to_string(), ec.message());
@@ -332,17 +337,24 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
       // Waiting for the next request: idle unless a drain says stop.
       state->busy = false;
       if (draining.load()) break;
-      lowest(stream).expires_after(first ? settings->header_timeout : settings->idle_timeout);
+      if (first) {
+        lowest(stream).expires_at(head_deadline);
+      } else {
+        lowest(stream).expires_after(settings->idle_timeout);
+      }
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kAsTuple);
       if (ec) break;
       buffer.commit(n);
+    }
+    if (!first) {
+      head_deadline = std::chrono::steady_clock::now() + settings->header_timeout;
     }
     state->busy = true;
     first = false;
 
     HttpRequest request;
     bool ok = true;
-    HttpResponse response = co_await handle(stream, buffer, l, *settings, peer, peer_port, request, ok);
+    HttpResponse response = co_await handle(stream, buffer, l, *settings, head_deadline, peer, peer_port, request, ok);
     if (!ok) break;  // the connection is unusable (timeout, reset): nothing to answer
     bool keep_alive = !response.close && !draining.load();
     if (auto conn = request.header("connection"); conn && beast::iequals(*conn, "close")) keep_alive = false;
@@ -362,12 +374,14 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
 
 template <class Stream>
 asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::flat_buffer& buffer, Listener* l,
-                                                       const ListenerSettings& settings, IpAddress peer,
-                                                       std::uint16_t peer_port, HttpRequest& out, bool& ok) {
+                                                       const ListenerSettings& settings,
+                                                       std::chrono::steady_clock::time_point head_deadline,
+                                                       IpAddress peer, std::uint16_t peer_port, HttpRequest& out,
+                                                       bool& ok) {
   http::request_parser<http::string_body> parser;
   parser.header_limit(kHeaderLimit);
   parser.body_limit(settings.body_limit);
-  lowest(stream).expires_after(settings.header_timeout);
+  lowest(stream).expires_at(head_deadline);
   auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
   auto count = [&](const std::string& route, int code) {
     requests.with({l->name, route, std::to_string(code)}).inc();

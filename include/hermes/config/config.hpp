@@ -34,6 +34,7 @@ struct GatewayConfig {
   std::filesystem::path data_dir;  // default: $STATE_DIRECTORY, else /var/lib/hermes
   unsigned threads = 0;             // default: the number of cores
   Duration drain_timeout{10'000};   // SIGTERM: how long in-flight work may take to finish
+  Duration drain_delay{0};          // SIGTERM: /readyz is 503 this long before listeners close
 };
 
 struct AdminConfig {
