@@ -110,13 +110,6 @@ struct Gateway::Impl final : AdminModel {
         admin_key_(std::make_shared<const Secret>(config->admin.key)),
         reloads(metrics.counter("hermes_config_reloads_total", "Configuration reloads, by result.", {"result"})) {
     observability::register_process_metrics(metrics);
-    AuditEvent ev;
-    ev.kind = "gateway.start";
-    ev.decision = "applied";
-    ev.status = "ok";
-    ev.detail = {{"version", build::version()}, {"commit", build::commit()}, {"config_sha256", config->sha256},
-                 {"pid", ::getpid()}};
-    audit->record(std::move(ev));
   }
 
   std::shared_ptr<const config::Config> current() const {
@@ -236,6 +229,13 @@ int Gateway::Impl::start() {
     return 1;
   }
   bound.store(true);
+  AuditEvent ev;
+  ev.kind = "gateway.start";
+  ev.decision = "applied";
+  ev.status = "ok";
+  ev.detail = {{"version", build::version()}, {"commit", build::commit()}, {"config_sha256", cfg->sha256},
+               {"pid", ::getpid()}};
+  audit->record(std::move(ev));
   // Installed before READY=1: a SIGHUP right after start must reload, not kill.
   signals.add(SIGTERM);
   signals.add(SIGINT);

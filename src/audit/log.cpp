@@ -1,6 +1,12 @@
 #include "hermes/audit/log.hpp"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <condition_variable>
@@ -30,6 +36,17 @@ std::string apply_text_policy(TextPolicy policy, const std::string& text, const 
   return key.empty() ? "sha256:" + sha256_hex(text) : "hmac-sha256:" + hmac_sha256_hex(key, text);
 }
 
+// Makes every text field valid UTF-8 and applies store_text, once per row, on
+// the writer thread: the bytes stored are exactly the bytes hashed, and the
+// request path pays for neither.
+void prepare_for_storage(AuditRecord& r, TextPolicy policy, const std::string& key) {
+  for (std::string* field : {&r.request_id, &r.kind, &r.channel, &r.session_id, &r.sender, &r.conversation,
+                             &r.agent, &r.rule, &r.decision, &r.status, &r.detail, &r.text}) {
+    *field = valid_utf8(std::move(*field));
+  }
+  r.text = apply_text_policy(policy, r.text, key);
+}
+
 AuditRecord to_record(AuditEvent&& e) {
   AuditRecord r;
   r.ts = now_ms();
@@ -50,6 +67,7 @@ AuditRecord to_record(AuditEvent&& e) {
   r.latency_ms = e.latency_ms;
   r.tokens_in = e.tokens_in;
   r.tokens_out = e.tokens_out;
+  r.text = std::move(e.text);
   if (!e.detail.is_null() && !(e.detail.is_object() && e.detail.empty())) {
     r.detail = e.detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
@@ -113,17 +131,43 @@ struct AuditLog::Impl {
     writable_gauge->set(1);
   }
 
+  ~Impl() {
+    if (lock_fd >= 0) ::close(lock_fd);  // also when the constructor threw after locking
+  }
+
   std::size_t hard_limit() const { return options.queue_capacity * 4; }
   void open_database();
   void load_chain_state();
   void writer_loop();
-  bool write_batch(std::vector<AuditRecord>& batch);
-  void retention_pass();
+  // Chains and inserts `batch` in one transaction; `prelude` runs first in the
+  // same transaction and may append rows (retention's attesting row).
+  bool write_batch(std::vector<AuditRecord>& batch,
+                   const std::function<void(std::vector<AuditRecord>&)>& prelude = {});
+  bool write_with_retry(std::vector<AuditRecord>& batch);
+  bool retention_pass();  // true when more old rows remain
+  void lock_database_file();
+  int lock_fd = -1;
   void set_writable(bool ok, const std::string& error);
 };
 
+void AuditLog::Impl::lock_database_file() {
+  // Two writers on one file would hand out the same ids; refuse the second.
+  auto lock_path = options.path.string() + ".lock";
+  lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (lock_fd < 0) {
+    throw std::runtime_error("cannot create " + lock_path + ": " + std::strerror(errno));
+  }
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    lock_fd = -1;
+    throw std::runtime_error("audit database " + options.path.string() +
+                             " is in use by another hermesd (it holds " + lock_path + ")");
+  }
+}
+
 void AuditLog::Impl::open_database() {
   std::filesystem::create_directories(options.path.parent_path());
+  lock_database_file();
   store::OpenOptions o;
   o.synchronous = options.synchronous;
   o.max_size_bytes = options.max_size_bytes;
@@ -145,10 +189,10 @@ void AuditLog::Impl::open_database() {
       put.bind(1, std::string_view("key_fingerprint")).bind(2, fingerprint).step();
     }
   } else if (stored_mode != mode || stored_fingerprint != fingerprint) {
-    throw std::runtime_error(
-        "audit database " + options.path.string() + " was written with a " +
-        (stored_mode == "sha256" ? std::string("plain SHA-256 chain") : "different chain key") +
-        " than the one configured now (audit.chain_key); keep the old key, or start a new audit database file");
+    std::string was = stored_mode == "sha256" ? "without a chain key (plain SHA-256)" : "with a different chain key";
+    std::string now = key.empty() ? "no audit.chain_key is configured now" : "audit.chain_key is set now";
+    throw std::runtime_error("audit database " + options.path.string() + " was written " + was + ", but " + now +
+                             "; configure the key it was written with, or start a new audit database file");
   }
   load_chain_state();
 }
@@ -186,12 +230,15 @@ void AuditLog::Impl::set_writable(bool ok, const std::string& error) {
   writable_gauge->set(ok ? 1 : 0);
 }
 
-bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch) {
+bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch,
+                                  const std::function<void(std::vector<AuditRecord>&)>& prelude) {
   auto started = Clock::now();
   std::int64_t id = next_id;
   std::string prev = head_hash;
+  std::size_t original_size = batch.size();
   try {
     store::Transaction tx(*db);
+    if (prelude) prelude(batch);
     auto insert = db->prepare(kInsertSql);
     for (auto& r : batch) {
       r.id = id++;
@@ -209,6 +256,7 @@ bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch) {
     }
     tx.commit();
   } catch (const store::StoreError& e) {
+    batch.resize(original_size);  // rows a prelude appended are rebuilt on the next try
     const char* cause = e.disk_full() ? "full" : e.read_only() ? "read_only" : "other";
     commit_errors->with({cause}).inc();
     if (writable) spdlog::error("audit log: commit of {} row(s) failed ({}): {}", batch.size(), cause, e.what());
@@ -226,57 +274,78 @@ bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch) {
   return true;
 }
 
-void AuditLog::Impl::retention_pass() {
-  if (options.retention.count() <= 0) return;
+bool AuditLog::Impl::retention_pass() {
+  if (options.retention.count() <= 0) return false;
   const std::int64_t cutoff = now_ms() - options.retention.count();
-  std::uint64_t total = 0;
-  nlohmann::json checkpoints = nlohmann::json::array();
-  for (;;) {
-    // Delete the oldest rows in small batches so the writer never stalls for long.
-    auto oldest = db->prepare("SELECT id, ts, instance, hash FROM audit_events ORDER BY id LIMIT 500");
-    std::int64_t through = 0;
-    std::map<std::string, std::pair<std::int64_t, std::string>> last_per_instance;
-    std::map<std::string, std::int64_t> count_per_instance;
-    while (oldest.step() && oldest.column_int(1) < cutoff) {
-      through = oldest.column_int(0);
-      last_per_instance[oldest.column_text(2)] = {through, oldest.column_text(3)};
-      ++count_per_instance[oldest.column_text(2)];
-    }
-    if (through == 0) break;
-    try {
-      store::Transaction tx(*db);
+  constexpr int kBatchesPerPass = 20;  // then let queued rows through before continuing
+  for (int pass_batch = 0; pass_batch < kBatchesPerPass; ++pass_batch) {
+    std::uint64_t deleted = 0;
+    // Deletes the oldest rows (a contiguous id prefix), records a checkpoint per
+    // instance, and appends a chained audit.retention row attesting them: all in
+    // one transaction, so a crash never leaves an unattested checkpoint.
+    auto prelude = [&](std::vector<AuditRecord>& rows) {
+      auto oldest = db->prepare("SELECT id, ts, instance, hash FROM audit_events ORDER BY id LIMIT 500");
+      std::int64_t through = 0;
+      std::map<std::string, std::pair<std::int64_t, std::string>> last_per_instance;
+      std::map<std::string, std::int64_t> count_per_instance;
+      while (oldest.step() && oldest.column_int(1) < cutoff) {
+        through = oldest.column_int(0);
+        last_per_instance[oldest.column_text(2)] = {through, oldest.column_text(3)};
+        ++count_per_instance[oldest.column_text(2)];
+      }
+      if (through == 0) return;
       auto cp = db->prepare(
           "INSERT OR REPLACE INTO audit_checkpoints (instance, through_id, hash, ts, deleted_rows) "
           "VALUES (?1, ?2, ?3, ?4, ?5)");
+      nlohmann::json checkpoints = nlohmann::json::array();
       for (const auto& [instance, last] : last_per_instance) {
         cp.bind(1, instance).bind(2, last.first).bind(3, last.second).bind(4, now_ms());
         cp.bind(5, count_per_instance[instance]).step();
         cp.reset();
+        checkpoints.push_back({{"instance", instance}, {"through_id", last.first}, {"hash", last.second}});
+        deleted += static_cast<std::uint64_t>(count_per_instance[instance]);
       }
       auto del = db->prepare("DELETE FROM audit_events WHERE id <= ?1");
       del.bind(1, through).step();
-      tx.commit();
-    } catch (const store::StoreError& e) {
-      spdlog::error("audit retention failed: {}", e.what());
-      return;
+      AuditEvent ev;
+      ev.kind = "audit.retention";
+      ev.decision = "applied";
+      ev.status = "ok";
+      ev.detail = {{"deleted_rows", deleted},
+                   {"retention", format_duration(options.retention)},
+                   {"checkpoints", checkpoints}};
+      rows.push_back(to_record(std::move(ev)));
+      prepare_for_storage(rows.back(), options.store_text, key);
+    };
+    std::vector<AuditRecord> rows;
+    if (!write_batch(rows, prelude)) {
+      return false;  // logged by write_batch; the next pass retries
     }
-    for (const auto& [instance, last] : last_per_instance) {
-      checkpoints.push_back({{"instance", instance}, {"through_id", last.first}, {"hash", last.second}});
-      total += static_cast<std::uint64_t>(count_per_instance[instance]);
-    }
+    if (deleted == 0) return false;
+    retention_deleted->inc(deleted);
+    spdlog::info("audit retention: deleted {} row(s) older than {}", deleted, format_duration(options.retention));
   }
-  if (total == 0) return;
-  retention_deleted->inc(total);
-  spdlog::info("audit retention: deleted {} row(s) older than {}", total, format_duration(options.retention));
-  // The cut itself is a chained row, so a verifier can trust the checkpoints it names.
-  AuditEvent ev;
-  ev.kind = "audit.retention";
-  ev.decision = "applied";
-  ev.status = "ok";
-  ev.detail = {{"deleted_rows", total}, {"retention", format_duration(options.retention)}, {"checkpoints", checkpoints}};
-  std::vector<AuditRecord> batch;
-  batch.push_back(to_record(std::move(ev)));
-  write_batch(batch);
+  return true;
+}
+
+bool AuditLog::Impl::write_with_retry(std::vector<AuditRecord>& batch) {
+  // Keep the rows and retry with growing backoff while running; at shutdown make
+  // a short, bounded effort and then say loudly what could not be written.
+  for (int attempt = 1;; ++attempt) {
+    if (write_batch(batch)) return true;
+    std::unique_lock lock(mutex);
+    if (stopping && attempt >= 5) {
+      std::size_t lost = batch.size() + queue.size();
+      spdlog::critical("audit log: {} row(s) could not be written before shutdown: {}", lost, last_error);
+      dropped += lost;
+      dropped_total->inc(lost);
+      queue.clear();
+      return false;
+    }
+    auto backoff = stopping ? std::chrono::milliseconds(200)
+                            : std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt - 1, 6)));
+    wake.wait_for(lock, backoff);
+  }
 }
 
 void AuditLog::Impl::writer_loop() {
@@ -302,21 +371,9 @@ void AuditLog::Impl::writer_loop() {
       in_flight = n;
       run_retention = retention_requested || Clock::now() >= next_retention;
     }
+    for (auto& r : batch) prepare_for_storage(r, options.store_text, key);
     if (!batch.empty()) {
-      int attempt = 0;
-      while (!write_batch(batch)) {
-        // Keep the rows and retry; give up only when stopping and still failing.
-        std::unique_lock lock(mutex);
-        if (stopping && ++attempt > 10) {
-          spdlog::critical("audit log: {} row(s) could not be written before shutdown: {}", batch.size() + queue.size(),
-                           last_error);
-          dropped += batch.size() + queue.size();
-          queue.clear();
-          break;
-        }
-        auto backoff = std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 5)));
-        wake.wait_for(lock, backoff, [&] { return stopping; });
-      }
+      write_with_retry(batch);
       std::lock_guard lock(mutex);
       done += batch.size();
       in_flight = 0;
@@ -325,11 +382,11 @@ void AuditLog::Impl::writer_loop() {
       batch.clear();
     }
     if (run_retention) {
-      retention_pass();
+      bool more = retention_pass();
       std::lock_guard lock(mutex);
       retention_requested = false;
       ++retention_runs;
-      next_retention = Clock::now() + options.retention_check_interval;
+      next_retention = more ? Clock::now() : Clock::now() + options.retention_check_interval;
       committed.notify_all();
     }
     if (Clock::now() >= next_head_log) {
@@ -352,11 +409,9 @@ AuditLog::AuditLog(AuditLogOptions options, observability::MetricsRegistry& metr
 AuditLog::~AuditLog() { stop(); }
 
 void AuditLog::record(AuditEvent event) {
-  auto text = apply_text_policy(impl_->options.store_text, event.text, impl_->key);
   AuditRecord r = to_record(std::move(event));
-  r.text = std::move(text);
   std::lock_guard lock(impl_->mutex);
-  if (impl_->stopping || impl_->queue.size() >= impl_->hard_limit()) {
+  if (impl_->stopping || impl_->queue.size() + impl_->in_flight >= impl_->hard_limit()) {
     ++impl_->dropped;
     impl_->dropped_total->inc();
     if ((impl_->dropped & (impl_->dropped - 1)) == 0) {  // log at 1, 2, 4, 8, ... so a flood stays readable
@@ -367,7 +422,7 @@ void AuditLog::record(AuditEvent event) {
   }
   impl_->queue.push_back(std::move(r));
   ++impl_->enqueued;
-  impl_->queue_depth->set(static_cast<double>(impl_->queue.size()));
+  impl_->queue_depth->set(static_cast<double>(impl_->queue.size() + impl_->in_flight));
   if (impl_->queue.size() == 1 || impl_->queue.size() == impl_->options.batch_size) {
     impl_->wake.notify_one();
   }
@@ -404,6 +459,7 @@ bool AuditLog::flush(Duration timeout) {
 
 void AuditLog::run_retention_now() {
   std::unique_lock lock(impl_->mutex);
+  if (impl_->stopping) return;
   auto runs = impl_->retention_runs;
   impl_->retention_requested = true;
   impl_->wake.notify_one();

@@ -61,6 +61,11 @@ CREATE VIEW backend_calls AS
   SELECT id, time, request_id, agent, status, latency_ms, tokens_in, tokens_out, detail
   FROM audit_log WHERE kind = 'backend.call';
 )sql",
+      // 2: "what happened to request X" and "everything from sender Y" without a table scan.
+      R"sql(
+CREATE INDEX audit_events_request ON audit_events(request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX audit_events_sender_ts ON audit_events(sender, ts) WHERE sender IS NOT NULL;
+)sql",
   };
   return kMigrations;
 }

@@ -112,7 +112,15 @@ VerifyResult verify_chain(store::Database& db, const std::string& key) {
                    "' (a row was deleted or inserted before this one)";
       return out;
     }
-    if (chain_hash(r, key) != r.hash) {
+    std::string recomputed;
+    try {
+      recomputed = chain_hash(r, key);
+    } catch (const nlohmann::json::exception&) {
+      out.bad_row_id = r.id;
+      out.reason = "the row holds invalid UTF-8, which the writer never stores: it was changed after it was written";
+      return out;
+    }
+    if (recomputed != r.hash) {
       out.bad_row_id = r.id;
       out.reason = "hash mismatch: the row was changed after it was written";
       return out;

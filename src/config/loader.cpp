@@ -266,6 +266,9 @@ AuditConfig parse_audit(const YAML::Node& node, ParseContext& ctx) {
   a.flush_interval = r.optional<Duration>("flush_interval").value_or(a.flush_interval);
   a.head_log_interval = r.optional<Duration>("head_log_interval").value_or(a.head_log_interval);
   a.max_size = r.optional<ByteSize>("max_size").value_or(a.max_size);
+  if (a.max_size.bytes != 0 && a.max_size.bytes < 64 * 1024) {
+    ctx.error(r.child("max_size"), r.path_of("max_size"), "max_size must be 0 (unlimited) or at least 64KiB");
+  }
   if (a.queue_capacity < 16) {
     ctx.error(r.child("queue_capacity"), r.path_of("queue_capacity"), "queue_capacity must be at least 16");
   }

@@ -80,6 +80,7 @@ AuditArgs parse_args(const std::vector<std::string>& args) {
       a.filter.limit = std::stoll(v);
     }
     else if (arg == "--follow") a.follow = true;
+    else if (arg == "--after-id") a.filter.after_id = std::stoll(value(i));
     else throw UsageError("unknown option " + arg);
   }
   if (a.db_path.empty() == a.config_path.empty()) throw UsageError("give exactly one of --db PATH or --config FILE");
@@ -99,9 +100,11 @@ std::pair<std::filesystem::path, std::string> locate(const AuditArgs& a) {
     key = loaded.config->audit.chain_key.reveal();
   }
   if (!a.chain_key_file.empty()) {
-    std::ifstream in(a.chain_key_file);
-    if (!in) throw std::runtime_error("cannot read " + a.chain_key_file);
-    std::getline(in, key);
+    // Read exactly as hermesd reads ${file:...}: trailing newlines are not part of the key.
+    auto resolved = config::resolve_secret("${file:" + a.chain_key_file + "}",
+                                           config::SecretEnvironment::from_process(std::filesystem::current_path()));
+    if (!resolved.secret) throw std::runtime_error(resolved.error);
+    key = resolved.secret->reveal();
   }
   if (!std::filesystem::exists(db)) throw std::runtime_error("no audit database at " + db.string());
   return {db, key};
@@ -239,7 +242,7 @@ int audit_command(const std::vector<std::string>& args) {
       "usage: hermesctl audit query  (--db PATH | --config FILE) [--since 7d] [--until T] [--channel C] [--kind K]\n"
       "                              [--session S] [--sender S] [--agent A] [--format table|json|csv] [--limit N]\n"
       "       hermesctl audit verify (--db PATH | --config FILE) [--chain-key-file PATH]\n"
-      "       hermesctl audit export (--db PATH | --config FILE) --format jsonl [--since 7d] [--follow]\n";
+      "       hermesctl audit export (--db PATH | --config FILE) --format jsonl [--since 7d] [--after-id N] [--follow]\n";
   if (args.empty()) {
     std::fputs(kUsage, stderr);
     return 2;

@@ -559,6 +559,42 @@ TEST_F(AuditLogTest, IdsNeverReuseDeletedIds) {
   EXPECT_EQ(rows.back().id, 6);
 }
 
+TEST_F(AuditLogTest, ASecondWriterOnTheSameFileIsRefused) {
+  observability::MetricsRegistry m1, m2;
+  AuditLog first(options(), m1);
+  try {
+    AuditLog second(options(), m2);
+    FAIL() << "a second writer must not open the same database";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by another hermesd"), std::string::npos) << e.what();
+  }
+  first.record(make_event(1));
+  EXPECT_TRUE(first.flush(2s)) << "the first writer is unaffected";
+}
+
+TEST_F(AuditLogTest, InvalidUtf8IsStoredAsReplacementCharactersAndEditsBackFailVerify) {
+  {
+    observability::MetricsRegistry metrics;
+    AuditLog log(options(), metrics);
+    auto e = make_event(1);
+    e.sender = "bad\xFFsender";
+    e.text = "caf\xE9";
+    log.record(std::move(e));
+    ASSERT_TRUE(log.flush(2s));
+  }
+  auto rows = read_all();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].sender, "bad\xEF\xBF\xBDsender");
+  EXPECT_EQ(rows[0].text, "caf\xEF\xBF\xBD");
+  EXPECT_TRUE(verify(kKey).ok);
+  auto v = verify_tampered(kKey, [](store::Database& db) {
+    db.exec("UPDATE audit_events SET sender = CAST(X'626164FE73656E646572' AS TEXT) WHERE id = 1");
+  });
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.bad_row_id, 1);
+  EXPECT_NE(v.reason.find("invalid UTF-8"), std::string::npos) << v.reason;
+}
+
 TEST_F(AuditLogTest, OpeningWithAnotherChainKeyThrows) {
   write_events(2);
   observability::MetricsRegistry metrics;
@@ -900,6 +936,28 @@ TEST_F(AuditBackPressureTest, HeadroomWithDefaultBatching) {
   EXPECT_TRUE(log.has_headroom());
   EXPECT_EQ(log.committed_id(), 40);
   EXPECT_EQ(log.health().dropped, 0U);
+}
+
+}  // namespace
+}  // namespace hermes::audit
+
+namespace hermes::audit {
+namespace {
+
+TEST(AuditUtf8, ValidTextIsUntouchedAndInvalidBytesBecomeReplacementCharacters) {
+  EXPECT_EQ(valid_utf8("plain ascii"), "plain ascii");
+  EXPECT_EQ(valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ(valid_utf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(valid_utf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");           // overlong
+  EXPECT_EQ(valid_utf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  EXPECT_EQ(valid_utf8("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");           // truncated
+}
+
+TEST(AuditUtf8, CanonicalRefusesInvalidUtf8SoEditedBytesCannotHide) {
+  AuditRecord r;
+  r.kind = "x";
+  r.sender = "\xFF";
+  EXPECT_THROW(canonical(r), nlohmann::json::exception);
 }
 
 }  // namespace

@@ -48,6 +48,8 @@ std::string chain_hash(const AuditRecord& r, std::string_view key);
 std::string key_fingerprint(std::string_view key);
 
 std::string sha256_hex(std::string_view data);
+// `s` unchanged when it is valid UTF-8; otherwise each invalid sequence becomes U+FFFD.
+std::string valid_utf8(std::string s);
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 
 }  // namespace hermes::audit
