@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "hermes/config/reader.hpp"
+#include "src/config/sections.hpp"
 
 namespace hermes::config {
 namespace {
@@ -75,6 +76,11 @@ GatewayConfig parse_gateway(const YAML::Node& node, ParseContext& ctx, const std
   }
   g.drain_timeout = r.optional<Duration>("drain_timeout").value_or(g.drain_timeout);
   g.drain_delay = r.optional<Duration>("drain_delay").value_or(g.drain_delay);
+  g.max_in_flight = r.optional<std::uint32_t>("max_in_flight").value_or(g.max_in_flight);
+  g.request_timeout = r.optional<Duration>("request_timeout").value_or(g.request_timeout);
+  if (g.max_in_flight == 0) {
+    ctx.error(r.child("max_in_flight"), r.path_of("max_in_flight"), "max_in_flight must be at least 1");
+  }
   r.finish();
   return g;
 }
@@ -283,7 +289,7 @@ AuditConfig parse_audit(const YAML::Node& node, ParseContext& ctx) {
 }
 
 std::shared_ptr<Config> parse_document(const YAML::Node& root, ParseContext& ctx,
-                                       const std::filesystem::path& base_dir) {
+                                       const std::filesystem::path& base_dir, const Registries* registries) {
   auto cfg = std::make_shared<Config>();
   MapReader r(root, "", ctx);
   cfg->gateway = parse_gateway(r.child("gateway"), ctx, base_dir);
@@ -301,6 +307,7 @@ std::shared_ptr<Config> parse_document(const YAML::Node& root, ParseContext& ctx
   if (cfg->audit.path.is_relative()) {
     cfg->audit.path = (cfg->gateway.data_dir / cfg->audit.path).lexically_normal();
   }
+  parse_pipeline_sections(r, ctx, registries, *cfg);
   r.finish();
   if (cfg->listeners.empty() && !listeners_reported && root.IsMap()) {
     // At `listeners: []`; at the key for an empty `listeners:` (a null value's mark is
@@ -329,6 +336,20 @@ bool ListenerConfig::admits(const IpAddress& peer) const {
   return true;
 }
 
+const AgentConfig* Config::find_agent(std::string_view name) const {
+  for (const auto& a : agents) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+const ModelSpec* Config::find_model(std::string_view name) const {
+  for (const auto& m : models) {
+    if (m->name == name) return m.get();
+  }
+  return nullptr;
+}
+
 const ListenerConfig* Config::find_listener(std::string_view name) const {
   for (const auto& l : listeners) {
     if (l.name == name) return &l;
@@ -336,7 +357,8 @@ const ListenerConfig* Config::find_listener(std::string_view name) const {
   return nullptr;
 }
 
-LoadResult load_string(std::string_view yaml, const std::string& file_name, const SecretEnvironment& env) {
+LoadResult load_string(std::string_view yaml, const std::string& file_name, const SecretEnvironment& env,
+                       const Registries* registries) {
   ParseContext ctx(file_name, env);
   YAML::Node root;
   try {
@@ -349,7 +371,7 @@ LoadResult load_string(std::string_view yaml, const std::string& file_name, cons
     ctx.error(YAML::Mark::null_mark(), "", "the file is empty");
     return {nullptr, ctx.take_errors()};
   }
-  auto cfg = parse_document(root, ctx, env.base_dir);
+  auto cfg = parse_document(root, ctx, env.base_dir, registries);
   if (!ctx.errors().empty()) {
     auto errors = ctx.take_errors();
     std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
@@ -361,14 +383,14 @@ LoadResult load_string(std::string_view yaml, const std::string& file_name, cons
   return {std::move(cfg), {}};
 }
 
-LoadResult load_file(const std::filesystem::path& path, const SecretEnvironment& env) {
+LoadResult load_file(const std::filesystem::path& path, const SecretEnvironment& env, const Registries* registries) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return {nullptr, {ConfigError{path.string(), 0, 0, "", "cannot open the configuration file"}}};
   }
   std::ostringstream buf;
   buf << in.rdbuf();
-  auto result = load_string(buf.str(), path.string(), env);
+  auto result = load_string(buf.str(), path.string(), env, registries);
   if (result.config) {
     auto cfg = std::const_pointer_cast<Config>(result.config);
     cfg->file = std::filesystem::absolute(path).lexically_normal();
@@ -376,9 +398,9 @@ LoadResult load_file(const std::filesystem::path& path, const SecretEnvironment&
   return result;
 }
 
-LoadResult load_file(const std::filesystem::path& path) {
+LoadResult load_file(const std::filesystem::path& path, const Registries* registries) {
   auto base = std::filesystem::absolute(path).parent_path();
-  return load_file(path, SecretEnvironment::from_process(base));
+  return load_file(path, SecretEnvironment::from_process(base), registries);
 }
 
 std::vector<std::string> restart_required_changes(const Config& running, const Config& next) {

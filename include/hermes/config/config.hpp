@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,15 +12,13 @@
 #include "hermes/core/ip.hpp"
 #include "hermes/core/secret.hpp"
 #include "hermes/core/units.hpp"
+#include "hermes/config/source_location.hpp"
 
 namespace hermes::config {
 
-// Where a block came from, so late checks (start-up, reload) can still name file:line:col.
-struct SourceLocation {
-  std::string file;
-  int line = 0;
-  int column = 0;
-};
+struct ChannelSpec;
+struct ModelSpec;
+
 
 enum class LogFormat { text, json };
 enum class LogLevel { trace, debug, info, warn, error };
@@ -35,6 +34,8 @@ struct GatewayConfig {
   unsigned threads = 0;             // default: the number of cores
   Duration drain_timeout{10'000};   // SIGTERM: how long in-flight work may take to finish
   Duration drain_delay{0};          // SIGTERM: /readyz is 503 this long before listeners close
+  std::uint32_t max_in_flight = 1024;  // messages in the pipeline at once; beyond it 503 + Retry-After
+  Duration request_timeout{120'000};   // one deadline per request, covering retries and fallbacks
 };
 
 struct AdminConfig {
@@ -84,6 +85,55 @@ struct AuditConfig {
   ByteSize max_size{0};  // 0: unlimited; beyond it writes fail like a full disk
 };
 
+struct AgentConfig {
+  std::string name;
+  std::string model;                  // a models[] name
+  std::vector<std::string> fallback;  // models tried in order when `model` fails
+  std::string system_prompt;
+  std::uint32_t history = 20;         // turns of session history sent with each message
+  std::optional<std::int64_t> max_tokens;
+  std::optional<double> temperature;
+  SourceLocation where;
+};
+
+// Every list in a match must be satisfied (AND); within a list any entry may match (OR).
+struct RouteMatch {
+  std::vector<std::string> channels;       // channel name or type
+  std::vector<std::string> senders;        // globs: "U123*", "*@example.com"
+  std::vector<std::string> conversations;  // globs
+  std::vector<std::string> recipients;     // globs
+  std::vector<std::string> text_any;       // keywords, case-insensitive
+  std::vector<std::string> text_all;
+  std::string text_regex;                  // RE2 syntax, case-sensitive unless (?i)
+  std::vector<std::string> models;         // API `model` values this route claims
+};
+
+struct RouteConfig {
+  std::string name;
+  std::optional<RouteMatch> match;  // none: catch-all
+  std::string agent;                // exactly one of agent / reject_message
+  std::optional<std::string> reject_message;
+  SourceLocation where;
+};
+
+enum class LimitKey { sender, channel, agent, api_key, global };
+
+struct LimitConfig {
+  std::string name;
+  LimitKey key = LimitKey::sender;
+  Rate rate;
+  std::uint32_t burst = 1;  // bucket capacity
+  std::vector<std::string> channels;  // apply only to these channels (name or type); empty: all
+  SourceLocation where;
+};
+
+struct SessionsConfig {
+  Duration idle_reset{24LL * 3'600'000};  // a session idle this long starts fresh
+  std::uint32_t max_turns = 50;           // history kept per session
+  std::uint32_t token_budget = 8000;      // approximate tokens of history sent upstream
+  std::uint32_t max_in_memory = 10'000;   // LRU bound; older sessions live in the store
+};
+
 struct Config {
   std::filesystem::path file;  // absolute path of the file it was loaded from
   std::string sha256;          // of the file's bytes, shown in /status
@@ -92,8 +142,18 @@ struct Config {
   AdminConfig admin;
   std::vector<ListenerConfig> listeners;
   AuditConfig audit;
+  std::vector<std::shared_ptr<const ChannelSpec>> channels;
+  std::vector<std::shared_ptr<const ModelSpec>> models;
+  std::vector<AgentConfig> agents;
+  std::vector<RouteConfig> routes;
+  std::vector<LimitConfig> limits;
+  SessionsConfig sessions;
 
   const ListenerConfig* find_listener(std::string_view name) const;
+  const AgentConfig* find_agent(std::string_view name) const;
+  const ModelSpec* find_model(std::string_view name) const;
 };
 
 }  // namespace hermes::config
+
+#include "hermes/config/extensions.hpp"

@@ -19,10 +19,14 @@ struct LoadResult {
 };
 
 // Reads and validates a file; secrets come from the process environment.
-LoadResult load_file(const std::filesystem::path& path);
-LoadResult load_file(const std::filesystem::path& path, const SecretEnvironment& env);
+// `registries` knows the channel and model types; without it, any channels:
+// or models: entry is an "unknown type" error.
+LoadResult load_file(const std::filesystem::path& path, const Registries* registries = nullptr);
+LoadResult load_file(const std::filesystem::path& path, const SecretEnvironment& env,
+                     const Registries* registries = nullptr);
 // Validates YAML text; `file_name` is used in error messages.
-LoadResult load_string(std::string_view yaml, const std::string& file_name, const SecretEnvironment& env);
+LoadResult load_string(std::string_view yaml, const std::string& file_name, const SecretEnvironment& env,
+                       const Registries* registries = nullptr);
 
 // Changes that need a restart (DESIGN.md "reload"); empty when `next` can be applied live.
 std::vector<std::string> restart_required_changes(const Config& running, const Config& next);

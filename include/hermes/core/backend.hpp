@@ -1,0 +1,56 @@
+#pragma once
+// The ModelBackend extension point. Implementations live in src/backends/<type>/;
+// the pipeline knows them only through this interface.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hermes/core/message.hpp"
+#include "hermes/core/reply.hpp"
+
+namespace hermes {
+
+struct CompletionRequest {
+  std::string request_id;
+  std::string traceparent;
+  std::string agent;
+  std::string rule;
+  std::vector<ChatTurn> messages;  // system prompt, history and the new user turn, in order
+  std::optional<std::int64_t> max_tokens;
+  std::optional<double> temperature;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+enum class BackendErrorKind { none, connect, timeout, http_status, protocol, rate_limited, cancelled };
+std::string_view backend_error_name(BackendErrorKind k);
+
+struct Completion {
+  bool ok = false;
+  Usage usage;
+  std::string finish_reason = "stop";
+  BackendErrorKind error = BackendErrorKind::none;
+  std::string error_message;  // for logs and audit; never contains credentials
+  int upstream_status = 0;
+  bool streamed = false;      // a delta reached the client: no retry or fallback after this
+  std::chrono::steady_clock::duration time_to_first_token{0};
+};
+
+struct BackendHealth {
+  bool healthy = true;
+  std::string detail;
+};
+
+class ModelBackend {
+ public:
+  virtual ~ModelBackend() = default;
+  // Streams deltas into `reply` (write_delta only: the pipeline calls begin/finish/fail)
+  // and reports the outcome. Must honour request.deadline and coroutine cancellation.
+  virtual boost::asio::awaitable<Completion> complete(CompletionRequest request, ReplyStream& reply) = 0;
+  virtual BackendHealth health() const = 0;
+};
+
+}  // namespace hermes

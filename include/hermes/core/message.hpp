@@ -1,0 +1,50 @@
+#pragma once
+// What every channel hands the pipeline: one normalized inbound message.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hermes/core/ip.hpp"
+
+namespace hermes {
+
+struct ChatTurn {
+  std::string role;  // "system" | "user" | "assistant"
+  std::string content;
+  friend bool operator==(const ChatTurn&, const ChatTurn&) = default;
+};
+
+struct InboundMessage {
+  std::string request_id;   // X-Request-Id or generated; in every log line, audit row, upstream call
+  std::string traceparent;  // W3C trace context, passed on upstream when present
+  std::string channel;      // the channel's configured name
+  std::string channel_type; // "api", "slack", "webchat", ...
+  std::string account;      // workspace / phone number id / listener; part of the session key
+  std::string conversation; // DM / channel / chat id
+  std::string thread;       // thread within the conversation, if any
+  std::string sender;       // user id, or the API key's name
+  std::string recipient;    // bot id / address written to
+  bool group = false;       // group conversation: sessions are per sender
+  std::string text;         // the new user message
+  std::vector<ChatTurn> context;  // client-supplied turns before `text` (the API sends whole histories)
+  std::string model;        // API: requested model ("" or "auto": route by rules)
+  std::string event_id;     // async channels: the upstream event id, for dedup
+  std::string session_hint; // API: `user` or X-Hermes-Session
+  std::string api_key;      // the name of the key that authenticated (never the key)
+  std::vector<std::string> allowed_agents;  // the key's scope; empty: any
+  std::optional<std::int64_t> max_tokens;
+  std::optional<double> temperature;
+  IpAddress client;
+  std::chrono::system_clock::time_point received_at = std::chrono::system_clock::now();
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+// A fresh request id: 16 random bytes as 32 hex characters.
+std::string generate_request_id();
+// A request id a client supplied, if safe to echo (printable, short); else empty.
+std::string sanitize_request_id(std::string_view supplied);
+
+}  // namespace hermes

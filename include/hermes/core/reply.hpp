@@ -1,0 +1,64 @@
+#pragma once
+// How an answer flows back. Synchronous channels (api, webchat) give the
+// pipeline a ReplyStream; asynchronous ones (Slack, WhatsApp, email) an Outbox.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace hermes {
+
+struct Usage {
+  std::int64_t prompt_tokens = -1;  // -1: not reported
+  std::int64_t completion_tokens = -1;
+  bool reported() const { return prompt_tokens >= 0 || completion_tokens >= 0; }
+};
+
+// Why a message was not answered normally; channels map these to their own answers
+// (HTTP status and OpenAI error code on the API, a notice on chat channels).
+enum class Reason {
+  none,
+  bad_request,
+  unauthorized,
+  not_allowed,      // the key/sender may not use that agent
+  model_not_found,
+  no_route,
+  rejected_by_rule, // a route with `reject:`
+  rate_limited,
+  duplicate,
+  overloaded,       // in-flight cap or audit back-pressure
+  backend_error,
+  timeout,
+  cancelled,        // the client went away
+};
+std::string_view reason_code(Reason r);  // "rate_limited", ...
+int http_status(Reason r);               // 400, 401, 403, 404, 429, 503, 502, 504, 499
+
+struct ReplyError {
+  Reason reason = Reason::backend_error;
+  std::string message;                    // safe to show the client
+  std::chrono::seconds retry_after{0};    // for rate_limited / overloaded
+};
+
+struct ReplyMeta {
+  std::string agent;  // who answers: shown to the user and returned as `model` on the API
+  std::string rule;   // the route that chose it
+  std::string request_id;
+};
+
+class ReplyStream {
+ public:
+  virtual ~ReplyStream() = default;
+  // Called once before the first delta.
+  virtual boost::asio::awaitable<void> begin(const ReplyMeta& meta) = 0;
+  // Applies back-pressure from the client; false when the client is gone (stop generating).
+  virtual boost::asio::awaitable<bool> write_delta(std::string_view text) = 0;
+  virtual boost::asio::awaitable<void> finish(const Usage& usage, std::string_view finish_reason) = 0;
+  // Before or after begin(): the channel ends the reply well-formed either way.
+  virtual boost::asio::awaitable<void> fail(const ReplyError& error) = 0;
+};
+
+}  // namespace hermes

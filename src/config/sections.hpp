@@ -1,0 +1,12 @@
+#pragma once
+// Private to src/config: the pipeline sections of the file (channels, models,
+// agents, routes, limits, sessions) and their cross-references.
+
+#include "hermes/config/config.hpp"
+#include "hermes/config/reader.hpp"
+
+namespace hermes::config {
+
+void parse_pipeline_sections(MapReader& root, ParseContext& ctx, const Registries* registries, Config& cfg);
+
+}  // namespace hermes::config
