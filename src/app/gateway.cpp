@@ -16,7 +16,13 @@
 #include <thread>
 
 #include "hermes/app/admin.hpp"
+#include "hermes/app/extensions.hpp"
+#include "hermes/app/registries.hpp"
 #include "hermes/app/sd_notify.hpp"
+#include "hermes/net/client.hpp"
+#include "hermes/routing/limiter.hpp"
+#include "hermes/routing/pipeline.hpp"
+#include "hermes/routing/sessions.hpp"
 #include "hermes/audit/log.hpp"
 #include "hermes/core/thread_role.hpp"
 #include "hermes/config/loader.hpp"
@@ -87,6 +93,17 @@ audit::AuditLogOptions audit_options(const config::Config& cfg) {
 
 }  // namespace
 
+// Everything built from one config: replaced whole on reload. Requests in
+// flight hold their channel and pipeline (shared_ptr), so nothing they use is
+// freed under them.
+struct Snapshot {
+  std::shared_ptr<const config::Config> config;
+  std::map<std::string, std::shared_ptr<ModelBackend>> backends;
+  std::shared_ptr<routing::Pipeline> pipeline;
+  std::vector<std::shared_ptr<channels::Channel>> channels;
+  std::vector<net::ListenerSettings> listeners;
+};
+
 struct Gateway::Impl final : AdminModel {
   asio::io_context io;
   observability::MetricsRegistry metrics;
@@ -101,6 +118,16 @@ struct Gateway::Impl final : AdminModel {
   std::atomic<bool> bound{false};
   std::atomic<bool> draining{false};
   observability::CounterFamily& reloads;
+  net::HttpClient http{io, net::HttpClientOptions{}};
+  std::shared_ptr<routing::PipelineShared> shared = make_pipeline_shared();
+  std::shared_ptr<Snapshot> snapshot;  // the live one; guarded by config_mutex
+
+  std::shared_ptr<routing::PipelineShared> make_pipeline_shared() const {
+    auto s = std::make_shared<routing::PipelineShared>();
+    s->limiter_store = std::make_shared<routing::InMemoryLimiterStore>();
+    s->sessions = std::make_shared<routing::InMemorySessionStore>(config->sessions.max_in_memory);
+    return s;
+  }
 
   explicit Impl(std::shared_ptr<const config::Config> cfg)
       : io(static_cast<int>(cfg->gateway.threads)),
@@ -135,7 +162,7 @@ struct Gateway::Impl final : AdminModel {
   }
   nlohmann::json status() const override;
 
-  bool build_listener_settings(const config::Config& cfg, std::vector<net::ListenerSettings>& out, std::string& error);
+  std::shared_ptr<Snapshot> build_snapshot(std::shared_ptr<const config::Config> cfg, std::string& error);
   int start();
   asio::signal_set signals{io};
   asio::awaitable<void> handle_signals();
@@ -185,46 +212,77 @@ nlohmann::json Gateway::Impl::status() const {
           {"audit", audit_status}};
 }
 
-bool Gateway::Impl::build_listener_settings(const config::Config& cfg, std::vector<net::ListenerSettings>& out,
-                                            std::string& error) {
-  auto admin_routes = std::make_shared<net::HttpRoutes>();
-  add_admin_routes(*admin_routes, *this);
-  auto no_routes = std::make_shared<const net::HttpRoutes>();
-  for (const auto& l : cfg.listeners) {
-    net::ListenerSettings s;
-    s.name = l.name;
-    s.address = l.address;
-    s.port = l.port;
-    s.admits = [policy = l](const IpAddress& peer) { return policy.admits(peer); };
-    s.admission_policy = admission_policy(l);
-    s.max_connections = l.max_connections;
-    s.body_limit = l.body_limit.bytes;
-    s.header_timeout = l.header_timeout;
-    s.body_timeout = l.body_timeout;
-    s.idle_timeout = l.idle_timeout;
-    s.trusted_proxies = l.trusted_proxies;
-    s.routes = l.admin ? std::shared_ptr<const net::HttpRoutes>(admin_routes) : no_routes;
+namespace {
+
+net::ListenerSettings listener_settings(const config::ListenerConfig& l) {
+  net::ListenerSettings s;
+  s.name = l.name;
+  s.address = l.address;
+  s.port = l.port;
+  s.admits = [policy = l](const IpAddress& peer) { return policy.admits(peer); };
+  s.admission_policy = admission_policy(l);
+  s.max_connections = l.max_connections;
+  s.body_limit = l.body_limit.bytes;
+  s.header_timeout = l.header_timeout;
+  s.body_timeout = l.body_timeout;
+  s.idle_timeout = l.idle_timeout;
+  s.trusted_proxies = l.trusted_proxies;
+  return s;
+}
+
+}  // namespace
+
+std::shared_ptr<Snapshot> Gateway::Impl::build_snapshot(std::shared_ptr<const config::Config> cfg, std::string& error) {
+  const auto& extensions = builtin_extensions();
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = cfg;
+  backends::BackendDeps deps{io, http};
+  for (const auto& spec : cfg->models) {
+    snap->backends[spec->name] = extensions.backends.create(*spec, deps);
+  }
+  routing::PipelineOptions options;
+  options.config = cfg;
+  options.backends = snap->backends;
+  options.shared = shared;
+  options.audit = audit.get();
+  options.audit_headroom = [log = audit.get()] { return log->has_headroom(); };
+  options.metrics = &metrics;
+  snap->pipeline = std::make_shared<routing::Pipeline>(std::move(options));
+
+  std::map<std::string, std::shared_ptr<net::HttpRoutes>> routes;
+  for (const auto& l : cfg->listeners) {
+    routes[l.name] = std::make_shared<net::HttpRoutes>();
+    if (l.admin) add_admin_routes(*routes[l.name], *this);
+  }
+  for (const auto& spec : cfg->channels) {
+    channels::ChannelContext ctx{snap->pipeline, cfg, *routes[spec->listener], *cfg->find_listener(spec->listener),
+                                 metrics, *audit};
+    snap->channels.push_back(extensions.channels.create(*spec, ctx));
+  }
+  for (const auto& l : cfg->listeners) {
+    auto s = listener_settings(l);
+    s.routes = routes[l.name];
     if (l.tls) {
       s.tls = net::load_tls_context(l.tls->cert, l.tls->key, error);
       if (!s.tls) {
         error = "listener " + l.name + ": " + error;
-        return false;
+        return nullptr;
       }
     }
-    out.push_back(std::move(s));
+    snap->listeners.push_back(std::move(s));
   }
-  return true;
+  return snap;
 }
 
 int Gateway::Impl::start() {
   auto cfg = current();
-  std::vector<net::ListenerSettings> settings;
   std::string error;
-  if (!build_listener_settings(*cfg, settings, error)) {
+  snapshot = build_snapshot(cfg, error);
+  if (!snapshot) {
     spdlog::critical("cannot start: {}", error);
     return 1;
   }
-  if (server.bind(std::move(settings), error)) {
+  if (server.bind(snapshot->listeners, error)) {
     spdlog::critical("cannot start: {}", error);
     return 1;
   }
@@ -290,7 +348,7 @@ void Gateway::Impl::reload() {
   auto running = current();
   sd_notify("RELOADING=1");
   spdlog::info("reloading configuration from {}", running->file.string());
-  auto result = config::load_file(running->file);
+  auto result = config::load_file(running->file, &builtin_registries());
   if (!result.ok()) {
     nlohmann::json errors = nlohmann::json::array();
     for (const auto& e : result.errors) {
@@ -308,17 +366,18 @@ void Gateway::Impl::reload() {
     sd_notify("READY=1\nSTATUS=reload refused: restart required");
     return;
   }
-  std::vector<net::ListenerSettings> settings;
   std::string error;
-  if (!build_listener_settings(*result.config, settings, error)) {
+  auto next = build_snapshot(result.config, error);
+  if (!next) {
     spdlog::error("reload refused: {}", error);
     record_reload("invalid_config", {{"file", running->file.string()}, {"errors", {error}}});
     sd_notify("READY=1\nSTATUS=reload refused: " + error);
     return;
   }
-  for (const auto& s : settings) server.update(s);
+  for (const auto& s : next->listeners) server.update(s);
   {
     std::lock_guard lock(config_mutex);
+    snapshot = next;
     config = result.config;
     admin_key_ = std::make_shared<const Secret>(config->admin.key);
     loaded_at = std::chrono::system_clock::now();

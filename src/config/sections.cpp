@@ -1,5 +1,7 @@
 #include "src/config/sections.hpp"
 
+#include <re2/re2.h>
+
 #include <regex>
 
 namespace hermes::config {
@@ -96,6 +98,15 @@ std::optional<RouteMatch> parse_match(const YAML::Node& node, const std::string&
   m.text_any = string_list(r, "text_any");
   m.text_all = string_list(r, "text_all");
   m.text_regex = r.optional<std::string>("text_regex").value_or("");
+  if (!m.text_regex.empty()) {
+    // Compiled as routing::RuleSet compiles it, so a file that loads never fails there.
+    re2::RE2::Options options;
+    options.set_log_errors(false);
+    re2::RE2 regex(m.text_regex, options);
+    if (!regex.ok()) {
+      ctx.error(r.child("text_regex"), r.path_of("text_regex"), "invalid regular expression: " + regex.error());
+    }
+  }
   m.models = string_list(r, "model");
   r.finish();
   return m;

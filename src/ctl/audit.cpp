@@ -12,6 +12,7 @@
 
 #include "hermes/audit/query.hpp"
 #include "hermes/audit/verify.hpp"
+#include "hermes/app/registries.hpp"
 #include "hermes/config/loader.hpp"
 #include "hermes/core/units.hpp"
 #include "hermes/ctl/commands.hpp"
@@ -92,7 +93,7 @@ std::pair<std::filesystem::path, std::string> locate(const AuditArgs& a) {
   std::string key;
   std::filesystem::path db = a.db_path;
   if (!a.config_path.empty()) {
-    auto loaded = config::load_file(a.config_path);
+    auto loaded = config::load_file(a.config_path, &app::builtin_registries());
     if (!loaded.ok()) {
       throw std::runtime_error("invalid configuration:\n" + config::format_errors(loaded.errors));
     }

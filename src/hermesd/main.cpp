@@ -5,6 +5,7 @@
 #include <string>
 
 #include "hermes/app/gateway.hpp"
+#include "hermes/app/registries.hpp"
 #include "hermes/config/loader.hpp"
 #include "hermes/core/build_info.hpp"
 
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
-  auto loaded = hermes::config::load_file(config_path);
+  auto loaded = hermes::config::load_file(config_path, &hermes::app::builtin_registries());
   if (!loaded.ok()) {
     std::fprintf(stderr, "hermesd: refusing to start: %zu configuration error(s)\n", loaded.errors.size());
     std::fputs(hermes::config::format_errors(loaded.errors).c_str(), stderr);

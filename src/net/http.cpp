@@ -67,9 +67,11 @@ HttpResponse HttpResponse::error(int status, std::string_view code, std::string_
   return json(status, {{"error", {{"message", message}, {"type", type}, {"code", code}}}});
 }
 
-void HttpRoutes::add(std::string method, std::string path, HttpHandler handler, std::string metric_name) {
+void HttpRoutes::add(std::string method, std::string path, HttpHandler handler, std::string metric_name,
+                     bool cancel_on_disconnect) {
   if (metric_name.empty()) metric_name = path;
-  routes_.push_back(Route{std::move(method), std::move(path), std::move(metric_name), std::move(handler)});
+  routes_.push_back(
+      Route{std::move(method), std::move(path), std::move(metric_name), std::move(handler), cancel_on_disconnect});
 }
 
 HttpRoutes::Match HttpRoutes::match(std::string_view method, std::string_view path) const {

@@ -3,6 +3,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -15,6 +17,9 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <unordered_map>
 
 #include "hermes/observability/metrics.hpp"
@@ -288,6 +293,87 @@ HttpResponse too_large(std::uint64_t limit) {
   return r;
 }
 
+// Completes when the client closes its side while a handler is working: the
+// caller races it against the handler so an abandoned request stops upstream
+// work. A readable socket with data (a pipelined request) is not a disconnect;
+// then it waits until the handler finishes and cancels it.
+asio::awaitable<void> watch_disconnect(tcp::socket& socket) {
+  auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kAsTuple);
+  if (ec) co_return;
+  char byte = 0;
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return;
+  asio::steady_timer forever(socket.get_executor(), asio::steady_timer::time_point::max());
+  co_await forever.async_wait(kAsTuple);
+}
+
+asio::awaitable<HttpResponse> call_handler(HttpHandler handler, HttpRequest request) {
+  try {
+    co_return co_await handler(std::move(request));
+  } catch (const std::exception& e) {
+    spdlog::error("handler for {} failed: {}", request.path, e.what());
+    co_return HttpResponse::error(500, "internal_error", "internal error");
+  }
+}
+
+asio::awaitable<HttpResponse> call_streaming_body(StreamingBody body, ResponseStream* out) {
+  try {
+    co_return co_await body(*out);
+  } catch (const std::exception& e) {
+    spdlog::error("streaming response failed: {}", e.what());
+    co_return HttpResponse::error(500, "internal_error", "internal error");
+  }
+}
+
+// A response whose body is written chunk by chunk as the handler produces it.
+template <class Stream>
+class ChunkedResponse final : public ResponseStream {
+ public:
+  ChunkedResponse(Stream& stream, Duration write_timeout, bool keep_alive)
+      : stream_(stream), write_timeout_(write_timeout), keep_alive_(keep_alive) {}
+
+  asio::awaitable<bool> start(int status, Headers headers) override {
+    http::response<http::empty_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::server, "hermes");
+    for (auto& [k, v] : headers) res.insert(k, v);
+    res.chunked(true);
+    res.keep_alive(keep_alive_);
+    http::response_serializer<http::empty_body> sr(res);
+    started_ = true;
+    lowest(stream_).expires_after(write_timeout_);
+    auto [ec, n] = co_await http::async_write_header(stream_, sr, kAsTuple);
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  asio::awaitable<bool> write(std::string data) override {
+    if (!ok_ || data.empty()) co_return ok_;
+    lowest(stream_).expires_after(write_timeout_);
+    auto chunk = http::make_chunk(asio::buffer(data));
+    auto [ec, n] = co_await asio::async_write(stream_, chunk, kAsTuple);
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  asio::awaitable<bool> finish() {
+    if (!ok_) co_return false;
+    lowest(stream_).expires_after(write_timeout_);
+    auto last = http::make_chunk_last();
+    auto [ec, n] = co_await asio::async_write(stream_, last, kAsTuple);
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  bool started() const override { return started_; }
+
+ private:
+  Stream& stream_;
+  Duration write_timeout_;
+  bool keep_alive_;
+  bool started_ = false;
+  bool ok_ = true;
+};
+
 HttpRequest to_request(const http::request<http::string_body>& req, std::string body) {
   HttpRequest r;
   r.method = std::string(req.method_string());
@@ -359,6 +445,19 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
     bool keep_alive = !response.close && !draining.load();
     if (auto conn = request.header("connection"); conn && beast::iequals(*conn, "close")) keep_alive = false;
     bool head_only = request.method == "HEAD";
+    if (response.stream) {
+      ChunkedResponse<Stream> chunked(stream, settings->body_timeout, keep_alive);
+      using namespace asio::experimental::awaitable_operators;
+      auto result = co_await (call_streaming_body(std::move(response.stream), &chunked) ||
+                              watch_disconnect(lowest(stream).socket()));
+      if (result.index() == 1) break;  // the client left; the body was cancelled
+      if (chunked.started()) {
+        if (!co_await chunked.finish() || !keep_alive) break;
+        continue;
+      }
+      response = std::get<0>(std::move(result));  // it answered without streaming
+      keep_alive = keep_alive && !response.close;
+    }
     bool written = co_await write_response(stream, response, 11, keep_alive, head_only, settings->body_timeout);
     if (!written || !keep_alive) break;
   }
@@ -444,11 +543,19 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
   std::string route_label = "unmatched";
   if (match.route) {
     route_label = match.route->metric_name;
-    try {
-      response = co_await match.route->handler(out);
-    } catch (const std::exception& e) {
-      spdlog::error("listener {}: handler for {} failed: {}", l->name, out.path, e.what());
-      response = HttpResponse::error(500, "internal_error", "internal error");
+    HttpRequest for_handler = out;
+    if (match.route->cancel_on_disconnect) {
+      using namespace asio::experimental::awaitable_operators;
+      auto result = co_await (call_handler(match.route->handler, std::move(for_handler)) ||
+                              watch_disconnect(lowest(stream).socket()));
+      if (result.index() == 1) {
+        count(route_label, 499);  // nginx's "client closed request"
+        ok = false;
+        co_return HttpResponse{};
+      }
+      response = std::get<0>(std::move(result));
+    } else {
+      response = co_await call_handler(match.route->handler, std::move(for_handler));
     }
   } else if (match.path_known) {
     response = HttpResponse::error(405, "method_not_allowed", "method " + out.method + " is not allowed here");

@@ -110,6 +110,7 @@ class RawConnection {
 };
 
 HttpResult parse_response(const std::string& raw);
+
 // The value of an unlabelled or labelled sample in Prometheus text; -1 when absent.
 double metric_value(const std::string& metrics_text, const std::string& series);
 

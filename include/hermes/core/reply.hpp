@@ -37,16 +37,27 @@ enum class Reason {
 std::string_view reason_code(Reason r);  // "rate_limited", ...
 int http_status(Reason r);               // 400, 401, 403, 404, 429, 503, 502, 504, 499
 
+// The tightest rate limit that applied, for x-ratelimit-* headers.
+struct RateLimitInfo {
+  bool present = false;
+  std::uint32_t limit = 0;      // bucket capacity (burst)
+  std::uint32_t remaining = 0;
+  std::chrono::milliseconds reset{0};  // until the bucket is full again
+  std::string name;             // the limit's configured name
+};
+
 struct ReplyError {
   Reason reason = Reason::backend_error;
   std::string message;                    // safe to show the client
   std::chrono::seconds retry_after{0};    // for rate_limited / overloaded
+  RateLimitInfo rate_limit;
 };
 
 struct ReplyMeta {
   std::string agent;  // who answers: shown to the user and returned as `model` on the API
   std::string rule;   // the route that chose it
   std::string request_id;
+  RateLimitInfo rate_limit;
 };
 
 class ReplyStream {

@@ -8,5 +8,6 @@ namespace hermes::ctl {
 
 int status(const std::vector<std::string>& args);
 int audit_command(const std::vector<std::string>& args);
+int routes_test(const std::vector<std::string>& args);  // args after "routes" or after "routes test"
 
 }  // namespace hermes::ctl

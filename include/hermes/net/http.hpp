@@ -40,11 +40,28 @@ struct HttpRequest {
   bool from_loopback() const { return peer.is_loopback(); }
 };
 
+// Lets a handler stream a response (SSE, long answers) without seeing Beast.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Sends the status line and headers; the body follows in chunks. False: client gone.
+  virtual boost::asio::awaitable<bool> start(int status, Headers headers) = 0;
+  // Sends one piece of body now (no buffering). False: client gone.
+  virtual boost::asio::awaitable<bool> write(std::string data) = 0;
+  virtual bool started() const = 0;
+};
+
+struct HttpResponse;
+// Runs after the handler returns; if it never calls start(), the response it
+// returns is sent instead (so it can still answer 4xx/5xx with a JSON body).
+using StreamingBody = std::function<boost::asio::awaitable<HttpResponse>(ResponseStream&)>;
+
 struct HttpResponse {
   int status = 200;
   Headers headers;
   std::string body;
   bool close = false;  // close the connection after this response
+  StreamingBody stream;  // when set, the body is produced by this (see ResponseStream)
 
   static HttpResponse text(int status, std::string body);
   static HttpResponse json(int status, const nlohmann::json& body);
@@ -71,6 +88,7 @@ class HttpRoutes {
     std::string path;
     std::string metric_name;  // label for hermes_http_requests_total{route}
     HttpHandler handler;
+    bool cancel_on_disconnect = false;  // long handlers: a client that leaves cancels the work
   };
   struct Match {
     const Route* route = nullptr;
@@ -78,7 +96,8 @@ class HttpRoutes {
     std::string allowed;      // the methods that path accepts
   };
 
-  void add(std::string method, std::string path, HttpHandler handler, std::string metric_name = {});
+  void add(std::string method, std::string path, HttpHandler handler, std::string metric_name = {},
+           bool cancel_on_disconnect = false);
   Match match(std::string_view method, std::string_view path) const;
   bool empty() const { return routes_.empty(); }
 

@@ -1,0 +1,61 @@
+#pragma once
+// The Channel extension point. Each channel type lives in src/channels/<type>/
+// with a factory that validates its own YAML block; the YAML `type:` picks it.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "hermes/config/config.hpp"
+#include "hermes/core/audit_sink.hpp"
+#include "hermes/core/ingress.hpp"
+#include "hermes/net/http.hpp"
+
+namespace hermes::observability {
+class MetricsRegistry;
+}
+
+namespace hermes::channels {
+
+// What a channel may use; nothing else.
+struct ChannelContext {
+  std::shared_ptr<Ingress> ingress;  // shared: requests in flight keep the pipeline they started with
+  std::shared_ptr<const config::Config> config;  // the snapshot this channel is built from
+  net::HttpRoutes& routes;  // the routes of the listener the channel names
+  const config::ListenerConfig& listener;
+  observability::MetricsRegistry& metrics;
+  AuditSink& audit;
+};
+
+struct ChannelHealth {
+  bool healthy = true;
+  std::string detail;
+};
+
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  // Outbound connections (Socket Mode, IMAP), if any. The default has none.
+  virtual boost::asio::awaitable<void> run();
+  virtual ChannelHealth health() const { return {}; }
+};
+
+// Shared: route handlers hold their channel, so a reload never frees one mid-request.
+using ChannelFactory = std::function<std::shared_ptr<Channel>(const config::ChannelSpec&, ChannelContext&)>;
+
+class ChannelFactories {
+ public:
+  void add(const std::string& type, ChannelFactory factory);  // duplicate: std::logic_error
+  std::shared_ptr<Channel> create(const config::ChannelSpec& spec, ChannelContext& context) const;
+
+ private:
+  std::map<std::string, ChannelFactory> factories_;
+};
+
+// Registers every built-in channel type's YAML parser and factory.
+void register_builtin(config::Registries& registries, ChannelFactories& factories);
+
+}  // namespace hermes::channels

@@ -1,0 +1,281 @@
+#include "src/backends/openai/exchange.hpp"
+
+#include <cctype>
+
+namespace hermes::backends::openai {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr std::size_t kErrorBodyLimit = 64 * 1024;
+constexpr std::size_t kAnswerLimit = 8 * 1024 * 1024;
+constexpr std::size_t kMessageLimit = 300;
+
+bool is_success(int status) { return status >= 200 && status < 300; }
+
+// At most `limit` bytes, cut at a UTF-8 boundary.
+std::string truncate(std::string text, std::size_t limit) {
+  if (text.size() <= limit) {
+    return text;
+  }
+  std::size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) {
+    --end;
+  }
+  text.resize(end);
+  return text + "...";
+}
+
+// The human-readable part of an OpenAI error object: {"message": ...} or a bare string.
+std::string error_text(const json& error) {
+  if (error.is_string()) {
+    return error.get<std::string>();
+  }
+  if (error.is_object()) {
+    if (auto m = error.find("message"); m != error.end() && m->is_string()) {
+      return m->get<std::string>();
+    }
+  }
+  return "(no message)";
+}
+
+const json* first_choice(const json& object) {
+  auto choices = object.find("choices");
+  if (choices == object.end() || !choices->is_array() || choices->empty() || !(*choices)[0].is_object()) {
+    return nullptr;
+  }
+  return &(*choices)[0];
+}
+
+std::string string_at(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool key_character(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '*'; }
+
+}  // namespace
+
+void Exchange::on_head(const net::ClientResponseHead& head) {
+  status_ = head.status;
+  if (!is_success(status_)) {
+    mode_ = Mode::error;
+    return;
+  }
+  // Some servers ignore stream:true and answer with one JSON document.
+  auto type = head.header("content-type").value_or("");
+  mode_ = type.find("json") != std::string_view::npos ? Mode::json : Mode::sse;
+}
+
+bool Exchange::keep(std::string_view piece, std::size_t limit) {
+  if (body_.size() + piece.size() > limit) {
+    body_overflow_ = true;
+    return false;
+  }
+  body_.append(piece);
+  return true;
+}
+
+asio::awaitable<bool> Exchange::on_piece(std::string piece) {
+  if (mode_ == Mode::error) {
+    co_return keep(piece, kErrorBodyLimit);  // enough of an error body: stop reading
+  }
+  if (mode_ == Mode::json) {
+    if (!keep(piece, kAnswerLimit)) {
+      protocol_error_ = "the upstream answer exceeds 8 MiB";
+      co_return false;
+    }
+    co_return true;
+  }
+  std::vector<net::SseEvent> events;
+  if (sse_.feed(piece, events) != net::SseStatus::ok) {
+    protocol_error_ = "malformed event stream (a line or event over 1 MiB)";
+    co_return false;
+  }
+  for (auto& event : events) {
+    if (done_) {
+      break;  // nothing after [DONE] is meaningful; the body still ends normally
+    }
+    if (event.type == "error") {
+      protocol_error_ = "upstream error in the stream: " + scrub(truncate(event.data, kMessageLimit));
+      co_return false;
+    }
+    std::string delta;
+    if (!apply_chunk(event.data, delta)) {
+      co_return false;
+    }
+    if (!delta.empty() && !co_await write(std::move(delta))) {
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+bool Exchange::apply_chunk(std::string_view data, std::string& delta) {
+  if (data == "[DONE]") {
+    done_ = true;
+    return true;
+  }
+  auto chunk = json::parse(data, nullptr, false);
+  if (chunk.is_discarded() || !chunk.is_object()) {
+    protocol_error_ = "malformed JSON in the event stream";
+    return false;
+  }
+  if (auto error = chunk.find("error"); error != chunk.end() && !error->is_null()) {
+    protocol_error_ = "upstream error in the stream: " + scrub(truncate(error_text(*error), kMessageLimit));
+    return false;
+  }
+  if (const json* choice = first_choice(chunk)) {
+    if (auto d = choice->find("delta"); d != choice->end() && d->is_object()) {
+      delta = string_at(*d, "content");
+    }
+  }
+  record_meta(chunk);
+  return true;
+}
+
+void Exchange::record_meta(const json& object) {
+  if (const json* choice = first_choice(object)) {
+    if (auto reason = string_at(*choice, "finish_reason"); !reason.empty()) {
+      finish_reason_ = reason;
+    }
+  }
+  auto usage = object.find("usage");
+  if (usage == object.end() || !usage->is_object()) {
+    return;
+  }
+  if (auto p = usage->find("prompt_tokens"); p != usage->end() && p->is_number_integer()) {
+    usage_.prompt_tokens = p->get<std::int64_t>();
+  }
+  if (auto c = usage->find("completion_tokens"); c != usage->end() && c->is_number_integer()) {
+    usage_.completion_tokens = c->get<std::int64_t>();
+  }
+}
+
+asio::awaitable<bool> Exchange::write(std::string text) {
+  if (!streamed_) {
+    // Counted as streamed from the first attempt: the client may have seen it,
+    // so the pipeline must not retry or fall back after this.
+    streamed_ = true;
+    time_to_first_token_ = Clock::now() - started_;
+  }
+  if (!co_await reply_.write_delta(text)) {
+    client_gone_ = true;
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<Completion> Exchange::conclude(net::ClientResult result) {
+  Completion c;
+  if (client_gone_) {
+    c.error = BackendErrorKind::cancelled;
+    c.error_message = "the client went away; upstream request aborted";
+  } else if (!protocol_error_.empty()) {
+    c.error = BackendErrorKind::protocol;
+    c.error_message = protocol_error_;
+  } else if (!result.ok()) {
+    c = from_client_error(result);
+  } else if (!is_success(status_)) {
+    c = error_status(result);
+  } else if (mode_ == Mode::json) {
+    auto answer = json::parse(body_, nullptr, false);
+    const json* choice = answer.is_object() ? first_choice(answer) : nullptr;
+    if (answer.is_object() && answer.contains("error") && !answer["error"].is_null()) {
+      c.error = BackendErrorKind::protocol;
+      c.error_message = "upstream error: " + scrub(truncate(error_text(answer["error"]), kMessageLimit));
+    } else if (!choice) {
+      c.error = BackendErrorKind::protocol;
+      c.error_message = "malformed JSON answer (no choices)";
+    } else {
+      record_meta(answer);
+      std::string content;
+      if (auto m = choice->find("message"); m != choice->end() && m->is_object()) {
+        content = string_at(*m, "content");
+      }
+      if (!content.empty() && !co_await write(std::move(content))) {
+        c.error = BackendErrorKind::cancelled;
+        c.error_message = "the client went away";
+      }
+    }
+  } else {
+    // Lenient about a last event that lacks its blank line.
+    if (auto tail = sse_.finish(); tail && !done_) {
+      std::string delta;
+      if (apply_chunk(tail->data, delta) && !delta.empty() && !co_await write(std::move(delta))) {
+        c.error = BackendErrorKind::cancelled;
+        c.error_message = "the client went away";
+      }
+    }
+    if (c.error == BackendErrorKind::none && !protocol_error_.empty()) {
+      c.error = BackendErrorKind::protocol;
+      c.error_message = protocol_error_;
+    } else if (c.error == BackendErrorKind::none && !done_ && finish_reason_.empty()) {
+      c.error = BackendErrorKind::protocol;
+      c.error_message = "the event stream ended without [DONE] or a finish_reason";
+    }
+  }
+  c.ok = c.error == BackendErrorKind::none;
+  if (c.ok && !finish_reason_.empty()) {
+    c.finish_reason = finish_reason_;
+  }
+  c.usage = usage_;
+  c.upstream_status = status_;
+  c.streamed = streamed_;
+  c.time_to_first_token = time_to_first_token_;
+  co_return c;
+}
+
+Completion Exchange::from_client_error(const net::ClientResult& result) const {
+  Completion c;
+  switch (result.error) {
+    case net::ClientErrorKind::connect: c.error = BackendErrorKind::connect; break;
+    case net::ClientErrorKind::timeout: c.error = BackendErrorKind::timeout; break;
+    case net::ClientErrorKind::cancelled: c.error = BackendErrorKind::cancelled; break;
+    case net::ClientErrorKind::protocol:
+    case net::ClientErrorKind::none: c.error = BackendErrorKind::protocol; break;
+  }
+  c.error_message = result.message;  // the client names scheme://host:port/path only
+  return c;
+}
+
+Completion Exchange::error_status(const net::ClientResult& result) const {
+  Completion c;
+  c.error = status_ == 429 ? BackendErrorKind::rate_limited : BackendErrorKind::http_status;
+  c.error_message = "upstream answered HTTP " + std::to_string(status_);
+  auto body = json::parse(body_, nullptr, false);
+  if (!body.is_discarded() && body.is_object() && body.contains("error")) {
+    c.error_message += ": " + scrub(truncate(error_text(body["error"]), kMessageLimit));
+  }
+  if (auto retry = result.header("retry-after"); retry && status_ == 429) {
+    c.error_message += " (Retry-After: " + truncate(std::string(*retry), 32) + ")";
+  }
+  return c;
+}
+
+// Upstream error messages sometimes quote the key they rejected ("Incorrect
+// API key provided: sk-abc***xyz"); none of it belongs in logs or audit rows.
+std::string Exchange::scrub(std::string text) const {
+  constexpr std::string_view kRedacted = "[redacted]";
+  const std::string& key = api_key_.reveal();
+  if (!key.empty()) {
+    for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + kRedacted.size())) {
+      text.replace(pos, key.size(), kRedacted);
+    }
+  }
+  for (auto pos = text.find("sk-"); pos != std::string::npos; pos = text.find("sk-", pos + 1)) {
+    if (pos > 0 && key_character(text[pos - 1])) {
+      continue;  // "task-..." is not a key
+    }
+    std::size_t end = pos + 3;
+    while (end < text.size() && key_character(text[end])) {
+      ++end;
+    }
+    text.replace(pos + 3, end - pos - 3, kRedacted);
+  }
+  return text;
+}
+
+}  // namespace hermes::backends::openai

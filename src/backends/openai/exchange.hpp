@@ -1,0 +1,60 @@
+#pragma once
+// Private to the openai backend: turns one upstream response (SSE stream,
+// plain JSON answer, or an error) into deltas on a ReplyStream and a Completion.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <string>
+
+#include "hermes/core/backend.hpp"
+#include "hermes/core/secret.hpp"
+#include "hermes/net/client.hpp"
+#include "hermes/net/sse.hpp"
+
+namespace hermes::backends::openai {
+
+class Exchange {
+ public:
+  Exchange(ReplyStream& reply, const Secret& api_key, std::chrono::steady_clock::time_point started)
+      : reply_(reply), api_key_(api_key), started_(started) {}
+
+  void on_head(const net::ClientResponseHead& head);
+  // A piece of the body as it arrives; false aborts the upstream request.
+  boost::asio::awaitable<bool> on_piece(std::string piece);
+  // After the client returned: the outcome of the whole call.
+  boost::asio::awaitable<Completion> conclude(net::ClientResult result);
+
+ private:
+  enum class Mode { sse, json, error };
+
+  // Applies one `data:` payload of the stream. Sets `delta` to the text to pass
+  // on; false on a protocol error (recorded in protocol_error_).
+  bool apply_chunk(std::string_view data, std::string& delta);
+  // Records finish_reason and usage from a chunk or a whole answer.
+  void record_meta(const nlohmann::json& object);
+  boost::asio::awaitable<bool> write(std::string text);
+  bool keep(std::string_view piece, std::size_t limit);
+  Completion error_status(const net::ClientResult& result) const;
+  Completion from_client_error(const net::ClientResult& result) const;
+  std::string scrub(std::string text) const;
+
+  ReplyStream& reply_;
+  const Secret& api_key_;
+  std::chrono::steady_clock::time_point started_;
+  int status_ = 0;
+  Mode mode_ = Mode::sse;
+  net::SseParser sse_;
+  std::vector<net::SseEvent> events_;
+  std::string body_;  // a JSON answer or an error body (bounded)
+  bool body_overflow_ = false;
+  bool done_ = false;  // `data: [DONE]` seen
+  std::string finish_reason_;
+  Usage usage_;
+  bool streamed_ = false;
+  std::chrono::steady_clock::duration time_to_first_token_{0};
+  bool client_gone_ = false;  // write_delta returned false
+  std::string protocol_error_;
+};
+
+}  // namespace hermes::backends::openai

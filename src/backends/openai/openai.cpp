@@ -1,0 +1,176 @@
+#include "hermes/backends/openai.hpp"
+
+#include <stdexcept>
+
+#include "hermes/config/reader.hpp"
+#include "hermes/net/client.hpp"
+#include "src/backends/coro.hpp"
+#include "src/backends/openai/exchange.hpp"
+
+namespace hermes::backends::openai {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+json request_body(const CompletionRequest& request, const std::string& model) {
+  json messages = json::array();
+  for (const auto& turn : request.messages) {
+    messages.push_back({{"role", turn.role}, {"content", turn.content}});
+  }
+  json body = {{"model", model},
+               {"messages", std::move(messages)},
+               {"stream", true},
+               {"stream_options", {{"include_usage", true}}}};
+  if (request.max_tokens) {
+    body["max_tokens"] = *request.max_tokens;
+  }
+  if (request.temperature) {
+    body["temperature"] = *request.temperature;
+  }
+  return body;
+}
+
+Clock::time_point deadline_for(const CompletionRequest& request, Duration timeout) {
+  auto now = Clock::now();
+  if (request.deadline - now <= timeout) {
+    return request.deadline;
+  }
+  return now + timeout;
+}
+
+class Backend final : public ModelBackend {
+ public:
+  Backend(const Spec& spec, net::HttpClient& http) : spec_(spec), http_(http) {}
+
+  asio::awaitable<Completion> complete(CompletionRequest request, ReplyStream& reply) override {
+    struct Work {
+      Backend* self;
+      CompletionRequest request;
+      ReplyStream* reply;
+      asio::awaitable<Completion> operator()() { return self->run(std::move(request), *reply); }
+    };
+    // Named, not a temporary: GCC 12 destroys temporaries in a co_await expression twice.
+    Work work{this, std::move(request), &reply};
+    co_return co_await without_cancel_exceptions<Completion>(std::move(work));
+  }
+
+  BackendHealth health() const override {
+    std::lock_guard lock(health_mutex_);
+    return health_;
+  }
+
+ private:
+  asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply);
+  net::ClientRequest upstream_request(const CompletionRequest& request) const;
+  void record(const Completion& c);
+
+  Spec spec_;
+  net::HttpClient& http_;
+  mutable std::mutex health_mutex_;
+  BackendHealth health_;
+  int consecutive_failures_ = 0;
+};
+
+net::ClientRequest Backend::upstream_request(const CompletionRequest& request) const {
+  net::ClientRequest r;
+  r.method = "POST";
+  r.url = spec_.base_url + "/chat/completions";
+  // Only the model's own key goes upstream, never anything the client sent.
+  if (!spec_.api_key.empty()) {
+    r.headers.emplace_back("Authorization", "Bearer " + spec_.api_key.reveal());
+  }
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.headers.emplace_back("Accept", "text/event-stream");
+  if (!request.request_id.empty()) {
+    r.headers.emplace_back("X-Request-Id", request.request_id);
+  }
+  if (!request.traceparent.empty()) {
+    r.headers.emplace_back("traceparent", request.traceparent);
+  }
+  r.body = request_body(request, spec_.model).dump();
+  r.connect_timeout = spec_.connect_timeout;
+  r.first_byte_timeout = spec_.first_byte_timeout;
+  r.deadline = deadline_for(request, spec_.timeout);
+  return r;
+}
+
+asio::awaitable<Completion> Backend::run(CompletionRequest request, ReplyStream& reply) {
+  Exchange exchange(reply, spec_.api_key, Clock::now());
+  auto on_head = [&exchange](const net::ClientResponseHead& head) { exchange.on_head(head); };
+  auto on_body = [&exchange](std::string piece) { return exchange.on_piece(std::move(piece)); };
+  auto result = co_await http_.stream(upstream_request(request), on_head, on_body);
+  Completion completion = co_await exchange.conclude(std::move(result));
+  record(completion);
+  co_return completion;
+}
+
+void Backend::record(const Completion& c) {
+  // Failures that say something about the upstream's health; a client that
+  // went away or a rate limit does not.
+  bool failure = c.error == BackendErrorKind::connect || c.error == BackendErrorKind::timeout ||
+                 c.error == BackendErrorKind::protocol ||
+                 (c.error == BackendErrorKind::http_status && c.upstream_status >= 500);
+  std::lock_guard lock(health_mutex_);
+  if (c.ok) {
+    consecutive_failures_ = 0;
+    health_ = BackendHealth{true, ""};
+  } else if (failure) {
+    ++consecutive_failures_;
+    health_.healthy = consecutive_failures_ < 3;
+    health_.detail = std::to_string(consecutive_failures_) + " failed call(s), last: " + c.error_message;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<config::ModelSpec> parse_spec(config::MapReader& r) {
+  auto spec = std::make_unique<Spec>();
+  auto& ctx = r.context();
+  if (auto url = r.required<std::string>("base_url")) {
+    std::string error;
+    auto parsed = net::parse_http_url(*url, error);
+    if (!parsed) {
+      ctx.error(r.child("base_url"), r.path_of("base_url"), "base_url must be an http(s) URL: " + error);
+    } else if (parsed->target != parsed->path) {
+      ctx.error(r.child("base_url"), r.path_of("base_url"), "base_url must not have a query string");
+    }
+    spec->base_url = *url;
+    while (!spec->base_url.empty() && spec->base_url.back() == '/') {
+      spec->base_url.pop_back();
+    }
+  }
+  if (auto model = r.required<std::string>("model")) {
+    if (model->empty()) {
+      ctx.error(r.child("model"), r.path_of("model"), "model must not be empty");
+    }
+    spec->model = *model;
+  }
+  if (auto key = r.optional<Secret>("api_key")) {
+    spec->api_key = *key;
+  }
+  auto positive = [&](std::string_view key, Duration& into) {
+    if (auto d = r.optional<Duration>(key)) {
+      if (d->count() <= 0) {
+        ctx.error(r.child(key), r.path_of(key), std::string(key) + " must be positive");
+      } else {
+        into = *d;
+      }
+    }
+  };
+  positive("timeout", spec->timeout);
+  positive("connect_timeout", spec->connect_timeout);
+  positive("first_byte_timeout", spec->first_byte_timeout);
+  return spec;
+}
+
+std::unique_ptr<ModelBackend> create(const config::ModelSpec& spec, BackendDeps& deps) {
+  const auto* openai = dynamic_cast<const Spec*>(&spec);
+  if (!openai) {
+    throw std::logic_error("model " + spec.name + ": not an openai spec");
+  }
+  return std::make_unique<Backend>(*openai, deps.http);
+}
+
+}  // namespace hermes::backends::openai

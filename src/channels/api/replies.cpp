@@ -1,0 +1,200 @@
+#include "src/channels/api/replies.hpp"
+
+namespace hermes::channels::api {
+
+std::string completion_id(const std::string& request_id) { return "chatcmpl-" + request_id; }
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+nlohmann::json usage_json(const Usage& u) {
+  std::int64_t prompt = std::max<std::int64_t>(0, u.prompt_tokens);
+  std::int64_t completion = std::max<std::int64_t>(0, u.completion_tokens);
+  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+}
+
+namespace {
+
+std::string error_type(Reason r) {
+  switch (r) {
+    case Reason::unauthorized: return "authentication_error";
+    case Reason::rate_limited: return "rate_limit_error";
+    case Reason::not_allowed:
+    case Reason::rejected_by_rule: return "permission_error";
+    case Reason::model_not_found:
+    case Reason::no_route: return "invalid_request_error";
+    case Reason::bad_request: return "invalid_request_error";
+    default: return "server_error";
+  }
+}
+
+std::string error_code(Reason r) {
+  switch (r) {
+    case Reason::unauthorized: return "invalid_api_key";
+    case Reason::rate_limited: return "rate_limit_exceeded";
+    default: return std::string(reason_code(r));
+  }
+}
+
+nlohmann::json error_body(const ReplyError& e, const std::string& request_id) {
+  return {{"error",
+           {{"message", e.message},
+            {"type", error_type(e.reason)},
+            {"param", nullptr},
+            {"code", error_code(e.reason)},
+            {"request_id", request_id}}}};
+}
+
+}  // namespace
+
+net::Headers rate_limit_headers(const RateLimitInfo& info) {
+  net::Headers h;
+  if (!info.present) return h;
+  auto reset_s = (info.reset.count() + 999) / 1000;
+  h.emplace_back("x-ratelimit-limit", std::to_string(info.limit));
+  h.emplace_back("x-ratelimit-remaining", std::to_string(info.remaining));
+  h.emplace_back("x-ratelimit-reset", std::to_string(reset_s));
+  return h;
+}
+
+void add_rate_limit_headers(net::HttpResponse& r, const RateLimitInfo& info) {
+  for (auto& h : rate_limit_headers(info)) r.headers.push_back(std::move(h));
+}
+
+net::HttpResponse openai_error(const ReplyError& e, const std::string& request_id) {
+  auto r = net::HttpResponse::json(http_status(e.reason), error_body(e, request_id));
+  r.with_header("X-Request-Id", request_id);
+  if (e.retry_after.count() > 0) r.with_header("Retry-After", std::to_string(e.retry_after.count()));
+  add_rate_limit_headers(r, e.rate_limit);
+  return r;
+}
+
+boost::asio::awaitable<void> BufferedReply::begin(const ReplyMeta& meta) {
+  meta_ = meta;
+  co_return;
+}
+
+boost::asio::awaitable<bool> BufferedReply::write_delta(std::string_view text) {
+  content_.append(text);
+  co_return true;
+}
+
+boost::asio::awaitable<void> BufferedReply::finish(const Usage& usage, std::string_view finish_reason) {
+  usage_ = usage;
+  finish_reason_ = finish_reason;
+  co_return;
+}
+
+boost::asio::awaitable<void> BufferedReply::fail(const ReplyError& error) {
+  error_ = error;
+  co_return;
+}
+
+net::HttpResponse BufferedReply::response(const std::string& request_id) const {
+  if (error_) return openai_error(*error_, request_id);
+  nlohmann::json body = {
+      {"id", completion_id(request_id)},
+      {"object", "chat.completion"},
+      {"created", unix_now()},
+      {"model", meta_.agent},
+      {"choices",
+       {{{"index", 0},
+         {"message", {{"role", "assistant"}, {"content", content_}}},
+         {"logprobs", nullptr},
+         {"finish_reason", finish_reason_.empty() ? "stop" : finish_reason_}}}},
+      {"usage", usage_json(usage_)}};
+  auto r = net::HttpResponse::json(200, body);
+  r.with_header("X-Request-Id", request_id);
+  add_rate_limit_headers(r, meta_.rate_limit);
+  return r;
+}
+
+nlohmann::json SseReply::chunk(nlohmann::json delta, nlohmann::json finish_reason) const {
+  return {{"id", completion_id(request_id_)},
+          {"object", "chat.completion.chunk"},
+          {"created", created_},
+          {"model", meta_.agent},
+          {"choices",
+           {{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}}}};
+}
+
+boost::asio::awaitable<bool> SseReply::send_event(std::string data) {
+  std::string event = "data: " + data + "\n\n";  // named: see the GCC 12 note in pipeline.cpp
+  if (open_) open_ = co_await out_.write(std::move(event));
+  co_return open_;
+}
+
+// Braced initializers of string literals stay out of coroutine bodies (GCC 12 bug).
+net::Headers SseReply::stream_headers() const {
+  net::Headers headers = {{"Content-Type", "text/event-stream; charset=utf-8"},
+                          {"Cache-Control", "no-cache"},
+                          {"X-Accel-Buffering", "no"},
+                          {"X-Request-Id", request_id_}};
+  for (auto& h : rate_limit_headers(meta_.rate_limit)) headers.push_back(std::move(h));
+  return headers;
+}
+
+std::string SseReply::role_event() const { return chunk({{"role", "assistant"}, {"content", ""}}, nullptr).dump(); }
+
+std::string SseReply::content_event(std::string_view text) const { return chunk({{"content", text}}, nullptr).dump(); }
+
+std::string SseReply::finish_event(std::string_view reason) const {
+  return chunk(nlohmann::json::object(), reason.empty() ? "stop" : reason).dump();
+}
+
+std::string SseReply::usage_event(const Usage& usage) const {
+  nlohmann::json last = {{"id", completion_id(request_id_)},
+                         {"object", "chat.completion.chunk"},
+                         {"created", created_},
+                         {"model", meta_.agent},
+                         {"choices", nlohmann::json::array()},
+                         {"usage", usage_json(usage)}};
+  return last.dump();
+}
+
+boost::asio::awaitable<void> SseReply::begin(const ReplyMeta& meta) {
+  meta_ = meta;
+  net::Headers headers = stream_headers();
+  open_ = co_await out_.start(200, std::move(headers));
+  std::string role = role_event();
+  co_await send_event(std::move(role));
+}
+
+boost::asio::awaitable<bool> SseReply::write_delta(std::string_view text) {
+  if (text.empty()) co_return open_;
+  std::string event = content_event(text);
+  co_return co_await send_event(std::move(event));
+}
+
+boost::asio::awaitable<void> SseReply::finish(const Usage& usage, std::string_view finish_reason) {
+  std::string finish_chunk = finish_event(finish_reason);
+  co_await send_event(std::move(finish_chunk));
+  if (include_usage_) {
+    std::string usage_chunk = usage_event(usage);
+    co_await send_event(std::move(usage_chunk));
+  }
+  std::string done = "[DONE]";
+  co_await send_event(std::move(done));
+}
+
+boost::asio::awaitable<void> SseReply::fail(const ReplyError& error) {
+  if (!out_.started()) {
+    early_error_ = error;  // answered as a plain HTTP error once the body returns
+    co_return;
+  }
+  // Mid-stream: a well-formed end the OpenAI clients raise as an APIError.
+  std::string error_chunk = error_body(error, request_id_).dump();
+  co_await send_event(std::move(error_chunk));
+  std::string done = "[DONE]";
+  co_await send_event(std::move(done));
+}
+
+std::optional<net::HttpResponse> SseReply::unstarted_response() const {
+  if (out_.started()) return std::nullopt;
+  if (early_error_) return openai_error(*early_error_, request_id_);
+  return openai_error({Reason::backend_error, "no answer was produced", std::chrono::seconds(0), {}}, request_id_);
+}
+
+}  // namespace hermes::channels::api

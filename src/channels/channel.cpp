@@ -1,0 +1,29 @@
+#include "hermes/channels/channel.hpp"
+
+#include <stdexcept>
+
+#include "hermes/channels/api.hpp"
+
+namespace hermes::channels {
+
+boost::asio::awaitable<void> Channel::run() { co_return; }
+
+void ChannelFactories::add(const std::string& type, ChannelFactory factory) {
+  if (!factories_.emplace(type, std::move(factory)).second) {
+    throw std::logic_error("channel factory '" + type + "' registered twice");
+  }
+}
+
+std::shared_ptr<Channel> ChannelFactories::create(const config::ChannelSpec& spec, ChannelContext& context) const {
+  auto it = factories_.find(spec.type);
+  if (it == factories_.end()) {
+    throw std::logic_error("no channel factory for type '" + spec.type + "'");
+  }
+  return it->second(spec, context);
+}
+
+void register_builtin(config::Registries& registries, ChannelFactories& factories) {
+  api::register_type(registries, factories);
+}
+
+}  // namespace hermes::channels

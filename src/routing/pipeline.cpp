@@ -1,0 +1,414 @@
+#include "hermes/routing/pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "hermes/observability/metrics.hpp"
+#include "hermes/routing/limiter.hpp"
+#include "hermes/routing/rules.hpp"
+#include "hermes/routing/sessions.hpp"
+
+namespace hermes::routing {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t elapsed_ms(Clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+}
+
+// Forwards to the channel's stream and keeps what the answer said, for the
+// session history and the outbound audit row.
+class TappedReply final : public ReplyStream {
+ public:
+  explicit TappedReply(ReplyStream& inner) : inner_(inner) {}
+  boost::asio::awaitable<void> begin(const ReplyMeta& meta) override { co_await inner_.begin(meta); }
+  boost::asio::awaitable<bool> write_delta(std::string_view text) override {
+    if (answer_.size() < kKeep) answer_.append(text.substr(0, kKeep - answer_.size()));
+    chars_ += text.size();
+    co_return co_await inner_.write_delta(text);
+  }
+  boost::asio::awaitable<void> finish(const Usage& usage, std::string_view reason) override {
+    co_await inner_.finish(usage, reason);
+  }
+  boost::asio::awaitable<void> fail(const ReplyError& error) override { co_await inner_.fail(error); }
+  const std::string& answer() const { return answer_; }
+
+ private:
+  static constexpr std::size_t kKeep = 256 * 1024;
+  ReplyStream& inner_;
+  std::string answer_;
+  std::size_t chars_ = 0;
+};
+
+bool in_scope(const InboundMessage& m, const std::string& agent) {
+  return m.allowed_agents.empty() ||
+         std::find(m.allowed_agents.begin(), m.allowed_agents.end(), agent) != m.allowed_agents.end();
+}
+
+std::chrono::seconds whole_seconds_up(std::chrono::milliseconds ms) {
+  return std::chrono::seconds((ms.count() + 999) / 1000);
+}
+
+}  // namespace
+
+struct Pipeline::Impl {
+  PipelineOptions options;
+  RuleSet rules;
+  Limits limits;
+  observability::CounterFamily& messages;
+  observability::CounterFamily& route_matches;
+  observability::CounterFamily& route_failures;
+  observability::HistogramFamily& route_latency;
+  observability::CounterFamily& backend_requests;
+  observability::HistogramFamily& backend_latency;
+  observability::HistogramFamily& backend_ttft;
+  observability::Gauge& in_flight_gauge;
+
+  explicit Impl(PipelineOptions o)
+      : options(std::move(o)), rules(options.config->routes),
+        limits(options.config->limits),
+        messages(options.metrics->counter("hermes_messages_total", "Messages through the pipeline, by channel and outcome.",
+                                          {"channel", "outcome"})),
+        route_matches(options.metrics->counter("hermes_route_matches_total", "Messages each route matched.", {"rule"})),
+        route_failures(options.metrics->counter("hermes_route_failures_total",
+                                                "Messages that failed after the route chose an agent.", {"rule"})),
+        route_latency(options.metrics->histogram("hermes_route_latency_seconds",
+                                                 "End-to-end time of messages per route.", {"rule"})),
+        backend_requests(options.metrics->counter("hermes_backend_requests_total",
+                                                  "Backend calls, by model and result.", {"model", "result"})),
+        backend_latency(options.metrics->histogram("hermes_backend_latency_seconds", "Backend call duration.",
+                                                   {"model"})),
+        backend_ttft(options.metrics->histogram("hermes_backend_time_to_first_token_seconds",
+                                                "Time from the backend call to its first token.", {"model"})),
+        in_flight_gauge(options.metrics->gauge("hermes_pipeline_in_flight", "Messages in the pipeline now.").with({})) {}
+
+  const config::Config& cfg() const { return *options.config; }
+
+  AuditEvent event(const InboundMessage& m, std::string kind) const {
+    AuditEvent e;
+    e.kind = std::move(kind);
+    e.request_id = m.request_id;
+    e.channel = m.channel;
+    e.sender = m.sender;
+    e.conversation = m.conversation;
+    return e;
+  }
+
+  void record(AuditEvent e) const { options.audit->record(std::move(e)); }
+
+  void audit_inbound(const InboundMessage& m, const std::string& session_id) const {
+    auto e = event(m, "message.inbound");
+    e.session_id = session_id;
+    e.decision = "accepted";
+    e.status = "ok";
+    e.text = m.text;
+    e.detail = {{"channel_type", m.channel_type}, {"client", m.client.to_string()}};
+    if (!m.model.empty()) e.detail["model"] = m.model;
+    if (!m.api_key.empty()) e.detail["api_key"] = m.api_key;
+    if (!m.traceparent.empty()) e.detail["traceparent"] = m.traceparent;
+    if (!m.context.empty()) e.detail["context_turns"] = m.context.size();
+    record(std::move(e));
+  }
+
+  ReplyError reject(const InboundMessage& m, const std::string& kind, Reason reason, std::string message,
+                    nlohmann::json detail = nlohmann::json::object()) const {
+    auto e = event(m, kind);
+    e.decision = "rejected";
+    e.status = std::string(reason_code(reason));
+    e.detail = std::move(detail);
+    record(std::move(e));
+    return ReplyError{reason, std::move(message), {}, {}};
+  }
+
+  std::optional<ReplyError> check_limits(const InboundMessage& m, LimitPhase phase, const std::string& agent,
+                                         RateLimitInfo& info) const {
+    LimitFacts facts{m.channel, m.channel_type, m.sender, m.api_key, agent};
+    auto verdict = limits.check(*options.shared->limiter_store, phase, facts, Clock::now());
+    if (!verdict.limit.empty()) {
+      info = RateLimitInfo{true, verdict.decision.limit, verdict.decision.remaining, verdict.decision.reset,
+                           verdict.limit};
+    }
+    if (verdict.allowed) return std::nullopt;
+    auto retry_after = verdict.decision.retry_after;
+    auto error = reject(m, "ratelimit.reject", Reason::rate_limited,
+                        "Rate limit '" + verdict.limit + "' exceeded; retry later.",
+                        {{"limit", verdict.limit}, {"retry_after_ms", retry_after.count()}});
+    error.retry_after = std::max(std::chrono::seconds(1),
+                                 retry_after == std::chrono::milliseconds::max() ? std::chrono::seconds(3600)
+                                                                                 : whole_seconds_up(retry_after));
+    error.rate_limit = info;
+    return error;
+  }
+
+  struct RouteChoice {
+    std::string agent;
+    std::string rule;
+  };
+
+  std::variant<RouteChoice, ReplyError> route(const InboundMessage& m) const {
+    auto resolution = resolve_model(m.model, cfg(), rules);
+    if (resolution.kind == ModelKind::not_found) {
+      return reject(m, "route.decision", Reason::model_not_found, resolution.message, {{"model", m.model}});
+    }
+    if (resolution.kind == ModelKind::agent_direct) {
+      return RouteChoice{resolution.agent, "model:" + resolution.agent};
+    }
+    auto decision = rules.match(make_route_query(m));
+    if (!decision.found) {
+      return reject(m, "route.decision", Reason::no_route, "No route answers this message.", {{"why", decision.why}});
+    }
+    if (decision.rejected()) {
+      auto error = reject(m, "route.decision", Reason::rejected_by_rule, *decision.reject_message,
+                          {{"why", decision.why}});
+      return error;
+    }
+    return RouteChoice{decision.agent, decision.rule};
+  }
+
+  std::vector<ChatTurn> model_messages(const config::AgentConfig& agent, const InboundMessage& m,
+                                       const std::vector<ChatTurn>& history) const {
+    std::vector<ChatTurn> out;
+    if (!agent.system_prompt.empty()) out.push_back({"system", agent.system_prompt});
+    const auto& earlier = m.context.empty() ? history : m.context;
+    auto window = history_window(earlier, std::min<std::size_t>(agent.history, cfg().sessions.max_turns),
+                                 cfg().sessions.token_budget);
+    if (!m.context.empty()) window = m.context;  // the API client owns its context
+    out.insert(out.end(), window.begin(), window.end());
+    out.push_back({"user", m.text});
+    return out;
+  }
+
+  struct Dispatched {
+    bool ok = false;
+    Completion completion;
+    std::string model;
+    ReplyError error;
+  };
+
+  boost::asio::awaitable<Dispatched> dispatch(const InboundMessage& m, const config::AgentConfig& agent,
+                                              const std::string& rule, const std::string& session_id,
+                                              CompletionRequest request, ReplyStream& reply) const;
+};
+
+boost::asio::awaitable<Pipeline::Impl::Dispatched> Pipeline::Impl::dispatch(
+    const InboundMessage& m, const config::AgentConfig& agent, const std::string& rule, const std::string& session_id,
+    CompletionRequest request, ReplyStream& reply) const {
+  std::vector<std::string> chain{agent.model};
+  chain.insert(chain.end(), agent.fallback.begin(), agent.fallback.end());
+  Dispatched result;
+  result.error = ReplyError{Reason::backend_error, "The agent's backends are unavailable.", {}, {}};
+  int attempt = 0;
+  for (const auto& model : chain) {
+    auto it = options.backends.find(model);
+    if (it == options.backends.end()) continue;
+    if (Clock::now() >= request.deadline) {
+      result.error = ReplyError{Reason::timeout, "The request deadline passed.", {}, {}};
+      break;
+    }
+    ++attempt;
+    auto started = Clock::now();
+    Completion c = co_await it->second->complete(request, reply);
+    double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    backend_latency.with({model}).observe(seconds);
+    backend_requests.with({model, c.ok ? "ok" : std::string(backend_error_name(c.error))}).inc();
+    if (c.time_to_first_token.count() > 0) {
+      backend_ttft.with({model}).observe(std::chrono::duration<double>(c.time_to_first_token).count());
+    }
+    auto e = event(m, "backend.call");
+    e.session_id = session_id;
+    e.agent = agent.name;
+    e.rule = rule;
+    e.decision = c.ok ? "answered" : "failed";
+    e.status = c.ok ? "ok" : std::string(backend_error_name(c.error));
+    e.latency_ms = elapsed_ms(started);
+    e.tokens_in = c.usage.prompt_tokens;
+    e.tokens_out = c.usage.completion_tokens;
+    e.detail = {{"model", model}, {"attempt", attempt}, {"streamed", c.streamed}};
+    if (c.upstream_status) e.detail["upstream_status"] = c.upstream_status;
+    if (!c.error_message.empty()) e.detail["error"] = c.error_message;
+    if (c.time_to_first_token.count() > 0) {
+      e.detail["ttft_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(c.time_to_first_token).count();
+    }
+    record(std::move(e));
+    result.model = model;
+    result.completion = c;
+    if (c.ok) {
+      result.ok = true;
+      co_return result;
+    }
+    if (c.error == BackendErrorKind::cancelled) {
+      result.error = ReplyError{Reason::cancelled, "The client went away.", {}, {}};
+      co_return result;
+    }
+    if (c.error == BackendErrorKind::timeout) {
+      result.error = ReplyError{Reason::timeout, "The agent did not answer in time.", {}, {}};
+    }
+    if (c.streamed) {
+      // Part of an answer reached the client: a fallback would splice two answers.
+      result.error.message = "The agent's answer was interrupted.";
+      co_return result;
+    }
+  }
+  co_return result;
+}
+
+Pipeline::Pipeline(PipelineOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Pipeline::~Pipeline() = default;
+
+bool Pipeline::has_headroom() const {
+  const auto& o = impl_->options;
+  return o.shared->in_flight.load() < o.config->gateway.max_in_flight && (!o.audit_headroom || o.audit_headroom());
+}
+
+namespace {
+
+// Counts the message as in flight for exactly as long as it is.
+class InFlight {
+ public:
+  InFlight(std::atomic<std::uint32_t>& counter, observability::Gauge& gauge) : counter_(counter), gauge_(gauge) {
+    gauge_.set(++counter_);
+  }
+  ~InFlight() { gauge_.set(--counter_); }
+
+ private:
+  std::atomic<std::uint32_t>& counter_;
+  observability::Gauge& gauge_;
+};
+
+}  // namespace
+
+boost::asio::awaitable<Outcome> Pipeline::submit(InboundMessage m, ReplyStream& channel_reply) {
+  Impl& p = *impl_;
+  const auto started = Clock::now();
+  Outcome outcome;
+  auto finish = [&](Reason reason) {
+    outcome.reason = reason;
+    p.messages.with({m.channel, std::string(reason_code(reason))}).inc();
+    if (!outcome.rule.empty()) {
+      p.route_latency.with({outcome.rule}).observe(std::chrono::duration<double>(Clock::now() - started).count());
+      if (reason != Reason::none) p.route_failures.with({outcome.rule}).inc();
+    }
+  };
+
+  // Admission: the in-flight cap and audit headroom, before anything else.
+  if (!has_headroom()) {
+    auto error = p.reject(m, "message.rejected", Reason::overloaded, "The gateway is busy; retry shortly.");
+    error.retry_after = std::chrono::seconds(1);
+    co_await channel_reply.fail(error);
+    finish(Reason::overloaded);
+    co_return outcome;
+  }
+  InFlight in_flight(p.options.shared->in_flight, p.in_flight_gauge);
+  m.deadline = std::min(m.deadline, started + p.cfg().gateway.request_timeout);
+
+  // Session: found or opened; /reset and /new start fresh.
+  std::string key = session_key(m);
+  Session session;
+  if (!key.empty()) session = p.options.shared->sessions->open(key, p.cfg().sessions.idle_reset);
+  outcome.session_id = session.id;
+  p.audit_inbound(m, session.id);
+
+  RateLimitInfo limit_info;
+  if (auto error = p.check_limits(m, LimitPhase::pre, "", limit_info)) {
+    co_await channel_reply.fail(*error);
+    finish(Reason::rate_limited);
+    co_return outcome;
+  }
+
+  auto routed = p.route(m);
+  if (auto* error = std::get_if<ReplyError>(&routed)) {
+    error->rate_limit = limit_info;
+    co_await channel_reply.fail(*error);
+    finish(error->reason);
+    co_return outcome;
+  }
+  auto choice = std::get<Impl::RouteChoice>(routed);
+  outcome.agent = choice.agent;
+  outcome.rule = choice.rule;
+  p.route_matches.with({choice.rule}).inc();
+  {
+    auto e = p.event(m, "route.decision");
+    e.session_id = session.id;
+    e.agent = choice.agent;
+    e.rule = choice.rule;
+    e.decision = "routed";
+    e.status = "ok";
+    p.record(std::move(e));
+  }
+
+  if (!in_scope(m, choice.agent)) {
+    auto error = p.reject(m, "auth.reject", Reason::not_allowed,
+                          "This key may not use agent '" + choice.agent + "'.", {{"agent", choice.agent}});
+    co_await channel_reply.fail(error);
+    finish(Reason::not_allowed);
+    co_return outcome;
+  }
+  if (auto error = p.check_limits(m, LimitPhase::agent, choice.agent, limit_info)) {
+    co_await channel_reply.fail(*error);
+    finish(Reason::rate_limited);
+    co_return outcome;
+  }
+
+  const config::AgentConfig* agent = p.cfg().find_agent(choice.agent);
+  TappedReply reply(channel_reply);
+  // Named, not a temporary: GCC 12 destroys temporaries in a co_await expression twice.
+  ReplyMeta meta{choice.agent, choice.rule, m.request_id, limit_info};
+  co_await reply.begin(meta);
+
+  if (!key.empty() && (m.text == "/reset" || m.text == "/new")) {
+    outcome.session_id = p.options.shared->sessions->reset(key);
+    auto e = p.event(m, "session.reset");
+    e.session_id = outcome.session_id;
+    e.decision = "applied";
+    e.status = "ok";
+    p.record(std::move(e));
+    co_await reply.write_delta("Started a new conversation.");
+    Usage no_usage;
+    co_await reply.finish(no_usage, "stop");
+    finish(Reason::none);
+    co_return outcome;
+  }
+
+  CompletionRequest request;
+  request.request_id = m.request_id;
+  request.traceparent = m.traceparent;
+  request.agent = choice.agent;
+  request.rule = choice.rule;
+  request.messages = p.model_messages(*agent, m, session.turns);
+  request.max_tokens = m.max_tokens ? m.max_tokens : agent->max_tokens;
+  request.temperature = m.temperature ? m.temperature : agent->temperature;
+  request.deadline = m.deadline;
+
+  auto dispatched = co_await p.dispatch(m, *agent, choice.rule, session.id, std::move(request), reply);
+  auto e = p.event(m, "message.outbound");
+  e.session_id = outcome.session_id;
+  e.agent = choice.agent;
+  e.rule = choice.rule;
+  e.latency_ms = elapsed_ms(started);
+  if (dispatched.ok) {
+    co_await reply.finish(dispatched.completion.usage, dispatched.completion.finish_reason);
+    if (!key.empty()) {
+      p.options.shared->sessions->append(key, {{"user", m.text}, {"assistant", reply.answer()}},
+                                         p.cfg().sessions.max_turns);
+    }
+    e.decision = "answered";
+    e.status = "ok";
+    e.tokens_in = dispatched.completion.usage.prompt_tokens;
+    e.tokens_out = dispatched.completion.usage.completion_tokens;
+    e.text = reply.answer();
+    e.detail = {{"model", dispatched.model}};
+    p.record(std::move(e));
+    finish(Reason::none);
+    co_return outcome;
+  }
+  if (dispatched.error.reason != Reason::cancelled) co_await reply.fail(dispatched.error);
+  e.decision = "failed";
+  e.status = std::string(reason_code(dispatched.error.reason));
+  e.detail = {{"model", dispatched.model}, {"error", dispatched.error.message}};
+  p.record(std::move(e));
+  finish(dispatched.error.reason);
+  co_return outcome;
+}
+
+}  // namespace hermes::routing

@@ -1,0 +1,277 @@
+// The OpenAI-compatible API through the whole pipeline, against the real
+// hermesd and a stand-in upstream speaking OpenAI's wire format.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <thread>
+
+#include "harness.hpp"
+#include "node_peer.hpp"
+
+namespace hermes::test {
+namespace {
+
+using nlohmann::json;
+
+std::string config(std::uint16_t upstream_port, const std::string& extra_limits = "") {
+  return R"(
+gateway: {instance: it-api, data_dir: "${DATA}", threads: 2, request_timeout: 5s}
+listeners:
+  - {name: local, bind: loopback, port: ${PORT0}}
+channels:
+  - name: api
+    type: api
+    listener: local
+    keys:
+      - {name: ci-bot, key: "${env:IT_KEY_CI}", agents: [general, billing, upstream, flaky, slow, long]}
+      - {name: narrow, key: "${env:IT_KEY_NARROW}", agents: [general]}
+models:
+  - {name: demo, type: echo}
+  - {name: mock, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(upstream_port) +
+         R"(/v1", model: mock-echo, api_key: "${env:IT_UPSTREAM_KEY}", first_byte_timeout: 2s}
+  - {name: mock-slow, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(upstream_port) +
+         R"(/v1", model: mock-slow}
+  - {name: mock-long, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(upstream_port) +
+         R"(/v1", model: mock-long}
+  - {name: broken, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(upstream_port) +
+         R"(/v1", model: mock-500}
+agents:
+  - {name: general, model: demo}
+  - {name: billing, model: demo, system_prompt: "You answer billing questions."}
+  - {name: upstream, model: mock}
+  - {name: slow, model: mock-slow}
+  - {name: long, model: mock-long}
+  - {name: flaky, model: broken, fallback: [demo]}
+routes:
+  - {name: billing-questions, match: {text_any: [invoice, refund]}, agent: billing}
+  - {name: blocked, match: {text_regex: "(?i)password"}, reject: {message: "Never send passwords here."}}
+  - {name: default, agent: general}
+limits:
+  - {name: per-key, key: api_key, rate: 600/min, burst: 100}
+)" + extra_limits;
+}
+
+std::map<std::string, std::string> keys() {
+  return {{"IT_KEY_CI", "ci-secret-key"}, {"IT_KEY_NARROW", "narrow-secret-key"},
+          {"IT_UPSTREAM_KEY", "upstream-secret-key"}};
+}
+
+HttpResult chat(std::uint16_t port, const json& body, const std::string& key = "ci-secret-key",
+                std::map<std::string, std::string> headers = {}) {
+  headers["Authorization"] = "Bearer " + key;
+  headers["Content-Type"] = "application/json";
+  return http_request(port, "POST", "/v1/chat/completions", headers, body.dump());
+}
+
+json user(const std::string& text, const std::string& model = "auto") {
+  return {{"model", model}, {"messages", {{{"role", "user"}, {"content", text}}}}};
+}
+
+class Api : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(upstream_.start()) << "node stand-in did not start: " << upstream_.error();
+    daemon_ = std::make_unique<Daemon>(config(upstream_.port()), keys());
+    ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  }
+  std::uint16_t port() const { return daemon_->port(0); }
+  json upstream_requests() { return json::parse(http_get(upstream_.port(), "/_requests").body); }
+
+  NodePeer upstream_{"tests/peers/openai_upstream.mjs"};
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(Api, RoutesByRuleAndAnswersInOpenAiFormat) {
+  auto r = chat(port(), user("where is my invoice?"), "ci-secret-key", {{"X-Request-Id", "it-req-1"}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  auto body = json::parse(r.body);
+  EXPECT_EQ(body["object"], "chat.completion");
+  EXPECT_EQ(body["model"], "billing");
+  EXPECT_EQ(body["id"], "chatcmpl-it-req-1");
+  EXPECT_EQ(r.headers["x-request-id"], "it-req-1");
+  auto content = body["choices"][0]["message"]["content"].get<std::string>();
+  EXPECT_NE(content.find("agent=billing"), std::string::npos) << content;
+  EXPECT_NE(content.find("rule=billing-questions"), std::string::npos) << content;
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "stop");
+  EXPECT_GT(body["usage"]["total_tokens"].get<int>(), 0);
+
+  auto other = json::parse(chat(port(), user("hello there")).body);
+  EXPECT_EQ(other["model"], "general");
+}
+
+TEST_F(Api, EveryDecisionIsAudited) {
+  ASSERT_EQ(chat(port(), user("where is my invoice?"), "ci-secret-key", {{"X-Request-Id", "it-audit-1"}}).status,
+            200);
+  for (const char* kind : {"message.inbound", "route.decision", "backend.call", "message.outbound"}) {
+    auto rows = daemon_->audit_events(kind);
+    ASSERT_EQ(rows.size(), 1u) << kind;
+    EXPECT_EQ(rows[0]["request_id"], "it-audit-1") << kind;
+    EXPECT_EQ(rows[0]["channel"], "api") << kind;
+    EXPECT_EQ(rows[0]["sender"], "ci-bot") << kind;
+  }
+  auto decision = daemon_->audit_events("route.decision")[0];
+  EXPECT_EQ(decision["agent"], "billing");
+  EXPECT_EQ(decision["rule"], "billing-questions");
+  auto outbound = daemon_->audit_events("message.outbound")[0];
+  EXPECT_EQ(outbound["decision"], "answered");
+  EXPECT_GT(outbound["tokens_out"].get<int>(), 0);
+  // store_text defaults to hash: the text itself is not at rest.
+  auto inbound = daemon_->audit_events("message.inbound")[0];
+  EXPECT_EQ(inbound["text"].get<std::string>().rfind("sha256:", 0), 0u) << inbound.dump();
+}
+
+TEST_F(Api, ModelSemantics) {
+  auto direct = chat(port(), user("where is my invoice?", "general"));
+  ASSERT_EQ(direct.status, 200);
+  EXPECT_EQ(json::parse(direct.body)["model"], "general") << "a model naming an agent bypasses the rules";
+  auto unknown = chat(port(), user("hi", "gpt-nope"));
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(json::parse(unknown.body)["error"]["code"], "model_not_found");
+}
+
+TEST_F(Api, KeysAndScopes) {
+  EXPECT_EQ(chat(port(), user("hi"), "wrong-key").status, 401);
+  EXPECT_EQ(json::parse(chat(port(), user("hi"), "wrong-key").body)["error"]["code"], "invalid_api_key");
+  EXPECT_EQ(daemon_->audit_events("auth.reject", 2).size(), 2u);
+  auto denied = chat(port(), user("my invoice"), "narrow-secret-key");
+  EXPECT_EQ(denied.status, 403) << "the narrow key may not use the billing agent";
+  EXPECT_EQ(chat(port(), user("hello"), "narrow-secret-key").status, 200);
+  auto models = http_get(port(), "/v1/models", {{"Authorization", "Bearer narrow-secret-key"}});
+  auto ids = json::parse(models.body)["data"];
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0]["id"], "general");
+}
+
+TEST_F(Api, RejectRuleAndBadRequests) {
+  auto r = chat(port(), user("my Password is hunter2"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(json::parse(r.body)["error"]["message"], "Never send passwords here.");
+  EXPECT_EQ(chat(port(), json{{"messages", "nope"}}).status, 400);
+  auto garbage = http_request(port(), "POST", "/v1/chat/completions",
+                              {{"Authorization", "Bearer ci-secret-key"}}, "{not json");
+  EXPECT_EQ(garbage.status, 400);
+}
+
+TEST_F(Api, UpstreamGetsTheModelsKeyNeverTheClientsAndTheRequestId) {
+  auto r = chat(port(), user("ping", "upstream"), "ci-secret-key", {{"X-Request-Id", "it-up-1"},
+                                                                      {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["content"], "mock:ping");
+  auto reqs = upstream_requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  auto headers = reqs[0]["headers"];
+  EXPECT_EQ(headers["authorization"], "Bearer upstream-secret-key");
+  EXPECT_EQ(headers["x-request-id"], "it-up-1");
+  EXPECT_EQ(headers["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_EQ(reqs[0]["body"]["model"], "mock-echo");
+  EXPECT_EQ(daemon_->log().find("ci-secret-key"), std::string::npos) << "no secret in logs";
+  EXPECT_EQ(daemon_->log().find("upstream-secret-key"), std::string::npos) << "no secret in logs";
+}
+
+TEST_F(Api, StreamsChunksAsTheyArriveAndEndsWithDone) {
+  RawConnection c(port());
+  std::string body = json{{"model", "slow"}, {"stream", true}, {"stream_options", {{"include_usage", true}}},
+                          {"messages", {{{"role", "user"}, {"content", "tick tock tick tock"}}}}}
+                         .dump();
+  auto started = std::chrono::steady_clock::now();
+  c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto head = c.read_until("\r\n\r\n", 5s);
+  EXPECT_NE(head.find("200 OK"), std::string::npos) << head;
+  EXPECT_NE(head.find("text/event-stream"), std::string::npos) << head;
+  auto first_content = c.read_until("\"content\":\"mock", 5s);
+  auto first_at = std::chrono::steady_clock::now() - started;
+  auto rest = c.read_until("data: [DONE]", 10s);
+  auto done_at = std::chrono::steady_clock::now() - started;
+  ASSERT_NE(rest.find("[DONE]"), std::string::npos) << first_content << rest;
+  EXPECT_LT(first_at + 150ms, done_at) << "the first chunk must arrive before the stream ends (no buffering)";
+  EXPECT_NE(rest.find("\"usage\""), std::string::npos);
+  EXPECT_NE(rest.find("\"finish_reason\":\"stop\""), std::string::npos);
+}
+
+TEST_F(Api, FallbackAnswersWhenThePrimaryFails) {
+  auto r = chat(port(), user("hello", "flaky"));
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_NE(json::parse(r.body)["choices"][0]["message"]["content"].get<std::string>().find("[echo demo]"),
+            std::string::npos);
+  auto calls = daemon_->audit_events("backend.call", 2);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0]["status"], "http_status");
+  EXPECT_EQ(calls[0]["detail"]["upstream_status"], 500);
+  EXPECT_EQ(calls[1]["status"], "ok");
+}
+
+TEST_F(Api, AClientThatDisconnectsCancelsTheUpstreamCall) {
+  {
+    RawConnection c(port());
+    std::string body = json{{"model", "long"}, {"stream", true},
+                            {"messages", {{{"role", "user"}, {"content", "go"}}}}}
+                           .dump();
+    c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    c.read_until("\"content\":\"", 5s);
+  }  // the client goes away mid-stream
+  bool aborted = false;
+  for (int i = 0; i < 50 && !aborted; ++i) {
+    std::this_thread::sleep_for(100ms);
+    auto reqs = upstream_requests();
+    aborted = !reqs.empty() && reqs.back().value("client_disconnected", false);
+  }
+  EXPECT_TRUE(aborted) << upstream_requests().dump();
+}
+
+TEST(ApiLimits, RateLimitedWith429AndHeaders) {
+  Daemon d(R"(
+gateway: {instance: it-limits, data_dir: "${DATA}", threads: 1}
+listeners:
+  - {name: local, bind: loopback, port: ${PORT0}}
+channels:
+  - {name: api, type: api, listener: local}
+models:
+  - {name: demo, type: echo}
+agents:
+  - {name: general, model: demo}
+routes:
+  - {name: default, agent: general}
+limits:
+  - {name: tight, key: api_key, rate: 2/min, burst: 2}
+)");
+  ASSERT_TRUE(d.start()) << d.log();
+  auto first = chat(d.port(), user("one"), "");
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.headers["x-ratelimit-limit"], "2");
+  EXPECT_EQ(first.headers["x-ratelimit-remaining"], "1");
+  EXPECT_EQ(chat(d.port(), user("two"), "").status, 200);
+  auto third = chat(d.port(), user("three"), "");
+  ASSERT_EQ(third.status, 429) << third.raw;
+  EXPECT_EQ(json::parse(third.body)["error"]["code"], "rate_limit_exceeded");
+  EXPECT_GE(std::stoi(third.headers["retry-after"]), 29);
+  EXPECT_EQ(third.headers["x-ratelimit-remaining"], "0");
+  EXPECT_FALSE(third.headers["x-ratelimit-reset"].empty());
+  auto rows = d.audit_events("ratelimit.reject");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["detail"]["limit"], "tight");
+}
+
+TEST(ApiConfig, NonLoopbackListenerWithoutKeysRefusesToStart) {
+  Daemon d(R"(
+gateway: {instance: it-nokeys, data_dir: "${DATA}"}
+listeners:
+  - {name: lan, bind: lan, port: ${PORT0}}
+channels:
+  - {name: api, type: api, listener: lan}
+models:
+  - {name: demo, type: echo}
+agents:
+  - {name: general, model: demo}
+routes:
+  - {name: default, agent: general}
+)");
+  EXPECT_FALSE(d.start(5s));
+  EXPECT_EQ(d.wait_exit(), 1);
+  EXPECT_NE(d.log().find("channels[0].keys: an api channel on a non-loopback listener needs keys"), std::string::npos)
+      << d.log();
+}
+
+}  // namespace
+}  // namespace hermes::test

@@ -1,0 +1,209 @@
+// A stand-in OpenAI chat completions upstream for tests. Node 20, no npm deps.
+//
+//   node tests/peers/openai_upstream.mjs --port 0     → prints "listening <port>"
+//
+// POST /v1/chat/completions speaks the real wire format. The request's `model`
+// picks the behaviour, so gateway configs can select it:
+//   mock-echo     "mock:" + last user content, in ~4 chunks
+//   mock-slow     the same, chunks paced 100 ms apart
+//   mock-500      HTTP 500 with an OpenAI error body
+//   mock-429      HTTP 429 with Retry-After: 1
+//   mock-garbage  200 with a malformed event stream
+//   mock-reset    two chunks, then the socket is destroyed
+//   mock-hang     accepts the request and never answers
+//   mock-long     200 chunks, 10 ms apart (cancellation tests)
+//   mock-nostream ignores stream:true and answers with one JSON document
+// Any other model behaves like mock-echo.
+//
+// Every request is recorded (method, path, headers, JSON body, remote port,
+// and whether the client disconnected before the answer ended):
+// GET /_requests returns them, DELETE /_requests clears them. GET /v1/models
+// lists the mock models.
+
+import http from 'node:http';
+
+const MODELS = ['mock-echo', 'mock-slow', 'mock-500', 'mock-429', 'mock-garbage', 'mock-reset', 'mock-hang', 'mock-long',
+                'mock-nostream'];
+
+let port = 0;
+for (let i = 2; i < process.argv.length; i++) {
+  if (process.argv[i] === '--port') port = Number(process.argv[++i]);
+}
+
+const recorded = [];
+const hanging = new Set();
+let nextId = 1;
+
+function sendJson(res, status, body, headers = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function openaiError(res, status, message, type, code, headers = {}) {
+  sendJson(res, status, { error: { message, type, param: null, code } }, headers);
+}
+
+function lastUserContent(body) {
+  const messages = Array.isArray(body?.messages) ? body.messages : [];
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i]?.role === 'user') return String(messages[i].content ?? '');
+  }
+  return '';
+}
+
+function splitInto(text, n) {
+  const chars = Array.from(text);
+  const size = Math.max(1, Math.ceil(chars.length / n));
+  const out = [];
+  for (let i = 0; i < chars.length; i += size) out.push(chars.slice(i, i + size).join(''));
+  return out;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function chunk(id, model, created, delta, finishReason = null) {
+  return { id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_mock',
+           choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] };
+}
+
+function usageFor(body, answer) {
+  const prompt = (Array.isArray(body?.messages) ? body.messages : [])
+    .reduce((n, m) => n + Math.ceil(String(m?.content ?? '').length / 4), 0);
+  const completion = Math.ceil(answer.length / 4);
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+// Streams `pieces` like OpenAI: role chunk, content chunks, finish chunk,
+// usage chunk (when asked for), [DONE]. Stops early if the client goes away.
+async function streamAnswer(req, res, body, pieces, pace) {
+  const id = 'chatcmpl-mock' + nextId++;
+  const created = Math.floor(Date.now() / 1000);
+  const model = body.model;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  const send = (obj) => res.write('data: ' + JSON.stringify(obj) + '\n\n');
+  send(chunk(id, model, created, { role: 'assistant', content: '' }));
+  for (const piece of pieces) {
+    if (pace > 0) await sleep(pace);
+    if (res.destroyed || res.writableEnded) return;
+    send(chunk(id, model, created, { content: piece }));
+  }
+  send(chunk(id, model, created, {}, 'stop'));
+  if (body.stream_options?.include_usage) {
+    send({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_mock', choices: [],
+           usage: usageFor(body, pieces.join('')) });
+  }
+  res.write('data: [DONE]\n\n');
+  res.end();
+}
+
+function wholeAnswer(res, body, answer) {
+  sendJson(res, 200, {
+    id: 'chatcmpl-mock' + nextId++, object: 'chat.completion', created: Math.floor(Date.now() / 1000),
+    model: body.model, system_fingerprint: 'fp_mock',
+    choices: [{ index: 0, message: { role: 'assistant', content: answer, refusal: null }, logprobs: null,
+                finish_reason: 'stop' }],
+    usage: usageFor(body, answer),
+  });
+}
+
+async function completions(req, res, body, entry) {
+  const model = String(body?.model ?? '');
+  const answer = 'mock:' + lastUserContent(body);
+  switch (model) {
+    case 'mock-500':
+      return openaiError(res, 500, 'The server had an error while processing your request.', 'server_error', null);
+    case 'mock-429':
+      return openaiError(res, 429, 'Rate limit reached for requests', 'requests', 'rate_limit_exceeded',
+                         { 'retry-after': '1' });
+    case 'mock-garbage':
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"id":"x","choices":[{"delta":{"content":"ok"}}]}\n\n');
+      res.end('data: {this is not json\n\n');
+      return;
+    case 'mock-reset': {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const id = 'chatcmpl-mock' + nextId++;
+      res.write('data: ' + JSON.stringify(chunk(id, model, 0, { role: 'assistant', content: 'one ' })) + '\n\n');
+      res.write('data: ' + JSON.stringify(chunk(id, model, 0, { content: 'two ' })) + '\n\n');
+      await sleep(50);
+      entry.reset_by_server = true;
+      req.socket.resetAndDestroy();
+      return;
+    }
+    case 'mock-hang':
+      hanging.add(res);
+      res.on('close', () => hanging.delete(res));
+      return;
+    case 'mock-long': {
+      const pieces = Array.from({ length: 200 }, (_, i) => `tok${i} `);
+      return body.stream ? streamAnswer(req, res, body, pieces, 10) : wholeAnswer(res, body, pieces.join(''));
+    }
+    case 'mock-nostream':
+      return wholeAnswer(res, body, answer);
+    case 'mock-slow':
+      return body.stream ? streamAnswer(req, res, body, splitInto(answer, 4), 100) : wholeAnswer(res, body, answer);
+    default:
+      return body.stream ? streamAnswer(req, res, body, splitInto(answer, 4), 0) : wholeAnswer(res, body, answer);
+  }
+}
+
+function readBody(req) {
+  return new Promise((resolve) => {
+    const parts = [];
+    req.on('data', (d) => parts.push(d));
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', () => resolve(''));
+  });
+}
+
+const server = http.createServer(async (req, res) => {
+  const path = req.url.split('?')[0];
+  if (path === '/_requests') {
+    if (req.method === 'DELETE') {
+      recorded.length = 0;
+      return sendJson(res, 200, { cleared: true });
+    }
+    return sendJson(res, 200, recorded);
+  }
+  if (path === '/v1/models' && req.method === 'GET') {
+    return sendJson(res, 200, { object: 'list', data: MODELS.map((id) => ({ id, object: 'model', created: 0,
+                                                                              owned_by: 'mock' })) });
+  }
+  const text = await readBody(req);
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  const entry = {
+    method: req.method, path, headers: req.headers, body, raw_body: body === null ? text : undefined,
+    remote_port: req.socket.remotePort, client_disconnected: false, completed: false, received_at: Date.now(),
+  };
+  recorded.push(entry);
+  // 'close' on the response fires either way; before 'finish' it means the client left.
+  res.on('finish', () => { entry.completed = true; });
+  res.on('close', () => { if (!res.writableFinished) entry.client_disconnected = true; });
+  if (path !== '/v1/chat/completions' || req.method !== 'POST') {
+    return openaiError(res, 404, `Unknown request URL: ${req.method} ${path}`, 'invalid_request_error', 'unknown_url');
+  }
+  if (body === null || typeof body !== 'object') {
+    return openaiError(res, 400, 'We could not parse the JSON body of your request.', 'invalid_request_error', null);
+  }
+  await completions(req, res, body, entry);
+});
+
+server.keepAliveTimeout = 5000;
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`listening ${server.address().port}\n`);
+});
+
+function shutdown() {
+  for (const res of hanging) res.destroy();
+  server.close(() => process.exit(0));
+  server.closeAllConnections?.();
+  setTimeout(() => process.exit(0), 500).unref();
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
