@@ -4,31 +4,27 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
 
-#include <exception>
-
 namespace hermes::backends {
 
-// Runs `work()` with throw_if_cancelled(false), then restores the caller's
-// setting (it belongs to the whole coroutine thread). A cancelled request then
-// ends in a Completion with error = cancelled instead of an exception thrown
-// out of the next co_await: the data plane reports errors as values.
-template <class Result, class Work>
-boost::asio::awaitable<Result> without_cancel_exceptions(Work work) {
-  namespace this_coro = boost::asio::this_coro;
-  bool throws = co_await this_coro::throw_if_cancelled();
-  co_await this_coro::throw_if_cancelled(false);
-  std::exception_ptr failure;
-  Result result{};
-  try {
-    result = co_await work();
-  } catch (...) {
-    failure = std::current_exception();  // e.g. from a ReplyStream; restore first, then pass it on
-  }
-  co_await this_coro::throw_if_cancelled(throws);
-  if (failure) {
-    std::rethrow_exception(failure);
-  }
-  co_return result;
+// A backend runs with throw_if_cancelled(false), so a cancelled request ends
+// in a Completion with error = cancelled instead of an exception thrown out of
+// the next co_await (the data plane reports errors as values). The setting
+// belongs to the whole coroutine thread, so complete() restores the caller's:
+//
+//   bool throws = co_await disable_cancel_exceptions();
+//   Completion c = co_await run(...);
+//   co_await restore_cancel_exceptions(throws);
+//
+// (Written out rather than as a wrapper taking a callable: GCC 12 mishandles
+// an aggregate temporary passed to a coroutine inside a co_await expression.)
+inline boost::asio::awaitable<bool> disable_cancel_exceptions() {
+  bool throws = co_await boost::asio::this_coro::throw_if_cancelled();
+  co_await boost::asio::this_coro::throw_if_cancelled(false);
+  co_return throws;
+}
+
+inline boost::asio::awaitable<void> restore_cancel_exceptions(bool throws) {
+  co_await boost::asio::this_coro::throw_if_cancelled(throws);
 }
 
 // True once the calling coroutine has been cancelled.

@@ -116,6 +116,42 @@ bool stale_connection_error(const boost::system::error_code& ec) {
          ec == asio::error::broken_pipe || ec == ssl::error::stream_truncated;
 }
 
+// Tries each address in turn until one accepts (e.g. "localhost" may offer
+// ::1 first while the server listens on 127.0.0.1 only).
+asio::awaitable<boost::system::error_code> connect_any(tcp::socket& socket, std::vector<tcp::endpoint> endpoints,
+                                                       const Watchdog& dog) {
+  boost::system::error_code ec = asio::error::host_not_found;
+  for (const auto& endpoint : endpoints) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    socket.open(endpoint.protocol(), ec);
+    if (ec) {
+      continue;
+    }
+    std::tie(ec) = co_await socket.async_connect(endpoint, kAsTuple);
+    bool stop = co_await is_cancelled();
+    if (!ec || dog.fired() || stop) {
+      break;
+    }
+  }
+  if (!ec) {
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+  }
+  co_return ec;
+}
+
+// Verifies the peer's chain and that the certificate names `host`.
+asio::awaitable<boost::system::error_code> handshake(ssl::stream<tcp::socket>& stream, std::string host) {
+  // SNI only for names: RFC 6066 forbids IP literals there.
+  if (!is_ip_literal(host)) {
+    SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
+  }
+  stream.set_verify_callback(ssl::host_name_verification(host));
+  auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, kAsTuple);
+  co_return ec;
+}
+
 }  // namespace
 
 std::string_view client_error_name(ClientErrorKind kind) {
@@ -299,8 +335,9 @@ asio::awaitable<bool> HttpClient::Impl::resolve(const ParsedUrl& url, Clock::tim
   dog.arm(deadline, [&resolver] { resolver.cancel(); });
   auto [rec, results] = co_await resolver.async_resolve(url.host, std::to_string(url.port), kAsTuple);
   dog.disarm();
+  bool cancelled = co_await is_cancelled();
   if (rec) {
-    if (co_await is_cancelled()) {
+    if (cancelled) {
       result.error = ClientErrorKind::cancelled;
       result.message += ": cancelled while resolving " + url.host;
     } else if (dog.fired()) {
@@ -323,7 +360,8 @@ asio::awaitable<std::unique_ptr<Connection>> HttpClient::Impl::connect(const Par
                                                                        ClientResult& result) {
   auto connect_deadline = earlier(request.deadline, request.connect_timeout);
   std::vector<tcp::endpoint> endpoints;
-  if (!co_await resolve(url, connect_deadline, dog, endpoints, result)) {
+  bool resolved = co_await resolve(url, connect_deadline, dog, endpoints, result);
+  if (!resolved) {
     co_return nullptr;
   }
   auto conn = std::make_unique<Connection>();
@@ -337,34 +375,16 @@ asio::awaitable<std::unique_ptr<Connection>> HttpClient::Impl::connect(const Par
     boost::system::error_code ec;
     socket.close(ec);
   });
-  boost::system::error_code ec = asio::error::host_not_found;
-  for (const auto& endpoint : endpoints) {
-    boost::system::error_code ignored;
-    socket.close(ignored);
-    socket.open(endpoint.protocol(), ec);
-    if (ec) {
-      continue;
-    }
-    std::tie(ec) = co_await socket.async_connect(endpoint, kAsTuple);
-    if (!ec || dog.fired() || co_await is_cancelled()) {
-      break;
-    }
-  }
-  if (!ec) {
-    socket.set_option(tcp::no_delay(true), ec);
-    ec = {};
-  }
+  auto ec = co_await connect_any(socket, std::move(endpoints), dog);
+  const char* failed = "connect failed: ";
   if (!ec && url.tls) {
-    auto* native = conn->tls->native_handle();
-    // SNI only for names: RFC 6066 forbids IP literals there.
-    if (!is_ip_literal(url.host)) {
-      SSL_set_tlsext_host_name(native, url.host.c_str());
-    }
-    conn->tls->set_verify_callback(ssl::host_name_verification(url.host));
-    std::tie(ec) = co_await conn->tls->async_handshake(ssl::stream_base::client, kAsTuple);
+    failed = "TLS handshake failed: ";
+    ec = co_await handshake(*conn->tls, url.host);
   }
+  dog.disarm();
+  bool cancelled = co_await is_cancelled();
   if (ec) {
-    if (co_await is_cancelled()) {
+    if (cancelled) {
       result.error = ClientErrorKind::cancelled;
       result.message += ": cancelled while connecting";
     } else if (dog.fired()) {
@@ -372,14 +392,11 @@ asio::awaitable<std::unique_ptr<Connection>> HttpClient::Impl::connect(const Par
       result.message += ": connect timed out";
     } else {
       result.error = ClientErrorKind::connect;
-      result.message += std::string(": ") + (url.tls && socket.is_open() ? "TLS handshake failed: " : "connect failed: ") +
-                        ec.message();
+      result.message += std::string(": ") + failed + ec.message();
     }
-    dog.disarm();
     conn->close();
     co_return nullptr;
   }
-  dog.disarm();
   co_return conn;
 }
 
@@ -436,8 +453,9 @@ asio::awaitable<Outcome> HttpClient::Impl::exchange(Stream& stream, Connection& 
   if (hec) {
     // The server closed a pooled connection just as it was reused: nothing of
     // this request was processed, so it may go out again on a fresh one.
+    bool cancelled = co_await is_cancelled();
     if (result.reused_connection && hn == 0 && !parser.got_some() && stale_connection_error(hec) && !dog.fired() &&
-        !co_await is_cancelled()) {
+        !cancelled) {
       co_return Outcome::retry_fresh;
     }
     result.error = ClientErrorKind::protocol;
@@ -450,7 +468,8 @@ asio::awaitable<Outcome> HttpClient::Impl::exchange(Stream& stream, Connection& 
     result.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }
   if (on_head) {
-    on_head(ClientResponseHead{result.status, result.headers});
+    ClientResponseHead response_head{result.status, result.headers};
+    on_head(response_head);
   }
   dog.arm(request.deadline, close_socket);
   co_return co_await read_body(stream, conn, parser, on_body, dog, result);
@@ -481,8 +500,12 @@ asio::awaitable<Outcome> HttpClient::Impl::read_body(Stream& stream, Connection&
     if (got == 0) {
       continue;
     }
-    bool more = on_body ? co_await on_body(std::string(buffer.data(), got)) : true;
-    if (dog.fired() || co_await is_cancelled()) {
+    bool more = true;
+    if (on_body) {
+      more = co_await on_body(std::string(buffer.data(), got));
+    }
+    bool cancelled = co_await is_cancelled();
+    if (dog.fired() || cancelled) {
       result.error = ClientErrorKind::cancelled;  // the caller names the cause: timeout or cancellation
       co_return Outcome::close;
     }
@@ -517,7 +540,8 @@ asio::awaitable<ClientResult> HttpClient::Impl::perform(std::shared_ptr<Impl> se
       result.message += ": the deadline passed before the request was sent";
       co_return result;
     }
-    if (co_await is_cancelled()) {
+    bool cancelled_before = co_await is_cancelled();
+    if (cancelled_before) {
       result.error = ClientErrorKind::cancelled;
       result.message += ": cancelled";
       co_return result;
@@ -531,8 +555,12 @@ asio::awaitable<ClientResult> HttpClient::Impl::perform(std::shared_ptr<Impl> se
         co_return result;
       }
     }
-    Outcome outcome = conn->tls ? co_await self->exchange(*conn->tls, *conn, *url, request, on_head, on_body, dog, result)
-                                : co_await self->exchange(*conn->plain, *conn, *url, request, on_head, on_body, dog, result);
+    Outcome outcome = Outcome::close;
+    if (conn->tls) {
+      outcome = co_await self->exchange(*conn->tls, *conn, *url, request, on_head, on_body, dog, result);
+    } else {
+      outcome = co_await self->exchange(*conn->plain, *conn, *url, request, on_head, on_body, dog, result);
+    }
     dog.disarm();
     if (outcome == Outcome::retry_fresh) {
       conn->close();
@@ -540,7 +568,8 @@ asio::awaitable<ClientResult> HttpClient::Impl::perform(std::shared_ptr<Impl> se
     }
     // A timeout or cancellation surfaces as whatever error the aborted
     // operation reported; name the real cause.
-    if (!result.ok() && co_await is_cancelled()) {
+    bool cancelled_during = co_await is_cancelled();
+    if (!result.ok() && cancelled_during) {
       result.error = ClientErrorKind::cancelled;
       result.message = describe + ": cancelled";
     } else if (!result.ok() && dog.fired()) {

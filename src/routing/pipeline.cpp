@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/this_coro.hpp>
+
 #include "hermes/observability/metrics.hpp"
 #include "hermes/routing/limiter.hpp"
 #include "hermes/routing/rules.hpp"
@@ -278,7 +280,27 @@ class InFlight {
 
 }  // namespace
 
-boost::asio::awaitable<Outcome> Pipeline::submit(InboundMessage m, ReplyStream& channel_reply) {
+boost::asio::awaitable<Outcome> Pipeline::submit(InboundMessage m, ReplyStream& reply) {
+  // A client that leaves cancels the message. Cancellation must arrive as a
+  // value (backends report BackendErrorKind::cancelled), not as an exception
+  // from the next co_await, so every stage still writes its audit row. The
+  // setting belongs to the whole coroutine thread: restore the caller's.
+  namespace this_coro = boost::asio::this_coro;
+  bool throws = co_await this_coro::throw_if_cancelled();
+  co_await this_coro::throw_if_cancelled(false);
+  std::exception_ptr failure;
+  Outcome outcome;
+  try {
+    outcome = co_await run(std::move(m), reply);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_await this_coro::throw_if_cancelled(throws);
+  if (failure) std::rethrow_exception(failure);
+  co_return outcome;
+}
+
+boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& channel_reply) {
   Impl& p = *impl_;
   const auto started = Clock::now();
   Outcome outcome;

@@ -1,7 +1,9 @@
 #include "node_peer.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,7 +18,7 @@ NodePeer::~NodePeer() { stop(); }
 
 bool NodePeer::start(std::chrono::milliseconds timeout) {
   int fds[2];
-  if (::pipe(fds) != 0) {
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
     error_ = "pipe failed";
     return false;
   }
@@ -25,11 +27,14 @@ bool NodePeer::start(std::chrono::milliseconds timeout) {
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
+  pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ == 0) {
-    ::dup2(fds[1], STDOUT_FILENO);
-    ::close(fds[0]);
-    ::close(fds[1]);
+    // A test binary that crashes must not leave the peer behind (holding the
+    // ports and any pipe its output goes to).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(fds[1], STDOUT_FILENO);  // dup2 clears O_CLOEXEC on the copy
     ::execvp("node", argv.data());
     ::_exit(127);
   }

@@ -13,6 +13,8 @@
 //   mock-hang     accepts the request and never answers
 //   mock-long     200 chunks, 10 ms apart (cancellation tests)
 //   mock-nostream ignores stream:true and answers with one JSON document
+//   mock-tail     content chunks, then the finish_reason chunk without its blank line, no [DONE]
+//   mock-401      HTTP 401 whose message quotes the key it was sent (as OpenAI's does)
 // Any other model behaves like mock-echo.
 //
 // Every request is recorded (method, path, headers, JSON body, remote port,
@@ -23,7 +25,7 @@
 import http from 'node:http';
 
 const MODELS = ['mock-echo', 'mock-slow', 'mock-500', 'mock-429', 'mock-garbage', 'mock-reset', 'mock-hang', 'mock-long',
-                'mock-nostream'];
+                'mock-nostream', 'mock-401', 'mock-tail'];
 
 let port = 0;
 for (let i = 2; i < process.argv.length; i++) {
@@ -138,6 +140,20 @@ async function completions(req, res, body, entry) {
     case 'mock-long': {
       const pieces = Array.from({ length: 200 }, (_, i) => `tok${i} `);
       return body.stream ? streamAnswer(req, res, body, pieces, 10) : wholeAnswer(res, body, pieces.join(''));
+    }
+    case 'mock-401': {
+      const key = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+      return openaiError(res, 401, `Incorrect API key provided: ${key}. You can find your API key at ` +
+                         'https://platform.openai.com/account/api-keys.', 'invalid_request_error', 'invalid_api_key');
+    }
+    case 'mock-tail': {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const id = 'chatcmpl-mock' + nextId++;
+      for (const piece of splitInto(answer, 2)) {
+        res.write('data: ' + JSON.stringify(chunk(id, model, 0, { content: piece })) + '\n\n');
+      }
+      res.end('data: ' + JSON.stringify(chunk(id, model, 0, {}, 'length')));
+      return;
     }
     case 'mock-nostream':
       return wholeAnswer(res, body, answer);

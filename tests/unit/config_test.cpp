@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "hermes/app/registries.hpp"
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -332,8 +334,11 @@ TEST_F(ConfigTest, ShippedExampleConfigIsValid) {
     GTEST_SKIP() << "config/hermes.yaml not found next to the sources";
   }
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const Config& cfg = load_ok(text);
-  EXPECT_FALSE(cfg.listeners.empty());
+  // The same registries hermesd uses, so the demo's channels and models are known.
+  auto result = load_string(text, kFile, env(), &app::builtin_registries());
+  ASSERT_TRUE(result.ok()) << format_errors(result.errors);
+  EXPECT_FALSE(result.config->listeners.empty());
+  EXPECT_FALSE(result.config->channels.empty());
 }
 
 TEST_F(ConfigTest, DataDirDefaultsWithoutStateDirectory) {

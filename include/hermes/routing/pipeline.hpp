@@ -53,6 +53,7 @@ class Pipeline final : public Ingress {
   struct Impl;
 
  private:
+  boost::asio::awaitable<Outcome> run(InboundMessage message, ReplyStream& reply);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <exception>
 #include <stdexcept>
 
 #include "hermes/config/reader.hpp"
@@ -59,15 +60,19 @@ class Backend final : public ModelBackend {
   explicit Backend(const Spec& spec) : chunks_(spec.chunks), delay_(spec.delay) {}
 
   asio::awaitable<Completion> complete(CompletionRequest request, ReplyStream& reply) override {
-    struct Work {
-      Backend* self;
-      CompletionRequest request;
-      ReplyStream* reply;
-      asio::awaitable<Completion> operator()() { return self->run(std::move(request), *reply); }
-    };
-    // Named, not a temporary: GCC 12 destroys temporaries in a co_await expression twice.
-    Work work{this, std::move(request), &reply};
-    co_return co_await without_cancel_exceptions<Completion>(std::move(work));
+    bool throws = co_await disable_cancel_exceptions();
+    std::exception_ptr failure;
+    Completion completion;
+    try {
+      completion = co_await run(std::move(request), reply);
+    } catch (...) {
+      failure = std::current_exception();  // e.g. from the ReplyStream: restore the setting first
+    }
+    co_await restore_cancel_exceptions(throws);
+    if (failure) {
+      std::rethrow_exception(failure);
+    }
+    co_return completion;
   }
 
   BackendHealth health() const override { return {true, "built-in demo"}; }
@@ -90,7 +95,8 @@ asio::awaitable<bool> Backend::pause(Clock::time_point deadline, Completion& out
     timer.expires_after(delay_);
   }
   auto [ec] = co_await timer.async_wait(kAsTuple);
-  if (ec || co_await cancelled()) {
+  bool stop = co_await cancelled();
+  if (ec || stop) {
     out.error = BackendErrorKind::cancelled;
     out.error_message = "cancelled";
     co_return false;
@@ -110,8 +116,11 @@ asio::awaitable<Completion> Backend::run(CompletionRequest request, ReplyStream&
       "[echo demo] agent=" + request.agent + " rule=" + request.rule + ": " + last_user_message(request.messages);
   auto pieces = split(answer, chunks_);
   for (std::size_t i = 0; i < pieces.size(); ++i) {
-    if (i > 0 && delay_.count() > 0 && !co_await pause(request.deadline, out)) {
-      co_return out;
+    if (i > 0 && delay_.count() > 0) {
+      bool go_on = co_await pause(request.deadline, out);
+      if (!go_on) {
+        co_return out;
+      }
     }
     if (Clock::now() >= request.deadline) {
       out.error = BackendErrorKind::timeout;
@@ -123,7 +132,8 @@ asio::awaitable<Completion> Backend::run(CompletionRequest request, ReplyStream&
       out.streamed = true;
       out.time_to_first_token = Clock::now() - started;
     }
-    if (!more || co_await cancelled()) {
+    bool stop = co_await cancelled();
+    if (!more || stop) {
       out.error = BackendErrorKind::cancelled;
       out.error_message = "the client went away";
       co_return out;

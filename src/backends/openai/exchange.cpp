@@ -106,8 +106,11 @@ asio::awaitable<bool> Exchange::on_piece(std::string piece) {
     if (!apply_chunk(event.data, delta)) {
       co_return false;
     }
-    if (!delta.empty() && !co_await write(std::move(delta))) {
-      co_return false;
+    if (!delta.empty()) {
+      bool more = co_await write(std::move(delta));
+      if (!more) {
+        co_return false;
+      }
     }
   }
   co_return true;
@@ -161,7 +164,8 @@ asio::awaitable<bool> Exchange::write(std::string text) {
     streamed_ = true;
     time_to_first_token_ = Clock::now() - started_;
   }
-  if (!co_await reply_.write_delta(text)) {
+  bool delivered = co_await reply_.write_delta(text);
+  if (!delivered) {
     client_gone_ = true;
     co_return false;
   }
@@ -176,46 +180,14 @@ asio::awaitable<Completion> Exchange::conclude(net::ClientResult result) {
   } else if (!protocol_error_.empty()) {
     c.error = BackendErrorKind::protocol;
     c.error_message = protocol_error_;
+  } else if (mode_ == Mode::error && (result.ok() || body_overflow_)) {
+    c = error_status(result);  // (a long error body is cut short on purpose)
   } else if (!result.ok()) {
     c = from_client_error(result);
-  } else if (!is_success(status_)) {
-    c = error_status(result);
   } else if (mode_ == Mode::json) {
-    auto answer = json::parse(body_, nullptr, false);
-    const json* choice = answer.is_object() ? first_choice(answer) : nullptr;
-    if (answer.is_object() && answer.contains("error") && !answer["error"].is_null()) {
-      c.error = BackendErrorKind::protocol;
-      c.error_message = "upstream error: " + scrub(truncate(error_text(answer["error"]), kMessageLimit));
-    } else if (!choice) {
-      c.error = BackendErrorKind::protocol;
-      c.error_message = "malformed JSON answer (no choices)";
-    } else {
-      record_meta(answer);
-      std::string content;
-      if (auto m = choice->find("message"); m != choice->end() && m->is_object()) {
-        content = string_at(*m, "content");
-      }
-      if (!content.empty() && !co_await write(std::move(content))) {
-        c.error = BackendErrorKind::cancelled;
-        c.error_message = "the client went away";
-      }
-    }
+    c = co_await conclude_answer();
   } else {
-    // Lenient about a last event that lacks its blank line.
-    if (auto tail = sse_.finish(); tail && !done_) {
-      std::string delta;
-      if (apply_chunk(tail->data, delta) && !delta.empty() && !co_await write(std::move(delta))) {
-        c.error = BackendErrorKind::cancelled;
-        c.error_message = "the client went away";
-      }
-    }
-    if (c.error == BackendErrorKind::none && !protocol_error_.empty()) {
-      c.error = BackendErrorKind::protocol;
-      c.error_message = protocol_error_;
-    } else if (c.error == BackendErrorKind::none && !done_ && finish_reason_.empty()) {
-      c.error = BackendErrorKind::protocol;
-      c.error_message = "the event stream ended without [DONE] or a finish_reason";
-    }
+    c = co_await conclude_stream();
   }
   c.ok = c.error == BackendErrorKind::none;
   if (c.ok && !finish_reason_.empty()) {
@@ -225,6 +197,59 @@ asio::awaitable<Completion> Exchange::conclude(net::ClientResult result) {
   c.upstream_status = status_;
   c.streamed = streamed_;
   c.time_to_first_token = time_to_first_token_;
+  co_return c;
+}
+
+asio::awaitable<Completion> Exchange::conclude_answer() {
+  Completion c;
+  auto answer = json::parse(body_, nullptr, false);
+  const json* choice = answer.is_object() ? first_choice(answer) : nullptr;
+  if (answer.is_object() && answer.contains("error") && !answer["error"].is_null()) {
+    c.error = BackendErrorKind::protocol;
+    c.error_message = "upstream error: " + scrub(truncate(error_text(answer["error"]), kMessageLimit));
+    co_return c;
+  }
+  if (!choice) {
+    c.error = BackendErrorKind::protocol;
+    c.error_message = "malformed JSON answer (no choices)";
+    co_return c;
+  }
+  record_meta(answer);
+  std::string content;
+  auto message = choice->find("message");
+  if (message != choice->end() && message->is_object()) {
+    content = string_at(*message, "content");
+  }
+  if (!content.empty()) {
+    bool delivered = co_await write(std::move(content));
+    if (!delivered) {
+      c.error = BackendErrorKind::cancelled;
+      c.error_message = "the client went away";
+    }
+  }
+  co_return c;
+}
+
+asio::awaitable<Completion> Exchange::conclude_stream() {
+  Completion c;
+  // Lenient about a last event that lacks its blank line.
+  std::optional<net::SseEvent> tail = sse_.finish();
+  std::string delta;
+  if (tail && !done_ && apply_chunk(tail->data, delta) && !delta.empty()) {
+    bool delivered = co_await write(std::move(delta));
+    if (!delivered) {
+      c.error = BackendErrorKind::cancelled;
+      c.error_message = "the client went away";
+      co_return c;
+    }
+  }
+  if (!protocol_error_.empty()) {
+    c.error = BackendErrorKind::protocol;
+    c.error_message = protocol_error_;
+  } else if (!done_ && finish_reason_.empty()) {
+    c.error = BackendErrorKind::protocol;
+    c.error_message = "the event stream ended without [DONE] or a finish_reason";
+  }
   co_return c;
 }
 

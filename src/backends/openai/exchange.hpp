@@ -34,6 +34,8 @@ class Exchange {
   // Records finish_reason and usage from a chunk or a whole answer.
   void record_meta(const nlohmann::json& object);
   boost::asio::awaitable<bool> write(std::string text);
+  boost::asio::awaitable<Completion> conclude_answer();  // a plain JSON answer
+  boost::asio::awaitable<Completion> conclude_stream();  // the end of an event stream
   bool keep(std::string_view piece, std::size_t limit);
   Completion error_status(const net::ClientResult& result) const;
   Completion from_client_error(const net::ClientResult& result) const;

@@ -1,5 +1,6 @@
 #include "hermes/backends/openai.hpp"
 
+#include <exception>
 #include <stdexcept>
 
 #include "hermes/config/reader.hpp"
@@ -45,15 +46,19 @@ class Backend final : public ModelBackend {
   Backend(const Spec& spec, net::HttpClient& http) : spec_(spec), http_(http) {}
 
   asio::awaitable<Completion> complete(CompletionRequest request, ReplyStream& reply) override {
-    struct Work {
-      Backend* self;
-      CompletionRequest request;
-      ReplyStream* reply;
-      asio::awaitable<Completion> operator()() { return self->run(std::move(request), *reply); }
-    };
-    // Named, not a temporary: GCC 12 destroys temporaries in a co_await expression twice.
-    Work work{this, std::move(request), &reply};
-    co_return co_await without_cancel_exceptions<Completion>(std::move(work));
+    bool throws = co_await disable_cancel_exceptions();
+    std::exception_ptr failure;
+    Completion completion;
+    try {
+      completion = co_await run(std::move(request), reply);
+    } catch (...) {
+      failure = std::current_exception();  // e.g. from the ReplyStream: restore the setting first
+    }
+    co_await restore_cancel_exceptions(throws);
+    if (failure) {
+      std::rethrow_exception(failure);
+    }
+    co_return completion;
   }
 
   BackendHealth health() const override {
@@ -98,9 +103,13 @@ net::ClientRequest Backend::upstream_request(const CompletionRequest& request) c
 
 asio::awaitable<Completion> Backend::run(CompletionRequest request, ReplyStream& reply) {
   Exchange exchange(reply, spec_.api_key, Clock::now());
-  auto on_head = [&exchange](const net::ClientResponseHead& head) { exchange.on_head(head); };
-  auto on_body = [&exchange](std::string piece) { return exchange.on_piece(std::move(piece)); };
-  auto result = co_await http_.stream(upstream_request(request), on_head, on_body);
+  // Plain lambdas that call member coroutines (GCC 12: no capturing lambda coroutines).
+  net::HttpClient::HeadHandler on_head = [&exchange](const net::ClientResponseHead& head) { exchange.on_head(head); };
+  net::HttpClient::BodyHandler on_body = [&exchange](std::string piece) {
+    return exchange.on_piece(std::move(piece));
+  };
+  net::ClientRequest upstream = upstream_request(request);
+  auto result = co_await http_.stream(std::move(upstream), std::move(on_head), std::move(on_body));
   Completion completion = co_await exchange.conclude(std::move(result));
   record(completion);
   co_return completion;
