@@ -28,10 +28,7 @@ std::vector<AuditRecord> query_events(store::Database& db, const QueryFilter& f)
     until_index = next++;
     where += " AND ts < ?" + std::to_string(until_index);
   }
-  std::string columns =
-      "id, ts, instance, request_id, kind, channel, session_id, sender, conversation, agent, rule, decision, "
-      "status, latency_ms, tokens_in, tokens_out, detail, text, prev_hash, hash";
-  std::string sql = "SELECT " + columns + " FROM audit_events WHERE " + where;
+  std::string sql = std::string("SELECT ") + kRecordColumns + " FROM audit_events WHERE " + where;
   if (f.limit > 0) {
     sql = "SELECT * FROM (" + sql + " ORDER BY id DESC LIMIT " + std::to_string(f.limit) + ") ORDER BY id";
   } else {
@@ -43,31 +40,33 @@ std::vector<AuditRecord> query_events(store::Database& db, const QueryFilter& f)
   if (since_index) s.bind(since_index, *f.since_ms);
   if (until_index) s.bind(until_index, *f.until_ms);
   std::vector<AuditRecord> out;
-  while (s.step()) {
-    AuditRecord r;
-    r.id = s.column_int(0);
-    r.ts = s.column_int(1);
-    r.instance = s.column_text(2);
-    r.request_id = s.column_text(3);
-    r.kind = s.column_text(4);
-    r.channel = s.column_text(5);
-    r.session_id = s.column_text(6);
-    r.sender = s.column_text(7);
-    r.conversation = s.column_text(8);
-    r.agent = s.column_text(9);
-    r.rule = s.column_text(10);
-    r.decision = s.column_text(11);
-    r.status = s.column_text(12);
-    r.latency_ms = s.column_is_null(13) ? -1 : s.column_int(13);
-    r.tokens_in = s.column_is_null(14) ? -1 : s.column_int(14);
-    r.tokens_out = s.column_is_null(15) ? -1 : s.column_int(15);
-    r.detail = s.column_text(16);
-    r.text = s.column_text(17);
-    r.prev_hash = s.column_text(18);
-    r.hash = s.column_text(19);
-    out.push_back(std::move(r));
-  }
+  while (s.step()) out.push_back(read_record(s));
   return out;
+}
+
+AuditRecord read_record(const store::Statement& s) {
+  AuditRecord r;
+  r.id = s.column_int(0);
+  r.ts = s.column_int(1);
+  r.instance = s.column_text(2);
+  r.request_id = s.column_text(3);
+  r.kind = s.column_text(4);
+  r.channel = s.column_text(5);
+  r.session_id = s.column_text(6);
+  r.sender = s.column_text(7);
+  r.conversation = s.column_text(8);
+  r.agent = s.column_text(9);
+  r.rule = s.column_text(10);
+  r.decision = s.column_text(11);
+  r.status = s.column_text(12);
+  r.latency_ms = s.column_is_null(13) ? -1 : s.column_int(13);
+  r.tokens_in = s.column_is_null(14) ? -1 : s.column_int(14);
+  r.tokens_out = s.column_is_null(15) ? -1 : s.column_int(15);
+  r.detail = s.column_text(16);
+  r.text = s.column_text(17);
+  r.prev_hash = s.column_text(18);
+  r.hash = s.column_text(19);
+  return r;
 }
 
 std::string iso_time(std::int64_t ts_ms) {

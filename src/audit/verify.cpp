@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "hermes/audit/query.hpp"
 #include "hermes/audit/record.hpp"
 
 namespace hermes::audit {
@@ -13,31 +14,6 @@ struct Checkpoint {
   std::int64_t through_id = 0;
   std::string hash;
 };
-
-AuditRecord read_record(store::Statement& s) {
-  AuditRecord r;
-  r.id = s.column_int(0);
-  r.ts = s.column_int(1);
-  r.instance = s.column_text(2);
-  r.request_id = s.column_text(3);
-  r.kind = s.column_text(4);
-  r.channel = s.column_text(5);
-  r.session_id = s.column_text(6);
-  r.sender = s.column_text(7);
-  r.conversation = s.column_text(8);
-  r.agent = s.column_text(9);
-  r.rule = s.column_text(10);
-  r.decision = s.column_text(11);
-  r.status = s.column_text(12);
-  r.latency_ms = s.column_is_null(13) ? -1 : s.column_int(13);
-  r.tokens_in = s.column_is_null(14) ? -1 : s.column_int(14);
-  r.tokens_out = s.column_is_null(15) ? -1 : s.column_int(15);
-  r.detail = s.column_text(16);
-  r.text = s.column_text(17);
-  r.prev_hash = s.column_text(18);
-  r.hash = s.column_text(19);
-  return r;
-}
 
 bool check_key(store::Database& db, const std::string& key, VerifyResult& out) {
   std::string mode = "sha256", fingerprint;
@@ -87,10 +63,7 @@ VerifyResult verify_chain(store::Database& db, const std::string& key) {
   auto checkpoints = load_checkpoints(db);
   std::set<std::string> attested;
   std::map<std::string, ChainHead> heads;
-  auto rows = db.prepare(
-      "SELECT id, ts, instance, request_id, kind, channel, session_id, sender, conversation, agent, rule, decision, "
-      "status, latency_ms, tokens_in, tokens_out, detail, text, prev_hash, hash "
-      "FROM audit_events ORDER BY instance, id");
+  auto rows = db.prepare(std::string("SELECT ") + kRecordColumns + " FROM audit_events ORDER BY instance, id");
   std::string expected_prev;
   std::string current_instance;
   bool first_row = true;

@@ -20,6 +20,13 @@ struct QueryFilter {
   std::int64_t limit = 0;     // 0: no limit; otherwise the newest `limit` rows
 };
 
+// The columns every reader selects, in the order read_record() expects.
+inline constexpr const char* kRecordColumns =
+    "id, ts, instance, request_id, kind, channel, session_id, sender, conversation, agent, rule, decision, "
+    "status, latency_ms, tokens_in, tokens_out, detail, text, prev_hash, hash";
+// Reads the current row of a statement that selected kRecordColumns.
+AuditRecord read_record(const store::Statement& s);
+
 // Rows in id order (oldest first).
 std::vector<AuditRecord> query_events(store::Database& db, const QueryFilter& filter);
 
