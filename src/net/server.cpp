@@ -452,7 +452,8 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
                               watch_disconnect(lowest(stream).socket()));
       if (result.index() == 1) break;  // the client left; the body was cancelled
       if (chunked.started()) {
-        if (!co_await chunked.finish() || !keep_alive) break;
+        bool finished = co_await chunked.finish();  // not inside the condition: GCC 12 miscompiles that
+        if (!finished || !keep_alive) break;
         continue;
       }
       response = std::get<0>(std::move(result));  // it answered without streaming

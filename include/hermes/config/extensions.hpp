@@ -25,7 +25,7 @@ struct ChannelSpec {
   std::string listener;  // the listener it mounts its endpoints on
   SourceLocation where;
   // Cross-checks once the whole file is read (e.g. "keys required on a LAN listener").
-  virtual void validate(const Config&, const std::string& path, ParseContext&) const {}
+  virtual void validate(const Config&, const std::string& /*path*/, ParseContext&) const {}
 };
 
 struct ModelSpec {
@@ -33,7 +33,7 @@ struct ModelSpec {
   std::string name;
   std::string type;
   SourceLocation where;
-  virtual void validate(const Config&, const std::string& path, ParseContext&) const {}
+  virtual void validate(const Config&, const std::string& /*path*/, ParseContext&) const {}
 };
 
 // Reads the type-specific keys of one block (name/type/listener are read already).
