@@ -78,6 +78,9 @@ GatewayConfig parse_gateway(const YAML::Node& node, ParseContext& ctx, const std
   g.drain_delay = r.optional<Duration>("drain_delay").value_or(g.drain_delay);
   g.max_in_flight = r.optional<std::uint32_t>("max_in_flight").value_or(g.max_in_flight);
   g.request_timeout = r.optional<Duration>("request_timeout").value_or(g.request_timeout);
+  if (g.request_timeout.count() <= 0) {
+    ctx.error(r.child("request_timeout"), r.path_of("request_timeout"), "request_timeout must be greater than zero");
+  }
   if (g.max_in_flight == 0) {
     ctx.error(r.child("max_in_flight"), r.path_of("max_in_flight"), "max_in_flight must be at least 1");
   }

@@ -20,27 +20,40 @@ std::int64_t elapsed_ms(Clock::time_point since) {
 }
 
 // Forwards to the channel's stream and keeps what the answer said, for the
-// session history and the outbound audit row.
+// session history and the outbound audit row. begin() reaches the channel
+// only with the first token (or the finish), so a backend that fails before
+// answering still gets a real error status (502/504), not 200 + an error event.
 class TappedReply final : public ReplyStream {
  public:
   explicit TappedReply(ReplyStream& inner) : inner_(inner) {}
-  boost::asio::awaitable<void> begin(const ReplyMeta& meta) override { co_await inner_.begin(meta); }
+  boost::asio::awaitable<void> begin(const ReplyMeta& meta) override {
+    meta_ = meta;
+    co_return;
+  }
   boost::asio::awaitable<bool> write_delta(std::string_view text) override {
+    co_await begin_once();
     if (answer_.size() < kKeep) answer_.append(text.substr(0, kKeep - answer_.size()));
-    chars_ += text.size();
     co_return co_await inner_.write_delta(text);
   }
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view reason) override {
+    co_await begin_once();
     co_await inner_.finish(usage, reason);
   }
   boost::asio::awaitable<void> fail(const ReplyError& error) override { co_await inner_.fail(error); }
   const std::string& answer() const { return answer_; }
 
  private:
+  boost::asio::awaitable<void> begin_once() {
+    if (begun_) co_return;
+    begun_ = true;
+    co_await inner_.begin(meta_);
+  }
+
   static constexpr std::size_t kKeep = 256 * 1024;
   ReplyStream& inner_;
+  ReplyMeta meta_;
+  bool begun_ = false;
   std::string answer_;
-  std::size_t chars_ = 0;
 };
 
 bool in_scope(const InboundMessage& m, const std::string& agent) {

@@ -23,7 +23,7 @@ channels:
     type: api
     listener: local
     keys:
-      - {name: ci-bot, key: "${env:IT_KEY_CI}", agents: [general, billing, upstream, flaky, slow, long]}
+      - {name: ci-bot, key: "${env:IT_KEY_CI}", agents: [general, billing, upstream, flaky, slow, long, down]}
       - {name: narrow, key: "${env:IT_KEY_NARROW}", agents: [general]}
 models:
   - {name: demo, type: echo}
@@ -42,6 +42,7 @@ agents:
   - {name: slow, model: mock-slow}
   - {name: long, model: mock-long}
   - {name: flaky, model: broken, fallback: [demo]}
+  - {name: down, model: broken}
 routes:
   - {name: billing-questions, match: {text_any: [invoice, refund]}, agent: billing}
   - {name: blocked, match: {text_regex: "(?i)password"}, reject: {message: "Never send passwords here."}}
@@ -199,6 +200,17 @@ TEST_F(Api, FallbackAnswersWhenThePrimaryFails) {
   EXPECT_EQ(calls[0]["status"], "http_status");
   EXPECT_EQ(calls[0]["detail"]["upstream_status"], 500);
   EXPECT_EQ(calls[1]["status"], "ok");
+}
+
+TEST_F(Api, AStreamWhoseBackendFailsBeforeAnswering502sInsteadOfAnEmpty200) {
+  auto r = chat(port(), json{{"model", "down"}, {"stream", true},
+                             {"messages", {{{"role", "user"}, {"content", "hi"}}}}});
+  EXPECT_EQ(r.status, 502) << r.raw;
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "backend_error");
+  EXPECT_EQ(chat(port(), json{{"stream", "yes"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}).status, 400);
+  auto rejected = daemon_->audit_events("message.rejected");
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0]["status"], "bad_request");
 }
 
 TEST_F(Api, AClientThatDisconnectsCancelsTheUpstreamCall) {

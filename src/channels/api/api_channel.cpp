@@ -61,9 +61,15 @@ std::optional<ReplyError> parse_body(const std::string& body, ParsedRequest& out
     if (!json["model"].is_string()) return bad_request("'model' must be a string");
     msg.model = json["model"].get<std::string>();
   }
-  out.stream = json.value("stream", false);
+  if (json.contains("stream") && !json["stream"].is_null()) {
+    if (!json["stream"].is_boolean()) return bad_request("'stream' must be true or false");
+    out.stream = json["stream"].get<bool>();
+  }
   if (json.contains("stream_options") && json["stream_options"].is_object()) {
-    out.include_usage = json["stream_options"].value("include_usage", false);
+    const auto& usage = json["stream_options"].contains("include_usage") ? json["stream_options"]["include_usage"]
+                                                                        : nlohmann::json();
+    if (!usage.is_null() && !usage.is_boolean()) return bad_request("'stream_options.include_usage' must be true or false");
+    out.include_usage = usage.is_boolean() && usage.get<bool>();
   }
   if (json.contains("user") && json["user"].is_string()) msg.session_hint = json["user"].get<std::string>();
   for (const char* key : {"max_completion_tokens", "max_tokens"}) {
@@ -143,6 +149,22 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     return m;
   }
 
+  // Rejections before the pipeline still leave an audit row and a count.
+  HttpResponse rejected(const HttpRequest& r, const std::string& request_id, const std::string& sender,
+                        const ReplyError& error) const {
+    AuditEvent ev;
+    ev.kind = "message.rejected";
+    ev.request_id = request_id;
+    ev.channel = spec_.name;
+    ev.sender = sender;
+    ev.decision = "rejected";
+    ev.status = std::string(reason_code(error.reason));
+    ev.detail = {{"client", r.client.to_string()}, {"message", error.message}};
+    audit_.record(std::move(ev));
+    requests_.with({spec_.name, std::string(reason_code(error.reason)), "false"}).inc();
+    return openai_error(error, request_id);
+  }
+
   static std::string request_id_of(const HttpRequest& r) {
     auto supplied = sanitize_request_id(r.header("x-request-id").value_or(""));
     return supplied.empty() ? generate_request_id() : supplied;
@@ -153,16 +175,14 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     auto who = self->authenticate(r);
     if (!who) co_return self->unauthorized(r, request_id);
     if (!self->ingress_->has_headroom()) {
-      self->requests_.with({self->spec_.name, "overloaded", "false"}).inc();
-      co_return openai_error({Reason::overloaded, "The gateway is busy; retry shortly.", std::chrono::seconds(1), {}},
-                             request_id);
+      ReplyError busy{Reason::overloaded, "The gateway is busy; retry shortly.", std::chrono::seconds(1), {}};
+      co_return self->rejected(r, request_id, who->name, busy);
     }
     ParsedRequest parsed;
     parsed.message = self->base_message(r, request_id, *who);
     if (auto hint = r.header("x-hermes-session")) parsed.message.session_hint = std::string(*hint);
     if (auto error = parse_body(r.body, parsed)) {
-      self->requests_.with({self->spec_.name, "bad_request", "false"}).inc();
-      co_return openai_error(*error, request_id);
+      co_return self->rejected(r, request_id, who->name, *error);
     }
     if (parsed.stream) {
       HttpResponse streaming;
