@@ -125,7 +125,8 @@ struct Gateway::Impl final : AdminModel {
   std::shared_ptr<routing::PipelineShared> make_pipeline_shared() const {
     auto s = std::make_shared<routing::PipelineShared>();
     s->limiter_store = std::make_shared<routing::InMemoryLimiterStore>();
-    s->sessions = std::make_shared<routing::InMemorySessionStore>(config->sessions.max_in_memory);
+    s->sessions = std::make_shared<routing::SqliteSessionStore>(
+        config->gateway.data_dir / "sessions.db", config->sessions.max_in_memory, config->sessions.idle_reset);
     return s;
   }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <csignal>
 #include <thread>
 
 #include "harness.hpp"
@@ -234,6 +235,31 @@ TEST_F(Api, AClientThatDisconnectsCancelsTheUpstreamCall) {
   auto outbound = daemon_->audit_events("message.outbound");
   ASSERT_EQ(outbound.size(), 1u) << "an abandoned message is still accounted for";
   EXPECT_EQ(outbound[0]["status"], "cancelled");
+}
+
+TEST(ApiSessions, ARestartKeepsServerSideHistory) {
+  NodePeer upstream("tests/peers/openai_upstream.mjs");
+  ASSERT_TRUE(upstream.start()) << upstream.error();
+  std::string cfg = config(upstream.port());
+  json first = {{"model", "upstream"}, {"user", "alice"}, {"messages", {{{"role", "user"}, {"content", "my name is Ada"}}}}};
+  json second = {{"model", "upstream"}, {"user", "alice"}, {"messages", {{{"role", "user"}, {"content", "who am I?"}}}}};
+  json stranger = {{"model", "upstream"}, {"user", "bob"}, {"messages", {{{"role", "user"}, {"content", "who am I?"}}}}};
+  Daemon d(cfg, keys());
+  ASSERT_TRUE(d.start()) << d.log();
+  ASSERT_EQ(chat(d.port(), first).status, 200);
+  d.signal(SIGTERM);
+  ASSERT_EQ(d.wait_exit(), 0);
+  ASSERT_TRUE(d.start()) << d.log();  // same data dir
+  ASSERT_EQ(chat(d.port(), second).status, 200);
+  ASSERT_EQ(chat(d.port(), stranger).status, 200);
+  auto reqs = json::parse(http_get(upstream.port(), "/_requests").body);
+  ASSERT_EQ(reqs.size(), 3u);
+  auto messages = reqs[1]["body"]["messages"];
+  ASSERT_EQ(messages.size(), 3u) << messages.dump();
+  EXPECT_EQ(messages[0]["content"], "my name is Ada");
+  EXPECT_EQ(messages[1]["content"], "mock:my name is Ada");
+  EXPECT_EQ(messages[2]["content"], "who am I?");
+  EXPECT_EQ(reqs[2]["body"]["messages"].size(), 1u) << "another user's session holds none of it";
 }
 
 TEST(ApiLimits, RateLimitedWith429AndHeaders) {

@@ -114,6 +114,9 @@ void Daemon::rewrite_config(const std::string& config_template) { dir_.write("he
 
 bool Daemon::start(std::chrono::milliseconds timeout) {
   auto notify_path = dir_.path() / "notify.sock";
+  if (notify_fd_ >= 0) ::close(notify_fd_);  // a restart of the same daemon
+  std::filesystem::remove(notify_path);
+  notifications_.clear();
   notify_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

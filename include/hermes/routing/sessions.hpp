@@ -13,7 +13,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include <condition_variable>
+#include <filesystem>
+#include <thread>
+
 #include "hermes/core/message.hpp"
+#include "hermes/store/database.hpp"
 
 namespace hermes::routing {
 
@@ -41,6 +46,10 @@ class InMemorySessionStore final : public SessionStore {
   void append(const std::string& key, const std::vector<ChatTurn>& turns, std::size_t max_turns) override;
   std::string reset(const std::string& key) override;
   std::size_t size() const;
+  // The session as stored, without touching it (for persistence).
+  std::optional<Session> peek(const std::string& key) const;
+  // Puts back a session loaded from disk (start-up only).
+  void restore(const std::string& key, Session session);
 
  private:
   using Lru = std::list<std::string>;
@@ -54,6 +63,39 @@ class InMemorySessionStore final : public SessionStore {
   mutable std::mutex mutex_;
   Lru lru_;  // front: most recent
   std::unordered_map<std::string, Entry> entries_;
+};
+
+// Sessions that survive a restart: the in-memory LRU in front, and every
+// change written behind to SQLite (data_dir/sessions.db) by its own thread,
+// coalesced per key and committed in batches, so no SQLite call ever runs on
+// an io thread. At start the newest `max_in_memory` sessions are loaded back;
+// rows idle longer than idle_reset are deleted, since they would reset anyway.
+class SqliteSessionStore final : public SessionStore {
+ public:
+  SqliteSessionStore(const std::filesystem::path& path, std::size_t max_in_memory,
+                     std::chrono::milliseconds idle_reset);
+  ~SqliteSessionStore() override;  // writes what is pending
+  Session open(const std::string& key, std::chrono::milliseconds idle_reset) override;
+  void append(const std::string& key, const std::vector<ChatTurn>& turns, std::size_t max_turns) override;
+  std::string reset(const std::string& key) override;
+  // Blocks until every change made before the call is committed (tests, shutdown).
+  void flush();
+  std::size_t loaded() const { return loaded_; }
+
+ private:
+  void schedule(const std::string& key);
+  void writer_loop();
+  void write(const std::vector<std::pair<std::string, Session>>& batch);
+
+  InMemorySessionStore memory_;
+  std::unique_ptr<store::Database> db_;
+  std::size_t loaded_ = 0;
+  std::mutex mutex_;
+  std::condition_variable wake_, written_;
+  std::unordered_map<std::string, bool> dirty_;
+  std::uint64_t scheduled_ = 0, committed_ = 0;
+  bool stopping_ = false;
+  std::thread writer_;
 };
 
 // Session key from (channel, account, conversation, thread), per sender in

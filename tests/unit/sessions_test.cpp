@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "hermes/routing/sessions.hpp"
+
+namespace hermes::routing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class SqliteSessions : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "hermes-sessions-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    spdlog::set_level(spdlog::level::warn);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path db() const { return dir_ / "sessions.db"; }
+  fs::path dir_;
+};
+
+TEST_F(SqliteSessions, ARestartKeepsHistoryAndIds) {
+  std::string id;
+  {
+    SqliteSessionStore store(db(), 100, 24h);
+    id = store.open("chat|acc|dm-1|", 24h).id;
+    store.append("chat|acc|dm-1|", {{"user", "my name is Ada"}, {"assistant", "hello Ada"}}, 50);
+    store.append("chat|acc|dm-2|", {{"user", "other user"}, {"assistant", "hi"}}, 50);
+    store.flush();
+  }
+  SqliteSessionStore again(db(), 100, 24h);
+  EXPECT_EQ(again.loaded(), 2u);
+  auto s = again.open("chat|acc|dm-1|", 24h);
+  EXPECT_EQ(s.id, id);
+  ASSERT_EQ(s.turns.size(), 2u);
+  EXPECT_EQ(s.turns[0].content, "my name is Ada");
+  EXPECT_EQ(again.open("chat|acc|dm-2|", 24h).turns[0].content, "other user") << "no context crosses sessions";
+}
+
+TEST_F(SqliteSessions, ResetIsPersistedAndMaxTurnsKept) {
+  {
+    SqliteSessionStore store(db(), 100, 24h);
+    for (int i = 0; i < 10; ++i) store.append("k", {{"user", "m" + std::to_string(i)}}, 4);
+    store.append("gone", {{"user", "x"}}, 4);
+    store.reset("gone");
+    store.flush();
+  }
+  SqliteSessionStore again(db(), 100, 24h);
+  auto s = again.open("k", 24h);
+  ASSERT_EQ(s.turns.size(), 4u);
+  EXPECT_EQ(s.turns.front().content, "m6");
+  EXPECT_TRUE(again.open("gone", 24h).turns.empty());
+}
+
+TEST_F(SqliteSessions, LoadsOnlyTheNewestAndDropsIdleOnes) {
+  {
+    SqliteSessionStore store(db(), 100, 24h);
+    for (int i = 0; i < 5; ++i) {
+      store.append("s" + std::to_string(i), {{"user", "hi"}}, 10);
+      store.flush();
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+  SqliteSessionStore bounded(db(), 2, 24h);
+  EXPECT_EQ(bounded.loaded(), 2u);
+  EXPECT_FALSE(bounded.open("s4", 24h).turns.empty());
+  std::this_thread::sleep_for(50ms);
+  SqliteSessionStore pruned(db(), 100, 10ms);
+  EXPECT_EQ(pruned.loaded(), 0u) << "sessions idle longer than idle_reset are dropped";
+}
+
+TEST(HistoryWindow, KeepsTheNewestTurnsWithinTurnAndTokenBudgets) {
+  std::vector<ChatTurn> turns;
+  for (int i = 0; i < 10; ++i) turns.push_back({"user", std::string(40, static_cast<char>('a' + i))});
+  auto by_turns = history_window(turns, 3, 100000);
+  ASSERT_EQ(by_turns.size(), 3u);
+  EXPECT_EQ(by_turns.front().content[0], 'h');
+  auto by_tokens = history_window(turns, 100, 25);  // ~100 chars: two 44-char turns fit
+  EXPECT_EQ(by_tokens.size(), 2u);
+}
+
+TEST(SessionKey, GroupsArePerSenderAndTheApiIsStatelessWithoutAHint) {
+  InboundMessage m;
+  m.channel = "slack";
+  m.conversation = "C1";
+  m.sender = "U1";
+  auto shared = session_key(m);
+  m.group = true;
+  auto per_sender = session_key(m);
+  m.sender = "U2";
+  EXPECT_NE(session_key(m), per_sender);
+  EXPECT_NE(shared, per_sender);
+  InboundMessage api;
+  api.channel_type = "api";
+  EXPECT_EQ(session_key(api), "");
+  api.session_hint = "alice";
+  EXPECT_FALSE(session_key(api).empty());
+}
+
+}  // namespace
+}  // namespace hermes::routing
