@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -20,6 +21,7 @@
 #include "hermes/app/registries.hpp"
 #include "hermes/app/sd_notify.hpp"
 #include "hermes/net/client.hpp"
+#include "hermes/routing/intake.hpp"
 #include "hermes/routing/limiter.hpp"
 #include "hermes/routing/pipeline.hpp"
 #include "hermes/routing/sessions.hpp"
@@ -121,6 +123,8 @@ struct Gateway::Impl final : AdminModel {
   net::HttpClient http{io, net::HttpClientOptions{}};
   std::shared_ptr<routing::PipelineShared> shared = make_pipeline_shared();
   std::shared_ptr<Snapshot> snapshot;  // the live one; guarded by config_mutex
+  std::unique_ptr<routing::IntakeStore> intake = std::make_unique<routing::IntakeStore>(
+      config->gateway.data_dir / "intake.db", std::chrono::hours(24));
 
   std::shared_ptr<routing::PipelineShared> make_pipeline_shared() const {
     auto s = std::make_shared<routing::PipelineShared>();
@@ -167,6 +171,7 @@ struct Gateway::Impl final : AdminModel {
   int start();
   asio::signal_set signals{io};
   asio::awaitable<void> handle_signals();
+  void replay_intake();
   asio::awaitable<void> watchdog(std::chrono::microseconds interval);
   void reload();
   void record_reload(const std::string& status, nlohmann::json detail);
@@ -257,7 +262,7 @@ std::shared_ptr<Snapshot> Gateway::Impl::build_snapshot(std::shared_ptr<const co
   }
   for (const auto& spec : cfg->channels) {
     channels::ChannelContext ctx{snap->pipeline, cfg, *routes[spec->listener], *cfg->find_listener(spec->listener),
-                                 metrics, *audit};
+                                 metrics, *audit, intake.get(), &http};
     snap->channels.push_back(extensions.channels.create(*spec, ctx));
   }
   for (const auto& l : cfg->listeners) {
@@ -304,11 +309,31 @@ int Gateway::Impl::start() {
   if (auto interval = sd_watchdog_interval()) {
     asio::co_spawn(io, watchdog(*interval), asio::detached);
   }
+  replay_intake();
   spdlog::info("hermesd {} ({}) instance {} ready with {} listener(s), {} thread(s), config {}", build::version(),
                build::commit(), cfg->gateway.instance, cfg->listeners.size(), cfg->gateway.threads,
                cfg->file.string());
   sd_notify("READY=1\nSTATUS=serving");
   return 0;
+}
+
+// Messages acknowledged before the last stop but never answered: answer them now.
+void Gateway::Impl::replay_intake() {
+  auto pending = intake->pending();
+  if (pending.empty()) return;
+  spdlog::warn("intake: replaying {} message(s) acknowledged but not answered before the last stop", pending.size());
+  for (auto& message : pending) {
+    std::shared_ptr<channels::Channel> channel;
+    for (std::size_t i = 0; i < snapshot->config->channels.size(); ++i) {
+      if (snapshot->config->channels[i]->name == message.channel) channel = snapshot->channels[i];
+    }
+    if (!channel) {
+      spdlog::error("intake: channel {} of pending event {} is no longer configured; left pending", message.channel,
+                    message.event_id);
+      continue;
+    }
+    asio::co_spawn(asio::make_strand(io), channel->resume(std::move(message)), asio::detached);
+  }
 }
 
 asio::awaitable<void> Gateway::Impl::watchdog(std::chrono::microseconds interval) {

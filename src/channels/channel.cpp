@@ -3,10 +3,13 @@
 #include <stdexcept>
 
 #include "hermes/channels/api.hpp"
+#include "hermes/channels/webhook.hpp"
 
 namespace hermes::channels {
 
 boost::asio::awaitable<void> Channel::run() { co_return; }
+
+boost::asio::awaitable<void> Channel::resume(InboundMessage) { co_return; }
 
 void ChannelFactories::add(const std::string& type, ChannelFactory factory) {
   if (!factories_.emplace(type, std::move(factory)).second) {
@@ -24,6 +27,7 @@ std::shared_ptr<Channel> ChannelFactories::create(const config::ChannelSpec& spe
 
 void register_builtin(config::Registries& registries, ChannelFactories& factories) {
   api::register_type(registries, factories);
+  webhook::register_type(registries, factories);
 }
 
 }  // namespace hermes::channels

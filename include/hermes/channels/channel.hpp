@@ -12,10 +12,14 @@
 #include "hermes/config/config.hpp"
 #include "hermes/core/audit_sink.hpp"
 #include "hermes/core/ingress.hpp"
+#include "hermes/core/intake.hpp"
 #include "hermes/net/http.hpp"
 
 namespace hermes::observability {
 class MetricsRegistry;
+}
+namespace hermes::net {
+class HttpClient;
 }
 
 namespace hermes::channels {
@@ -28,6 +32,8 @@ struct ChannelContext {
   const config::ListenerConfig& listener;
   observability::MetricsRegistry& metrics;
   AuditSink& audit;
+  Intake* intake = nullptr;        // durable intake for asynchronous channels
+  net::HttpClient* http = nullptr;  // outbound calls (delivery)
 };
 
 struct ChannelHealth {
@@ -41,6 +47,8 @@ class Channel {
   // Outbound connections (Socket Mode, IMAP), if any. The default has none.
   virtual boost::asio::awaitable<void> run();
   virtual ChannelHealth health() const { return {}; }
+  // Processes a message durable intake held when the gateway last stopped.
+  virtual boost::asio::awaitable<void> resume(InboundMessage message);
 };
 
 // Shared: route handlers hold their channel, so a reload never frees one mid-request.

@@ -1,0 +1,22 @@
+#pragma once
+// What asynchronous channels use to persist a message before acknowledging it
+// (routing::IntakeStore implements it).
+
+#include <boost/asio/awaitable.hpp>
+
+#include <string>
+
+#include "hermes/core/message.hpp"
+
+namespace hermes {
+
+enum class IntakeClaim { accepted, duplicate, failed };
+
+class Intake {
+ public:
+  virtual ~Intake() = default;
+  virtual boost::asio::awaitable<IntakeClaim> claim(InboundMessage message) = 0;
+  virtual void complete(const std::string& channel, const std::string& event_id) = 0;
+};
+
+}  // namespace hermes
