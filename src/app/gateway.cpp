@@ -22,6 +22,7 @@
 #include "hermes/app/sd_notify.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/routing/intake.hpp"
+#include "hermes/channels/async.hpp"
 #include "hermes/routing/limiter.hpp"
 #include "hermes/routing/pipeline.hpp"
 #include "hermes/routing/sessions.hpp"
@@ -40,6 +41,11 @@ namespace asio = boost::asio;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
+
+channels::DeliveryPolicy delivery_policy(const config::OutboxConfig& c) {
+  return {static_cast<int>(c.max_attempts), c.first_backoff, c.max_backoff, c.give_up_after};
+}
+
 
 spdlog::level::level_enum to_spdlog(config::LogLevel level) {
   switch (level) {
@@ -125,6 +131,19 @@ struct Gateway::Impl final : AdminModel {
   std::shared_ptr<Snapshot> snapshot;  // the live one; guarded by config_mutex
   std::unique_ptr<routing::IntakeStore> intake = std::make_unique<routing::IntakeStore>(
       config->gateway.data_dir / "intake.db", std::chrono::hours(24));
+  channels::OutboxDrain outbox{io.get_executor(), *intake,
+                               [this](const std::string& name) { return channel_named(name); }, *audit, metrics,
+                               delivery_policy(config->outbox)};
+
+  // The channel configured under `name` in the live snapshot (reloads replace channels).
+  std::shared_ptr<channels::Channel> channel_named(const std::string& name) const {
+    std::lock_guard lock(config_mutex);
+    if (!snapshot) return nullptr;
+    for (std::size_t i = 0; i < snapshot->config->channels.size(); ++i) {
+      if (snapshot->config->channels[i]->name == name) return snapshot->channels[i];
+    }
+    return nullptr;
+  }
 
   std::shared_ptr<routing::PipelineShared> make_pipeline_shared() const {
     auto s = std::make_shared<routing::PipelineShared>();
@@ -215,7 +234,8 @@ nlohmann::json Gateway::Impl::status() const {
           {"config", {{"file", cfg->file.string()}, {"sha256", cfg->sha256}, {"loaded_at", utc_timestamp(loaded_at)}}},
           {"connections", server.active_connections()},
           {"listeners", listeners},
-          {"audit", audit_status}};
+          {"audit", audit_status},
+          {"outbox", {{"pending", outbox.pending()}}}};
 }
 
 namespace {
@@ -262,7 +282,7 @@ std::shared_ptr<Snapshot> Gateway::Impl::build_snapshot(std::shared_ptr<const co
   }
   for (const auto& spec : cfg->channels) {
     channels::ChannelContext ctx{snap->pipeline, cfg, *routes[spec->listener], *cfg->find_listener(spec->listener),
-                                 metrics, *audit, intake.get(), &http};
+                                 metrics, *audit, intake.get(), &outbox, &http};
     snap->channels.push_back(extensions.channels.create(*spec, ctx));
   }
   for (const auto& l : cfg->listeners) {
@@ -309,6 +329,7 @@ int Gateway::Impl::start() {
   if (auto interval = sd_watchdog_interval()) {
     asio::co_spawn(io, watchdog(*interval), asio::detached);
   }
+  outbox.resume();
   replay_intake();
   spdlog::info("hermesd {} ({}) instance {} ready with {} listener(s), {} thread(s), config {}", build::version(),
                build::commit(), cfg->gateway.instance, cfg->listeners.size(), cfg->gateway.threads,
@@ -323,10 +344,7 @@ void Gateway::Impl::replay_intake() {
   if (pending.empty()) return;
   spdlog::warn("intake: replaying {} message(s) acknowledged but not answered before the last stop", pending.size());
   for (auto& message : pending) {
-    std::shared_ptr<channels::Channel> channel;
-    for (std::size_t i = 0; i < snapshot->config->channels.size(); ++i) {
-      if (snapshot->config->channels[i]->name == message.channel) channel = snapshot->channels[i];
-    }
+    auto channel = channel_named(message.channel);
     if (!channel) {
       spdlog::error("intake: channel {} of pending event {} is no longer configured; left pending", message.channel,
                     message.event_id);
@@ -401,6 +419,7 @@ void Gateway::Impl::reload() {
     return;
   }
   for (const auto& s : next->listeners) server.update(s);
+  outbox.set_policy(delivery_policy(result.config->outbox));
   {
     std::lock_guard lock(config_mutex);
     snapshot = next;

@@ -11,6 +11,12 @@ boost::asio::awaitable<void> Channel::run() { co_return; }
 
 boost::asio::awaitable<void> Channel::resume(InboundMessage) { co_return; }
 
+boost::asio::awaitable<Delivery> Channel::deliver(OutboxEntry) {
+  co_return Delivery{DeliveryResult::failed, {}, "channel_does_not_deliver", {}};
+}
+
+std::vector<std::string> Channel::split_for_delivery(std::string text) const { return {std::move(text)}; }
+
 void ChannelFactories::add(const std::string& type, ChannelFactory factory) {
   if (!factories_.emplace(type, std::move(factory)).second) {
     throw std::logic_error("channel factory '" + type + "' registered twice");

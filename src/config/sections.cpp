@@ -173,6 +173,24 @@ SessionsConfig parse_sessions(const YAML::Node& node, ParseContext& ctx) {
   return s;
 }
 
+OutboxConfig parse_outbox(const YAML::Node& node, ParseContext& ctx) {
+  MapReader r(node, "outbox", ctx);
+  OutboxConfig o;
+  o.max_attempts = r.optional<std::uint32_t>("max_attempts").value_or(o.max_attempts);
+  o.first_backoff = r.optional<Duration>("first_backoff").value_or(o.first_backoff);
+  o.max_backoff = r.optional<Duration>("max_backoff").value_or(o.max_backoff);
+  o.give_up_after = r.optional<Duration>("give_up_after").value_or(o.give_up_after);
+  if (o.max_attempts == 0) ctx.error(r.child("max_attempts"), r.path_of("max_attempts"), "max_attempts must be at least 1");
+  if (o.first_backoff.count() <= 0) {
+    ctx.error(r.child("first_backoff"), r.path_of("first_backoff"), "first_backoff must be positive");
+  }
+  if (o.max_backoff < o.first_backoff) {
+    ctx.error(r.child("max_backoff"), r.path_of("max_backoff"), "max_backoff must be at least first_backoff");
+  }
+  r.finish();
+  return o;
+}
+
 void check_references(const Config& cfg, ParseContext& ctx) {
   for (std::size_t i = 0; i < cfg.channels.size(); ++i) {
     const auto& c = *cfg.channels[i];
@@ -225,6 +243,7 @@ void parse_pipeline_sections(MapReader& root, ParseContext& ctx, const Registrie
   cfg.limits = parse_list<LimitConfig>(root.child("limits"), "limits", ctx,
                                        [&](const YAML::Node& n, const std::string& p) { return parse_limit(n, p, ctx); });
   cfg.sessions = parse_sessions(root.child("sessions"), ctx);
+  cfg.outbox = parse_outbox(root.child("outbox"), ctx);
 
   auto names = [](const auto& list) {
     struct Named {

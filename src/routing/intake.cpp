@@ -27,6 +27,25 @@ CREATE TABLE intake (
   PRIMARY KEY (channel, event_id)
 );
 CREATE INDEX intake_pending ON intake(completed_at) WHERE completed_at IS NULL;
+)sql",
+                                                      R"sql(
+CREATE TABLE outbox (
+  id                 INTEGER PRIMARY KEY,
+  channel            TEXT NOT NULL,
+  event_id           TEXT NOT NULL,
+  part               INTEGER NOT NULL,
+  created_at         INTEGER NOT NULL,   -- UTC ms
+  entry              TEXT NOT NULL,      -- the OutboxEntry (JSON)
+  attempts           INTEGER NOT NULL DEFAULT 0,
+  attempt_started_at INTEGER,            -- set before a send, cleared by its outcome
+  last_attempt_at    INTEGER,
+  last_error         TEXT,
+  delivered_at       INTEGER,
+  peer_id            TEXT,
+  failed_at          INTEGER,
+  UNIQUE (channel, event_id, part)
+);
+CREATE INDEX outbox_open ON outbox(id) WHERE delivered_at IS NULL AND failed_at IS NULL;
 )sql"};
   return kMigrations;
 }
@@ -44,7 +63,8 @@ std::string to_json(const InboundMessage& m) {
   nlohmann::json j = {{"request_id", m.request_id}, {"traceparent", m.traceparent}, {"channel", m.channel},
                       {"channel_type", m.channel_type}, {"account", m.account}, {"conversation", m.conversation},
                       {"thread", m.thread}, {"sender", m.sender}, {"recipient", m.recipient}, {"group", m.group},
-                      {"text", m.text}, {"context", context}, {"model", m.model}, {"event_id", m.event_id}};
+                      {"text", m.text}, {"context", context}, {"model", m.model}, {"event_id", m.event_id},
+                      {"client", m.client.to_string()}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -65,11 +85,46 @@ InboundMessage message_from_json(const std::string& text) {
   m.text = j.value("text", "");
   m.model = j.value("model", "");
   m.event_id = j.value("event_id", "");
+  if (auto client = IpAddress::parse(j.value("client", ""))) m.client = *client;
   if (j.contains("context") && j["context"].is_array()) {
     for (const auto& t : j["context"]) m.context.push_back({t.value("role", ""), t.value("content", "")});
   }
   return m;
 }
+
+namespace {
+
+std::string entry_to_json(const OutboxEntry& e) {
+  nlohmann::json j = {{"parts", e.parts},         {"request_id", e.request_id}, {"account", e.account},
+                      {"conversation", e.conversation}, {"thread", e.thread},  {"recipient", e.recipient},
+                      {"agent", e.agent},         {"text", e.text},             {"error_code", e.error_code}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+OutboxEntry entry_from_row(store::Statement& row) {
+  OutboxEntry e;
+  e.id = row.column_int(0);
+  e.channel = row.column_text(1);
+  e.event_id = row.column_text(2);
+  e.part = static_cast<int>(row.column_int(3));
+  e.created_at_ms = row.column_int(4);
+  e.attempts = static_cast<int>(row.column_int(6));
+  e.ambiguous = !row.column_is_null(7);
+  auto j = nlohmann::json::parse(row.column_text(5), nullptr, false);
+  if (!j.is_object()) return e;
+  e.parts = j.value("parts", 1);
+  e.request_id = j.value("request_id", "");
+  e.account = j.value("account", "");
+  e.conversation = j.value("conversation", "");
+  e.thread = j.value("thread", "");
+  e.recipient = j.value("recipient", "");
+  e.agent = j.value("agent", "");
+  e.text = j.value("text", "");
+  e.error_code = j.value("error_code", "");
+  return e;
+}
+
+}  // namespace
 
 struct IntakeStore::Impl {
   std::unique_ptr<store::Database> db;
@@ -105,6 +160,51 @@ struct IntakeStore::Impl {
     last_prune = now;
     auto prune = db->prepare("DELETE FROM intake WHERE completed_at IS NOT NULL AND completed_at < ?1");
     prune.bind(1, now - remember.count()).step();
+    auto prune_outbox = db->prepare(
+        "DELETE FROM outbox WHERE coalesce(delivered_at, failed_at) IS NOT NULL AND coalesce(delivered_at, failed_at) < ?1");
+    prune_outbox.bind(1, now - remember.count()).step();
+  }
+
+  std::optional<std::vector<OutboxEntry>> enqueue_now(std::vector<OutboxEntry> parts) {
+    if (parts.empty()) return parts;
+    const std::string channel = parts.front().channel;
+    const std::string event_id = parts.front().event_id;
+    try {
+      store::Transaction tx(*db);
+      auto insert = db->prepare(
+          "INSERT INTO outbox (channel, event_id, part, created_at, entry) VALUES (?1, ?2, ?3, ?4, ?5) "
+          "ON CONFLICT (channel, event_id, part) DO NOTHING RETURNING id");
+      auto created = now_ms();
+      std::vector<OutboxEntry> queued;
+      for (auto& e : parts) {
+        e.created_at_ms = created;
+        insert.bind(1, e.channel).bind(2, e.event_id).bind(3, std::int64_t{e.part}).bind(4, created);
+        insert.bind(5, entry_to_json(e));
+        if (insert.step()) {  // no row: this part was queued before (a replay); never queue it twice
+          e.id = insert.column_int(0);
+          queued.push_back(std::move(e));
+        }
+        insert.reset();
+      }
+      auto done = db->prepare("UPDATE intake SET completed_at = ?1 WHERE channel = ?2 AND event_id = ?3");
+      done.bind(1, created).bind(2, channel).bind(3, event_id).step();
+      tx.commit();
+      return queued;
+    } catch (const store::StoreError& e) {
+      spdlog::error("outbox: cannot queue the answer to {} event {}: {}", channel, event_id, e.what());
+      return std::nullopt;
+    }
+  }
+
+  void update(std::string_view sql, std::int64_t id, std::string_view text) {
+    try {
+      auto s = db->prepare(sql);
+      s.bind(1, now_ms()).bind(2, id);
+      if (sql.find("?3") != std::string_view::npos) s.bind(3, text);
+      s.step();
+    } catch (const store::StoreError& e) {
+      spdlog::error("outbox: cannot record the delivery state of entry {}: {}", id, e.what());
+    }
   }
 };
 
@@ -112,6 +212,15 @@ namespace {
 
 asio::awaitable<Claim> claim_on_writer(IntakeStore::Impl* impl, InboundMessage message) {
   co_return impl->claim_now(message);
+}
+
+asio::awaitable<std::optional<std::vector<OutboxEntry>>> enqueue_on_writer(IntakeStore::Impl* impl, std::vector<OutboxEntry> parts) {
+  co_return impl->enqueue_now(std::move(parts));
+}
+
+asio::awaitable<void> update_on_writer(IntakeStore::Impl* impl, std::string sql, std::int64_t id, std::string text) {
+  impl->update(sql, id, text);
+  co_return;
 }
 
 }  // namespace
@@ -146,6 +255,58 @@ std::vector<InboundMessage> IntakeStore::pending() {
   std::vector<InboundMessage> out;
   auto rows = impl_->db->prepare("SELECT message FROM intake WHERE completed_at IS NULL ORDER BY received_at");
   while (rows.step()) out.push_back(message_from_json(rows.column_text(0)));
+  return out;
+}
+
+asio::awaitable<std::optional<std::vector<OutboxEntry>>> IntakeStore::enqueue(std::vector<OutboxEntry> parts) {
+  co_return co_await asio::co_spawn(impl_->writer.get_executor(), enqueue_on_writer(impl_.get(), std::move(parts)),
+                                    asio::use_awaitable);
+}
+
+namespace {
+
+// ?1 is the time, ?2 the id, ?3 the text (when used).
+constexpr std::string_view kAttemptStarted = "UPDATE outbox SET attempt_started_at = ?1 WHERE id = ?2";
+constexpr std::string_view kDelivered =
+    "UPDATE outbox SET delivered_at = ?1, attempt_started_at = NULL, peer_id = ?3 WHERE id = ?2";
+constexpr std::string_view kAttemptFailed =
+    "UPDATE outbox SET attempts = attempts + 1, attempt_started_at = NULL, last_attempt_at = ?1, last_error = ?3 "
+    "WHERE id = ?2";
+constexpr std::string_view kGaveUp =
+    "UPDATE outbox SET failed_at = ?1, attempt_started_at = NULL, last_error = ?3 WHERE id = ?2";
+
+}  // namespace
+
+asio::awaitable<void> IntakeStore::attempt_started(std::int64_t id) {
+  co_await asio::co_spawn(impl_->writer.get_executor(),
+                          update_on_writer(impl_.get(), std::string(kAttemptStarted), id, std::string()),
+                          asio::use_awaitable);
+}
+
+asio::awaitable<void> IntakeStore::delivered(std::int64_t id, std::string peer_id) {
+  co_await asio::co_spawn(impl_->writer.get_executor(),
+                          update_on_writer(impl_.get(), std::string(kDelivered), id, std::move(peer_id)),
+                          asio::use_awaitable);
+}
+
+asio::awaitable<void> IntakeStore::attempt_failed(std::int64_t id, std::string detail) {
+  co_await asio::co_spawn(impl_->writer.get_executor(),
+                          update_on_writer(impl_.get(), std::string(kAttemptFailed), id, std::move(detail)),
+                          asio::use_awaitable);
+}
+
+asio::awaitable<void> IntakeStore::gave_up(std::int64_t id, std::string detail) {
+  co_await asio::co_spawn(impl_->writer.get_executor(),
+                          update_on_writer(impl_.get(), std::string(kGaveUp), id, std::move(detail)),
+                          asio::use_awaitable);
+}
+
+std::vector<OutboxEntry> IntakeStore::undelivered() {
+  std::vector<OutboxEntry> out;
+  auto rows = impl_->db->prepare(
+      "SELECT id, channel, event_id, part, created_at, entry, attempts, attempt_started_at FROM outbox "
+      "WHERE delivered_at IS NULL AND failed_at IS NULL ORDER BY id");
+  while (rows.step()) out.push_back(entry_from_row(rows));
   return out;
 }
 

@@ -8,11 +8,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hermes/config/config.hpp"
 #include "hermes/core/audit_sink.hpp"
 #include "hermes/core/ingress.hpp"
 #include "hermes/core/intake.hpp"
+#include "hermes/core/outbox.hpp"
 #include "hermes/net/http.hpp"
 
 namespace hermes::observability {
@@ -24,6 +26,8 @@ class HttpClient;
 
 namespace hermes::channels {
 
+class OutboxDrain;
+
 // What a channel may use; nothing else.
 struct ChannelContext {
   std::shared_ptr<Ingress> ingress;  // shared: requests in flight keep the pipeline they started with
@@ -33,6 +37,7 @@ struct ChannelContext {
   observability::MetricsRegistry& metrics;
   AuditSink& audit;
   Intake* intake = nullptr;        // durable intake for asynchronous channels
+  OutboxDrain* outbox = nullptr;   // durable delivery for asynchronous channels
   net::HttpClient* http = nullptr;  // outbound calls (delivery)
 };
 
@@ -49,6 +54,10 @@ class Channel {
   virtual ChannelHealth health() const { return {}; }
   // Processes a message durable intake held when the gateway last stopped.
   virtual boost::asio::awaitable<void> resume(InboundMessage message);
+  // Asynchronous channels: sends one outbox entry to the peer (the drain retries).
+  virtual boost::asio::awaitable<Delivery> deliver(OutboxEntry entry);
+  // Asynchronous channels: an answer cut into parts that fit the peer's message limit.
+  virtual std::vector<std::string> split_for_delivery(std::string text) const;
 };
 
 // Shared: route handlers hold their channel, so a reload never frees one mid-request.

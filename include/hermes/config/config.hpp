@@ -134,6 +134,14 @@ struct SessionsConfig {
   std::uint32_t max_in_memory = 10'000;   // LRU bound; older sessions live in the store
 };
 
+// Delivery of answers queued for asynchronous channels (retries, then give up).
+struct OutboxConfig {
+  std::uint32_t max_attempts = 12;
+  Duration first_backoff{1'000};  // doubled per attempt, jittered; a peer's Retry-After wins when longer
+  Duration max_backoff{300'000};
+  Duration give_up_after{86'400'000};
+};
+
 struct Config {
   std::filesystem::path file;  // absolute path of the file it was loaded from
   std::string sha256;          // of the file's bytes, shown in /status
@@ -148,6 +156,7 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::vector<LimitConfig> limits;
   SessionsConfig sessions;
+  OutboxConfig outbox;
 
   const ListenerConfig* find_listener(std::string_view name) const;
   const AgentConfig* find_agent(std::string_view name) const;

@@ -5,6 +5,11 @@
 // (duplicate); a crash after the ack leaves it pending, and it is replayed at
 // start. Claims are remembered for `remember` (24 h) after completion.
 //
+// The same file holds the outbox (the delivery ledger): handing an answer to
+// the outbox completes its intake claim in the same transaction, so a crash
+// leaves either a pending message (answered again after replay) or a queued
+// answer (delivered after restart), never both and never neither.
+//
 // All SQLite work runs on the store's own writer thread; callers co_await it.
 
 #include <boost/asio/awaitable.hpp>
@@ -17,12 +22,13 @@
 
 #include "hermes/core/intake.hpp"
 #include "hermes/core/message.hpp"
+#include "hermes/core/outbox.hpp"
 
 namespace hermes::routing {
 
 using Claim = IntakeClaim;
 
-class IntakeStore final : public Intake {
+class IntakeStore final : public Intake, public Outbox {
  public:
   IntakeStore(const std::filesystem::path& path, std::chrono::milliseconds remember);
   ~IntakeStore() override;
@@ -34,6 +40,14 @@ class IntakeStore final : public Intake {
   void complete(const std::string& channel, const std::string& event_id) override;
   // Claimed but not completed: what a crash left behind. Start-up only.
   std::vector<InboundMessage> pending();
+
+  // Outbox
+  boost::asio::awaitable<std::optional<std::vector<OutboxEntry>>> enqueue(std::vector<OutboxEntry> parts) override;
+  boost::asio::awaitable<void> attempt_started(std::int64_t id) override;
+  boost::asio::awaitable<void> delivered(std::int64_t id, std::string peer_id) override;
+  boost::asio::awaitable<void> attempt_failed(std::int64_t id, std::string detail) override;
+  boost::asio::awaitable<void> gave_up(std::int64_t id, std::string detail) override;
+  std::vector<OutboxEntry> undelivered() override;
   // Waits for queued writes (tests, shutdown).
   void flush();
 

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "hermes/audit/record.hpp"
+#include "hermes/channels/async.hpp"
 #include "hermes/config/reader.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/observability/metrics.hpp"
@@ -32,30 +33,10 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   return spec;
 }
 
-// Collects the answer; the channel delivers it after the pipeline finishes.
-class CollectedReply final : public ReplyStream {
- public:
-  asio::awaitable<void> begin(const ReplyMeta& meta) override {
-    agent = meta.agent;
-    co_return;
-  }
-  asio::awaitable<bool> write_delta(std::string_view t) override {
-    text.append(t);
-    co_return true;
-  }
-  asio::awaitable<void> finish(const Usage&, std::string_view) override { co_return; }
-  asio::awaitable<void> fail(const ReplyError& e) override {
-    error = e.message;
-    reason = std::string(reason_code(e.reason));
-    co_return;
-  }
-  std::string agent, text, error, reason;
-};
-
 class WebhookChannel final : public Channel, public std::enable_shared_from_this<WebhookChannel> {
  public:
   WebhookChannel(const WebhookSpec& spec, ChannelContext& ctx)
-      : spec_(spec), ingress_(ctx.ingress), intake_(ctx.intake), http_(ctx.http), audit_(ctx.audit),
+      : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), http_(ctx.http), audit_(ctx.audit),
         events_(ctx.metrics.counter("hermes_webhook_events_total", "Webhook events, by channel and outcome.",
                                     {"channel", "outcome"})) {}
 
@@ -66,8 +47,28 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
   }
 
   asio::awaitable<void> resume(InboundMessage message) override {
-    auto self = shared_from_this();  // named: no temporaries inside co_await (GCC 12)
-    co_await process(self, std::move(message));
+    std::shared_ptr<Channel> self = shared_from_this();  // named: no temporaries inside co_await (GCC 12)
+    co_await AsyncIntake::answer(async_, self, std::move(message));
+  }
+
+  asio::awaitable<Delivery> deliver(OutboxEntry entry) override {
+    nlohmann::json out = {{"event_id", entry.event_id}, {"conversation", entry.conversation},
+                          {"thread", entry.thread},     {"recipient", entry.recipient},
+                          {"agent", entry.agent},       {"text", entry.text},
+                          {"part", entry.part + 1},     {"parts", entry.parts}};
+    if (!entry.error_code.empty()) out["error"] = {{"code", entry.error_code}};
+    net::ClientRequest req;
+    req.method = "POST";
+    req.url = spec_.deliver_url;
+    req.body = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // The receiver can drop a resend after an ambiguous crash by this id.
+    req.headers = {{"Content-Type", "application/json"},
+                   {"X-Hermes-Delivery-Id", entry.channel + ":" + entry.event_id + ":" + std::to_string(entry.part)},
+                   {"X-Request-Id", entry.request_id},
+                   {"X-Hermes-Signature", "sha256=" + audit::hmac_sha256_hex(spec_.secret.reveal(), req.body)}};
+    req.deadline = std::chrono::steady_clock::now() + spec_.deliver_timeout;
+    auto result = co_await http_->fetch(std::move(req));
+    co_return classify_http_delivery(result);
   }
 
  private:
@@ -99,12 +100,6 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
       self->events_.with({self->spec_.name, "bad_request"}).inc();
       co_return HttpResponse::error(400, "bad_request", "need string event_id and text");
     }
-    if (!self->ingress_->has_headroom()) {
-      self->events_.with({self->spec_.name, "overloaded"}).inc();
-      auto busy = HttpResponse::error(503, "overloaded", "busy; retry later");
-      busy.with_header("Retry-After", "1");
-      co_return busy;  // the sender retries; nothing was acknowledged
-    }
     InboundMessage m;
     m.request_id = generate_request_id();
     m.channel = self->spec_.name;
@@ -117,74 +112,32 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
     m.group = body.value("group", false);
     m.text = body["text"].get<std::string>();
     m.client = r.client;
-    // Persisted and claimed before the acknowledgement: a crash after it loses nothing.
-    auto claim = co_await self->intake_->claim(m);
-    if (claim == IntakeClaim::failed) {
-      self->events_.with({self->spec_.name, "intake_failed"}).inc();
-      co_return HttpResponse::error(503, "intake_unavailable", "cannot persist the event; retry later");
+    std::shared_ptr<Channel> owner = self;
+    auto accepted = co_await AsyncIntake::accept(self->async_, owner, std::move(m));
+    switch (accepted) {
+      case Accepted::accepted:
+        co_return HttpResponse::json(200, {{"status", "accepted"}});
+      case Accepted::duplicate:
+        co_return HttpResponse::json(200, {{"status", "duplicate"}});
+      case Accepted::overloaded:
+      case Accepted::failed:
+        break;
     }
-    if (claim == IntakeClaim::duplicate) {
-      AuditEvent ev;
-      ev.kind = "message.rejected";
-      ev.channel = self->spec_.name;
-      ev.sender = m.sender;
-      ev.conversation = m.conversation;
-      ev.decision = "rejected";
-      ev.status = "duplicate";
-      ev.detail = {{"event_id", m.event_id}};
-      self->audit_.record(std::move(ev));
-      self->events_.with({self->spec_.name, "duplicate"}).inc();
-      co_return HttpResponse::json(200, {{"status", "duplicate"}});
-    }
-    self->events_.with({self->spec_.name, "accepted"}).inc();
-    auto ex = co_await asio::this_coro::executor;
-    asio::co_spawn(ex, process(self, std::move(m)), asio::detached);
-    co_return HttpResponse::json(200, {{"status", "accepted"}});
-  }
-
-  static asio::awaitable<void> process(std::shared_ptr<WebhookChannel> self, InboundMessage m) {
-    CollectedReply reply;
-    co_await self->ingress_->submit(m, reply);
-    nlohmann::json out = {{"event_id", m.event_id}, {"conversation", m.conversation}, {"thread", m.thread},
-                          {"agent", reply.agent}, {"text", reply.text}};
-    if (!reply.error.empty()) out["error"] = {{"code", reply.reason}, {"message", reply.error}};
-    bool delivered = co_await deliver(self, out.dump());
-    if (delivered) {
-      self->intake_->complete(m.channel, m.event_id);
-    } else {
-      spdlog::error("webhook {}: event {} not delivered; it stays pending and is retried at the next start",
-                    self->spec_.name, m.event_id);
-    }
-  }
-
-  static asio::awaitable<bool> deliver(std::shared_ptr<WebhookChannel> self, std::string body) {
-    asio::steady_timer backoff(co_await asio::this_coro::executor);
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      net::ClientRequest req;
-      req.method = "POST";
-      req.url = self->spec_.deliver_url;
-      req.headers = {{"Content-Type", "application/json"},
-                     {"X-Hermes-Signature", "sha256=" + audit::hmac_sha256_hex(self->spec_.secret.reveal(), body)}};
-      req.body = body;
-      req.deadline = std::chrono::steady_clock::now() + self->spec_.deliver_timeout;
-      auto result = co_await self->http_->fetch(std::move(req));
-      if (result.error == net::ClientErrorKind::none && result.status >= 200 && result.status < 300) co_return true;
-      backoff.expires_after(std::chrono::milliseconds(200 << attempt));
-      co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-    co_return false;
+    auto busy = HttpResponse::error(503, accepted == Accepted::overloaded ? "overloaded" : "intake_unavailable",
+                                    "cannot accept the event now; retry later");
+    busy.with_header("Retry-After", "1");
+    co_return busy;  // nothing was acknowledged: the sender retries
   }
 
   WebhookSpec spec_;
-  std::shared_ptr<Ingress> ingress_;
-  Intake* intake_;
+  std::shared_ptr<AsyncIntake> async_;
   net::HttpClient* http_;
   AuditSink& audit_;
   observability::CounterFamily& events_;
 };
 
 std::shared_ptr<Channel> make_channel(const config::ChannelSpec& spec, ChannelContext& context) {
-  if (!context.intake || !context.http) throw std::logic_error("webhook channel needs intake and http");
+  if (!context.http) throw std::logic_error("webhook channel needs an http client");
   auto channel = std::make_shared<WebhookChannel>(static_cast<const WebhookSpec&>(spec), context);
   channel->mount(context.routes);
   return channel;

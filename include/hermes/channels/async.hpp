@@ -1,0 +1,103 @@
+#pragma once
+// What every asynchronous channel (webhook, Slack, WhatsApp, email) shares, so
+// that a channel adds only its wire format (signature check, parsing, one
+// deliver() call):
+//
+//   AsyncIntake  claim the event durably, acknowledge, answer in the background
+//                through the pipeline, and hand the answer to the outbox;
+//   OutboxDrain  deliver queued answers in order with retries, backoff and the
+//                peer's Retry-After; resume after a restart; audit every outcome.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "hermes/channels/channel.hpp"
+#include "hermes/observability/metrics.hpp"
+
+namespace hermes::net {
+struct ClientResult;
+}
+
+namespace hermes::channels {
+
+struct DeliveryPolicy {
+  int max_attempts = 12;                            // then the entry is given up (audited)
+  std::chrono::milliseconds first_backoff{1'000};   // doubled per attempt, with jitter
+  std::chrono::milliseconds max_backoff{300'000};
+  std::chrono::milliseconds give_up_after{86'400'000};  // 24 h after it was queued
+};
+
+class OutboxDrain {
+ public:
+  // The channel currently configured under a name (reloads replace channels).
+  using ChannelLookup = std::function<std::shared_ptr<Channel>(const std::string& name)>;
+
+  OutboxDrain(boost::asio::any_io_executor executor, Outbox& outbox, ChannelLookup lookup, AuditSink& audit,
+              observability::MetricsRegistry& metrics, DeliveryPolicy policy = {});
+  ~OutboxDrain();
+
+  // Writes an answer's parts durably (completing its intake claim in the same
+  // transaction) and starts delivering them. False when the store failed.
+  boost::asio::awaitable<bool> enqueue(std::vector<OutboxEntry> parts);
+  // Start-up: delivers what the outbox holds undelivered from before the last stop.
+  void resume();
+  // Parts queued and not yet delivered or given up.
+  std::size_t pending() const;
+  // Applies to the next attempt of every entry (reload).
+  void set_policy(const DeliveryPolicy& policy);
+
+  struct State;
+
+ private:
+  void start(std::vector<OutboxEntry> parts);
+  std::shared_ptr<State> state_;
+};
+
+// The usual HTTP mapping: 2xx delivered; 429 (with its Retry-After), 408, 5xx
+// and transport errors retried; any other status refused for good.
+Delivery classify_http_delivery(const net::ClientResult& result);
+// Retry-After in delta-seconds (the HTTP-date form reads as 0: use backoff).
+std::chrono::milliseconds parse_retry_after(std::string_view value);
+
+enum class Accepted {
+  accepted,    // persisted: acknowledge; the answer follows through the outbox
+  duplicate,   // a retry of an event already claimed: acknowledge, do nothing
+  overloaded,  // no headroom: refuse so the sender retries later
+  failed,      // the intake store failed: refuse so the sender retries later
+};
+
+class AsyncIntake {
+ public:
+  AsyncIntake(const std::string& channel_name, ChannelContext& context);
+
+  // Claims `message` (which carries its event id) before the channel answers its
+  // sender; when accepted, answers it in the background through `owner`.
+  static boost::asio::awaitable<Accepted> accept(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
+                                                 InboundMessage message);
+  // The pipeline, then the outbox. Also what Channel::resume() runs for a replay.
+  static boost::asio::awaitable<void> answer(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
+                                             InboundMessage message);
+
+ private:
+  bool first_notice_in_window(const InboundMessage& m, std::chrono::seconds window);
+
+  std::string channel_;
+  std::shared_ptr<Ingress> ingress_;
+  Intake* intake_;
+  OutboxDrain* outbox_;
+  AuditSink& audit_;
+  observability::CounterFamily& events_;
+  std::mutex notices_mutex_;
+  std::map<std::string, std::chrono::steady_clock::time_point> notice_until_;  // rate-limit notices sent, by sender
+};
+
+}  // namespace hermes::channels

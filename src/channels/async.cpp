@@ -1,0 +1,341 @@
+#include "hermes/channels/async.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "hermes/net/client.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <random>
+
+namespace hermes::channels {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Collects the pipeline's answer for the outbox.
+class CollectedReply final : public ReplyStream {
+ public:
+  asio::awaitable<void> begin(const ReplyMeta& meta) override {
+    agent = meta.agent;
+    co_return;
+  }
+  asio::awaitable<bool> write_delta(std::string_view t) override {
+    text.append(t);
+    co_return true;
+  }
+  asio::awaitable<void> finish(const Usage&, std::string_view) override { co_return; }
+  asio::awaitable<void> fail(const ReplyError& e) override {
+    error = e;
+    failed = true;
+    co_return;
+  }
+  std::string agent, text;
+  bool failed = false;
+  ReplyError error;
+};
+
+milliseconds backoff(const DeliveryPolicy& policy, int attempts) {
+  thread_local std::minstd_rand random{std::random_device{}()};
+  auto base = policy.first_backoff * (1LL << std::min(attempts - 1, 20));
+  base = std::min<milliseconds>(base, policy.max_backoff);
+  // Jitter in [base/2, base]: peers recovering from an outage are not hit in lockstep.
+  std::uniform_int_distribution<std::int64_t> spread(base.count() / 2, base.count());
+  return milliseconds(spread(random));
+}
+
+}  // namespace
+
+std::chrono::milliseconds parse_retry_after(std::string_view value) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  std::int64_t seconds = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec != std::errc() || seconds < 0) return milliseconds(0);
+  return milliseconds(std::min<std::int64_t>(seconds, 86'400) * 1000);
+}
+
+Delivery classify_http_delivery(const net::ClientResult& result) {
+  Delivery d;
+  if (!result.ok()) {
+    d.result = DeliveryResult::retry;
+    d.detail = std::string(net::client_error_name(result.error));
+    return d;
+  }
+  d.detail = "http_" + std::to_string(result.status);
+  if (result.status >= 200 && result.status < 300) {
+    d.result = DeliveryResult::delivered;
+  } else if (result.status == 429 || result.status == 408 || result.status >= 500) {
+    d.result = DeliveryResult::retry;
+    if (auto ra = result.header("retry-after")) d.retry_after = parse_retry_after(*ra);
+  } else {
+    d.result = DeliveryResult::failed;
+  }
+  return d;
+}
+
+struct OutboxDrain::State {
+  asio::any_io_executor executor;
+  Outbox& outbox;
+  ChannelLookup lookup;
+  AuditSink& audit;
+  mutable std::mutex policy_mutex;
+  DeliveryPolicy policy_;
+  observability::CounterFamily& deliveries;
+  observability::Gauge& pending_gauge;
+  std::atomic<std::int64_t> pending{0};
+
+  State(asio::any_io_executor ex, Outbox& o, ChannelLookup l, AuditSink& a, DeliveryPolicy p,
+        observability::CounterFamily& d, observability::Gauge& g)
+      : executor(std::move(ex)), outbox(o), lookup(std::move(l)), audit(a), policy_(p), deliveries(d),
+        pending_gauge(g) {}
+
+  DeliveryPolicy policy() const {
+    std::lock_guard lock(policy_mutex);
+    return policy_;
+  }
+
+  void count_pending(std::int64_t delta) { pending_gauge.set(static_cast<double>(pending += delta)); }
+
+  void record(const OutboxEntry& e, const std::string& decision, const std::string& status, std::int64_t latency_ms,
+              const std::string& peer_id = {}) {
+    AuditEvent ev;
+    ev.kind = "message.delivery";
+    ev.request_id = e.request_id;
+    ev.channel = e.channel;
+    ev.sender = e.recipient;
+    ev.conversation = e.conversation;
+    ev.agent = e.agent;
+    ev.decision = decision;
+    ev.status = status;
+    ev.latency_ms = latency_ms;
+    ev.detail = {{"event_id", e.event_id}, {"outbox_id", e.id}, {"part", e.part + 1}, {"parts", e.parts},
+                 {"attempts", e.attempts}};
+    if (!peer_id.empty()) ev.detail["peer_id"] = peer_id;
+    audit.record(std::move(ev));
+    deliveries.with({e.channel, decision}).inc();
+  }
+};
+
+namespace {
+
+using State = OutboxDrain::State;
+
+// Sends one entry until it is delivered (true) or given up (false).
+asio::awaitable<bool> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry) {
+  asio::steady_timer wait(st->executor);
+  if (entry.ambiguous) {
+    // A send began before the last stop and its outcome is unknown. Sending again
+    // may duplicate the message; not sending may lose it. We send (at least once)
+    // and leave a row so the case can be found.
+    spdlog::warn("outbox: {} event {} part {} may have been delivered before the last stop; sending again",
+                 entry.channel, entry.event_id, entry.part + 1);
+    st->record(entry, "ambiguous", "resent_after_restart", -1);
+  }
+  for (;;) {
+    auto started = std::chrono::steady_clock::now();
+    Delivery d{DeliveryResult::retry, {}, "channel_not_configured", {}};
+    auto channel = st->lookup(entry.channel);
+    if (channel) {
+      co_await st->outbox.attempt_started(entry.id);
+      d = co_await channel->deliver(entry);
+    }
+    auto latency = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started).count();
+    if (d.result == DeliveryResult::delivered) {
+      co_await st->outbox.delivered(entry.id, d.peer_id);
+      st->record(entry, "delivered", "ok", latency, d.peer_id);
+      co_return true;
+    }
+    ++entry.attempts;
+    auto policy = st->policy();
+    bool too_old = now_ms() - entry.created_at_ms > policy.give_up_after.count();
+    if (d.result == DeliveryResult::failed || entry.attempts >= policy.max_attempts || too_old) {
+      co_await st->outbox.gave_up(entry.id, d.detail);
+      st->record(entry, "gave_up", d.detail, latency);
+      spdlog::error("outbox: gave up delivering {} event {} part {} after {} attempt(s): {}", entry.channel,
+                    entry.event_id, entry.part + 1, entry.attempts, d.detail);
+      co_return false;
+    }
+    co_await st->outbox.attempt_failed(entry.id, d.detail);
+    st->record(entry, "retry", d.detail, latency);
+    auto delay = std::max(d.retry_after, backoff(policy, entry.attempts));
+    spdlog::warn("outbox: {} event {} part {} not delivered ({}); attempt {} in {} ms", entry.channel, entry.event_id,
+                 entry.part + 1, d.detail, entry.attempts + 1, delay.count());
+    wait.expires_after(delay);
+    co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+// Parts of one answer, in order: a part never overtakes the one before it.
+asio::awaitable<void> deliver_parts(std::shared_ptr<State> st, std::vector<OutboxEntry> parts) {
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    bool delivered = co_await deliver_entry(st, parts[i]);
+    st->count_pending(-1);
+    if (delivered) continue;
+    for (std::size_t j = i + 1; j < parts.size(); ++j) {
+      co_await st->outbox.gave_up(parts[j].id, "earlier_part_not_delivered");
+      st->record(parts[j], "gave_up", "earlier_part_not_delivered", -1);
+      st->count_pending(-1);
+    }
+    co_return;
+  }
+}
+
+}  // namespace
+
+OutboxDrain::OutboxDrain(asio::any_io_executor executor, Outbox& outbox, ChannelLookup lookup, AuditSink& audit,
+                         observability::MetricsRegistry& metrics, DeliveryPolicy policy)
+    : state_(std::make_shared<State>(
+          std::move(executor), outbox, std::move(lookup), audit, policy,
+          metrics.counter("hermes_outbox_deliveries_total",
+                          "Outbox delivery attempts of asynchronous channels, by channel and result "
+                          "(delivered, retry, gave_up, ambiguous).",
+                          {"channel", "result"}),
+          metrics.gauge("hermes_outbox_pending", "Answers queued for asynchronous channels and not yet delivered.")
+              .with({}))) {}
+
+OutboxDrain::~OutboxDrain() = default;
+
+asio::awaitable<bool> OutboxDrain::enqueue(std::vector<OutboxEntry> parts) {
+  auto queued = co_await state_->outbox.enqueue(std::move(parts));
+  if (!queued) co_return false;
+  if (!queued->empty()) start(std::move(*queued));  // empty: queued before, and delivered from there
+  co_return true;
+}
+
+void OutboxDrain::start(std::vector<OutboxEntry> parts) {
+  state_->count_pending(static_cast<std::int64_t>(parts.size()));
+  asio::co_spawn(state_->executor, deliver_parts(state_, std::move(parts)), asio::detached);
+}
+
+void OutboxDrain::resume() {
+  auto entries = state_->outbox.undelivered();
+  if (entries.empty()) return;
+  spdlog::warn("outbox: resuming {} undelivered part(s) from before the last stop", entries.size());
+  // Group the parts of each answer (entries come ordered by id, parts consecutive).
+  std::vector<OutboxEntry> group;
+  for (auto& e : entries) {
+    if (!group.empty() && (group.back().channel != e.channel || group.back().event_id != e.event_id)) {
+      start(std::exchange(group, {}));
+    }
+    group.push_back(std::move(e));
+  }
+  if (!group.empty()) start(std::move(group));
+}
+
+void OutboxDrain::set_policy(const DeliveryPolicy& policy) {
+  std::lock_guard lock(state_->policy_mutex);
+  state_->policy_ = policy;
+}
+
+std::size_t OutboxDrain::pending() const { return static_cast<std::size_t>(state_->pending.load()); }
+
+// ---------------------------------------------------------------------------
+
+AsyncIntake::AsyncIntake(const std::string& channel_name, ChannelContext& context)
+    : channel_(channel_name), ingress_(context.ingress), intake_(context.intake), outbox_(context.outbox),
+      audit_(context.audit),
+      events_(context.metrics.counter("hermes_async_events_total",
+                                      "Events received by asynchronous channels, by channel and outcome.",
+                                      {"channel", "outcome"})) {
+  if (!intake_ || !outbox_) throw std::logic_error("channel " + channel_name + " needs durable intake and an outbox");
+}
+
+asio::awaitable<Accepted> AsyncIntake::accept(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
+                                              InboundMessage message) {
+  if (!self->ingress_->has_headroom()) {
+    self->events_.with({self->channel_, "overloaded"}).inc();
+    co_return Accepted::overloaded;  // nothing was acknowledged: the sender retries
+  }
+  auto claim = co_await self->intake_->claim(message);
+  if (claim == IntakeClaim::failed) {
+    self->events_.with({self->channel_, "intake_failed"}).inc();
+    co_return Accepted::failed;
+  }
+  if (claim == IntakeClaim::duplicate) {
+    AuditEvent ev;
+    ev.kind = "message.rejected";
+    ev.request_id = message.request_id;
+    ev.channel = self->channel_;
+    ev.sender = message.sender;
+    ev.conversation = message.conversation;
+    ev.decision = "rejected";
+    ev.status = "duplicate";
+    ev.detail = {{"event_id", message.event_id}};
+    self->audit_.record(std::move(ev));
+    self->events_.with({self->channel_, "duplicate"}).inc();
+    co_return Accepted::duplicate;
+  }
+  self->events_.with({self->channel_, "accepted"}).inc();
+  auto executor = co_await asio::this_coro::executor;
+  auto work = answer(self, std::move(owner), std::move(message));
+  asio::co_spawn(executor, std::move(work), asio::detached);
+  co_return Accepted::accepted;
+}
+
+asio::awaitable<void> AsyncIntake::answer(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
+                                          InboundMessage message) {
+  CollectedReply reply;
+  co_await self->ingress_->submit(message, reply);
+  std::string text = reply.text;
+  std::string error_code;
+  if (reply.failed) {
+    if (reply.error.reason == Reason::cancelled) co_return;  // shutting down: replayed at the next start
+    error_code = std::string(reason_code(reply.error.reason));
+    text = reply.error.message;
+    if (reply.error.reason == Reason::rate_limited && !self->first_notice_in_window(message, reply.error.retry_after)) {
+      self->intake_->complete(message.channel, message.event_id);  // one polite notice per window is enough
+      co_return;
+    }
+  } else if (text.empty()) {
+    error_code = "empty_answer";
+    text = "The agent returned an empty answer.";
+  }
+  auto pieces = owner->split_for_delivery(std::move(text));
+  std::vector<OutboxEntry> parts;
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    OutboxEntry e;
+    e.channel = message.channel;
+    e.event_id = message.event_id;
+    e.part = static_cast<int>(i);
+    e.parts = static_cast<int>(pieces.size());
+    e.request_id = message.request_id;
+    e.account = message.account;
+    e.conversation = message.conversation;
+    e.thread = message.thread;
+    e.recipient = message.sender;
+    e.agent = reply.agent;
+    e.text = std::move(pieces[i]);
+    e.error_code = error_code;
+    parts.push_back(std::move(e));
+  }
+  bool queued = co_await self->outbox_->enqueue(std::move(parts));
+  if (!queued) {
+    self->events_.with({self->channel_, "outbox_failed"}).inc();
+    spdlog::error("[{}] {}: the answer to event {} could not be queued; it is answered again at the next start",
+                  message.request_id, self->channel_, message.event_id);
+  }
+}
+
+bool AsyncIntake::first_notice_in_window(const InboundMessage& m, std::chrono::seconds window) {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(notices_mutex_);
+  if (notice_until_.size() > 10'000) std::erase_if(notice_until_, [now](const auto& kv) { return kv.second < now; });
+  auto& until = notice_until_[m.sender + '\n' + m.conversation];
+  if (until > now) return false;
+  until = now + std::max<std::chrono::seconds>(window, std::chrono::seconds(1));
+  return true;
+}
+
+}  // namespace hermes::channels

@@ -1,0 +1,156 @@
+// The outbox ledger (routing::IntakeStore) and the HTTP delivery mapping.
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <filesystem>
+
+#include "hermes/channels/async.hpp"
+#include "hermes/net/client.hpp"
+#include "hermes/routing/intake.hpp"
+
+namespace hermes {
+namespace {
+
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+
+template <class T>
+T run(asio::awaitable<T> work) {
+  asio::io_context io;
+  auto result = asio::co_spawn(io, std::move(work), asio::use_future);
+  io.run();
+  return result.get();
+}
+
+class OutboxLedger : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "hermes-outbox-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    store_ = std::make_unique<routing::IntakeStore>(dir_ / "intake.db", std::chrono::hours(24));
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  void reopen() {
+    store_.reset();
+    store_ = std::make_unique<routing::IntakeStore>(dir_ / "intake.db", std::chrono::hours(24));
+  }
+
+  InboundMessage message(const std::string& event_id) {
+    InboundMessage m;
+    m.channel = "hooks";
+    m.event_id = event_id;
+    m.sender = "u1";
+    m.text = "hi";
+    return m;
+  }
+
+  std::vector<OutboxEntry> answer(const std::string& event_id, int parts) {
+    std::vector<OutboxEntry> out;
+    for (int i = 0; i < parts; ++i) {
+      OutboxEntry e;
+      e.channel = "hooks";
+      e.event_id = event_id;
+      e.part = i;
+      e.parts = parts;
+      e.conversation = "c1";
+      e.thread = "t1";
+      e.agent = "general";
+      e.text = "part " + std::to_string(i);
+      out.push_back(e);
+    }
+    return out;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<routing::IntakeStore> store_;
+};
+
+TEST_F(OutboxLedger, QueueingAnAnswerCompletesItsIntakeClaimInTheSameTransaction) {
+  ASSERT_EQ(run(store_->claim(message("ev-1"))), IntakeClaim::accepted);
+  ASSERT_EQ(store_->pending().size(), 1u);
+  auto queued = run(store_->enqueue(answer("ev-1", 2)));
+  ASSERT_TRUE(queued.has_value());
+  ASSERT_EQ(queued->size(), 2u);
+  EXPECT_LT((*queued)[0].id, (*queued)[1].id);
+  EXPECT_TRUE(store_->pending().empty());
+  auto open = store_->undelivered();
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[1].text, "part 1");
+  EXPECT_EQ(open[1].thread, "t1");
+  EXPECT_EQ(open[1].parts, 2);
+  EXPECT_FALSE(open[0].ambiguous);
+}
+
+TEST_F(OutboxLedger, AnAnswerQueuedTwiceIsKeptOnce) {
+  ASSERT_TRUE(run(store_->enqueue(answer("ev-2", 1)))->size() == 1);
+  auto again = run(store_->enqueue(answer("ev-2", 1)));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->empty());
+  EXPECT_EQ(store_->undelivered().size(), 1u);
+}
+
+TEST_F(OutboxLedger, DeliveredAndGivenUpEntriesAreNotResumed) {
+  auto queued = *run(store_->enqueue(answer("ev-3", 3)));
+  run(store_->delivered(queued[0].id, "1700000000.000100"));
+  run(store_->gave_up(queued[1].id, "http_400"));
+  run(store_->attempt_failed(queued[2].id, "http_503"));
+  run(store_->attempt_failed(queued[2].id, "http_503"));
+  reopen();
+  auto open = store_->undelivered();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].id, queued[2].id);
+  EXPECT_EQ(open[0].attempts, 2);
+  EXPECT_FALSE(open[0].ambiguous);
+}
+
+TEST_F(OutboxLedger, ASendWithoutARecordedOutcomeIsAmbiguousAfterARestart) {
+  auto queued = *run(store_->enqueue(answer("ev-4", 2)));
+  run(store_->attempt_started(queued[0].id));
+  run(store_->attempt_started(queued[1].id));
+  run(store_->attempt_failed(queued[1].id, "connect"));  // the outcome is known: not ambiguous
+  reopen();
+  auto open = store_->undelivered();
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_TRUE(open[0].ambiguous);
+  EXPECT_FALSE(open[1].ambiguous);
+}
+
+TEST(HttpDelivery, StatusesMapToDeliveredRetryOrFailed) {
+  net::ClientResult r;
+  r.status = 200;
+  EXPECT_EQ(channels::classify_http_delivery(r).result, DeliveryResult::delivered);
+  r.status = 503;
+  EXPECT_EQ(channels::classify_http_delivery(r).result, DeliveryResult::retry);
+  EXPECT_EQ(channels::classify_http_delivery(r).detail, "http_503");
+  r.status = 404;
+  EXPECT_EQ(channels::classify_http_delivery(r).result, DeliveryResult::failed);
+  r.status = 429;
+  r.headers = {{"Retry-After", "7"}};
+  auto d = channels::classify_http_delivery(r);
+  EXPECT_EQ(d.result, DeliveryResult::retry);
+  EXPECT_EQ(d.retry_after, std::chrono::seconds(7));
+  net::ClientResult down;
+  down.error = net::ClientErrorKind::connect;
+  EXPECT_EQ(channels::classify_http_delivery(down).result, DeliveryResult::retry);
+}
+
+TEST(HttpDelivery, RetryAfterParsing) {
+  EXPECT_EQ(channels::parse_retry_after("30"), std::chrono::seconds(30));
+  EXPECT_EQ(channels::parse_retry_after(" 2"), std::chrono::seconds(2));
+  EXPECT_EQ(channels::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), std::chrono::milliseconds(0));
+  EXPECT_EQ(channels::parse_retry_after("-5"), std::chrono::milliseconds(0));
+  EXPECT_EQ(channels::parse_retry_after("999999999"), std::chrono::hours(24));
+}
+
+}  // namespace
+}  // namespace hermes
