@@ -1,5 +1,7 @@
 #pragma once
-// What asynchronous channels use to persist a message before acknowledging it
+// What asynchronous channels use to persist a message before acknowledging it.
+// It is also DESIGN.md's DedupStore: claiming the event id and persisting the
+// message must be one transaction, so they are one interface
 // (routing::IntakeStore implements it).
 
 #include <boost/asio/awaitable.hpp>
