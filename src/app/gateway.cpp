@@ -191,6 +191,10 @@ struct Gateway::Impl final : AdminModel {
   asio::signal_set signals{io};
   asio::awaitable<void> handle_signals();
   void replay_intake();
+  // Each channel's outbound work (auth.test, Socket Mode…); it ends by itself once the channel is replaced.
+  void start_channels(const Snapshot& snap) {
+    for (const auto& channel : snap.channels) asio::co_spawn(asio::make_strand(io), channel->run(), asio::detached);
+  }
   asio::awaitable<void> watchdog(std::chrono::microseconds interval);
   void reload();
   void record_reload(const std::string& status, nlohmann::json detail);
@@ -224,6 +228,14 @@ nlohmann::json Gateway::Impl::status() const {
       {"last_error", health.last_error},
       {"dropped", health.dropped}};
   std::lock_guard lock(config_mutex);
+  nlohmann::json channel_health = nlohmann::json::array();
+  for (std::size_t i = 0; snapshot && i < snapshot->channels.size(); ++i) {
+    auto h = snapshot->channels[i]->health();
+    channel_health.push_back({{"name", snapshot->config->channels[i]->name},
+                              {"type", snapshot->config->channels[i]->type},
+                              {"healthy", h.healthy},
+                              {"detail", h.detail}});
+  }
   return {{"version", build::version()},
           {"commit", build::commit()},
           {"instance", cfg->gateway.instance},
@@ -235,6 +247,7 @@ nlohmann::json Gateway::Impl::status() const {
           {"connections", server.active_connections()},
           {"listeners", listeners},
           {"audit", audit_status},
+          {"channels", channel_health},
           {"outbox", {{"pending", outbox.pending()}}}};
 }
 
@@ -313,6 +326,7 @@ int Gateway::Impl::start() {
     return 1;
   }
   bound.store(true);
+  start_channels(*snapshot);
   AuditEvent ev;
   ev.kind = "gateway.start";
   ev.decision = "applied";
@@ -420,6 +434,7 @@ void Gateway::Impl::reload() {
   }
   for (const auto& s : next->listeners) server.update(s);
   outbox.set_policy(delivery_policy(result.config->outbox));
+  start_channels(*next);
   {
     std::lock_guard lock(config_mutex);
     snapshot = next;

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hermes/core/digest.hpp"
 #include "hermes/net/client.hpp"
 
 #include <algorithm>
@@ -57,6 +58,51 @@ milliseconds backoff(const DeliveryPolicy& policy, int attempts) {
 }
 
 }  // namespace
+
+bool signature_matches(const Secret& secret, std::string_view signed_text, std::string_view provided,
+                       std::string_view prefix) {
+  if (secret.empty() || provided.substr(0, prefix.size()) != prefix) return false;
+  return constant_time_equals(hmac_sha256_hex(secret.reveal(), signed_text), provided.substr(prefix.size()));
+}
+
+void audit_refusal(AuditSink& audit, const std::string& channel, const IpAddress& client, std::string_view why) {
+  AuditEvent ev;
+  ev.kind = "auth.reject";
+  ev.channel = channel;
+  ev.decision = "refused";
+  ev.status = std::string(why);
+  ev.detail = {{"client", client.to_string()}};
+  audit.record(std::move(ev));
+}
+
+namespace {
+
+bool utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+// Where to end a piece of at most `max` bytes of `text` (longer than `max`).
+std::size_t cut_point(std::string_view text, std::size_t max) {
+  std::string_view window = text.substr(0, max);
+  for (std::string_view boundary : {"\n\n", "\n", " "}) {
+    auto at = window.rfind(boundary);
+    if (at != std::string_view::npos && at >= max / 2) return at + boundary.size();
+  }
+  std::size_t at = max;
+  while (at > 0 && utf8_continuation(text[at])) --at;  // never split a character
+  return at == 0 ? max : at;
+}
+
+}  // namespace
+
+std::vector<std::string> split_message(std::string_view text, std::size_t max_bytes) {
+  std::vector<std::string> pieces;
+  while (text.size() > max_bytes) {
+    auto at = cut_point(text, max_bytes);
+    pieces.emplace_back(text.substr(0, at));
+    text.remove_prefix(at);
+  }
+  if (!text.empty() || pieces.empty()) pieces.emplace_back(text);
+  return pieces;
+}
 
 std::chrono::milliseconds parse_retry_after(std::string_view value) {
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
@@ -302,30 +348,68 @@ asio::awaitable<void> AsyncIntake::answer(std::shared_ptr<AsyncIntake> self, std
     error_code = "empty_answer";
     text = "The agent returned an empty answer.";
   }
-  auto pieces = owner->split_for_delivery(std::move(text));
-  std::vector<OutboxEntry> parts;
-  for (std::size_t i = 0; i < pieces.size(); ++i) {
-    OutboxEntry e;
-    e.channel = message.channel;
-    e.event_id = message.event_id;
-    e.part = static_cast<int>(i);
-    e.parts = static_cast<int>(pieces.size());
-    e.request_id = message.request_id;
-    e.account = message.account;
-    e.conversation = message.conversation;
-    e.thread = message.thread;
-    e.recipient = message.sender;
-    e.agent = reply.agent;
-    e.text = std::move(pieces[i]);
-    e.error_code = error_code;
-    parts.push_back(std::move(e));
-  }
+  auto parts = entries_for(*owner, message, reply.agent, std::move(text), error_code);
   bool queued = co_await self->outbox_->enqueue(std::move(parts));
   if (!queued) {
     self->events_.with({self->channel_, "outbox_failed"}).inc();
     spdlog::error("[{}] {}: the answer to event {} could not be queued; it is answered again at the next start",
                   message.request_id, self->channel_, message.event_id);
   }
+}
+
+std::vector<OutboxEntry> AsyncIntake::entries_for(const Channel& owner, const InboundMessage& m,
+                                                 const std::string& agent, std::string text,
+                                                 const std::string& error_code) {
+  auto pieces = owner.split_for_delivery(std::move(text));
+  std::vector<OutboxEntry> parts;
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    OutboxEntry e;
+    e.channel = m.channel;
+    e.event_id = m.event_id;
+    e.part = static_cast<int>(i);
+    e.parts = static_cast<int>(pieces.size());
+    e.request_id = m.request_id;
+    e.account = m.account;
+    e.conversation = m.conversation;
+    e.thread = m.thread;
+    e.recipient = m.sender;
+    e.agent = agent;
+    e.text = std::move(pieces[i]);
+    e.error_code = error_code;
+    parts.push_back(std::move(e));
+  }
+  return parts;
+}
+
+asio::awaitable<Accepted> AsyncIntake::refuse(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
+                                              InboundMessage message, std::string why, std::string notice) {
+  auto claim = co_await self->intake_->claim(message);
+  if (claim == IntakeClaim::failed) co_return Accepted::failed;
+  if (claim == IntakeClaim::duplicate) co_return Accepted::duplicate;
+  AuditEvent ev;
+  ev.kind = "message.rejected";
+  ev.request_id = message.request_id;
+  ev.channel = self->channel_;
+  ev.sender = message.sender;
+  ev.conversation = message.conversation;
+  ev.decision = "rejected";
+  ev.status = "not_allowed";
+  ev.detail = {{"event_id", message.event_id}, {"why", why}};
+  self->audit_.record(std::move(ev));
+  self->events_.with({self->channel_, "not_allowed"}).inc();
+  if (notice.empty() || !self->first_refusal(message.sender)) {
+    self->intake_->complete(message.channel, message.event_id);
+    co_return Accepted::accepted;
+  }
+  auto parts = entries_for(*owner, message, "", std::move(notice), "not_allowed");
+  bool queued = co_await self->outbox_->enqueue(std::move(parts));
+  co_return queued ? Accepted::accepted : Accepted::failed;
+}
+
+bool AsyncIntake::first_refusal(const std::string& sender) {
+  std::lock_guard lock(notices_mutex_);
+  if (refused_.size() > 100'000) refused_.clear();  // bounded; a few users may be told twice
+  return refused_.insert(sender).second;
 }
 
 bool AsyncIntake::first_notice_in_window(const InboundMessage& m, std::chrono::seconds window) {

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "hermes/channels/api.hpp"
+#include "hermes/channels/slack.hpp"
 #include "hermes/channels/webhook.hpp"
 
 namespace hermes::channels {
@@ -34,6 +35,7 @@ std::shared_ptr<Channel> ChannelFactories::create(const config::ChannelSpec& spe
 void register_builtin(config::Registries& registries, ChannelFactories& factories) {
   api::register_type(registries, factories);
   webhook::register_type(registries, factories);
+  slack::register_type(registries, factories);
 }
 
 }  // namespace hermes::channels

@@ -5,6 +5,7 @@
 // Hashes are lower-case hex; the first row of an instance's chain has
 // prev_hash = 64 zeros (kGenesisHash).
 
+#include "hermes/core/digest.hpp"
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -47,9 +48,9 @@ std::string chain_hash(const AuditRecord& r, std::string_view key);
 // Identifies a chain key without revealing it (stored in audit_meta).
 std::string key_fingerprint(std::string_view key);
 
-std::string sha256_hex(std::string_view data);
+using hermes::sha256_hex;
 // `s` unchanged when it is valid UTF-8; otherwise each invalid sequence becomes U+FFFD.
 std::string valid_utf8(std::string s);
-std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+using hermes::hmac_sha256_hex;
 
 }  // namespace hermes::audit

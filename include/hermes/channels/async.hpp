@@ -17,10 +17,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "hermes/channels/channel.hpp"
+#include "hermes/core/secret.hpp"
 #include "hermes/observability/metrics.hpp"
 
 namespace hermes::net {
@@ -62,6 +64,16 @@ class OutboxDrain {
   std::shared_ptr<State> state_;
 };
 
+// Constant-time check of `provided` == `prefix` + hex HMAC-SHA256(secret, signed_text),
+// the scheme of Slack (`v0=`), WhatsApp/Meta (`sha256=`) and the webhook channel.
+bool signature_matches(const Secret& secret, std::string_view signed_text, std::string_view provided,
+                       std::string_view prefix);
+// Records a refused (unsigned, mis-signed, stale) request: an `auth.reject` row.
+void audit_refusal(AuditSink& audit, const std::string& channel, const IpAddress& client, std::string_view why);
+// `text` cut into pieces of at most `max_bytes`, preferring paragraph, line and
+// word boundaries, never inside a UTF-8 sequence.
+std::vector<std::string> split_message(std::string_view text, std::size_t max_bytes);
+
 // The usual HTTP mapping: 2xx delivered; 429 (with its Retry-After), 408, 5xx
 // and transport errors retried; any other status refused for good.
 Delivery classify_http_delivery(const net::ClientResult& result);
@@ -83,12 +95,20 @@ class AsyncIntake {
   // sender; when accepted, answers it in the background through `owner`.
   static boost::asio::awaitable<Accepted> accept(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
                                                  InboundMessage message);
+  // A message the channel will not answer (an allowlist refused its sender):
+  // claimed so retries stay quiet, audited (`message.rejected`, `not_allowed`),
+  // and `notice` (when not empty) queued the first time this sender is refused.
+  static boost::asio::awaitable<Accepted> refuse(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
+                                                 InboundMessage message, std::string why, std::string notice);
   // The pipeline, then the outbox. Also what Channel::resume() runs for a replay.
   static boost::asio::awaitable<void> answer(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
                                              InboundMessage message);
 
  private:
   bool first_notice_in_window(const InboundMessage& m, std::chrono::seconds window);
+  bool first_refusal(const std::string& sender);
+  static std::vector<OutboxEntry> entries_for(const Channel& owner, const InboundMessage& m, const std::string& agent,
+                                              std::string text, const std::string& error_code);
 
   std::string channel_;
   std::shared_ptr<Ingress> ingress_;
@@ -98,6 +118,7 @@ class AsyncIntake {
   observability::CounterFamily& events_;
   std::mutex notices_mutex_;
   std::map<std::string, std::chrono::steady_clock::time_point> notice_until_;  // rate-limit notices sent, by sender
+  std::set<std::string> refused_;  // senders told they are not allowed (bounded)
 };
 
 }  // namespace hermes::channels

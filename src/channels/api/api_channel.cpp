@@ -3,7 +3,7 @@
 #include <strings.h>
 #include <spdlog/spdlog.h>
 
-#include "hermes/audit/record.hpp"
+#include "hermes/core/digest.hpp"
 #include "hermes/channels/api.hpp"
 #include "hermes/observability/metrics.hpp"
 #include "src/channels/api/replies.hpp"
@@ -113,7 +113,7 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     if (!auth || auth->size() <= kBearer.size() || strncasecmp(auth->data(), kBearer.data(), kBearer.size()) != 0) {
       return std::nullopt;
     }
-    std::string digest = audit::sha256_hex(auth->substr(kBearer.size()));
+    std::string digest = sha256_hex(auth->substr(kBearer.size()));
     const ApiKey* found = nullptr;
     for (const auto& k : spec_.keys) {  // compare all: time does not depend on which key matched
       if (CRYPTO_memcmp(k.sha256.data(), digest.data(), digest.size()) == 0) found = &k;

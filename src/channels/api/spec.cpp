@@ -1,6 +1,6 @@
 #include <regex>
 
-#include "hermes/audit/record.hpp"
+#include "hermes/core/digest.hpp"
 #include "hermes/channels/api.hpp"
 #include "hermes/config/reader.hpp"
 
@@ -17,7 +17,7 @@ std::optional<ApiKey> parse_key(const YAML::Node& node, const std::string& path,
   if (key.has_value() == digest.has_value()) {
     ctx.error(node, path, "a key needs exactly one of key: (a secret reference) or sha256: (its hex digest)");
   } else if (key) {
-    k.sha256 = audit::sha256_hex(key->reveal());
+    k.sha256 = sha256_hex(key->reveal());
   } else {
     static const std::regex kHex("[0-9a-fA-F]{64}");
     if (!std::regex_match(*digest, kHex)) {

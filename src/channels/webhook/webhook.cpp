@@ -8,7 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "hermes/audit/record.hpp"
+#include "hermes/core/digest.hpp"
 #include "hermes/channels/async.hpp"
 #include "hermes/config/reader.hpp"
 #include "hermes/net/client.hpp"
@@ -65,7 +65,7 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
     req.headers = {{"Content-Type", "application/json"},
                    {"X-Hermes-Delivery-Id", entry.channel + ":" + entry.event_id + ":" + std::to_string(entry.part)},
                    {"X-Request-Id", entry.request_id},
-                   {"X-Hermes-Signature", "sha256=" + audit::hmac_sha256_hex(spec_.secret.reveal(), req.body)}};
+                   {"X-Hermes-Signature", "sha256=" + hmac_sha256_hex(spec_.secret.reveal(), req.body)}};
     req.deadline = std::chrono::steady_clock::now() + spec_.deliver_timeout;
     auto result = co_await http_->fetch(std::move(req));
     co_return classify_http_delivery(result);
@@ -74,20 +74,11 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
  private:
   bool signed_correctly(const HttpRequest& r) const {
     auto sig = r.header("x-hermes-signature");
-    constexpr std::string_view kPrefix = "sha256=";
-    if (!sig || sig->substr(0, kPrefix.size()) != kPrefix) return false;
-    std::string expected = audit::hmac_sha256_hex(spec_.secret.reveal(), r.body);
-    return constant_time_equals(expected, sig->substr(kPrefix.size()));
+    return sig && signature_matches(spec_.secret, r.body, *sig, "sha256=");
   }
 
   HttpResponse refuse(const HttpRequest& r, int status, std::string_view why) {
-    AuditEvent ev;
-    ev.kind = "auth.reject";
-    ev.channel = spec_.name;
-    ev.decision = "refused";
-    ev.status = std::string(why);
-    ev.detail = {{"client", r.client.to_string()}};
-    audit_.record(std::move(ev));
+    audit_refusal(audit_, spec_.name, r.client, why);
     events_.with({spec_.name, std::string(why)}).inc();
     return HttpResponse::error(status, why, "the request signature is missing or wrong");
   }

@@ -1,0 +1,121 @@
+// Reading Slack's Events API payloads: which events are answered, and how a
+// Slack message maps onto an InboundMessage (conversation, thread, session).
+#include <algorithm>
+#include <charconv>
+
+#include "hermes/channels/slack.hpp"
+
+namespace hermes::channels::slack {
+namespace {
+
+std::string string_field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// Removes the bot's own mention ("<@U123>" or "<@U123|name>") and trims.
+std::string without_mention(std::string text, const std::string& bot_user_id) {
+  if (!bot_user_id.empty()) {
+    const std::string open = "<@" + bot_user_id;
+    for (auto at = text.find(open); at != std::string::npos; at = text.find(open, at)) {
+      auto end = text.find('>', at);
+      char next = at + open.size() < text.size() ? text[at + open.size()] : '\0';
+      if (end == std::string::npos || (next != '>' && next != '|')) {
+        at += open.size();
+        continue;
+      }
+      text.erase(at, end - at + 1);
+    }
+  }
+  auto first = text.find_first_not_of(" \t\n");
+  if (first == std::string::npos) return {};
+  auto last = text.find_last_not_of(" \t\n");
+  return text.substr(first, last - first + 1);
+}
+
+bool admitted(const SlackSpec& spec, const std::string& user, const std::string& conversation) {
+  if (spec.allowed_users.empty() && spec.allowed_channels.empty()) return !spec.deny_by_default;
+  if (!spec.allowed_users.empty() && !contains(spec.allowed_users, user)) return false;
+  if (!spec.allowed_channels.empty() && !contains(spec.allowed_channels, conversation)) return false;
+  return true;
+}
+
+}  // namespace
+
+Interpreted interpret_event(const nlohmann::json& callback, const SlackSpec& spec, const std::string& bot_user_id) {
+  Interpreted out;
+  auto event = callback.find("event");
+  if (event == callback.end() || !event->is_object()) {
+    out.why = "unsupported";
+    return out;
+  }
+  const auto& e = *event;
+  std::string type = string_field(e, "type");
+  if (type != "message" && type != "app_mention") {
+    out.why = "unsupported";
+    return out;
+  }
+  std::string user = string_field(e, "user");
+  std::string subtype = string_field(e, "subtype");
+  bool from_bot = e.contains("bot_id") || subtype == "bot_message";
+  if (!bot_user_id.empty() && user == bot_user_id) {
+    out.why = "own_message";  // never answer ourselves, not even with allow_bots
+    return out;
+  }
+  if (!subtype.empty() && subtype != "bot_message") {
+    out.why = "subtype";  // edits, deletes, joins…: not new messages
+    return out;
+  }
+  if (from_bot && !spec.allow_bots) {
+    out.why = "bot_message";
+    return out;
+  }
+  std::string conversation = string_field(e, "channel");
+  std::string ts = string_field(e, "ts");
+  std::string text = without_mention(string_field(e, "text"), bot_user_id);
+  if (conversation.empty() || ts.empty() || text.empty()) {
+    out.why = "empty";
+    return out;
+  }
+  std::string channel_type = string_field(e, "channel_type");
+  bool direct = channel_type == "im" || (channel_type.empty() && conversation.front() == 'D');
+  std::string thread_ts = string_field(e, "thread_ts");
+  auto replies = direct ? spec.reply_in_dms : spec.reply_in_channels;
+
+  InboundMessage& m = out.message;
+  m.channel = spec.name;
+  m.channel_type = "slack";
+  m.account = string_field(callback, "team_id");
+  m.conversation = conversation;
+  // The answer goes where the session is: a thread is its own session; a
+  // top-level message answered in a new thread starts that thread's session.
+  m.thread = !thread_ts.empty() ? thread_ts : (replies == ThreadReplies::always ? ts : std::string());
+  m.sender = user.empty() ? string_field(e, "bot_id") : user;
+  m.recipient = bot_user_id;
+  m.group = !direct;
+  m.text = std::move(text);
+  // The message's identity, not the event's: Slack sends a mention in a channel
+  // both as `message` and as `app_mention`, with different event ids.
+  m.event_id = conversation + ":" + ts;
+  if (!admitted(spec, user, conversation)) {
+    out.action = Interpreted::Action::refuse;
+    out.why = "not_allowed";
+    return out;
+  }
+  out.action = Interpreted::Action::answer;
+  return out;
+}
+
+bool timestamp_is_fresh(std::string_view timestamp, std::chrono::system_clock::time_point now) {
+  std::int64_t seconds = 0;
+  auto [end, ec] = std::from_chars(timestamp.data(), timestamp.data() + timestamp.size(), seconds);
+  if (ec != std::errc() || end != timestamp.data() + timestamp.size()) return false;
+  auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  return seconds > now_s - 300 && seconds < now_s + 300;
+}
+
+}  // namespace hermes::channels::slack

@@ -1,0 +1,278 @@
+// The Slack channel: signature check, Events API acknowledgement over durable
+// intake, chat.postMessage delivery through the outbox, auth.test at start.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+#include "hermes/channels/async.hpp"
+#include "hermes/channels/slack.hpp"
+#include "hermes/config/reader.hpp"
+#include "hermes/net/client.hpp"
+#include "hermes/observability/metrics.hpp"
+
+namespace hermes::channels::slack {
+namespace {
+
+namespace asio = boost::asio;
+using net::HttpRequest;
+using net::HttpResponse;
+
+std::optional<ThreadReplies> thread_replies(config::MapReader& r, std::string_view key) {
+  auto node = r.child(key);
+  if (!node.IsDefined() || node.IsNull()) return std::nullopt;
+  return config::convert_enum<ThreadReplies>(node, r.path_of(key), r.context(),
+                                             {{"always", ThreadReplies::always},
+                                              {"threads_only", ThreadReplies::threads_only}});
+}
+
+std::vector<std::string> id_list(config::MapReader& r, std::string_view key) {
+  return r.optional<std::vector<std::string>>(key).value_or(std::vector<std::string>{});
+}
+
+std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
+  auto spec = std::make_unique<SlackSpec>();
+  auto mode = r.optional<std::string>("mode").value_or("events");
+  if (mode != "events") {
+    r.context().error(r.child("mode"), r.path_of("mode"),
+                      "invalid value '" + mode + "' (expected events; socket mode is not supported yet)");
+  }
+  if (auto s = r.required<Secret>("signing_secret")) spec->signing_secret = *s;
+  if (auto s = r.required<Secret>("bot_token")) spec->bot_token = *s;
+  spec->api_url = r.optional<std::string>("api_url").value_or(spec->api_url);
+  while (!spec->api_url.empty() && spec->api_url.back() == '/') spec->api_url.pop_back();
+  std::string url_error;
+  if (!net::parse_http_url(spec->api_url, url_error)) {
+    r.context().error(r.child("api_url"), r.path_of("api_url"), "api_url: " + url_error);
+  }
+  auto threads_node = r.child("reply_in_thread");
+  if (threads_node.IsDefined() && !threads_node.IsNull()) {
+    config::MapReader threads(threads_node, r.path_of("reply_in_thread"), r.context());
+    spec->reply_in_channels = thread_replies(threads, "channels").value_or(spec->reply_in_channels);
+    spec->reply_in_dms = thread_replies(threads, "dms").value_or(spec->reply_in_dms);
+    threads.finish();
+  }
+  spec->allow_bots = r.optional<bool>("allow_bots").value_or(false);
+  spec->allowed_users = id_list(r, "allowed_users");
+  spec->allowed_channels = id_list(r, "allowed_channels");
+  spec->deny_by_default = r.optional<bool>("deny_by_default").value_or(false);
+  spec->refused_notice = r.optional<std::string>("refused_notice").value_or("");
+  spec->api_timeout = r.optional<Duration>("api_timeout").value_or(spec->api_timeout);
+  if (spec->api_timeout.count() <= 0) {
+    r.context().error(r.child("api_timeout"), r.path_of("api_timeout"), "api_timeout must be positive");
+  }
+  return spec;
+}
+
+// Slack Web API errors worth another try; anything else is permanent for this message.
+bool transient_slack_error(std::string_view error) {
+  return error == "ratelimited" || error == "internal_error" || error == "fatal_error" ||
+         error == "service_unavailable" || error == "request_timeout";
+}
+
+class SlackChannel final : public Channel, public std::enable_shared_from_this<SlackChannel> {
+ public:
+  SlackChannel(const SlackSpec& spec, ChannelContext& ctx)
+      : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), http_(ctx.http), audit_(ctx.audit),
+        events_(ctx.metrics.counter("hermes_slack_events_total", "Slack Events API requests, by channel and outcome.",
+                                    {"channel", "outcome"})),
+        api_errors_(ctx.metrics.counter("hermes_slack_api_errors_total",
+                                        "Slack Web API calls that failed, by channel, method and error.",
+                                        {"channel", "method", "error"})) {}
+
+  void mount(net::HttpRoutes& routes) {
+    auto self = shared_from_this();
+    routes.add("POST", "/slack/" + spec_.name + "/events",
+               [self](HttpRequest r) { return receive(self, std::move(r)); }, "/slack/events");
+  }
+
+  asio::awaitable<void> run() override {
+    std::weak_ptr<SlackChannel> weak = weak_from_this();
+    co_await learn_identity(weak);
+  }
+
+  ChannelHealth health() const override {
+    std::lock_guard lock(identity_mutex_);
+    if (bot_user_id_.empty()) return {false, "auth.test has not succeeded: " + identity_error_};
+    return {true, "bot user " + bot_user_id_};
+  }
+
+  asio::awaitable<void> resume(InboundMessage message) override {
+    std::shared_ptr<Channel> self = shared_from_this();  // named: no temporaries inside co_await (GCC 12)
+    co_await AsyncIntake::answer(async_, self, std::move(message));
+  }
+
+  std::vector<std::string> split_for_delivery(std::string text) const override {
+    return split_message(text, spec_.max_message_bytes);
+  }
+
+  asio::awaitable<Delivery> deliver(OutboxEntry entry) override {
+    nlohmann::json body = {{"channel", entry.conversation}, {"text", entry.text}};
+    if (!entry.thread.empty()) body["thread_ts"] = entry.thread;
+    auto result = co_await call_api("chat.postMessage", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                    entry.request_id);
+    co_return api_outcome("chat.postMessage", result);
+  }
+
+ private:
+  std::string bot_user_id() const {
+    std::lock_guard lock(identity_mutex_);
+    return bot_user_id_;
+  }
+
+  asio::awaitable<net::ClientResult> call_api(std::string method, std::string json_body, std::string request_id) {
+    net::ClientRequest req;
+    req.method = "POST";
+    req.url = spec_.api_url + "/" + method;
+    req.headers = {{"Content-Type", "application/json; charset=utf-8"},
+                   {"Authorization", "Bearer " + spec_.bot_token.reveal()}};
+    if (!request_id.empty()) req.headers.emplace_back("X-Request-Id", request_id);
+    req.body = std::move(json_body);
+    req.deadline = std::chrono::steady_clock::now() + spec_.api_timeout;
+    co_return co_await http_->fetch(std::move(req));
+  }
+
+  // Slack answers HTTP 200 with {"ok": false, "error": …} for most failures.
+  Delivery api_outcome(const std::string& method, const net::ClientResult& result) {
+    Delivery d = classify_http_delivery(result);
+    if (d.result != DeliveryResult::delivered) {
+      api_errors_.with({spec_.name, method, d.detail}).inc();
+      return d;
+    }
+    auto reply = nlohmann::json::parse(result.body, nullptr, false);
+    if (!reply.is_object()) {
+      d.result = DeliveryResult::retry;
+      d.detail = "slack_invalid_response";
+    } else if (!reply.value("ok", false)) {
+      std::string error = reply.value("error", std::string("unknown_error"));
+      d.result = transient_slack_error(error) ? DeliveryResult::retry : DeliveryResult::failed;
+      d.detail = "slack:" + error;
+    } else {
+      d.peer_id = reply.value("ts", std::string());
+      return d;
+    }
+    api_errors_.with({spec_.name, method, d.detail}).inc();
+    return d;
+  }
+
+  // auth.test tells the bot its own user id (to skip its own posts and strip its mention).
+  static asio::awaitable<void> learn_identity(std::weak_ptr<SlackChannel> weak) {
+    asio::steady_timer wait(co_await asio::this_coro::executor);
+    for (int attempt = 0;; ++attempt) {
+      auto self = weak.lock();
+      if (!self) co_return;  // replaced by a reload
+      auto result = co_await self->call_api("auth.test", "{}", "");
+      auto outcome = self->api_outcome("auth.test", result);
+      auto reply = nlohmann::json::parse(result.body, nullptr, false);
+      if (outcome.result == DeliveryResult::delivered && reply.is_object() && reply.contains("user_id")) {
+        std::lock_guard lock(self->identity_mutex_);
+        self->bot_user_id_ = reply.value("user_id", "");
+        spdlog::info("slack {}: connected as bot user {} in team {}", self->spec_.name, self->bot_user_id_,
+                     reply.value("team_id", ""));
+        co_return;
+      }
+      {
+        std::lock_guard lock(self->identity_mutex_);
+        self->identity_error_ = outcome.detail;
+      }
+      spdlog::error("slack {}: auth.test failed ({}); check bot_token and api_url. Retrying", self->spec_.name,
+                    outcome.detail);
+      self.reset();
+      wait.expires_after(std::chrono::seconds(std::min(60, 1 << std::min(attempt, 6))));
+      co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+  HttpResponse refuse(const HttpRequest& r, std::string_view why) {
+    audit_refusal(audit_, spec_.name, r.client, why);
+    events_.with({spec_.name, std::string(why)}).inc();
+    return HttpResponse::error(401, why, "the request signature is missing, stale or wrong");
+  }
+
+  // Before parsing anything: the timestamp is recent and the signature covers it and the body.
+  std::optional<std::string_view> signature_problem(const HttpRequest& r) const {
+    auto timestamp = r.header("x-slack-request-timestamp");
+    auto signature = r.header("x-slack-signature");
+    if (!timestamp || !signature) return "unsigned";
+    if (!timestamp_is_fresh(*timestamp, std::chrono::system_clock::now())) return "stale_timestamp";
+    std::string signed_text = "v0:" + std::string(*timestamp) + ":" + r.body;
+    if (!signature_matches(spec_.signing_secret, signed_text, *signature, "v0=")) return "bad_signature";
+    return std::nullopt;
+  }
+
+  static asio::awaitable<HttpResponse> receive(std::shared_ptr<SlackChannel> self, HttpRequest r) {
+    if (auto problem = self->signature_problem(r)) co_return self->refuse(r, *problem);
+    auto body = nlohmann::json::parse(r.body, nullptr, false);
+    if (!body.is_object()) {
+      self->events_.with({self->spec_.name, "bad_request"}).inc();
+      co_return HttpResponse::error(400, "bad_request", "the body is not a JSON object");
+    }
+    std::string type = body.value("type", "");
+    if (type == "url_verification") {
+      self->events_.with({self->spec_.name, "url_verification"}).inc();
+      co_return HttpResponse::json(200, {{"challenge", body.value("challenge", "")}});
+    }
+    if (type != "event_callback") {
+      self->events_.with({self->spec_.name, "ignored"}).inc();
+      co_return HttpResponse::json(200, {{"ok", true}});
+    }
+    auto interpreted = interpret_event(body, self->spec_, self->bot_user_id());
+    if (interpreted.action == Interpreted::Action::skip) {
+      self->events_.with({self->spec_.name, "skipped_" + interpreted.why}).inc();
+      co_return HttpResponse::json(200, {{"ok", true}});
+    }
+    InboundMessage m = std::move(interpreted.message);
+    m.request_id = generate_request_id();
+    m.client = r.client;
+    if (auto retry = r.header("x-slack-retry-num")) {
+      spdlog::debug("slack {}: retry {} of {} ({})", self->spec_.name, *retry, m.event_id,
+                    r.header("x-slack-retry-reason").value_or(""));
+    }
+    std::shared_ptr<Channel> owner = self;
+    Accepted accepted;
+    if (interpreted.action == Interpreted::Action::refuse) {
+      accepted = co_await AsyncIntake::refuse(self->async_, owner, std::move(m), interpreted.why,
+                                              self->spec_.refused_notice);
+    } else {
+      accepted = co_await AsyncIntake::accept(self->async_, owner, std::move(m));
+    }
+    if (accepted == Accepted::accepted || accepted == Accepted::duplicate) {
+      self->events_.with({self->spec_.name, accepted == Accepted::accepted ? "accepted" : "duplicate"}).inc();
+      co_return HttpResponse::json(200, {{"ok", true}});
+    }
+    // Nothing was acknowledged: Slack retries (up to 3 times, backing off).
+    auto busy = HttpResponse::error(503, accepted == Accepted::overloaded ? "overloaded" : "intake_unavailable",
+                                    "cannot accept the event now; retry later");
+    busy.with_header("Retry-After", "1");
+    co_return busy;
+  }
+
+  SlackSpec spec_;
+  std::shared_ptr<AsyncIntake> async_;
+  net::HttpClient* http_;
+  AuditSink& audit_;
+  observability::CounterFamily& events_;
+  observability::CounterFamily& api_errors_;
+  mutable std::mutex identity_mutex_;
+  std::string bot_user_id_;
+  std::string identity_error_ = "not tried yet";
+};
+
+std::shared_ptr<Channel> make_channel(const config::ChannelSpec& spec, ChannelContext& context) {
+  if (!context.http) throw std::logic_error("slack channel needs an http client");
+  auto channel = std::make_shared<SlackChannel>(static_cast<const SlackSpec&>(spec), context);
+  channel->mount(context.routes);
+  return channel;
+}
+
+}  // namespace
+
+void register_type(config::Registries& registries, ChannelFactories& factories) {
+  registries.add_channel_type("slack", parse);
+  factories.add("slack", make_channel);
+}
+
+}  // namespace hermes::channels::slack

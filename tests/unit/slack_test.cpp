@@ -1,0 +1,141 @@
+// Slack event interpretation, signature freshness, and message splitting.
+#include <gtest/gtest.h>
+
+#include "hermes/channels/async.hpp"
+#include "hermes/channels/slack.hpp"
+
+namespace hermes::channels {
+namespace {
+
+using nlohmann::json;
+using slack::Interpreted;
+
+slack::SlackSpec spec() {
+  slack::SlackSpec s;
+  s.name = "slack";
+  s.type = "slack";
+  return s;
+}
+
+json callback(json event) {
+  return {{"type", "event_callback"}, {"team_id", "T1"}, {"event_id", "Ev1"}, {"event", std::move(event)}};
+}
+
+json dm(const std::string& text) {
+  return {{"type", "message"}, {"channel", "D1"}, {"channel_type", "im"}, {"user", "U1"}, {"text", text},
+          {"ts", "100.000001"}};
+}
+
+TEST(SlackEvents, ADirectMessageIsItsOwnSessionUnlessThreaded) {
+  auto r = slack::interpret_event(callback(dm("hello")), spec(), "UBOT");
+  ASSERT_EQ(r.action, Interpreted::Action::answer);
+  EXPECT_EQ(r.message.conversation, "D1");
+  EXPECT_EQ(r.message.thread, "");  // threads_only in DMs
+  EXPECT_FALSE(r.message.group);
+  EXPECT_EQ(r.message.sender, "U1");
+  EXPECT_EQ(r.message.account, "T1");
+  EXPECT_EQ(r.message.recipient, "UBOT");
+  EXPECT_EQ(r.message.event_id, "D1:100.000001");
+  auto threaded = dm("more");
+  threaded["thread_ts"] = "99.000001";
+  EXPECT_EQ(slack::interpret_event(callback(threaded), spec(), "UBOT").message.thread, "99.000001");
+}
+
+TEST(SlackEvents, ChannelMessagesAreAnsweredInAThreadPerSender) {
+  json e = {{"type", "app_mention"}, {"channel", "C1"}, {"user", "U2"}, {"text", "<@UBOT> hi <@U3>"},
+            {"ts", "200.000002"}};
+  auto r = slack::interpret_event(callback(e), spec(), "UBOT");
+  ASSERT_EQ(r.action, Interpreted::Action::answer);
+  EXPECT_EQ(r.message.thread, "200.000002");  // always: a new thread under the message
+  EXPECT_TRUE(r.message.group);
+  EXPECT_EQ(r.message.text, "hi <@U3>");  // only the bot's own mention goes
+  auto s = spec();
+  s.reply_in_channels = slack::ThreadReplies::threads_only;
+  EXPECT_EQ(slack::interpret_event(callback(e), s, "UBOT").message.thread, "");
+  e["text"] = "<@UBOT|hermes>   ";
+  EXPECT_EQ(slack::interpret_event(callback(e), spec(), "UBOT").why, "empty");
+}
+
+TEST(SlackEvents, BotsSubtypesAndOwnMessagesAreSkipped) {
+  auto bot = dm("beep");
+  bot["bot_id"] = "B2";
+  EXPECT_EQ(slack::interpret_event(callback(bot), spec(), "UBOT").why, "bot_message");
+  auto s = spec();
+  s.allow_bots = true;
+  EXPECT_EQ(slack::interpret_event(callback(bot), s, "UBOT").action, Interpreted::Action::answer);
+  auto edit = dm("edited");
+  edit["subtype"] = "message_changed";
+  EXPECT_EQ(slack::interpret_event(callback(edit), s, "UBOT").why, "subtype");
+  auto own = dm("my answer");
+  own["user"] = "UBOT";
+  EXPECT_EQ(slack::interpret_event(callback(own), s, "UBOT").why, "own_message");
+  json reaction = {{"type", "reaction_added"}, {"user", "U1"}};
+  EXPECT_EQ(slack::interpret_event(callback(reaction), spec(), "UBOT").why, "unsupported");
+  EXPECT_EQ(slack::interpret_event(json{{"type", "event_callback"}}, spec(), "UBOT").why, "unsupported");
+}
+
+TEST(SlackEvents, AllowlistsRefuseOthers) {
+  auto s = spec();
+  s.allowed_users = {"U9"};
+  EXPECT_EQ(slack::interpret_event(callback(dm("hi")), s, "UBOT").action, Interpreted::Action::refuse);
+  s.allowed_users = {"U1"};
+  s.allowed_channels = {"C7"};
+  EXPECT_EQ(slack::interpret_event(callback(dm("hi")), s, "UBOT").action, Interpreted::Action::refuse);
+  s.allowed_channels = {"D1"};
+  EXPECT_EQ(slack::interpret_event(callback(dm("hi")), s, "UBOT").action, Interpreted::Action::answer);
+  auto closed = spec();
+  closed.deny_by_default = true;
+  EXPECT_EQ(slack::interpret_event(callback(dm("hi")), closed, "UBOT").action, Interpreted::Action::refuse);
+}
+
+TEST(SlackSignature, TimestampsMoreThanFiveMinutesOffAreStale) {
+  auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
+  EXPECT_TRUE(slack::timestamp_is_fresh("1700000000", now));
+  EXPECT_TRUE(slack::timestamp_is_fresh("1699999701", now));
+  EXPECT_FALSE(slack::timestamp_is_fresh("1699999699", now));
+  EXPECT_FALSE(slack::timestamp_is_fresh("1700000301", now));
+  EXPECT_FALSE(slack::timestamp_is_fresh("17000000x0", now));
+  EXPECT_FALSE(slack::timestamp_is_fresh("", now));
+}
+
+TEST(SlackSignature, MatchesSlacksDocumentedExample) {
+  // The example from Slack's "Verifying requests from Slack" guide.
+  Secret secret("8f742231b10e8888abcd99yyyzzz85a5", "inline");
+  std::string body =
+      "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&"
+      "channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&"
+      "response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&"
+      "trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+  std::string signed_text = "v0:1531420618:" + body;
+  EXPECT_TRUE(signature_matches(secret, signed_text,
+                                "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503", "v0="));
+  EXPECT_FALSE(signature_matches(secret, signed_text + " ",
+                                 "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503", "v0="));
+  EXPECT_FALSE(signature_matches(secret, signed_text, "a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+                                 "v0="));
+}
+
+TEST(SplitMessage, PrefersParagraphsThenLinesThenWords) {
+  EXPECT_EQ(split_message("short", 100), (std::vector<std::string>{"short"}));
+  EXPECT_EQ(split_message("", 100), (std::vector<std::string>{""}));
+  auto parts = split_message("first paragraph here\n\nsecond one", 25);
+  EXPECT_EQ(parts, (std::vector<std::string>{"first paragraph here\n\n", "second one"}));
+  parts = split_message("alpha beta gamma delta", 12);
+  EXPECT_EQ(parts, (std::vector<std::string>{"alpha beta ", "gamma delta"}));
+}
+
+TEST(SplitMessage, NeverCutsAUtf8Character) {
+  std::string text;
+  for (int i = 0; i < 50; ++i) text += "\xC3\xA9";  // "é" x 50, no spaces
+  auto parts = split_message(text, 7);
+  std::string joined;
+  for (const auto& p : parts) {
+    EXPECT_LE(p.size(), 7u);
+    EXPECT_EQ(p.size() % 2, 0u) << "cut inside a character";
+    joined += p;
+  }
+  EXPECT_EQ(joined, text);
+}
+
+}  // namespace
+}  // namespace hermes::channels
