@@ -3,6 +3,7 @@
 
 #include "hermes/channels/async.hpp"
 #include "hermes/channels/slack.hpp"
+#include "hermes/config/loader.hpp"
 
 namespace hermes::channels {
 namespace {
@@ -135,6 +136,57 @@ TEST(SplitMessage, NeverCutsAUtf8Character) {
     joined += p;
   }
   EXPECT_EQ(joined, text);
+}
+
+config::LoadResult load_channel(const std::string& channel_yaml) {
+  config::Registries registries;
+  ChannelFactories factories;
+  register_builtin(registries, factories);
+  config::SecretEnvironment env;
+  env.getenv = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "SLACK_SIGNING") return std::string("signing-secret-value");
+    return std::nullopt;
+  };
+  env.base_dir = "/nonexistent";
+  std::string text = "listeners:\n  - {name: local, bind: loopback, port: 8080}\nchannels:\n" + channel_yaml;
+  return config::load_string(text, "hermes.yaml", env, &registries);
+}
+
+TEST(SlackConfig, KeysAreTypedAndChecked) {
+  auto ok = load_channel(R"(  - name: slack
+    type: slack
+    listener: local
+    signing_secret: "${env:SLACK_SIGNING}"
+    bot_token: xoxb-inline
+    api_url: http://127.0.0.1:9/api/
+    reply_in_thread: {dms: always}
+    allowed_users: [U1, U2]
+)");
+  ASSERT_TRUE(ok.ok()) << config::format_errors(ok.errors);
+  const auto& spec = static_cast<const slack::SlackSpec&>(*ok.config->channels.at(0));
+  EXPECT_EQ(spec.api_url, "http://127.0.0.1:9/api");
+  EXPECT_EQ(spec.reply_in_dms, slack::ThreadReplies::always);
+  EXPECT_EQ(spec.reply_in_channels, slack::ThreadReplies::always);
+  EXPECT_EQ(spec.allowed_users, (std::vector<std::string>{"U1", "U2"}));
+  EXPECT_EQ(spec.signing_secret.reveal(), "signing-secret-value");
+
+  auto bad = load_channel(R"(  - name: slack
+    type: slack
+    listener: local
+    mode: socket
+    signing_secret: "${env:NOT_SET}"
+    api_url: slack.com/api
+    reply_in_thread: {channels: sometimes, group: always}
+)");
+  ASSERT_FALSE(bad.ok());
+  auto text = config::format_errors(bad.errors);
+  EXPECT_NE(text.find("hermes.yaml:7:11: channels[0].mode: invalid value 'socket'"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].signing_secret"), std::string::npos) << text;
+  EXPECT_EQ(text.find("NOT_SET\n"), std::string::npos);
+  EXPECT_NE(text.find("channels[0].bot_token"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].api_url"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].reply_in_thread.channels: invalid value 'sometimes'"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].reply_in_thread.group: unknown key"), std::string::npos) << text;
 }
 
 }  // namespace

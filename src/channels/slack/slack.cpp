@@ -46,7 +46,7 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   while (!spec->api_url.empty() && spec->api_url.back() == '/') spec->api_url.pop_back();
   std::string url_error;
   if (!net::parse_http_url(spec->api_url, url_error)) {
-    r.context().error(r.child("api_url"), r.path_of("api_url"), "api_url: " + url_error);
+    r.context().error(r.child("api_url"), r.path_of("api_url"), "api_url must be an http(s) URL: " + url_error);
   }
   auto threads_node = r.child("reply_in_thread");
   if (threads_node.IsDefined() && !threads_node.IsNull()) {

@@ -27,7 +27,7 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   spec->deliver_url = r.required<std::string>("deliver_url").value_or("");
   std::string url_error;
   if (!spec->deliver_url.empty() && !net::parse_http_url(spec->deliver_url, url_error)) {
-    r.context().error(r.child("deliver_url"), r.path_of("deliver_url"), "deliver_url: " + url_error);
+    r.context().error(r.child("deliver_url"), r.path_of("deliver_url"), "deliver_url must be an http(s) URL: " + url_error);
   }
   spec->deliver_timeout = r.optional<Duration>("deliver_timeout").value_or(spec->deliver_timeout);
   return spec;
