@@ -4,6 +4,7 @@
 
 #include "hermes/channels/api.hpp"
 #include "hermes/channels/slack.hpp"
+#include "hermes/channels/webchat.hpp"
 #include "hermes/channels/webhook.hpp"
 
 namespace hermes::channels {
@@ -36,6 +37,7 @@ void register_builtin(config::Registries& registries, ChannelFactories& factorie
   api::register_type(registries, factories);
   webhook::register_type(registries, factories);
   slack::register_type(registries, factories);
+  webchat::register_type(registries, factories);
 }
 
 }  // namespace hermes::channels

@@ -1,4 +1,5 @@
 #include "hermes/net/http.hpp"
+#include "hermes/net/websocket.hpp"
 
 #include <nlohmann/json.hpp>
 #include <strings.h>
@@ -72,6 +73,13 @@ void HttpRoutes::add(std::string method, std::string path, HttpHandler handler, 
   if (metric_name.empty()) metric_name = path;
   routes_.push_back(
       Route{std::move(method), std::move(path), std::move(metric_name), std::move(handler), cancel_on_disconnect});
+}
+
+void HttpRoutes::add_websocket(std::string path, WebSocketRoute route, std::string metric_name) {
+  if (metric_name.empty()) metric_name = path;
+  Route r{"GET", std::move(path), std::move(metric_name), {}, false,
+          std::make_shared<const WebSocketRoute>(std::move(route))};
+  routes_.push_back(std::move(r));
 }
 
 HttpRoutes::Match HttpRoutes::match(std::string_view method, std::string_view path) const {

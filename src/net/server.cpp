@@ -15,6 +15,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
@@ -24,6 +25,7 @@
 
 #include "hermes/observability/metrics.hpp"
 #include "src/net/tls_context.hpp"
+#include "src/net/websocket_session.hpp"
 
 namespace hermes::net {
 
@@ -542,7 +544,23 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
   auto match = settings.routes ? settings.routes->match(out.method, out.path) : HttpRoutes::Match{};
   HttpResponse response;
   std::string route_label = "unmatched";
-  if (match.route) {
+  if (match.route && match.route->websocket) {
+    route_label = match.route->metric_name;
+    std::optional<HttpResponse> refusal;
+    if (!beast::websocket::is_upgrade(head)) {
+      refusal = HttpResponse::error(426, "upgrade_required", "this endpoint speaks WebSocket only");
+      refusal->with_header("Upgrade", "websocket");
+    } else if (match.route->websocket->admit) {
+      refusal = match.route->websocket->admit(out);
+    }
+    if (!refusal) {
+      count(route_label, 101);
+      co_await serve_websocket(stream, parser.release(), match.route->websocket, out);
+      ok = false;  // the connection ends with the WebSocket
+      co_return HttpResponse{};
+    }
+    response = std::move(*refusal);
+  } else if (match.route) {
     route_label = match.route->metric_name;
     HttpRequest for_handler = out;
     if (match.route->cancel_on_disconnect) {

@@ -79,6 +79,7 @@ struct HttpResponse {
 IpAddress recorded_client(const IpAddress& peer, const Headers& headers, const std::vector<Cidr>& trusted_proxies);
 
 using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest)>;
+struct WebSocketRoute;  // hermes/net/websocket.hpp
 
 // Exact-path routes with a method each. Built whole and swapped on reload.
 class HttpRoutes {
@@ -89,6 +90,7 @@ class HttpRoutes {
     std::string metric_name;  // label for hermes_http_requests_total{route}
     HttpHandler handler;
     bool cancel_on_disconnect = false;  // long handlers: a client that leaves cancels the work
+    std::shared_ptr<const WebSocketRoute> websocket;  // set: GET upgrades to a WebSocket
   };
   struct Match {
     const Route* route = nullptr;
@@ -98,6 +100,8 @@ class HttpRoutes {
 
   void add(std::string method, std::string path, HttpHandler handler, std::string metric_name = {},
            bool cancel_on_disconnect = false);
+  // GET `path` upgrades to a WebSocket served by `route`.
+  void add_websocket(std::string path, WebSocketRoute route, std::string metric_name = {});
   Match match(std::string_view method, std::string_view path) const;
   bool empty() const { return routes_.empty(); }
 

@@ -113,11 +113,7 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     if (!auth || auth->size() <= kBearer.size() || strncasecmp(auth->data(), kBearer.data(), kBearer.size()) != 0) {
       return std::nullopt;
     }
-    std::string digest = sha256_hex(auth->substr(kBearer.size()));
-    const ApiKey* found = nullptr;
-    for (const auto& k : spec_.keys) {  // compare all: time does not depend on which key matched
-      if (CRYPTO_memcmp(k.sha256.data(), digest.data(), digest.size()) == 0) found = &k;
-    }
+    const ApiKey* found = find_api_key(spec_.keys, auth->substr(kBearer.size()));
     if (!found) return std::nullopt;
     return Identity{found->name, found->agents};
   }

@@ -1,3 +1,5 @@
+#include <openssl/crypto.h>
+
 #include <regex>
 
 #include "hermes/core/digest.hpp"
@@ -5,9 +7,8 @@
 #include "hermes/config/reader.hpp"
 
 namespace hermes::channels::api {
-namespace {
 
-std::optional<ApiKey> parse_key(const YAML::Node& node, const std::string& path, config::ParseContext& ctx) {
+std::optional<ApiKey> parse_api_key(const YAML::Node& node, const std::string& path, config::ParseContext& ctx) {
   config::MapReader r(node, path, ctx);
   ApiKey k;
   k.where = ctx.location(node);
@@ -36,11 +37,24 @@ std::optional<ApiKey> parse_key(const YAML::Node& node, const std::string& path,
   return k;
 }
 
+const ApiKey* find_api_key(const std::vector<ApiKey>& keys, std::string_view presented) {
+  std::string digest = sha256_hex(presented);
+  const ApiKey* found = nullptr;
+  for (const auto& k : keys) {  // compare all: time does not depend on which key matched
+    if (k.sha256.size() == digest.size() && CRYPTO_memcmp(k.sha256.data(), digest.data(), digest.size()) == 0) {
+      found = &k;
+    }
+  }
+  return found;
+}
+
+namespace {
+
 std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   auto spec = std::make_unique<ApiSpec>();
   spec->keys = config::parse_list<ApiKey>(r.child("keys"), r.path_of("keys"), r.context(),
                                           [&](const YAML::Node& n, const std::string& p) {
-                                            return parse_key(n, p, r.context());
+                                            return parse_api_key(n, p, r.context());
                                           });
   return spec;
 }
@@ -54,6 +68,11 @@ void ApiSpec::validate(const config::Config& cfg, const std::string& path, confi
     ctx.error_at(where, path + ".keys",
                  "an api channel on a non-loopback listener needs keys: (no keys, no start)");
   }
+  validate_api_keys(keys, cfg, path, ctx);
+}
+
+void validate_api_keys(const std::vector<ApiKey>& keys, const config::Config& cfg, const std::string& path,
+                       config::ParseContext& ctx) {
   config::check_unique_names(keys, "api key", path + ".keys", ctx);
   for (std::size_t i = 0; i < keys.size(); ++i) {
     for (const auto& agent : keys[i].agents) {

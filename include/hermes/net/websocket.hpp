@@ -1,0 +1,43 @@
+#pragma once
+// WebSocket endpoints without Beast in sight: a route that upgrades, and the
+// socket a handler reads and writes text messages on. Beast stays in src/net.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "hermes/core/units.hpp"
+#include "hermes/net/http.hpp"
+
+namespace hermes::net {
+
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // The next message; nullopt once the connection has ended (see end_reason()).
+  virtual boost::asio::awaitable<std::optional<std::string>> read() = 0;
+  // Sends one text message, waiting while the peer is slow to read (back-pressure).
+  // Writes from several coroutines are sent one after another. False: gone.
+  virtual boost::asio::awaitable<bool> write(std::string text) = 0;
+  // Sends a close frame (once); later reads end.
+  virtual boost::asio::awaitable<void> close(std::uint16_t code, std::string reason) = 0;
+  virtual bool is_open() const = 0;
+  // Why read() ended: "closed" (by the peer), "too_big", "timeout", "error", "local_close".
+  virtual const std::string& end_reason() const = 0;
+};
+
+struct WebSocketRoute {
+  std::size_t max_message = 64 * 1024;  // larger messages close the connection (1009)
+  Duration idle_timeout{300'000};       // pings at half of it; no answer by the end closes
+  // Checks the upgrade request (Origin, limits); a response refuses it, nullopt accepts.
+  std::function<std::optional<HttpResponse>(const HttpRequest&)> admit;
+  // Runs for the life of the connection. It must be done with the socket when it
+  // returns: the connection is closed and freed then.
+  std::function<boost::asio::awaitable<void>(HttpRequest, std::shared_ptr<WebSocket>)> handler;
+};
+
+}  // namespace hermes::net

@@ -1,0 +1,131 @@
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include "src/net/websocket_session.hpp"
+
+namespace hermes::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+template <class Stream>
+class BeastWebSocket final : public WebSocket {
+ public:
+  BeastWebSocket(Stream& stream, const WebSocketRoute& route) : ws_(stream), turn_(stream.get_executor()) {
+    // Beast's own timeouts replace the TCP stream's: pings when idle, close when unanswered.
+    beast::get_lowest_layer(stream).expires_never();
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = std::chrono::seconds(10);
+    timeouts.idle_timeout = route.idle_timeout;
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(beast::http::field::server, "hermes"); }));
+    ws_.read_message_max(route.max_message);
+  }
+
+  asio::awaitable<bool> accept(UpgradeRequest& head) {
+    auto [ec] = co_await ws_.async_accept(head, kAsTuple);
+    open_ = !ec;
+    co_return open_;
+  }
+
+  asio::awaitable<std::optional<std::string>> read() override {
+    if (!open_) co_return std::nullopt;
+    buffer_.clear();
+    auto [ec, n] = co_await ws_.async_read(buffer_, kAsTuple);
+    if (ec) {
+      open_ = false;
+      if (ec == websocket::error::closed) {
+        reason_ = "closed";
+      } else if (ec == websocket::error::message_too_big || ec == websocket::error::buffer_overflow) {
+        reason_ = "too_big";  // Beast has sent close 1009
+      } else if (ec == beast::error::timeout) {
+        reason_ = "timeout";
+      } else if (reason_.empty()) {
+        reason_ = "error";
+      }
+      co_return std::nullopt;
+    }
+    co_return beast::buffers_to_string(buffer_.data());
+  }
+
+  asio::awaitable<bool> write(std::string text) override {
+    co_await my_turn();
+    if (!open_) co_return false;
+    writing_ = true;
+    ws_.text(true);
+    auto [ec, n] = co_await ws_.async_write(asio::buffer(text), kAsTuple);
+    writing_ = false;
+    turn_.cancel_one();
+    if (ec) open_ = false;
+    co_return !ec;
+  }
+
+  asio::awaitable<void> close(std::uint16_t code, std::string reason) override {
+    co_await my_turn();
+    if (!open_) co_return;
+    open_ = false;
+    reason_ = "local_close";
+    writing_ = true;
+    websocket::close_reason why(static_cast<websocket::close_code>(code), reason);  // named: GCC 12
+    auto [ec] = co_await ws_.async_close(why, kAsTuple);
+    writing_ = false;
+    turn_.cancel();
+  }
+
+  bool is_open() const override { return open_; }
+  const std::string& end_reason() const override { return reason_; }
+  // The stream is about to go away: nothing may touch it from now on.
+  void detach() { open_ = false; }
+
+ private:
+  // One write (or close) at a time, in the order asked; all on the connection's strand.
+  asio::awaitable<void> my_turn() {
+    while (writing_ && open_) {
+      turn_.expires_at(asio::steady_timer::time_point::max());
+      co_await turn_.async_wait(kAsTuple);
+    }
+  }
+
+  websocket::stream<Stream&> ws_;
+  beast::flat_buffer buffer_;
+  asio::steady_timer turn_;
+  bool open_ = false;
+  bool writing_ = false;
+  std::string reason_;
+};
+
+}  // namespace
+
+template <class Stream>
+asio::awaitable<void> serve_websocket(Stream& stream, UpgradeRequest head, std::shared_ptr<const WebSocketRoute> route,
+                                      HttpRequest request) {
+  auto socket = std::make_shared<BeastWebSocket<Stream>>(stream, *route);
+  bool accepted = co_await socket->accept(head);
+  if (!accepted) co_return;
+  std::string path = request.path;
+  try {
+    co_await route->handler(std::move(request), socket);
+  } catch (const std::exception& e) {
+    spdlog::error("websocket handler for {} failed: {}", path, e.what());
+  }
+  socket->detach();
+}
+
+template asio::awaitable<void> serve_websocket(beast::tcp_stream&, UpgradeRequest,
+                                               std::shared_ptr<const WebSocketRoute>, HttpRequest);
+template asio::awaitable<void> serve_websocket(asio::ssl::stream<beast::tcp_stream>&, UpgradeRequest,
+                                               std::shared_ptr<const WebSocketRoute>, HttpRequest);
+
+}  // namespace hermes::net
