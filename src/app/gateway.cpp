@@ -461,8 +461,9 @@ asio::awaitable<void> Gateway::Impl::drain() {
     co_await timer.async_wait(kAsTuple);
   }
   server.begin_drain();
+  outbox.stop();  // sends in flight finish and are recorded; the rest wait for the next start
   auto deadline = std::chrono::steady_clock::now() + current()->gateway.drain_timeout;
-  while (server.active_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while ((server.active_connections() > 0 || outbox.sending() > 0) && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(kAsTuple);
   }

@@ -141,6 +141,8 @@ struct OutboxDrain::State {
   observability::CounterFamily& deliveries;
   observability::Gauge& pending_gauge;
   std::atomic<std::int64_t> pending{0};
+  std::atomic<std::int64_t> sending{0};
+  std::atomic<bool> stopped{false};
 
   State(asio::any_io_executor ex, Outbox& o, ChannelLookup l, AuditSink& a, DeliveryPolicy p,
         observability::CounterFamily& d, observability::Gauge& g)
@@ -190,9 +192,21 @@ asio::awaitable<bool> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry
     st->record(entry, "ambiguous", "resent_after_restart", -1);
   }
   for (;;) {
+    if (st->stopped) co_return false;  // shutting down: it stays queued for the next start
     auto started = std::chrono::steady_clock::now();
     Delivery d{DeliveryResult::retry, {}, "channel_not_configured", {}};
     auto channel = st->lookup(entry.channel);
+    // Counted from before the send until its outcome is recorded, so a graceful
+    // stop waits for it instead of leaving an ambiguous send behind.
+    ++st->sending;
+    struct Sent {
+      std::atomic<std::int64_t>& n;
+      bool counted = true;
+      void release() {
+        if (std::exchange(counted, false)) --n;
+      }
+      ~Sent() { release(); }
+    } sent{st->sending};
     if (channel) {
       co_await st->outbox.attempt_started(entry.id);
       d = co_await channel->deliver(entry);
@@ -215,6 +229,7 @@ asio::awaitable<bool> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry
     }
     co_await st->outbox.attempt_failed(entry.id, d.detail);
     st->record(entry, "retry", d.detail, latency);
+    sent.release();
     auto delay = std::max(d.retry_after, backoff(policy, entry.attempts));
     spdlog::warn("outbox: {} event {} part {} not delivered ({}); attempt {} in {} ms", entry.channel, entry.event_id,
                  entry.part + 1, d.detail, entry.attempts + 1, delay.count());
@@ -279,6 +294,10 @@ void OutboxDrain::resume() {
   }
   if (!group.empty()) start(std::move(group));
 }
+
+std::size_t OutboxDrain::sending() const { return static_cast<std::size_t>(state_->sending.load()); }
+
+void OutboxDrain::stop() { state_->stopped = true; }
 
 void OutboxDrain::set_policy(const DeliveryPolicy& policy) {
   std::lock_guard lock(state_->policy_mutex);

@@ -89,6 +89,7 @@ struct ConnectionState {
   asio::strand<asio::io_context::executor_type> strand;
   tcp::socket* socket = nullptr;  // touched only on `strand`
   bool busy = false;              // a request is being read or answered
+  bool websocket = false;         // upgraded: a drain ends it (browsers reconnect elsewhere)
   explicit ConnectionState(asio::strand<asio::io_context::executor_type> s) : strand(std::move(s)) {}
 };
 
@@ -148,7 +149,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::awaitable<HttpResponse> handle(Stream& stream, beast::flat_buffer& buffer, Listener* l,
                                        const ListenerSettings& settings,
                                        std::chrono::steady_clock::time_point head_deadline, IpAddress peer,
-                                       std::uint16_t peer_port, HttpRequest& out, bool& ok);
+                                       std::uint16_t peer_port, HttpRequest& out, bool& ok, ConnectionState& state);
 };
 
 void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason) {
@@ -442,7 +443,8 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
 
     HttpRequest request;
     bool ok = true;
-    HttpResponse response = co_await handle(stream, buffer, l, *settings, head_deadline, peer, peer_port, request, ok);
+    HttpResponse response =
+        co_await handle(stream, buffer, l, *settings, head_deadline, peer, peer_port, request, ok, *state);
     if (!ok) break;  // the connection is unusable (timeout, reset): nothing to answer
     bool keep_alive = !response.close && !draining.load();
     if (auto conn = request.header("connection"); conn && beast::iequals(*conn, "close")) keep_alive = false;
@@ -479,7 +481,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
                                                        const ListenerSettings& settings,
                                                        std::chrono::steady_clock::time_point head_deadline,
                                                        IpAddress peer, std::uint16_t peer_port, HttpRequest& out,
-                                                       bool& ok) {
+                                                       bool& ok, ConnectionState& state) {
   http::request_parser<http::string_body> parser;
   parser.header_limit(kHeaderLimit);
   parser.body_limit(settings.body_limit);
@@ -555,6 +557,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     }
     if (!refusal) {
       count(route_label, 101);
+      state.websocket = true;
       co_await serve_websocket(stream, parser.release(), match.route->websocket, out);
       ok = false;  // the connection ends with the WebSocket
       co_return HttpResponse{};
@@ -675,7 +678,7 @@ void HttpServer::begin_drain() {
   for (auto& [id, weak] : impl_->connections) {
     if (auto st = weak.lock()) {
       asio::post(st->strand, [st] {
-        if (st->socket && !st->busy) {
+        if (st->socket && (!st->busy || st->websocket)) {
           boost::system::error_code ec;
           st->socket->cancel(ec);
         }

@@ -7,19 +7,10 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
+import { Daemon, sleep, withLog } from './daemon.mjs';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const HERMESD = path.resolve(process.env.HERMESD || path.join(repoRoot, 'build/default/bin/hermesd'));
 const API_KEY = 'e2e-key';
-const START_TIMEOUT_MS = 8000;
 const TEST_TIMEOUT_MS = 10000;
 
 // The echo backend's answer: `[echo <model>] agent=<agent> rule=<rule>: <last user message>`.
@@ -49,142 +40,14 @@ limits:
 `;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+function openaiClient(daemon, opts = {}) {
+  return new OpenAI({
+    baseURL: `http://127.0.0.1:${daemon.port}/v1`,
+    apiKey: API_KEY,
+    maxRetries: 0, // a retry must never hide a failure
+    timeout: 5000,
+    ...opts,
   });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const children = new Set();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-class Daemon {
-  constructor() {
-    this.output = '';
-    this.child = null;
-    this.exit = null; // {code, signal} once exited
-    this.dir = null;
-    this.port = 0;
-  }
-
-  tail(lines = 40) {
-    const all = this.output.trimEnd().split('\n');
-    const shown = all.slice(-lines).join('\n');
-    const head = all.length > lines ? `(last ${lines} of ${all.length} lines)` : '';
-    const state = this.exit
-      ? `hermesd is NOT running: it exited (code ${this.exit.code}, signal ${this.exit.signal})`
-      : `hermesd pid ${this.child?.pid} still running on 127.0.0.1:${this.port}`;
-    return `${state}\n--- hermesd stderr/stdout ${head}---\n${shown || '(empty)'}\n--- end hermesd output ---`;
-  }
-
-  async start(limit) {
-    assert.ok(existsSync(HERMESD), `hermesd binary not found at ${HERMESD} (set HERMESD=/path/to/hermesd)`);
-    this.dir = await mkdtemp(path.join(tmpdir(), 'hermes-e2e-'));
-    this.port = await freePort();
-    const configPath = path.join(this.dir, 'hermes.yaml');
-    await writeFile(configPath, config({ dataDir: path.join(this.dir, 'data'), port: this.port, limit }));
-
-    const env = { ...process.env, E2E_API_KEY: API_KEY };
-    delete env.NOTIFY_SOCKET;
-    delete env.WATCHDOG_USEC;
-    delete env.WATCHDOG_PID;
-    this.child = spawn(HERMESD, ['--config', configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(this.child);
-    const collect = (buf) => {
-      this.output += buf.toString();
-      if (this.output.length > 1 << 20) this.output = this.output.slice(-(1 << 19));
-    };
-    this.child.stdout.on('data', collect);
-    this.child.stderr.on('data', collect);
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exit = { code, signal };
-        children.delete(this.child);
-        resolve();
-      });
-    });
-    this.child.once('error', (err) => {
-      this.output += `\n[spawn error] ${err.message}\n`;
-    });
-
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    let lastErr = '';
-    while (Date.now() < deadline) {
-      if (this.exit) {
-        throw new Error(
-          `hermesd exited during startup (code ${this.exit.code}, signal ${this.exit.signal}) ` +
-            `with config ${configPath}\n${this.tail()}`,
-        );
-      }
-      try {
-        const res = await fetch(`http://127.0.0.1:${this.port}/healthz`, { signal: AbortSignal.timeout(1000) });
-        await res.arrayBuffer();
-        if (res.status === 200) return;
-        lastErr = `GET /healthz answered ${res.status}`;
-      } catch (err) {
-        lastErr = err.cause?.code || err.message;
-      }
-      await sleep(50);
-    }
-    throw new Error(
-      `hermesd did not answer GET /healthz on 127.0.0.1:${this.port} within ${START_TIMEOUT_MS} ms ` +
-        `(last: ${lastErr})\n${this.tail()}`,
-    );
-  }
-
-  // Stops hermesd; throws when it had already died by itself (a crash no test noticed).
-  async stop() {
-    const diedEarly = this.exit;
-    if (this.child && !this.exit) {
-      this.child.kill('SIGTERM');
-      let timer;
-      const timedOut = await Promise.race([
-        this.exited.then(() => false),
-        new Promise((resolve) => (timer = setTimeout(resolve, 5000, true))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        process.stderr.write(`hermesd (pid ${this.child.pid}) ignored SIGTERM for 5 s; sending SIGKILL\n`);
-        this.child.kill('SIGKILL');
-        await this.exited;
-      }
-    }
-    const tail = diedEarly ? this.tail() : '';
-    if (this.dir) await rm(this.dir, { recursive: true, force: true });
-    if (diedEarly) throw new Error(`hermesd died during the tests\n${tail}`);
-  }
-
-  client(opts = {}) {
-    return new OpenAI({
-      baseURL: `http://127.0.0.1:${this.port}/v1`,
-      apiKey: API_KEY,
-      maxRetries: 0, // a retry must never hide a failure
-      timeout: 5000,
-      ...opts,
-    });
-  }
-}
-
-// A test body whose failures carry hermesd's recent output.
-function withLog(daemon, fn) {
-  return async (t) => {
-    try {
-      await fn(t);
-    } catch (err) {
-      // A crashing hermesd closes its sockets a moment before its exit is seen: wait for it.
-      if (daemon.exited) await Promise.race([daemon.exited, sleep(300)]);
-      throw new Error(`${err.message}\n${daemon.tail()}`, { cause: err });
-    }
-  };
 }
 
 const isCount = (n) => Number.isInteger(n) && n >= 0;
@@ -212,8 +75,8 @@ describe('OpenAI client against the API channel', () => {
   const hermes = new Daemon();
   let client;
   before(async () => {
-    await hermes.start({ rate: '600/min', burst: 100 });
-    client = hermes.client();
+    await hermes.start((p) => config({ ...p, limit: { rate: '600/min', burst: 100 } }), { E2E_API_KEY: API_KEY });
+    client = openaiClient(hermes);
   });
   after(() => hermes.stop());
 
@@ -330,7 +193,7 @@ describe('OpenAI client against the API channel', () => {
 
   test('wrong API key gives AuthenticationError (401)', { timeout: TEST_TIMEOUT_MS },
     withLog(hermes, async () => {
-      const bad = hermes.client({ apiKey: 'not-the-key' });
+      const bad = openaiClient(hermes, { apiKey: 'not-the-key' });
       await assert.rejects(
         bad.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }),
         (err) => {
@@ -358,8 +221,8 @@ describe('OpenAI client against a rate-limited API key', () => {
   const hermes = new Daemon();
   let client;
   before(async () => {
-    await hermes.start({ rate: '2/min', burst: 2 });
-    client = hermes.client({ maxRetries: 0 });
+    await hermes.start((p) => config({ ...p, limit: { rate: '2/min', burst: 2 } }), { E2E_API_KEY: API_KEY });
+    client = openaiClient(hermes, { maxRetries: 0 });
   });
   after(() => hermes.stop());
 

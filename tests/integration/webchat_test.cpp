@@ -11,6 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <csignal>
 #include <fstream>
 #include <thread>
 
@@ -292,6 +293,17 @@ TEST_F(Webchat, AccessKeysAreRequiredWhereConfigured) {
   ws.send(json{{"type", "message"}, {"text", "now?"}});
   EXPECT_EQ(ws.until({"done", "error"}).back()["type"], "done");
   EXPECT_EQ(daemon_->audit_events("auth.reject", 1)[0]["status"], "invalid_api_key");
+}
+
+TEST_F(Webchat, AGracefulStopClosesOpenSocketsAtOnce) {
+  WsClient ws;
+  open(ws);
+  auto t0 = std::chrono::steady_clock::now();
+  daemon_->signal(SIGTERM);
+  EXPECT_TRUE(ws.next(5s).is_null());
+  EXPECT_TRUE(ws.closed());
+  EXPECT_EQ(daemon_->wait_exit(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s) << "an idle chat must not hold the drain until its deadline";
 }
 
 TEST_F(Webchat, AReaderThatNeverReadsDoesNotGrowMemory) {

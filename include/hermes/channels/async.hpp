@@ -54,6 +54,10 @@ class OutboxDrain {
   void resume();
   // Parts queued and not yet delivered or given up.
   std::size_t pending() const;
+  // Sends in flight (begun, outcome not yet recorded).
+  std::size_t sending() const;
+  // Shutdown: no new send begins; what is queued stays in the outbox for the next start.
+  void stop();
   // Applies to the next attempt of every entry (reload).
   void set_policy(const DeliveryPolicy& policy);
 
