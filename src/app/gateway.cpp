@@ -275,7 +275,7 @@ std::shared_ptr<Snapshot> Gateway::Impl::build_snapshot(std::shared_ptr<const co
   const auto& extensions = builtin_extensions();
   auto snap = std::make_shared<Snapshot>();
   snap->config = cfg;
-  backends::BackendDeps deps{io, http};
+  backends::BackendDeps deps{io, http, &metrics};
   for (const auto& spec : cfg->models) {
     snap->backends[spec->name] = extensions.backends.create(*spec, deps);
   }

@@ -4,6 +4,7 @@
 
 #include "hermes/backends/echo.hpp"
 #include "hermes/backends/openai.hpp"
+#include "hermes/backends/resilient.hpp"
 #include "hermes/config/extensions.hpp"
 
 namespace hermes::backends {
@@ -21,7 +22,7 @@ std::unique_ptr<ModelBackend> BackendFactories::create(const config::ModelSpec& 
     throw std::logic_error("model " + spec.name + ": no backend factory for type '" + spec.type +
                            "' (known: " + type_names() + ")");
   }
-  return it->second(spec, deps);
+  return make_resilient(it->second(spec, deps), spec, deps.metrics);
 }
 
 std::string BackendFactories::type_names() const {

@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
@@ -180,9 +181,18 @@ namespace {
 
 using State = OutboxDrain::State;
 
-// Sends one entry until it is delivered (true) or given up (false).
-asio::awaitable<bool> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry) {
-  asio::steady_timer wait(st->executor);
+Delivery not_configured() {
+  Delivery d;
+  d.result = DeliveryResult::retry;
+  d.detail = "channel_not_configured";
+  return d;
+}
+
+enum class EntryOutcome { delivered, gave_up, stopped };
+
+// Sends one entry until it is delivered, given up, or the gateway stops (then it stays queued).
+asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry) {
+  asio::steady_timer wait(co_await asio::this_coro::executor);
   if (entry.ambiguous) {
     // A send began before the last stop and its outcome is unknown. Sending again
     // may duplicate the message; not sending may lose it. We send (at least once)
@@ -192,12 +202,9 @@ asio::awaitable<bool> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry
     st->record(entry, "ambiguous", "resent_after_restart", -1);
   }
   for (;;) {
-    if (st->stopped) co_return false;  // shutting down: it stays queued for the next start
-    auto started = std::chrono::steady_clock::now();
-    Delivery d{DeliveryResult::retry, {}, "channel_not_configured", {}};
-    auto channel = st->lookup(entry.channel);
     // Counted from before the send until its outcome is recorded, so a graceful
-    // stop waits for it instead of leaving an ambiguous send behind.
+    // stop waits for it instead of leaving an ambiguous send behind. Counted
+    // before `stopped` is checked: a stop sees either the count or the flag.
     ++st->sending;
     struct Sent {
       std::atomic<std::int64_t>& n;
@@ -207,6 +214,10 @@ asio::awaitable<bool> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry
       }
       ~Sent() { release(); }
     } sent{st->sending};
+    if (st->stopped) co_return EntryOutcome::stopped;  // it stays queued for the next start
+    auto started = std::chrono::steady_clock::now();
+    Delivery d = not_configured();
+    auto channel = st->lookup(entry.channel);
     if (channel) {
       co_await st->outbox.attempt_started(entry.id);
       d = co_await channel->deliver(entry);
@@ -215,7 +226,7 @@ asio::awaitable<bool> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry
     if (d.result == DeliveryResult::delivered) {
       co_await st->outbox.delivered(entry.id, d.peer_id);
       st->record(entry, "delivered", "ok", latency, d.peer_id);
-      co_return true;
+      co_return EntryOutcome::delivered;
     }
     ++entry.attempts;
     auto policy = st->policy();
@@ -225,7 +236,7 @@ asio::awaitable<bool> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry
       st->record(entry, "gave_up", d.detail, latency);
       spdlog::error("outbox: gave up delivering {} event {} part {} after {} attempt(s): {}", entry.channel,
                     entry.event_id, entry.part + 1, entry.attempts, d.detail);
-      co_return false;
+      co_return EntryOutcome::gave_up;
     }
     co_await st->outbox.attempt_failed(entry.id, d.detail);
     st->record(entry, "retry", d.detail, latency);
@@ -240,13 +251,15 @@ asio::awaitable<bool> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry
 
 // Parts of one answer, in order: a part never overtakes the one before it.
 asio::awaitable<void> deliver_parts(std::shared_ptr<State> st, std::vector<OutboxEntry> parts) {
+  const std::string earlier_failed = "earlier_part_not_delivered";
   for (std::size_t i = 0; i < parts.size(); ++i) {
-    bool delivered = co_await deliver_entry(st, parts[i]);
+    auto outcome = co_await deliver_entry(st, parts[i]);
+    if (outcome == EntryOutcome::stopped) co_return;  // this part and the rest resume at the next start
     st->count_pending(-1);
-    if (delivered) continue;
+    if (outcome == EntryOutcome::delivered) continue;
     for (std::size_t j = i + 1; j < parts.size(); ++j) {
-      co_await st->outbox.gave_up(parts[j].id, "earlier_part_not_delivered");
-      st->record(parts[j], "gave_up", "earlier_part_not_delivered", -1);
+      co_await st->outbox.gave_up(parts[j].id, earlier_failed);
+      st->record(parts[j], "gave_up", earlier_failed, -1);
       st->count_pending(-1);
     }
     co_return;
@@ -277,7 +290,8 @@ asio::awaitable<bool> OutboxDrain::enqueue(std::vector<OutboxEntry> parts) {
 
 void OutboxDrain::start(std::vector<OutboxEntry> parts) {
   state_->count_pending(static_cast<std::int64_t>(parts.size()));
-  asio::co_spawn(state_->executor, deliver_parts(state_, std::move(parts)), asio::detached);
+  // A strand per answer: the HTTP client's deadline handlers must not race its I/O.
+  asio::co_spawn(asio::make_strand(state_->executor), deliver_parts(state_, std::move(parts)), asio::detached);
 }
 
 void OutboxDrain::resume() {

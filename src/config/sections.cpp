@@ -30,6 +30,34 @@ std::vector<std::string> string_list(MapReader& r, std::string_view key) {
   return r.optional<std::vector<std::string>>(key).value_or(std::vector<std::string>{});
 }
 
+// `retries:`, `breaker:`, `max_concurrency:`, `queue_timeout:` on any model.
+ResilienceConfig parse_resilience(MapReader& r) {
+  ResilienceConfig c;
+  auto& ctx = r.context();
+  if (auto node = r.child("retries"); node.IsDefined() && !node.IsNull()) {
+    MapReader retries(node, r.path_of("retries"), ctx);
+    c.retry_attempts = retries.optional<std::uint32_t>("attempts").value_or(c.retry_attempts);
+    c.retry_backoff = retries.optional<Duration>("backoff").value_or(c.retry_backoff);
+    if (c.retry_attempts > 10) ctx.error(retries.child("attempts"), retries.path_of("attempts"), "attempts must be at most 10");
+    if (c.retry_backoff.count() <= 0) ctx.error(retries.child("backoff"), retries.path_of("backoff"), "backoff must be positive");
+    retries.finish();
+  }
+  if (auto node = r.child("breaker"); node.IsDefined() && !node.IsNull()) {
+    MapReader breaker(node, r.path_of("breaker"), ctx);
+    c.breaker_failures = breaker.optional<std::uint32_t>("failures").value_or(c.breaker_failures);
+    c.breaker_window = breaker.optional<Duration>("window").value_or(c.breaker_window);
+    c.breaker_cooldown = breaker.optional<Duration>("cooldown").value_or(c.breaker_cooldown);
+    if (c.breaker_window.count() <= 0) ctx.error(breaker.child("window"), breaker.path_of("window"), "window must be positive");
+    if (c.breaker_cooldown.count() <= 0) {
+      ctx.error(breaker.child("cooldown"), breaker.path_of("cooldown"), "cooldown must be positive");
+    }
+    breaker.finish();
+  }
+  c.max_concurrency = r.optional<std::uint32_t>("max_concurrency").value_or(c.max_concurrency);
+  c.queue_timeout = r.optional<Duration>("queue_timeout").value_or(c.queue_timeout);
+  return c;
+}
+
 template <class Spec>
 std::shared_ptr<const Spec> parse_extension(const YAML::Node& node, const std::string& path, ParseContext& ctx,
                                             const SpecParser<Spec>* (Registries::*lookup)(const std::string&) const,
@@ -48,6 +76,8 @@ std::shared_ptr<const Spec> parse_extension(const YAML::Node& node, const std::s
   }
   if (!parser) return nullptr;
   std::unique_ptr<Spec> spec = (*parser)(r);
+  ResilienceConfig resilience;
+  if constexpr (std::is_same_v<Spec, ModelSpec>) resilience = parse_resilience(r);
   r.finish();
   if (!spec || !name) return nullptr;
   spec->name = *name;
@@ -55,6 +85,8 @@ std::shared_ptr<const Spec> parse_extension(const YAML::Node& node, const std::s
   spec->where = ctx.location(node);
   if constexpr (std::is_same_v<Spec, ChannelSpec>) {
     spec->listener = listener.value_or("");
+  } else {
+    spec->resilience = resilience;
   }
   return spec;
 }

@@ -75,6 +75,8 @@ std::string_view backend_error_name(BackendErrorKind k) {
     case BackendErrorKind::protocol: return "protocol";
     case BackendErrorKind::rate_limited: return "rate_limited";
     case BackendErrorKind::cancelled: return "cancelled";
+    case BackendErrorKind::circuit_open: return "circuit_open";
+    case BackendErrorKind::busy: return "busy";
   }
   return "unknown";
 }

@@ -21,7 +21,8 @@ namespace {
 template <class Stream>
 class BeastWebSocket final : public WebSocket {
  public:
-  BeastWebSocket(Stream& stream, const WebSocketRoute& route) : ws_(stream), turn_(stream.get_executor()) {
+  BeastWebSocket(Stream& stream, const WebSocketRoute& route)
+      : ws_(stream), turn_(stream.get_executor(), asio::steady_timer::time_point::max()) {
     // Beast's own timeouts replace the TCP stream's: pings when idle, close when unanswered.
     beast::get_lowest_layer(stream).expires_never();
     websocket::stream_base::timeout timeouts{};
@@ -67,8 +68,8 @@ class BeastWebSocket final : public WebSocket {
     ws_.text(true);
     auto [ec, n] = co_await ws_.async_write(asio::buffer(text), kAsTuple);
     writing_ = false;
-    turn_.cancel_one();
     if (ec) open_ = false;
+    turn_.cancel();  // every waiter looks again; the first to run takes the turn
     co_return !ec;
   }
 
@@ -87,13 +88,16 @@ class BeastWebSocket final : public WebSocket {
   bool is_open() const override { return open_; }
   const std::string& end_reason() const override { return reason_; }
   // The stream is about to go away: nothing may touch it from now on.
-  void detach() { open_ = false; }
+  void detach() {
+    open_ = false;
+    turn_.cancel();
+  }
 
  private:
-  // One write (or close) at a time, in the order asked; all on the connection's strand.
+  // One write (or close) at a time; all on the connection's strand. The timer
+  // never expires: it only wakes waiters when cancelled after each write.
   asio::awaitable<void> my_turn() {
     while (writing_ && open_) {
-      turn_.expires_at(asio::steady_timer::time_point::max());
       co_await turn_.async_wait(kAsTuple);
     }
   }

@@ -23,6 +23,9 @@ class Registries;
 namespace hermes::net {
 class HttpClient;
 }
+namespace hermes::observability {
+class MetricsRegistry;
+}
 
 namespace hermes::backends {
 
@@ -30,6 +33,7 @@ namespace hermes::backends {
 struct BackendDeps {
   boost::asio::io_context& io;
   net::HttpClient& http;
+  observability::MetricsRegistry* metrics = nullptr;  // for the resilience layer's metrics
 };
 
 using BackendFactory =
@@ -40,7 +44,8 @@ class BackendFactories {
   // Throws std::logic_error on a duplicate type: that is a programming error.
   void add(std::string type, BackendFactory factory);
   // Throws std::logic_error for a type nobody registered (config loading
-  // rejects those first, so reaching it is a wiring bug).
+  // rejects those first, so reaching it is a wiring bug). The backend comes
+  // wrapped in the resilience layer (retries, breaker, concurrency cap).
   std::unique_ptr<ModelBackend> create(const config::ModelSpec& spec, BackendDeps& deps) const;
   bool has(const std::string& type) const { return factories_.count(type) != 0; }
   std::string type_names() const;

@@ -46,6 +46,9 @@ struct Interpreted {
 };
 Interpreted interpret_event(const nlohmann::json& callback, const SlackSpec& spec, const std::string& bot_user_id);
 
+// The allowlists: whether `user` may be answered in `conversation`.
+bool admitted(const SlackSpec& spec, const std::string& user, const std::string& conversation);
+
 // Whether `timestamp` (unix seconds, as sent) is within 5 minutes of `now`.
 bool timestamp_is_fresh(std::string_view timestamp, std::chrono::system_clock::time_point now);
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "hermes/config/source_location.hpp"
+#include "hermes/core/units.hpp"
 
 namespace hermes::config {
 
@@ -28,11 +29,23 @@ struct ChannelSpec {
   virtual void validate(const Config&, const std::string& /*path*/, ParseContext&) const {}
 };
 
+// What every model gets from the gateway, whatever its type (backends/resilient.hpp).
+struct ResilienceConfig {
+  std::uint32_t retry_attempts = 2;       // extra tries on connect errors, 5xx and 429, never after the first token
+  Duration retry_backoff{200};            // first wait, doubled each time, jittered; Retry-After wins when longer
+  std::uint32_t breaker_failures = 5;     // failures within breaker_window that open the breaker (0: no breaker)
+  Duration breaker_window{30'000};
+  Duration breaker_cooldown{30'000};      // open this long, then one probe call decides
+  std::uint32_t max_concurrency = 0;      // calls in flight at once (0: unlimited)
+  Duration queue_timeout{1'000};          // longest wait for a free slot
+};
+
 struct ModelSpec {
   virtual ~ModelSpec() = default;
   std::string name;
   std::string type;
   SourceLocation where;
+  ResilienceConfig resilience;
   virtual void validate(const Config&, const std::string& /*path*/, ParseContext&) const {}
 };
 

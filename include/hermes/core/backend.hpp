@@ -25,7 +25,17 @@ struct CompletionRequest {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
-enum class BackendErrorKind { none, connect, timeout, http_status, protocol, rate_limited, cancelled };
+enum class BackendErrorKind {
+  none,
+  connect,
+  timeout,
+  http_status,
+  protocol,
+  rate_limited,
+  cancelled,
+  circuit_open,  // the backend's breaker is open: not called
+  busy,          // no free slot under max_concurrency within queue_timeout: not called
+};
 std::string_view backend_error_name(BackendErrorKind k);
 
 struct Completion {
@@ -37,6 +47,8 @@ struct Completion {
   int upstream_status = 0;
   bool streamed = false;      // a delta reached the client: no retry or fallback after this
   std::chrono::steady_clock::duration time_to_first_token{0};
+  std::chrono::milliseconds retry_after{0};  // the upstream's Retry-After (429/503), when it sent one
+  int attempts = 1;                          // calls made, retries included
 };
 
 struct BackendHealth {

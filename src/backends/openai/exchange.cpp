@@ -1,5 +1,7 @@
 #include "src/backends/openai/exchange.hpp"
 
+#include <charconv>
+
 #include <cctype>
 
 namespace hermes::backends::openai {
@@ -266,6 +268,18 @@ Completion Exchange::from_client_error(const net::ClientResult& result) const {
   return c;
 }
 
+namespace {
+
+// Retry-After in delta-seconds, capped at a minute (an HTTP-date reads as 0).
+std::chrono::milliseconds retry_after_of(std::string_view value) {
+  std::int64_t seconds = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec != std::errc() || seconds < 0) return std::chrono::milliseconds(0);
+  return std::chrono::seconds(std::min<std::int64_t>(seconds, 60));
+}
+
+}  // namespace
+
 Completion Exchange::error_status(const net::ClientResult& result) const {
   Completion c;
   c.error = status_ == 429 ? BackendErrorKind::rate_limited : BackendErrorKind::http_status;
@@ -274,8 +288,9 @@ Completion Exchange::error_status(const net::ClientResult& result) const {
   if (!body.is_discarded() && body.is_object() && body.contains("error")) {
     c.error_message += ": " + scrub(truncate(error_text(body["error"]), kMessageLimit));
   }
-  if (auto retry = result.header("retry-after"); retry && status_ == 429) {
+  if (auto retry = result.header("retry-after"); retry && (status_ == 429 || status_ == 503)) {
     c.error_message += " (Retry-After: " + truncate(std::string(*retry), 32) + ")";
+    c.retry_after = retry_after_of(*retry);
   }
   return c;
 }

@@ -37,14 +37,14 @@ std::string without_mention(std::string text, const std::string& bot_user_id) {
   return text.substr(first, last - first + 1);
 }
 
+}  // namespace
+
 bool admitted(const SlackSpec& spec, const std::string& user, const std::string& conversation) {
   if (spec.allowed_users.empty() && spec.allowed_channels.empty()) return !spec.deny_by_default;
   if (!spec.allowed_users.empty() && !contains(spec.allowed_users, user)) return false;
   if (!spec.allowed_channels.empty() && !contains(spec.allowed_channels, conversation)) return false;
   return true;
 }
-
-}  // namespace
 
 Interpreted interpret_event(const nlohmann::json& callback, const SlackSpec& spec, const std::string& bot_user_id) {
   Interpreted out;
@@ -72,6 +72,10 @@ Interpreted interpret_event(const nlohmann::json& callback, const SlackSpec& spe
   }
   if (from_bot && !spec.allow_bots) {
     out.why = "bot_message";
+    return out;
+  }
+  if (from_bot && bot_user_id.empty()) {
+    out.why = "identity_unknown";  // until auth.test answers, our own posts cannot be told apart
     return out;
   }
   std::string conversation = string_field(e, "channel");

@@ -76,7 +76,8 @@ bool transient_slack_error(std::string_view error) {
 class SlackChannel final : public Channel, public std::enable_shared_from_this<SlackChannel> {
  public:
   SlackChannel(const SlackSpec& spec, ChannelContext& ctx)
-      : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), http_(ctx.http), audit_(ctx.audit),
+      : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), intake_(ctx.intake), http_(ctx.http),
+        audit_(ctx.audit),
         events_(ctx.metrics.counter("hermes_slack_events_total", "Slack Events API requests, by channel and outcome.",
                                     {"channel", "outcome"})),
         api_errors_(ctx.metrics.counter("hermes_slack_api_errors_total",
@@ -89,10 +90,8 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
                [self](HttpRequest r) { return receive(self, std::move(r)); }, "/slack/events");
   }
 
-  asio::awaitable<void> run() override {
-    std::weak_ptr<SlackChannel> weak = weak_from_this();
-    co_await learn_identity(weak);
-  }
+  // Not a coroutine: the weak pointer is taken now, before the channel could be replaced.
+  asio::awaitable<void> run() override { return learn_identity(weak_from_this()); }
 
   ChannelHealth health() const override {
     std::lock_guard lock(identity_mutex_);
@@ -101,6 +100,11 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   }
 
   asio::awaitable<void> resume(InboundMessage message) override {
+    if (!admitted(spec_, message.sender, message.conversation)) {
+      // Refused before the stop (or the allowlist changed since): never answer it on replay.
+      intake_->complete(message.channel, message.event_id);
+      co_return;
+    }
     std::shared_ptr<Channel> self = shared_from_this();  // named: no temporaries inside co_await (GCC 12)
     co_await AsyncIntake::answer(async_, self, std::move(message));
   }
@@ -252,6 +256,7 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
 
   SlackSpec spec_;
   std::shared_ptr<AsyncIntake> async_;
+  Intake* intake_;
   net::HttpClient* http_;
   AuditSink& audit_;
   observability::CounterFamily& events_;

@@ -294,19 +294,11 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
     c->client = r.client;
     c->answered = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
     self->connections_.add(1);
-    for (;;) {
-      auto text = co_await ws->read();
-      if (!text) break;
-      auto j = json::parse(*text, nullptr, false);
-      std::string type = j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>()
-                                                                                    : std::string();
-      if (type == "hello") {
-        co_await hello(c, std::move(j));
-      } else if (type == "message") {
-        co_await on_message(c, std::move(j));
-      } else {
-        co_await send_error(c, "bad_request", "Frames are JSON objects with type hello or message.");
-      }
+    std::exception_ptr failure;
+    try {
+      co_await read_frames(c);
+    } catch (...) {
+      failure = std::current_exception();  // clean up first: the socket dies with this coroutine
     }
     if (ws->end_reason() == "too_big") self->messages_.with({self->spec_.name, "too_big"}).inc();
     // The socket is gone: stop the answer in progress and wait for it, since the socket dies with us.
@@ -316,6 +308,25 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
       co_await c->answered->async_wait(asio::as_tuple(asio::use_awaitable));
     }
     self->connections_.add(-1);
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  static asio::awaitable<void> read_frames(std::shared_ptr<Connection> c) {
+    const std::string bad_type = "Frames are JSON objects with type hello or message.";
+    for (;;) {
+      auto text = co_await c->ws->read();
+      if (!text) co_return;
+      auto j = json::parse(*text, nullptr, false);
+      std::string type = j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>()
+                                                                                    : std::string();
+      if (type == "hello") {
+        co_await hello(c, std::move(j));
+      } else if (type == "message") {
+        co_await on_message(c, std::move(j));
+      } else {
+        co_await send_error(c, "bad_request", bad_type);
+      }
+    }
   }
 
   WebchatSpec spec_;
