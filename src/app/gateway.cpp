@@ -177,9 +177,18 @@ struct Gateway::Impl final : AdminModel {
     // Details (paths, SQLite errors) are in /status, which needs the admin key.
     if (!health.writable) reasons.emplace_back("audit log not writable");
     if (!audit->has_headroom()) reasons.emplace_back("audit queue full");
+    if (!any_backend_healthy()) reasons.emplace_back("no model backend is healthy");
     return reasons;
   }
   std::string metrics_text() const override { return metrics.render(); }
+  bool any_backend_healthy() const {
+    std::lock_guard lock(config_mutex);
+    if (!snapshot || snapshot->backends.empty()) return true;
+    for (const auto& [name, backend] : snapshot->backends) {
+      if (backend->health().healthy) return true;
+    }
+    return false;
+  }
   std::shared_ptr<const Secret> admin_key() const override {
     std::lock_guard lock(config_mutex);
     return admin_key_;
@@ -227,6 +236,7 @@ nlohmann::json Gateway::Impl::status() const {
       {"writable", health.writable},
       {"last_error", health.last_error},
       {"dropped", health.dropped}};
+  bool ready = not_ready_reasons().empty();  // before the lock: it takes it too
   std::lock_guard lock(config_mutex);
   nlohmann::json channel_health = nlohmann::json::array();
   for (std::size_t i = 0; snapshot && i < snapshot->channels.size(); ++i) {
@@ -236,18 +246,24 @@ nlohmann::json Gateway::Impl::status() const {
                               {"healthy", h.healthy},
                               {"detail", h.detail}});
   }
+  nlohmann::json backend_health = nlohmann::json::object();
+  for (const auto& [name, backend] : snapshot ? snapshot->backends : decltype(snapshot->backends){}) {
+    auto h = backend->health();
+    backend_health[name] = {{"healthy", h.healthy}, {"detail", h.detail}};
+  }
   return {{"version", build::version()},
           {"commit", build::commit()},
           {"instance", cfg->gateway.instance},
           {"pid", ::getpid()},
           {"uptime_seconds", uptime.count()},
-          {"ready", not_ready_reasons().empty()},
+          {"ready", ready},
           {"draining", draining.load()},
           {"config", {{"file", cfg->file.string()}, {"sha256", cfg->sha256}, {"loaded_at", utc_timestamp(loaded_at)}}},
           {"connections", server.active_connections()},
           {"listeners", listeners},
           {"audit", audit_status},
           {"channels", channel_health},
+          {"backends", backend_health},
           {"outbox", {{"pending", outbox.pending()}}}};
 }
 

@@ -80,7 +80,7 @@ class BeastWebSocket final : public WebSocket {
     reason_ = "local_close";
     writing_ = true;
     websocket::close_reason why(static_cast<websocket::close_code>(code), reason);  // named: GCC 12
-    auto [ec] = co_await ws_.async_close(why, kAsTuple);
+    co_await ws_.async_close(why, kAsTuple);  // best effort: the peer may already be gone
     writing_ = false;
     turn_.cancel();
   }

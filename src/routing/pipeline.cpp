@@ -239,7 +239,7 @@ boost::asio::awaitable<Pipeline::Impl::Dispatched> Pipeline::Impl::dispatch(
     e.latency_ms = elapsed_ms(started);
     e.tokens_in = c.usage.prompt_tokens;
     e.tokens_out = c.usage.completion_tokens;
-    e.detail = {{"model", model}, {"attempt", attempt}, {"streamed", c.streamed}};
+    e.detail = {{"model", model}, {"attempt", attempt}, {"attempts", c.attempts}, {"streamed", c.streamed}};
     if (c.upstream_status) e.detail["upstream_status"] = c.upstream_status;
     if (!c.error_message.empty()) e.detail["error"] = c.error_message;
     if (c.time_to_first_token.count() > 0) {

@@ -15,6 +15,7 @@
 //   mock-nostream ignores stream:true and answers with one JSON document
 //   mock-tail     content chunks, then the finish_reason chunk without its blank line, no [DONE]
 //   mock-401      HTTP 401 whose message quotes the key it was sent (as OpenAI's does)
+//   mock-flip     HTTP 500 while "down", mock-echo otherwise: PUT /_flip {"down": true|false}
 // Any other model behaves like mock-echo.
 //
 // Every request is recorded (method, path, headers, JSON body, remote port,
@@ -25,7 +26,8 @@
 import http from 'node:http';
 
 const MODELS = ['mock-echo', 'mock-slow', 'mock-500', 'mock-429', 'mock-garbage', 'mock-reset', 'mock-hang', 'mock-long',
-                'mock-nostream', 'mock-401', 'mock-tail'];
+                'mock-nostream', 'mock-401', 'mock-tail', 'mock-flip'];
+let flipDown = true;
 
 let port = 0;
 for (let i = 2; i < process.argv.length; i++) {
@@ -113,6 +115,11 @@ async function completions(req, res, body, entry) {
   const model = String(body?.model ?? '');
   const answer = 'mock:' + lastUserContent(body);
   switch (model) {
+    case 'mock-flip':
+      if (!flipDown) {
+        return body.stream ? streamAnswer(req, res, body, splitInto(answer, 4), 0) : wholeAnswer(res, body, answer);
+      }
+      return openaiError(res, 500, 'The server had an error while processing your request.', 'server_error', null);
     case 'mock-500':
       return openaiError(res, 500, 'The server had an error while processing your request.', 'server_error', null);
     case 'mock-429':
@@ -181,6 +188,10 @@ const server = http.createServer(async (req, res) => {
       return sendJson(res, 200, { cleared: true });
     }
     return sendJson(res, 200, recorded);
+  }
+  if (path === '/_flip' && req.method === 'PUT') {
+    flipDown = JSON.parse(await readBody(req)).down;
+    return sendJson(res, 200, { down: flipDown });
   }
   if (path === '/v1/models' && req.method === 'GET') {
     return sendJson(res, 200, { object: 'list', data: MODELS.map((id) => ({ id, object: 'model', created: 0,

@@ -1,0 +1,135 @@
+// The resilience layer around every backend, through a real hermesd and the API:
+// retries (Retry-After honoured) before falling back, a circuit breaker that opens,
+// sheds, probes and recovers, and a concurrency cap with a bounded wait.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <thread>
+
+#include "harness.hpp"
+#include "node_peer.hpp"
+
+namespace hermes::test {
+namespace {
+
+using nlohmann::json;
+
+std::string config(std::uint16_t upstream) {
+  std::string base = "http://127.0.0.1:" + std::to_string(upstream) + "/v1";
+  return R"(
+gateway: {instance: it-resilience, data_dir: "${DATA}", threads: 2}
+listeners:
+  - {name: local, bind: loopback, port: ${PORT0}}
+channels:
+  - {name: api, type: api, listener: local}
+models:
+  - {name: demo, type: echo}
+  - {name: failing, type: openai, base_url: ")" + base + R"(", model: mock-500,
+     retries: {attempts: 2, backoff: 50ms}, breaker: {failures: 0}}
+  - {name: limited, type: openai, base_url: ")" + base + R"(", model: mock-429,
+     retries: {attempts: 1, backoff: 50ms}, breaker: {failures: 0}}
+  - {name: flip, type: openai, base_url: ")" + base + R"(", model: mock-flip,
+     retries: {attempts: 0}, breaker: {failures: 3, window: 10s, cooldown: 1s}}
+  - {name: slow, type: openai, base_url: ")" + base + R"(", model: mock-slow,
+     max_concurrency: 1, queue_timeout: 100ms}
+agents:
+  - {name: retrying, model: failing, fallback: [demo]}
+  - {name: patient, model: limited, fallback: [demo]}
+  - {name: guarded, model: flip, fallback: [demo]}
+  - {name: capped, model: slow, fallback: [demo]}
+routes:
+  - {name: default, agent: retrying}
+)";
+}
+
+class Resilience : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(upstream_.start()) << upstream_.error();
+    daemon_ = std::make_unique<Daemon>(config(upstream_.port()));
+    ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  }
+
+  HttpResult ask(const std::string& agent, const std::string& text = "hello") {
+    json body = {{"model", agent}, {"messages", {{{"role", "user"}, {"content", text}}}}};
+    return http_request(daemon_->port(), "POST", "/v1/chat/completions", {{"Content-Type", "application/json"}},
+                        body.dump());
+  }
+  std::string answer_of(const HttpResult& r) {
+    auto j = json::parse(r.body, nullptr, false);
+    return j.is_object() && j.contains("choices") ? j["choices"][0]["message"]["content"].get<std::string>() : "";
+  }
+  std::vector<json> upstream_calls(const std::string& model) {
+    std::vector<json> out;
+    for (const auto& r : json::parse(http_get(upstream_.port(), "/_requests").body)) {
+      if (r["body"].is_object() && r["body"].value("model", "") == model) out.push_back(r);
+    }
+    return out;
+  }
+  double metric(const std::string& series) { return metric_value(http_get(daemon_->port(), "/metrics").body, series); }
+
+  NodePeer upstream_{"tests/peers/openai_upstream.mjs"};
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(Resilience, ServerErrorsAreRetriedThenTheFallbackAnswers) {
+  auto r = ask("retrying");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(answer_of(r).find("[echo demo] agent=retrying"), std::string::npos) << r.body;
+  EXPECT_EQ(upstream_calls("mock-500").size(), 3u);  // the call and two retries
+  auto rows = daemon_->audit_events("backend.call", 2);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["detail"]["model"], "failing");
+  EXPECT_EQ(rows[0]["detail"]["attempts"], 3);
+  EXPECT_EQ(rows[1]["detail"]["model"], "demo");
+  EXPECT_EQ(metric(R"(hermes_backend_retries_total{model="failing"})"), 2);
+}
+
+TEST_F(Resilience, RateLimitedCallsWaitForRetryAfter) {
+  auto r = ask("patient");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto calls = upstream_calls("mock-429");
+  ASSERT_EQ(calls.size(), 2u);
+  // The backoff alone would be ~50 ms; the upstream said Retry-After: 1.
+  EXPECT_GE(calls[1]["received_at"].get<std::int64_t>() - calls[0]["received_at"].get<std::int64_t>(), 950);
+}
+
+TEST_F(Resilience, TheBreakerOpensShedsProbesAndRecovers) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ask("guarded").status, 200);  // three 500s, each answered by the fallback
+  EXPECT_EQ(upstream_calls("mock-flip").size(), 3u);
+  EXPECT_EQ(metric(R"(hermes_backend_breaker_state{model="flip"})"), 2);  // open
+  auto shed = ask("guarded");
+  ASSERT_EQ(shed.status, 200);
+  EXPECT_NE(answer_of(shed).find("[echo demo]"), std::string::npos);
+  EXPECT_EQ(upstream_calls("mock-flip").size(), 3u) << "an open breaker does not call the upstream";
+  EXPECT_EQ(metric(R"(hermes_backend_shed_total{model="flip",reason="circuit_open"})"), 1);
+  auto status = json::parse(http_get(daemon_->port(), "/status").body);
+  EXPECT_FALSE(status["backends"]["flip"]["healthy"].get<bool>()) << status.dump();
+
+  ASSERT_EQ(http_request(upstream_.port(), "PUT", "/_flip", {{"Content-Type", "application/json"}}, R"({"down":false})")
+                .status,
+            200);
+  std::this_thread::sleep_for(1100ms);  // the cooldown passes: the next call is the probe
+  auto probe = ask("guarded");
+  ASSERT_EQ(probe.status, 200);
+  EXPECT_EQ(answer_of(probe), "mock:hello");
+  EXPECT_EQ(metric(R"(hermes_backend_breaker_state{model="flip"})"), 0);  // closed again
+}
+
+TEST_F(Resilience, TheConcurrencyCapWaitsBrieflyThenFallsBack) {
+  HttpResult first, second;
+  std::thread a([&] { first = ask("capped", "first"); });
+  std::this_thread::sleep_for(50ms);
+  std::thread b([&] { second = ask("capped", "second"); });
+  a.join();
+  b.join();
+  EXPECT_EQ(answer_of(first), "mock:first");
+  EXPECT_NE(answer_of(second).find("[echo demo] agent=capped"), std::string::npos) << second.body;
+  EXPECT_EQ(metric(R"(hermes_backend_shed_total{model="slow",reason="busy"})"), 1);
+  bool saw_busy = false;
+  for (const auto& row : daemon_->audit_events("backend.call", 3)) saw_busy |= row["status"] == "busy";
+  EXPECT_TRUE(saw_busy);
+}
+
+}  // namespace
+}  // namespace hermes::test
