@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "hermes/backends/anthropic.hpp"
 #include "hermes/backends/echo.hpp"
 #include "hermes/backends/openai.hpp"
 #include "hermes/backends/resilient.hpp"
@@ -38,6 +39,8 @@ void register_builtin(config::Registries& config, BackendFactories& factories) {
   factories.add("echo", echo::create);
   config.add_model_type("openai", openai::parse_spec);
   factories.add("openai", openai::create);
+  config.add_model_type("anthropic", anthropic::parse_spec);
+  factories.add("anthropic", anthropic::create);
 }
 
 }  // namespace hermes::backends
