@@ -201,12 +201,16 @@ class ResilientBackend final : public ModelBackend {
     co_return co_await with_retries(std::move(request), reply);
   }
 
+  // Unhealthy only while the breaker is open. It half-opens by itself after the
+  // cooldown, so a /readyz that depends on this recovers without traffic (a load
+  // balancer that stopped sending would otherwise keep it failed for good).
   BackendHealth health() const override {
     auto state = breaker_state();
     if (state == BreakerState::open) return {false, "circuit open after repeated failures; probing after cooldown"};
     auto inner = inner_->health();
-    if (state == BreakerState::half_open) inner.detail = "circuit half-open (probing); " + inner.detail;
-    return inner;
+    std::string detail = inner.healthy ? inner.detail : "recent failures: " + inner.detail;
+    if (state == BreakerState::half_open) detail = "circuit half-open (the next call probes); " + detail;
+    return {true, detail};
   }
 
  private:
