@@ -179,7 +179,15 @@ std::optional<LimitConfig> parse_limit(const YAML::Node& node, const std::string
   } else {
     r.required<std::string>("key");
   }
-  if (auto rate = r.required<Rate>("rate")) l.rate = *rate;
+  bool has_rate = r.has("rate"), has_tokens = r.has("tokens");
+  if (has_rate == has_tokens) {
+    ctx.error(node, path, "a limit needs exactly one of rate: (messages) or tokens: (a token budget)");
+  } else if (has_tokens) {
+    l.tokens = true;
+    if (auto budget = r.optional<Rate>("tokens")) l.rate = *budget;
+  } else if (auto rate = r.optional<Rate>("rate")) {
+    l.rate = *rate;
+  }
   if (auto burst = r.optional<std::uint32_t>("burst")) {
     if (*burst == 0) ctx.error(r.child("burst"), r.path_of("burst"), "burst must be at least 1");
     l.burst = *burst;

@@ -120,6 +120,44 @@ void InMemoryLimiterStore::refund(const std::string& bucket_key, const Rate& rat
   }
 }
 
+void InMemoryLimiterStore::debit(const std::string& bucket_key, const Rate& rate, std::uint32_t burst,
+                                 SteadyTime now, std::uint64_t cost) {
+  const GcraParams params = GcraParams::from(rate, burst);
+  const std::int64_t now_ns = to_ns(now);
+  Shard& shard = shard_for(bucket_key);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.tat_ns.find(bucket_key);
+  if (it == shard.tat_ns.end()) {
+    make_room(shard, now_ns);  // before inserting: a sweep drops full buckets, as a new one would be
+    it = shard.tat_ns.emplace(bucket_key, now_ns).first;
+  }
+  const std::int64_t start = std::max(it->second, now_ns);
+  const std::int64_t cap = now_ns + 2 * params.capacity_ns();  // empty, plus one bucket of debt at most
+  it->second = std::min(cap, start + saturating_mul(params.interval_ns, cost));
+}
+
+LimitDecision InMemoryLimiterStore::peek(const std::string& bucket_key, const Rate& rate, std::uint32_t burst,
+                                         SteadyTime now) {
+  const GcraParams params = GcraParams::from(rate, burst);
+  const std::int64_t now_ns = to_ns(now);
+  std::int64_t tat = now_ns;
+  {
+    Shard& shard = shard_for(bucket_key);
+    std::lock_guard lock(shard.mutex);
+    if (auto it = shard.tat_ns.find(bucket_key); it != shard.tat_ns.end()) tat = std::max(tat, it->second);
+  }
+  const std::int64_t capacity = params.capacity_ns();
+  const std::int64_t allow_at = tat + params.interval_ns - capacity;  // when one token is there
+  LimitDecision d;
+  d.limit = params.burst;
+  d.allowed = allow_at <= now_ns;
+  if (!d.allowed) d.retry_after = ceil_ms(allow_at - now_ns);
+  const std::int64_t owed = std::min(tat - now_ns, capacity);
+  d.remaining = static_cast<std::uint32_t>(std::max<std::int64_t>(0, (capacity - owed) / params.interval_ns));
+  d.reset = ceil_ms(tat - now_ns);
+  return d;
+}
+
 void InMemoryLimiterStore::make_room(Shard& shard, std::int64_t now_ns) {
   auto& map = shard.tat_ns;
   if (map.size() < shard.sweep_at && map.size() < shard_cap_) {
@@ -241,7 +279,9 @@ LimitOutcome Limits::check(LimiterStore& store, LimitPhase phase, const LimitFac
       continue;
     }
     std::string key = bucket_key(limit, value);
-    LimitDecision decision = store.check(key, limit.rate, limit.burst, now, cost);
+    // A token budget is not spent by the check: it needs one token left, no more.
+    LimitDecision decision =
+        limit.tokens ? store.peek(key, limit.rate, limit.burst, now) : store.check(key, limit.rate, limit.burst, now, cost);
     if (!decision.allowed) {
       for (const auto& t : taken) {
         store.refund(t.key, t.limit->rate, t.limit->burst, now, cost);
@@ -251,9 +291,18 @@ LimitOutcome Limits::check(LimiterStore& store, LimitPhase phase, const LimitFac
     if (outcome.limit.empty() || tighter(decision, outcome.decision)) {
       outcome = LimitOutcome{true, limit.name, decision};
     }
-    taken.push_back({&limit, std::move(key)});
+    if (!limit.tokens) taken.push_back({&limit, std::move(key)});
   }
   return outcome;
+}
+
+void Limits::debit_tokens(LimiterStore& store, const LimitFacts& facts, std::uint64_t tokens, SteadyTime now) const {
+  if (tokens == 0) return;
+  for (const auto& limit : limits_) {
+    std::string_view value = key_value(limit.key, facts);
+    if (!limit.tokens || value.empty() || !applies_to_channel(limit, facts)) continue;
+    store.debit(bucket_key(limit, value), limit.rate, limit.burst, now, tokens);
+  }
 }
 
 }  // namespace hermes::routing

@@ -136,6 +136,14 @@ struct Pipeline::Impl {
     return ReplyError{reason, std::move(message), {}, {}};
   }
 
+  // Token budgets pay for what the backend reported using, answer or not.
+  void debit_tokens(const InboundMessage& m, const std::string& agent, const Usage& usage) const {
+    std::uint64_t tokens = static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage.prompt_tokens)) +
+                           static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage.completion_tokens));
+    LimitFacts facts{m.channel, m.channel_type, m.sender, m.api_key, agent};
+    limits.debit_tokens(*options.shared->limiter_store, facts, tokens, Clock::now());
+  }
+
   std::optional<ReplyError> check_limits(const InboundMessage& m, LimitPhase phase, const std::string& agent,
                                          RateLimitInfo& info) const {
     LimitFacts facts{m.channel, m.channel_type, m.sender, m.api_key, agent};
@@ -416,6 +424,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   request.deadline = m.deadline;
 
   auto dispatched = co_await p.dispatch(m, *agent, choice.rule, session.id, std::move(request), reply);
+  p.debit_tokens(m, choice.agent, dispatched.completion.usage);
   auto e = p.event(m, "message.outbound");
   e.session_id = outcome.session_id;
   e.agent = choice.agent;

@@ -370,3 +370,46 @@ TEST(Limits, LoosenedRateCapsAnOldDebtAtTheNewCapacity) {
 
 }  // namespace
 }  // namespace hermes::routing
+
+namespace hermes::routing {
+namespace {
+
+TEST(TokenBudget, RefusesOnlyOnceExhaustedAndRefillsOverTime) {
+  using namespace std::chrono_literals;
+  InMemoryLimiterStore store;
+  auto budget = limit("budget", config::LimitKey::api_key, Rate{600, Duration{60'000}}, 600);  // 10 tokens/s
+  budget.tokens = true;
+  Limits limits({budget});
+  LimitFacts facts{"api", "api", "u1", "ci-bot", ""};
+  auto t0 = SteadyTime(std::chrono::seconds(1000));
+  EXPECT_TRUE(limits.check(store, LimitPhase::pre, facts, t0).allowed);
+  EXPECT_TRUE(limits.check(store, LimitPhase::pre, facts, t0).allowed) << "a check alone spends nothing";
+  limits.debit_tokens(store, facts, 500, t0);
+  EXPECT_TRUE(limits.check(store, LimitPhase::pre, facts, t0).allowed) << "100 tokens left";
+  limits.debit_tokens(store, facts, 300, t0);  // 200 in debt
+  auto refused = limits.check(store, LimitPhase::pre, facts, t0);
+  ASSERT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.limit, "budget");
+  EXPECT_NEAR(refused.decision.retry_after.count(), 20'100, 200);  // 201 tokens at 10/s
+  EXPECT_TRUE(limits.check(store, LimitPhase::pre, facts, t0 + 21s).allowed);
+  // Debt is capped at one bucket: a huge answer cannot lock a key out for days.
+  limits.debit_tokens(store, facts, 10'000'000, t0 + 21s);
+  EXPECT_LE(limits.check(store, LimitPhase::pre, facts, t0 + 21s).decision.retry_after, 121s);
+}
+
+TEST(TokenBudget, AppliesOnlyWhereItsKeyHasAValue) {
+  InMemoryLimiterStore store;
+  auto budget = limit("per-agent", config::LimitKey::agent, Rate{10, Duration{60'000}}, 10);
+  budget.tokens = true;
+  Limits limits({budget});
+  auto t0 = SteadyTime(std::chrono::seconds(1000));
+  LimitFacts no_agent{"api", "api", "u1", "k", ""};
+  limits.debit_tokens(store, no_agent, 1000, t0);
+  LimitFacts with_agent{"api", "api", "u1", "k", "general"};
+  EXPECT_TRUE(limits.check(store, LimitPhase::agent, with_agent, t0).allowed);
+  limits.debit_tokens(store, with_agent, 1000, t0);
+  EXPECT_FALSE(limits.check(store, LimitPhase::agent, with_agent, t0).allowed);
+}
+
+}  // namespace
+}  // namespace hermes::routing

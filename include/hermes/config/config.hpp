@@ -123,6 +123,7 @@ struct LimitConfig {
   LimitKey key = LimitKey::sender;
   Rate rate;
   std::uint32_t burst = 1;  // bucket capacity
+  bool tokens = false;      // a token budget (`tokens: 50000/min`): debited by reported usage
   std::vector<std::string> channels;  // apply only to these channels (name or type); empty: all
   SourceLocation where;
 };

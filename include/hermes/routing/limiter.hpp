@@ -67,6 +67,13 @@ class LimiterStore {
   // message. Never fills a bucket beyond full.
   virtual void refund(const std::string& bucket_key, const Rate& rate, std::uint32_t burst, SteadyTime now,
                       std::uint32_t cost = 1) = 0;
+  // Token budgets: whether one token is there, counting debt (which check() does
+  // not: it caps what a bucket owes at its capacity); consumes nothing.
+  virtual LimitDecision peek(const std::string& bucket_key, const Rate& rate, std::uint32_t burst, SteadyTime now) = 0;
+  // Takes `cost` tokens whether or not they are there (token budgets are debited
+  // after the fact); the debt is capped at one more bucket's worth.
+  virtual void debit(const std::string& bucket_key, const Rate& rate, std::uint32_t burst, SteadyTime now,
+                     std::uint64_t cost) = 0;
 };
 
 // In-process buckets: 16 shards, each a mutex and a map key -> TAT.
@@ -95,6 +102,9 @@ class InMemoryLimiterStore final : public LimiterStore {
                       std::uint32_t cost = 1) override;
   void refund(const std::string& bucket_key, const Rate& rate, std::uint32_t burst, SteadyTime now,
               std::uint32_t cost = 1) override;
+  void debit(const std::string& bucket_key, const Rate& rate, std::uint32_t burst, SteadyTime now,
+             std::uint64_t cost) override;
+  LimitDecision peek(const std::string& bucket_key, const Rate& rate, std::uint32_t burst, SteadyTime now) override;
 
   // Drops every full bucket now (a periodic timer may call it); returns how many.
   std::size_t prune(SteadyTime now);
@@ -149,8 +159,11 @@ class Limits {
   // Checks every limit of `phase` that applies, in config order. On the first
   // refusal the tokens already taken by earlier limits are refunded, so a
   // refused message costs no bucket anything.
+  // Token budgets take part with a peek: they refuse only when exhausted.
   LimitOutcome check(LimiterStore& store, LimitPhase phase, const LimitFacts& facts, SteadyTime now,
                      std::uint32_t cost = 1) const;
+  // Debits `tokens` (reported usage) from every token budget that applies, in both phases.
+  void debit_tokens(LimiterStore& store, const LimitFacts& facts, std::uint64_t tokens, SteadyTime now) const;
 
   static std::string bucket_key(const config::LimitConfig& limit, std::string_view value);
 
