@@ -6,6 +6,7 @@
 #include "hermes/backends/echo.hpp"
 #include "hermes/backends/openai.hpp"
 #include "hermes/backends/resilient.hpp"
+#include "hermes/backends/webhook.hpp"
 #include "hermes/config/extensions.hpp"
 
 namespace hermes::backends {
@@ -41,6 +42,8 @@ void register_builtin(config::Registries& config, BackendFactories& factories) {
   factories.add("openai", openai::create);
   config.add_model_type("anthropic", anthropic::parse_spec);
   factories.add("anthropic", anthropic::create);
+  config.add_model_type("webhook", webhook::parse_spec);
+  factories.add("webhook", webhook::create);
 }
 
 }  // namespace hermes::backends

@@ -418,6 +418,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   request.traceparent = m.traceparent;
   request.agent = choice.agent;
   request.rule = choice.rule;
+  request.origin = MessageOrigin{m.channel, m.channel_type, m.sender, m.conversation, m.thread, session.id};
   request.messages = p.model_messages(*agent, m, session.turns);
   request.max_tokens = m.max_tokens ? m.max_tokens : agent->max_tokens;
   request.temperature = m.temperature ? m.temperature : agent->temperature;

@@ -129,7 +129,7 @@ TEST_F(BackendConfig, FactoriesBuildEveryBuiltinType) {
   BackendDeps deps{io, http};
   EXPECT_NE(factories_.create(*loaded.model(0), deps), nullptr);
   EXPECT_NE(factories_.create(*loaded.model(1), deps), nullptr);
-  EXPECT_EQ(factories_.type_names(), "anthropic, echo, openai");
+  EXPECT_EQ(factories_.type_names(), "anthropic, echo, openai, webhook");
 }
 
 TEST(BackendFactories, DuplicateAndUnknownTypesAreLogicErrors) {

@@ -14,8 +14,19 @@
 
 namespace hermes {
 
+// Where the message came from, for backends that forward it (webhook agents).
+struct MessageOrigin {
+  std::string channel;
+  std::string channel_type;
+  std::string sender;
+  std::string conversation;
+  std::string thread;
+  std::string session_id;
+};
+
 struct CompletionRequest {
   std::string request_id;
+  MessageOrigin origin;
   std::string traceparent;
   std::string agent;
   std::string rule;

@@ -1,0 +1,279 @@
+#include "hermes/backends/webhook.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+
+#include "hermes/config/reader.hpp"
+#include "hermes/core/digest.hpp"
+#include "hermes/net/client.hpp"
+#include "hermes/net/sse.hpp"
+#include "src/backends/coro.hpp"
+
+namespace hermes::backends::webhook {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr std::size_t kAnswerLimit = 8 * 1024 * 1024;
+
+std::string request_body(const CompletionRequest& r) {
+  json messages = json::array();
+  for (const auto& t : r.messages) messages.push_back({{"role", t.role}, {"content", t.content}});
+  std::string text = r.messages.empty() ? std::string() : r.messages.back().content;
+  json body = {{"request_id", r.request_id},
+               {"timestamp", std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count()},
+               {"agent", r.agent},
+               {"rule", r.rule},
+               {"message",
+                {{"channel", r.origin.channel},
+                 {"channel_type", r.origin.channel_type},
+                 {"sender", r.origin.sender},
+                 {"conversation", r.origin.conversation},
+                 {"thread", r.origin.thread},
+                 {"session_id", r.origin.session_id},
+                 {"text", text}}},
+               {"messages", std::move(messages)}};
+  if (r.max_tokens) body["max_tokens"] = *r.max_tokens;
+  if (r.temperature) body["temperature"] = *r.temperature;
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void read_usage(const json& object, Usage& usage) {
+  auto u = object.find("usage");
+  if (u == object.end() || !u->is_object()) return;
+  if (auto p = u->find("prompt_tokens"); p != u->end() && p->is_number_integer()) usage.prompt_tokens = *p;
+  if (auto c = u->find("completion_tokens"); c != u->end() && c->is_number_integer()) usage.completion_tokens = *c;
+}
+
+std::string error_of(const json& object) {
+  auto e = object.find("error");
+  if (e == object.end() || e->is_null()) return {};
+  if (e->is_string()) return e->get<std::string>().substr(0, 300);
+  if (e->is_object() && e->contains("message") && (*e)["message"].is_string()) {
+    return (*e)["message"].get<std::string>().substr(0, 300);
+  }
+  return "error";
+}
+
+class Exchange {
+ public:
+  Exchange(ReplyStream& reply, Clock::time_point started) : reply_(reply), started_(started) {}
+
+  void on_head(const net::ClientResponseHead& head) {
+    status_ = head.status;
+    sse_mode_ = head.header("content-type").value_or("").find("text/event-stream") != std::string_view::npos;
+  }
+
+  asio::awaitable<bool> on_piece(std::string piece) {
+    if (!sse_mode_ || status_ < 200 || status_ >= 300) {
+      if (body_.size() + piece.size() > kAnswerLimit) {
+        problem_ = "the agent's answer exceeds 8 MiB";
+        co_return false;
+      }
+      body_.append(piece);
+      co_return true;
+    }
+    std::vector<net::SseEvent> events;
+    if (sse_.feed(piece, events) != net::SseStatus::ok) {
+      problem_ = "malformed event stream";
+      co_return false;
+    }
+    for (auto& event : events) {
+      auto data = json::parse(event.data, nullptr, false);
+      if (!data.is_object()) {
+        problem_ = "malformed JSON in the agent's event stream";
+        co_return false;
+      }
+      if (auto error = error_of(data); !error.empty() || event.type == "error") {
+        problem_ = "the agent reported an error: " + (error.empty() ? event.data.substr(0, 300) : error);
+        co_return false;
+      }
+      read_usage(data, usage_);
+      if (data.value("done", false)) done_ = true;
+      std::string text = data.contains("text") && data["text"].is_string() ? data["text"].get<std::string>() : "";
+      if (text.empty()) continue;
+      bool more = co_await write(std::move(text));
+      if (!more) co_return false;
+    }
+    co_return true;
+  }
+
+  asio::awaitable<Completion> conclude(net::ClientResult result) {
+    Completion c;
+    if (client_gone_) {
+      c.error = BackendErrorKind::cancelled;
+      c.error_message = "the client went away; agent request aborted";
+    } else if (!problem_.empty()) {
+      c.error = BackendErrorKind::protocol;
+      c.error_message = problem_;
+    } else if (status_ != 0 && (status_ < 200 || status_ >= 300)) {
+      c.error = status_ == 429 ? BackendErrorKind::rate_limited : BackendErrorKind::http_status;
+      c.error_message = "the agent answered HTTP " + std::to_string(status_);
+    } else if (!result.ok()) {
+      switch (result.error) {
+        case net::ClientErrorKind::connect: c.error = BackendErrorKind::connect; break;
+        case net::ClientErrorKind::timeout: c.error = BackendErrorKind::timeout; break;
+        case net::ClientErrorKind::cancelled: c.error = BackendErrorKind::cancelled; break;
+        default: c.error = BackendErrorKind::protocol; break;
+      }
+      c.error_message = result.message;
+    } else if (sse_mode_ && !done_) {
+      c.error = BackendErrorKind::protocol;
+      c.error_message = "the agent's event stream ended without {\"done\": true}";
+    } else if (!sse_mode_) {
+      auto answer = json::parse(body_, nullptr, false);
+      if (!answer.is_object() || !answer.contains("text") || !answer["text"].is_string()) {
+        c.error = BackendErrorKind::protocol;
+        c.error_message = "the agent's answer is not JSON with a string \"text\"";
+      } else {
+        read_usage(answer, usage_);
+        std::string text = answer["text"].get<std::string>();
+        if (!text.empty()) {
+          bool delivered = co_await write(std::move(text));
+          if (!delivered) {
+            c.error = BackendErrorKind::cancelled;
+            c.error_message = "the client went away";
+          }
+        }
+      }
+    }
+    c.ok = c.error == BackendErrorKind::none;
+    c.usage = usage_;
+    c.upstream_status = status_;
+    c.streamed = streamed_;
+    c.time_to_first_token = ttft_;
+    co_return c;
+  }
+
+ private:
+  asio::awaitable<bool> write(std::string text) {
+    if (!streamed_) {
+      streamed_ = true;
+      ttft_ = Clock::now() - started_;
+    }
+    bool delivered = co_await reply_.write_delta(text);
+    if (!delivered) client_gone_ = true;
+    co_return delivered;
+  }
+
+  ReplyStream& reply_;
+  Clock::time_point started_;
+  int status_ = 0;
+  bool sse_mode_ = false;
+  net::SseParser sse_;
+  std::string body_;
+  bool done_ = false;
+  bool streamed_ = false;
+  bool client_gone_ = false;
+  Usage usage_;
+  std::string problem_;
+  Clock::duration ttft_{0};
+};
+
+class Backend final : public ModelBackend {
+ public:
+  Backend(const Spec& spec, net::HttpClient& http) : spec_(spec), http_(http) {}
+
+  asio::awaitable<Completion> complete(CompletionRequest request, ReplyStream& reply) override {
+    bool throws = co_await disable_cancel_exceptions();
+    std::exception_ptr failure;
+    Completion completion;
+    try {
+      completion = co_await run(std::move(request), reply);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    co_await restore_cancel_exceptions(throws);
+    if (failure) std::rethrow_exception(failure);
+    co_return completion;
+  }
+
+  BackendHealth health() const override {
+    std::lock_guard lock(mutex_);
+    return health_;
+  }
+
+ private:
+  net::ClientRequest upstream_request(const CompletionRequest& request) const {
+    net::ClientRequest r;
+    r.method = "POST";
+    r.url = spec_.url;
+    r.body = request_body(request);
+    r.headers.emplace_back("Content-Type", "application/json");
+    r.headers.emplace_back("Accept", "text/event-stream, application/json");
+    r.headers.emplace_back("X-Hermes-Signature", "sha256=" + hmac_sha256_hex(spec_.secret.reveal(), r.body));
+    if (!request.request_id.empty()) r.headers.emplace_back("X-Request-Id", request.request_id);
+    if (!request.traceparent.empty()) r.headers.emplace_back("traceparent", request.traceparent);
+    r.connect_timeout = spec_.connect_timeout;
+    r.first_byte_timeout = spec_.first_byte_timeout;
+    auto now = Clock::now();
+    r.deadline = request.deadline - now <= spec_.timeout ? request.deadline : now + spec_.timeout;
+    return r;
+  }
+
+  asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply) {
+    Exchange exchange(reply, Clock::now());
+    net::HttpClient::HeadHandler on_head = [&exchange](const net::ClientResponseHead& head) { exchange.on_head(head); };
+    net::HttpClient::BodyHandler on_body = [&exchange](std::string piece) { return exchange.on_piece(std::move(piece)); };
+    net::ClientRequest upstream = upstream_request(request);
+    auto result = co_await http_.stream(std::move(upstream), std::move(on_head), std::move(on_body));
+    Completion c = co_await exchange.conclude(std::move(result));
+    {
+      std::lock_guard lock(mutex_);
+      if (c.ok) {
+        health_ = BackendHealth{true, ""};
+      } else if (c.error != BackendErrorKind::cancelled) {
+        health_.detail = "last call failed: " + c.error_message;
+      }
+    }
+    co_return c;
+  }
+
+  Spec spec_;
+  net::HttpClient& http_;
+  mutable std::mutex mutex_;
+  BackendHealth health_;
+};
+
+}  // namespace
+
+std::unique_ptr<config::ModelSpec> parse_spec(config::MapReader& r) {
+  auto spec = std::make_unique<Spec>();
+  auto& ctx = r.context();
+  if (auto url = r.required<std::string>("url")) {
+    std::string error;
+    if (!net::parse_http_url(*url, error)) {
+      ctx.error(r.child("url"), r.path_of("url"), "url must be an http(s) URL: " + error);
+    }
+    spec->url = *url;
+  }
+  if (auto secret = r.required<Secret>("secret")) spec->secret = *secret;
+  auto positive = [&](std::string_view key, Duration& into) {
+    if (auto d = r.optional<Duration>(key)) {
+      if (d->count() <= 0) {
+        ctx.error(r.child(key), r.path_of(key), std::string(key) + " must be positive");
+      } else {
+        into = *d;
+      }
+    }
+  };
+  positive("timeout", spec->timeout);
+  positive("connect_timeout", spec->connect_timeout);
+  positive("first_byte_timeout", spec->first_byte_timeout);
+  return spec;
+}
+
+std::unique_ptr<ModelBackend> create(const config::ModelSpec& spec, BackendDeps& deps) {
+  const auto* webhook = dynamic_cast<const Spec*>(&spec);
+  if (!webhook) throw std::logic_error("model " + spec.name + ": not a webhook spec");
+  return std::make_unique<Backend>(*webhook, deps.http);
+}
+
+}  // namespace hermes::backends::webhook
