@@ -32,11 +32,15 @@ models:
      retries: {attempts: 0}, breaker: {failures: 3, window: 10s, cooldown: 1s}}
   - {name: slow, type: openai, base_url: ")" + base + R"(", model: mock-slow,
      max_concurrency: 1, queue_timeout: 100ms}
+  - {name: hanging, type: openai, base_url: ")" + base + R"(", model: mock-hang, first_byte_timeout: 300ms}
+  - {name: garbled, type: openai, base_url: ")" + base + R"(", model: mock-garbage}
 agents:
   - {name: retrying, model: failing, fallback: [demo]}
   - {name: patient, model: limited, fallback: [demo]}
   - {name: guarded, model: flip, fallback: [demo]}
   - {name: capped, model: slow, fallback: [demo]}
+  - {name: waiting, model: hanging, fallback: [demo]}
+  - {name: garbling, model: garbled, fallback: [demo]}
 routes:
   - {name: default, agent: retrying}
 )";
@@ -129,6 +133,32 @@ TEST_F(Resilience, TheConcurrencyCapWaitsBrieflyThenFallsBack) {
   bool saw_busy = false;
   for (const auto& row : daemon_->audit_events("backend.call", 3)) saw_busy |= row["status"] == "busy";
   EXPECT_TRUE(saw_busy);
+}
+
+TEST_F(Resilience, ATimeoutFallsBack) {
+  auto r = ask("waiting");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(answer_of(r).find("[echo demo] agent=waiting"), std::string::npos);
+  auto rows = daemon_->audit_events("backend.call", 2);
+  EXPECT_EQ(rows[0]["status"], "timeout");
+  EXPECT_EQ(rows[0]["detail"]["attempts"], 1) << "a timeout already spent its time: not retried";
+}
+
+TEST_F(Resilience, GarbageMidStreamEndsTheStreamWellFormedWithoutFallback) {
+  RawConnection c(daemon_->port());
+  std::string body =
+      json{{"model", "garbling"}, {"stream", true}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}.dump();
+  c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto raw = c.read_until("data: [DONE]", 5s);
+  EXPECT_NE(raw.find("\"content\":\"ok\""), std::string::npos) << raw;  // the part that arrived
+  EXPECT_NE(raw.find("\"error\""), std::string::npos) << raw;             // then a clear end
+  EXPECT_NE(raw.find("data: [DONE]"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("[echo demo]"), std::string::npos) << "no second answer spliced in";
+  auto rows = daemon_->audit_events("backend.call", 1);
+  EXPECT_EQ(rows[0]["status"], "protocol");
+  EXPECT_EQ(rows[0]["detail"]["streamed"], true);
+  EXPECT_EQ(daemon_->audit_events("message.outbound", 1)[0]["decision"], "failed");
 }
 
 }  // namespace
