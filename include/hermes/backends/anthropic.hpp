@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "hermes/backends/deadlines.hpp"
 #include "hermes/backends/registry.hpp"
 #include "hermes/config/extensions.hpp"
 #include "hermes/core/secret.hpp"
@@ -29,9 +30,7 @@ struct Spec : config::ModelSpec {
   Secret api_key;                              // sent as x-api-key
   std::string anthropic_version = "2023-06-01";
   std::int64_t max_tokens = 1024;              // when the agent and the request set none (the API requires it)
-  Duration timeout{60'000};
-  Duration connect_timeout{5'000};
-  Duration first_byte_timeout{30'000};
+  HttpDeadlines deadlines;                      // timeout, connect_timeout, first_byte_timeout
 };
 
 std::unique_ptr<config::ModelSpec> parse_spec(config::MapReader& reader);

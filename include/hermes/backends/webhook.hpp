@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "hermes/backends/deadlines.hpp"
 #include "hermes/backends/registry.hpp"
 #include "hermes/config/extensions.hpp"
 #include "hermes/core/secret.hpp"
@@ -34,9 +35,7 @@ namespace hermes::backends::webhook {
 struct Spec : config::ModelSpec {
   std::string url;
   Secret secret;
-  Duration timeout{60'000};
-  Duration connect_timeout{5'000};
-  Duration first_byte_timeout{30'000};
+  HttpDeadlines deadlines;  // timeout, connect_timeout, first_byte_timeout
 };
 
 std::unique_ptr<config::ModelSpec> parse_spec(config::MapReader& reader);

@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
@@ -11,6 +10,7 @@
 #include "hermes/config/reader.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/net/sse.hpp"
+#include "src/backends/common.hpp"
 #include "src/backends/coro.hpp"
 
 namespace hermes::backends::anthropic {
@@ -22,14 +22,6 @@ using nlohmann::json;
 
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 constexpr std::size_t kMessageLimit = 300;
-
-std::string truncate(std::string text, std::size_t limit) {
-  if (text.size() <= limit) return text;
-  std::size_t end = limit;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  text.resize(end);
-  return text + "...";
-}
 
 std::string string_at(const json& object, const char* key) {
   auto it = object.find(key);
@@ -81,13 +73,6 @@ json request_body(const CompletionRequest& request, const Spec& spec) {
   return body;
 }
 
-std::chrono::milliseconds retry_after_of(std::string_view value) {
-  std::int64_t seconds = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec != std::errc() || seconds < 0) return std::chrono::milliseconds(0);
-  return std::chrono::seconds(std::min<std::int64_t>(seconds, 60));
-}
-
 // One upstream call: the event stream (or an error answer) into deltas and a Completion.
 class Exchange {
  public:
@@ -132,16 +117,10 @@ class Exchange {
       c.error = status_ == 429 ? BackendErrorKind::rate_limited : BackendErrorKind::http_status;
       auto body = json::parse(error_body_, nullptr, false);
       c.error_message = "upstream answered HTTP " + std::to_string(status_);
-      if (body.is_object()) c.error_message += ": " + scrub(truncate(error_text(body), kMessageLimit));
+      if (body.is_object()) c.error_message += ": " + scrub(truncate_utf8(error_text(body), kMessageLimit));
       c.retry_after = retry_after_;
     } else if (!result.ok()) {
-      switch (result.error) {
-        case net::ClientErrorKind::connect: c.error = BackendErrorKind::connect; break;
-        case net::ClientErrorKind::timeout: c.error = BackendErrorKind::timeout; break;
-        case net::ClientErrorKind::cancelled: c.error = BackendErrorKind::cancelled; break;
-        default: c.error = BackendErrorKind::protocol; break;
-      }
-      c.error_message = result.message;
+      c = from_client_error(result);
     } else if (!stopped_) {
       c.error = BackendErrorKind::protocol;
       c.error_message = "the event stream ended without message_stop";
@@ -166,7 +145,7 @@ class Exchange {
     std::string type = string_at(data, "type");
     if (type.empty()) type = event.type;
     if (type == "error") {
-      protocol_error_ = "upstream error in the stream: " + scrub(truncate(error_text(data), kMessageLimit));
+      protocol_error_ = "upstream error in the stream: " + scrub(truncate_utf8(error_text(data), kMessageLimit));
       return false;
     }
     if (type == "message_start") {
@@ -249,10 +228,7 @@ class Backend final : public ModelBackend {
     co_return completion;
   }
 
-  BackendHealth health() const override {
-    std::lock_guard lock(mutex_);
-    return health_;
-  }
+  BackendHealth health() const override { return health_.get(); }
 
  private:
   net::ClientRequest upstream_request(const CompletionRequest& request) const {
@@ -267,10 +243,7 @@ class Backend final : public ModelBackend {
     if (!request.request_id.empty()) r.headers.emplace_back("X-Request-Id", request.request_id);
     if (!request.traceparent.empty()) r.headers.emplace_back("traceparent", request.traceparent);
     r.body = request_body(request, spec_).dump(-1, ' ', false, json::error_handler_t::replace);
-    r.connect_timeout = spec_.connect_timeout;
-    r.first_byte_timeout = spec_.first_byte_timeout;
-    auto now = Clock::now();
-    r.deadline = request.deadline - now <= spec_.timeout ? request.deadline : now + spec_.timeout;
+    apply_deadlines(r, spec_.deadlines, request.deadline);
     return r;
   }
 
@@ -281,21 +254,13 @@ class Backend final : public ModelBackend {
     net::ClientRequest upstream = upstream_request(request);
     auto result = co_await http_.stream(std::move(upstream), std::move(on_head), std::move(on_body));
     Completion c = exchange.conclude(result);
-    {
-      std::lock_guard lock(mutex_);
-      if (c.ok) {
-        health_ = BackendHealth{true, ""};
-      } else if (c.error != BackendErrorKind::cancelled) {
-        health_.detail = "last call failed: " + c.error_message;
-      }
-    }
+    health_.record(c);
     co_return c;
   }
 
   Spec spec_;
   net::HttpClient& http_;
-  mutable std::mutex mutex_;
-  BackendHealth health_;
+  CallHealth health_;
 };
 
 }  // namespace
@@ -322,18 +287,7 @@ std::unique_ptr<config::ModelSpec> parse_spec(config::MapReader& r) {
     if (*max < 1) ctx.error(r.child("max_tokens"), r.path_of("max_tokens"), "max_tokens must be at least 1");
     spec->max_tokens = *max;
   }
-  auto positive = [&](std::string_view key, Duration& into) {
-    if (auto d = r.optional<Duration>(key)) {
-      if (d->count() <= 0) {
-        ctx.error(r.child(key), r.path_of(key), std::string(key) + " must be positive");
-      } else {
-        into = *d;
-      }
-    }
-  };
-  positive("timeout", spec->timeout);
-  positive("connect_timeout", spec->connect_timeout);
-  positive("first_byte_timeout", spec->first_byte_timeout);
+  parse_deadlines(r, spec->deadlines);
   return spec;
 }
 

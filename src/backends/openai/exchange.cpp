@@ -1,6 +1,6 @@
 #include "src/backends/openai/exchange.hpp"
 
-#include <charconv>
+#include "src/backends/common.hpp"
 
 #include <cctype>
 
@@ -17,18 +17,7 @@ constexpr std::size_t kMessageLimit = 300;
 
 bool is_success(int status) { return status >= 200 && status < 300; }
 
-// At most `limit` bytes, cut at a UTF-8 boundary.
-std::string truncate(std::string text, std::size_t limit) {
-  if (text.size() <= limit) {
-    return text;
-  }
-  std::size_t end = limit;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) {
-    --end;
-  }
-  text.resize(end);
-  return text + "...";
-}
+std::string truncate(std::string text, std::size_t limit) { return truncate_utf8(std::move(text), limit); }
 
 // The human-readable part of an OpenAI error object: {"message": ...} or a bare string.
 std::string error_text(const json& error) {
@@ -256,29 +245,8 @@ asio::awaitable<Completion> Exchange::conclude_stream() {
 }
 
 Completion Exchange::from_client_error(const net::ClientResult& result) const {
-  Completion c;
-  switch (result.error) {
-    case net::ClientErrorKind::connect: c.error = BackendErrorKind::connect; break;
-    case net::ClientErrorKind::timeout: c.error = BackendErrorKind::timeout; break;
-    case net::ClientErrorKind::cancelled: c.error = BackendErrorKind::cancelled; break;
-    case net::ClientErrorKind::protocol:
-    case net::ClientErrorKind::none: c.error = BackendErrorKind::protocol; break;
-  }
-  c.error_message = result.message;  // the client names scheme://host:port/path only
-  return c;
+  return backends::from_client_error(result);
 }
-
-namespace {
-
-// Retry-After in delta-seconds, capped at a minute (an HTTP-date reads as 0).
-std::chrono::milliseconds retry_after_of(std::string_view value) {
-  std::int64_t seconds = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec != std::errc() || seconds < 0) return std::chrono::milliseconds(0);
-  return std::chrono::seconds(std::min<std::int64_t>(seconds, 60));
-}
-
-}  // namespace
 
 Completion Exchange::error_status(const net::ClientResult& result) const {
   Completion c;

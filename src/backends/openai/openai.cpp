@@ -5,6 +5,7 @@
 
 #include "hermes/config/reader.hpp"
 #include "hermes/net/client.hpp"
+#include "src/backends/common.hpp"
 #include "src/backends/coro.hpp"
 #include "src/backends/openai/exchange.hpp"
 
@@ -31,14 +32,6 @@ json request_body(const CompletionRequest& request, const std::string& model) {
     body["temperature"] = *request.temperature;
   }
   return body;
-}
-
-Clock::time_point deadline_for(const CompletionRequest& request, Duration timeout) {
-  auto now = Clock::now();
-  if (request.deadline - now <= timeout) {
-    return request.deadline;
-  }
-  return now + timeout;
 }
 
 class Backend final : public ModelBackend {
@@ -95,9 +88,7 @@ net::ClientRequest Backend::upstream_request(const CompletionRequest& request) c
     r.headers.emplace_back("traceparent", request.traceparent);
   }
   r.body = request_body(request, spec_.model).dump();
-  r.connect_timeout = spec_.connect_timeout;
-  r.first_byte_timeout = spec_.first_byte_timeout;
-  r.deadline = deadline_for(request, spec_.timeout);
+  apply_deadlines(r, HttpDeadlines{spec_.timeout, spec_.connect_timeout, spec_.first_byte_timeout}, request.deadline);
   return r;
 }
 
@@ -159,18 +150,11 @@ std::unique_ptr<config::ModelSpec> parse_spec(config::MapReader& r) {
   if (auto key = r.optional<Secret>("api_key")) {
     spec->api_key = *key;
   }
-  auto positive = [&](std::string_view key, Duration& into) {
-    if (auto d = r.optional<Duration>(key)) {
-      if (d->count() <= 0) {
-        ctx.error(r.child(key), r.path_of(key), std::string(key) + " must be positive");
-      } else {
-        into = *d;
-      }
-    }
-  };
-  positive("timeout", spec->timeout);
-  positive("connect_timeout", spec->connect_timeout);
-  positive("first_byte_timeout", spec->first_byte_timeout);
+  HttpDeadlines deadlines{spec->timeout, spec->connect_timeout, spec->first_byte_timeout};
+  parse_deadlines(r, deadlines);
+  spec->timeout = deadlines.timeout;
+  spec->connect_timeout = deadlines.connect_timeout;
+  spec->first_byte_timeout = deadlines.first_byte_timeout;
   return spec;
 }
 

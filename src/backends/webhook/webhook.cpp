@@ -10,6 +10,7 @@
 #include "hermes/core/digest.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/net/sse.hpp"
+#include "src/backends/common.hpp"
 #include "src/backends/coro.hpp"
 
 namespace hermes::backends::webhook {
@@ -117,13 +118,7 @@ class Exchange {
       c.error = status_ == 429 ? BackendErrorKind::rate_limited : BackendErrorKind::http_status;
       c.error_message = "the agent answered HTTP " + std::to_string(status_);
     } else if (!result.ok()) {
-      switch (result.error) {
-        case net::ClientErrorKind::connect: c.error = BackendErrorKind::connect; break;
-        case net::ClientErrorKind::timeout: c.error = BackendErrorKind::timeout; break;
-        case net::ClientErrorKind::cancelled: c.error = BackendErrorKind::cancelled; break;
-        default: c.error = BackendErrorKind::protocol; break;
-      }
-      c.error_message = result.message;
+      c = from_client_error(result);
     } else if (sse_mode_ && !done_) {
       c.error = BackendErrorKind::protocol;
       c.error_message = "the agent's event stream ended without {\"done\": true}";
@@ -195,10 +190,7 @@ class Backend final : public ModelBackend {
     co_return completion;
   }
 
-  BackendHealth health() const override {
-    std::lock_guard lock(mutex_);
-    return health_;
-  }
+  BackendHealth health() const override { return health_.get(); }
 
  private:
   net::ClientRequest upstream_request(const CompletionRequest& request) const {
@@ -211,10 +203,7 @@ class Backend final : public ModelBackend {
     r.headers.emplace_back("X-Hermes-Signature", "sha256=" + hmac_sha256_hex(spec_.secret.reveal(), r.body));
     if (!request.request_id.empty()) r.headers.emplace_back("X-Request-Id", request.request_id);
     if (!request.traceparent.empty()) r.headers.emplace_back("traceparent", request.traceparent);
-    r.connect_timeout = spec_.connect_timeout;
-    r.first_byte_timeout = spec_.first_byte_timeout;
-    auto now = Clock::now();
-    r.deadline = request.deadline - now <= spec_.timeout ? request.deadline : now + spec_.timeout;
+    apply_deadlines(r, spec_.deadlines, request.deadline);
     return r;
   }
 
@@ -225,21 +214,13 @@ class Backend final : public ModelBackend {
     net::ClientRequest upstream = upstream_request(request);
     auto result = co_await http_.stream(std::move(upstream), std::move(on_head), std::move(on_body));
     Completion c = co_await exchange.conclude(std::move(result));
-    {
-      std::lock_guard lock(mutex_);
-      if (c.ok) {
-        health_ = BackendHealth{true, ""};
-      } else if (c.error != BackendErrorKind::cancelled) {
-        health_.detail = "last call failed: " + c.error_message;
-      }
-    }
+    health_.record(c);
     co_return c;
   }
 
   Spec spec_;
   net::HttpClient& http_;
-  mutable std::mutex mutex_;
-  BackendHealth health_;
+  CallHealth health_;
 };
 
 }  // namespace
@@ -255,18 +236,7 @@ std::unique_ptr<config::ModelSpec> parse_spec(config::MapReader& r) {
     spec->url = *url;
   }
   if (auto secret = r.required<Secret>("secret")) spec->secret = *secret;
-  auto positive = [&](std::string_view key, Duration& into) {
-    if (auto d = r.optional<Duration>(key)) {
-      if (d->count() <= 0) {
-        ctx.error(r.child(key), r.path_of(key), std::string(key) + " must be positive");
-      } else {
-        into = *d;
-      }
-    }
-  };
-  positive("timeout", spec->timeout);
-  positive("connect_timeout", spec->connect_timeout);
-  positive("first_byte_timeout", spec->first_byte_timeout);
+  parse_deadlines(r, spec->deadlines);
   return spec;
 }
 
