@@ -210,23 +210,9 @@ class Exchange {
   Clock::duration time_to_first_token_{0};
 };
 
-class Backend final : public ModelBackend {
+class Backend final : public ValueCancellingBackend {
  public:
   Backend(const Spec& spec, net::HttpClient& http) : spec_(spec), http_(http) {}
-
-  asio::awaitable<Completion> complete(CompletionRequest request, ReplyStream& reply) override {
-    bool throws = co_await disable_cancel_exceptions();
-    std::exception_ptr failure;
-    Completion completion;
-    try {
-      completion = co_await run(std::move(request), reply);
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    co_await restore_cancel_exceptions(throws);
-    if (failure) std::rethrow_exception(failure);
-    co_return completion;
-  }
 
   BackendHealth health() const override { return health_.get(); }
 
@@ -247,7 +233,7 @@ class Backend final : public ModelBackend {
     return r;
   }
 
-  asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply) {
+  asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply) override {
     Exchange exchange(reply, spec_.api_key, Clock::now());
     net::HttpClient::HeadHandler on_head = [&exchange](const net::ClientResponseHead& head) { exchange.on_head(head); };
     net::HttpClient::BodyHandler on_body = [&exchange](std::string piece) { return exchange.on_piece(std::move(piece)); };

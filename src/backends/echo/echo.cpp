@@ -55,30 +55,14 @@ std::string last_user_message(const std::vector<ChatTurn>& messages) {
   return {};
 }
 
-class Backend final : public ModelBackend {
+class Backend final : public ValueCancellingBackend {
  public:
   explicit Backend(const Spec& spec) : chunks_(spec.chunks), delay_(spec.delay) {}
-
-  asio::awaitable<Completion> complete(CompletionRequest request, ReplyStream& reply) override {
-    bool throws = co_await disable_cancel_exceptions();
-    std::exception_ptr failure;
-    Completion completion;
-    try {
-      completion = co_await run(std::move(request), reply);
-    } catch (...) {
-      failure = std::current_exception();  // e.g. from the ReplyStream: restore the setting first
-    }
-    co_await restore_cancel_exceptions(throws);
-    if (failure) {
-      std::rethrow_exception(failure);
-    }
-    co_return completion;
-  }
 
   BackendHealth health() const override { return {true, "built-in demo"}; }
 
  private:
-  asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply);
+  asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply) override;
   // Waits `delay_` (or until the deadline); false when the request must end.
   asio::awaitable<bool> pause(Clock::time_point deadline, Completion& out);
 

@@ -34,25 +34,9 @@ json request_body(const CompletionRequest& request, const std::string& model) {
   return body;
 }
 
-class Backend final : public ModelBackend {
+class Backend final : public ValueCancellingBackend {
  public:
   Backend(const Spec& spec, net::HttpClient& http) : spec_(spec), http_(http) {}
-
-  asio::awaitable<Completion> complete(CompletionRequest request, ReplyStream& reply) override {
-    bool throws = co_await disable_cancel_exceptions();
-    std::exception_ptr failure;
-    Completion completion;
-    try {
-      completion = co_await run(std::move(request), reply);
-    } catch (...) {
-      failure = std::current_exception();  // e.g. from the ReplyStream: restore the setting first
-    }
-    co_await restore_cancel_exceptions(throws);
-    if (failure) {
-      std::rethrow_exception(failure);
-    }
-    co_return completion;
-  }
 
   BackendHealth health() const override {
     std::lock_guard lock(health_mutex_);
@@ -60,7 +44,7 @@ class Backend final : public ModelBackend {
   }
 
  private:
-  asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply);
+  asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply) override;
   net::ClientRequest upstream_request(const CompletionRequest& request) const;
   void record(const Completion& c);
 
