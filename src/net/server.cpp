@@ -678,8 +678,14 @@ void HttpServer::begin_drain() {
   for (auto& [id, weak] : impl_->connections) {
     if (auto st = weak.lock()) {
       asio::post(st->strand, [st] {
-        if (st->socket && (!st->busy || st->websocket)) {
-          boost::system::error_code ec;
+        if (!st->socket) return;
+        boost::system::error_code ec;
+        if (st->websocket) {
+          // Shut down, not just cancelled: a cancel that lands between two reads would
+          // be lost, and the socket would hold the drain until its deadline.
+          st->socket->shutdown(tcp::socket::shutdown_both, ec);
+          st->socket->cancel(ec);
+        } else if (!st->busy) {
           st->socket->cancel(ec);
         }
       });
