@@ -322,6 +322,17 @@ std::size_t OutboxDrain::pending() const { return static_cast<std::size_t>(state
 
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// Built outside coroutines: GCC 12 mishandles braced lists of literals in their bodies.
+nlohmann::json event_detail(const std::string& event_id, const std::string& why) {
+  nlohmann::json detail = {{"event_id", event_id}};
+  if (!why.empty()) detail["why"] = why;
+  return detail;
+}
+
+}  // namespace
+
 AsyncIntake::AsyncIntake(const std::string& channel_name, ChannelContext& context)
     : channel_(channel_name), ingress_(context.ingress), intake_(context.intake), outbox_(context.outbox),
       audit_(context.audit),
@@ -351,7 +362,7 @@ asio::awaitable<Accepted> AsyncIntake::accept(std::shared_ptr<AsyncIntake> self,
     ev.conversation = message.conversation;
     ev.decision = "rejected";
     ev.status = "duplicate";
-    ev.detail = {{"event_id", message.event_id}};
+    ev.detail = event_detail(message.event_id, "");
     self->audit_.record(std::move(ev));
     self->events_.with({self->channel_, "duplicate"}).inc();
     co_return Accepted::duplicate;
@@ -427,7 +438,7 @@ asio::awaitable<Accepted> AsyncIntake::refuse(std::shared_ptr<AsyncIntake> self,
   ev.conversation = message.conversation;
   ev.decision = "rejected";
   ev.status = "not_allowed";
-  ev.detail = {{"event_id", message.event_id}, {"why", why}};
+  ev.detail = event_detail(message.event_id, why);
   self->audit_.record(std::move(ev));
   self->events_.with({self->channel_, "not_allowed"}).inc();
   if (notice.empty() || !self->first_refusal(message.sender)) {

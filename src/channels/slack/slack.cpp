@@ -67,6 +67,12 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   return spec;
 }
 
+// Built outside coroutines: GCC 12 mishandles braced lists of literals in their bodies.
+HttpResponse acknowledged() { return HttpResponse::json(200, {{"ok", true}}); }
+HttpResponse challenge_answer(const nlohmann::json& body) {
+  return HttpResponse::json(200, {{"challenge", body.value("challenge", "")}});
+}
+
 // Slack Web API errors worth another try; anything else is permanent for this message.
 bool transient_slack_error(std::string_view error) {
   return error == "ratelimited" || error == "internal_error" || error == "fatal_error" ||
@@ -217,16 +223,16 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     std::string type = body.value("type", "");
     if (type == "url_verification") {
       self->events_.with({self->spec_.name, "url_verification"}).inc();
-      co_return HttpResponse::json(200, {{"challenge", body.value("challenge", "")}});
+      co_return challenge_answer(body);
     }
     if (type != "event_callback") {
       self->events_.with({self->spec_.name, "ignored"}).inc();
-      co_return HttpResponse::json(200, {{"ok", true}});
+      co_return acknowledged();
     }
     auto interpreted = interpret_event(body, self->spec_, self->bot_user_id());
     if (interpreted.action == Interpreted::Action::skip) {
       self->events_.with({self->spec_.name, "skipped_" + interpreted.why}).inc();
-      co_return HttpResponse::json(200, {{"ok", true}});
+      co_return acknowledged();
     }
     InboundMessage m = std::move(interpreted.message);
     m.request_id = generate_request_id();
@@ -245,7 +251,7 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     }
     if (accepted == Accepted::accepted || accepted == Accepted::duplicate) {
       self->events_.with({self->spec_.name, accepted == Accepted::accepted ? "accepted" : "duplicate"}).inc();
-      co_return HttpResponse::json(200, {{"ok", true}});
+      co_return acknowledged();
     }
     // Nothing was acknowledged: Slack retries (up to 3 times, backing off).
     auto busy = HttpResponse::error(503, accepted == Accepted::overloaded ? "overloaded" : "intake_unavailable",

@@ -33,6 +33,9 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   return spec;
 }
 
+// Built outside coroutines: GCC 12 mishandles braced lists of literals in their bodies.
+HttpResponse status_answer(const std::string& status) { return HttpResponse::json(200, {{"status", status}}); }
+
 class WebhookChannel final : public Channel, public std::enable_shared_from_this<WebhookChannel> {
  public:
   WebhookChannel(const WebhookSpec& spec, ChannelContext& ctx)
@@ -107,9 +110,9 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
     auto accepted = co_await AsyncIntake::accept(self->async_, owner, std::move(m));
     switch (accepted) {
       case Accepted::accepted:
-        co_return HttpResponse::json(200, {{"status", "accepted"}});
+        co_return status_answer("accepted");
       case Accepted::duplicate:
-        co_return HttpResponse::json(200, {{"status", "duplicate"}});
+        co_return status_answer("duplicate");
       case Accepted::overloaded:
       case Accepted::failed:
         break;
