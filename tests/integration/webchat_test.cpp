@@ -130,6 +130,13 @@ class WsClient {
   bool closed_ = false;
 };
 
+// ASan keeps freed memory in quarantine (256 MB by default): RSS says nothing there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+
 long rss_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -318,7 +325,7 @@ TEST_F(Webchat, AReaderThatNeverReadsDoesNotGrowMemory) {
   while (sent < 2000 && idle.send(json{{"type", "message"}, {"text", text}}, 1s)) ++sent;
   std::this_thread::sleep_for(500ms);
   long after = rss_kib(daemon_->pid());
-  EXPECT_LT(after - before, 16 * 1024) << "RSS grew from " << before << " to " << after << " KiB after " << sent
+  if (kRssIsMeaningful) EXPECT_LT(after - before, 16 * 1024) << "RSS grew from " << before << " to " << after << " KiB after " << sent
                                        << " frames";
   std::cerr << "slow reader: " << sent << " frames accepted, RSS " << before << " -> " << after << " KiB\n";
   // Everyone else is still served.
