@@ -1,6 +1,7 @@
 #include "src/backends/openai/exchange.hpp"
 
 #include "src/backends/common.hpp"
+#include "src/backends/openai/chunk.hpp"
 
 #include <cctype>
 
@@ -112,21 +113,20 @@ bool Exchange::apply_chunk(std::string_view data, std::string& delta) {
     done_ = true;
     return true;
   }
-  auto chunk = json::parse(data, nullptr, false);
-  if (chunk.is_discarded() || !chunk.is_object()) {
+  ChunkFields chunk;  // read without building a DOM: this runs once per token chunk
+  if (!read_chunk(data, chunk)) {
     protocol_error_ = "malformed JSON in the event stream";
     return false;
   }
-  if (auto error = chunk.find("error"); error != chunk.end() && !error->is_null()) {
-    protocol_error_ = "upstream error in the stream: " + scrub(truncate(error_text(*error), kMessageLimit));
+  if (chunk.has_error) {
+    std::string message = chunk.error_message.empty() ? "(no message)" : chunk.error_message;
+    protocol_error_ = "upstream error in the stream: " + scrub(truncate(std::move(message), kMessageLimit));
     return false;
   }
-  if (const json* choice = first_choice(chunk)) {
-    if (auto d = choice->find("delta"); d != choice->end() && d->is_object()) {
-      delta = string_at(*d, "content");
-    }
-  }
-  record_meta(chunk);
+  delta = std::move(chunk.content);
+  if (!chunk.finish_reason.empty()) finish_reason_ = chunk.finish_reason;
+  if (chunk.prompt_tokens) usage_.prompt_tokens = *chunk.prompt_tokens;
+  if (chunk.completion_tokens) usage_.completion_tokens = *chunk.completion_tokens;
   return true;
 }
 

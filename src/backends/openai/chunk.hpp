@@ -1,0 +1,25 @@
+#pragma once
+// Private to the openai backend: the fields of one streamed chat.completion.chunk,
+// read with nlohmann's SAX interface instead of building a DOM. The stream is the
+// hot path (one parse per token chunk), and a DOM costs a map per object.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hermes::backends::openai {
+
+struct ChunkFields {
+  std::string content;        // choices[0].delta.content
+  std::string finish_reason;  // choices[0].finish_reason
+  std::optional<std::int64_t> prompt_tokens;      // usage.prompt_tokens
+  std::optional<std::int64_t> completion_tokens;  // usage.completion_tokens
+  bool has_error = false;     // a non-null top-level "error"
+  std::string error_message;  // error.message, or error itself when a string
+};
+
+// False when `data` is not one well-formed JSON object.
+bool read_chunk(std::string_view data, ChunkFields& out);
+
+}  // namespace hermes::backends::openai
