@@ -30,6 +30,7 @@ std::int64_t now_ms() {
 // Collects the pipeline's answer for the outbox.
 class CollectedReply final : public ReplyStream {
  public:
+  bool streaming() const override { return false; }
   asio::awaitable<void> begin(const ReplyMeta& meta) override {
     agent = meta.agent;
     co_return;

@@ -41,6 +41,7 @@ class TappedReply final : public ReplyStream {
   }
   boost::asio::awaitable<void> fail(const ReplyError& error) override { co_await inner_.fail(error); }
   const std::string& answer() const { return answer_; }
+  bool streaming() const override { return inner_.streaming(); }
 
  private:
   boost::asio::awaitable<void> begin_once() {
@@ -423,6 +424,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   request.max_tokens = m.max_tokens ? m.max_tokens : agent->max_tokens;
   request.temperature = m.temperature ? m.temperature : agent->temperature;
   request.deadline = m.deadline;
+  request.stream = reply.streaming();
 
   auto dispatched = co_await p.dispatch(m, *agent, choice.rule, session.id, std::move(request), reply);
   p.debit_tokens(m, choice.agent, dispatched.completion.usage);

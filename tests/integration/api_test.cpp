@@ -317,3 +317,29 @@ routes:
 
 }  // namespace
 }  // namespace hermes::test
+
+namespace hermes::test {
+namespace {
+
+// A client that takes the answer whole costs the upstream (and the gateway) one JSON
+// document instead of an event stream; a streaming client still streams end to end.
+TEST_F(Api, TheUpstreamStreamsOnlyWhenTheClientDoes) {
+  auto whole = chat(port(), user("whole please", "upstream"));
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  EXPECT_EQ(json::parse(whole.body)["choices"][0]["message"]["content"], "mock:whole please");
+  auto sent = upstream_requests().back();
+  EXPECT_EQ(sent["body"]["stream"], false);
+  EXPECT_FALSE(sent["body"].contains("stream_options"));
+  EXPECT_EQ(sent["headers"]["accept"], "application/json");
+
+  json streamed = user("stream please", "upstream");
+  streamed["stream"] = true;
+  auto r = chat(port(), streamed);
+  ASSERT_EQ(r.status, 200);
+  sent = upstream_requests().back();
+  EXPECT_EQ(sent["body"]["stream"], true);
+  EXPECT_EQ(sent["body"]["stream_options"]["include_usage"], true);
+}
+
+}  // namespace
+}  // namespace hermes::test

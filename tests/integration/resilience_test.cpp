@@ -32,7 +32,7 @@ models:
      retries: {attempts: 0}, breaker: {failures: 3, window: 10s, cooldown: 1s}}
   - {name: slow, type: openai, base_url: ")" + base + R"(", model: mock-slow,
      max_concurrency: 1, queue_timeout: 100ms}
-  - {name: hanging, type: openai, base_url: ")" + base + R"(", model: mock-hang, first_byte_timeout: 300ms}
+  - {name: hanging, type: openai, base_url: ")" + base + R"(", model: mock-hang, first_byte_timeout: 300ms, timeout: 400ms}
   - {name: garbled, type: openai, base_url: ")" + base + R"(", model: mock-garbage}
 agents:
   - {name: retrying, model: failing, fallback: [demo]}

@@ -5,7 +5,7 @@
 // POST /v1/chat/completions speaks the real wire format. The request's `model`
 // picks the behaviour, so gateway configs can select it:
 //   mock-echo     "mock:" + last user content, in ~4 chunks
-//   mock-slow     the same, chunks paced 100 ms apart
+//   mock-slow     the same, chunks paced 100 ms apart (a whole answer after 400 ms)
 //   mock-500      HTTP 500 with an OpenAI error body
 //   mock-429      HTTP 429 with Retry-After: 1
 //   mock-garbage  200 with a malformed event stream
@@ -165,7 +165,8 @@ async function completions(req, res, body, entry) {
     case 'mock-nostream':
       return wholeAnswer(res, body, answer);
     case 'mock-slow':
-      return body.stream ? streamAnswer(req, res, body, splitInto(answer, 4), 100) : wholeAnswer(res, body, answer);
+      if (body.stream) return streamAnswer(req, res, body, splitInto(answer, 4), 100);
+      return setTimeout(() => wholeAnswer(res, body, answer), 400);  // as long as the paced stream
     default:
       return body.stream ? streamAnswer(req, res, body, splitInto(answer, 4), 0) : wholeAnswer(res, body, answer);
   }

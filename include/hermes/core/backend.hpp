@@ -33,6 +33,7 @@ struct CompletionRequest {
   std::vector<ChatTurn> messages;  // system prompt, history and the new user turn, in order
   std::optional<std::int64_t> max_tokens;
   std::optional<double> temperature;
+  bool stream = true;  // the client sees deltas as they come; false: one whole answer will do
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 

@@ -70,6 +70,9 @@ class ReplyStream {
   virtual boost::asio::awaitable<void> finish(const Usage& usage, std::string_view finish_reason) = 0;
   // Before or after begin(): the channel ends the reply well-formed either way.
   virtual boost::asio::awaitable<void> fail(const ReplyError& error) = 0;
+  // Whether the client sees deltas as they come. When not (a buffered API answer, a
+  // chat message sent whole), backends may ask their upstream for one whole answer.
+  virtual bool streaming() const { return true; }
 };
 
 }  // namespace hermes

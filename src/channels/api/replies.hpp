@@ -22,6 +22,7 @@ net::Headers rate_limit_headers(const RateLimitInfo& info);
 // Collects the answer for a non-streaming request.
 class BufferedReply final : public ReplyStream {
  public:
+  bool streaming() const override { return false; }
   boost::asio::awaitable<void> begin(const ReplyMeta& meta) override;
   boost::asio::awaitable<bool> write_delta(std::string_view text) override;
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view finish_reason) override;
