@@ -1,7 +1,8 @@
 #include "src/backends/common.hpp"
 
 #include <algorithm>
-#include <charconv>
+
+#include <nlohmann/json.hpp>
 
 #include "hermes/config/reader.hpp"
 
@@ -42,11 +43,23 @@ Completion from_client_error(const net::ClientResult& result) {
   return c;
 }
 
-std::chrono::milliseconds retry_after_of(std::string_view value) {
-  std::int64_t seconds = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec != std::errc() || seconds < 0) return std::chrono::milliseconds(0);
-  return std::chrono::seconds(std::min<std::int64_t>(seconds, 60));
+void add_trace_headers(net::ClientRequest& r, const CompletionRequest& request) {
+  if (!request.request_id.empty()) r.headers.emplace_back("X-Request-Id", request.request_id);
+  if (!request.traceparent.empty()) r.headers.emplace_back("traceparent", request.traceparent);
+}
+
+std::string redact_secret(std::string text, std::string_view secret) {
+  constexpr std::string_view kRedacted = "[redacted]";
+  if (secret.empty()) return text;
+  for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + kRedacted.size())) {
+    text.replace(pos, secret.size(), kRedacted);
+  }
+  return text;
+}
+
+std::string json_string(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 std::string truncate_utf8(std::string text, std::size_t limit) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "hermes/backends/deadlines.hpp"
 #include "hermes/core/backend.hpp"
 #include "hermes/core/units.hpp"
@@ -25,8 +27,17 @@ void apply_deadlines(net::ClientRequest& r, const HttpDeadlines& d, std::chrono:
 
 // A transport failure (no usable response) as a Completion error.
 Completion from_client_error(const net::ClientResult& result);
-// Retry-After in delta-seconds, capped at a minute (an HTTP-date reads as 0).
-std::chrono::milliseconds retry_after_of(std::string_view value);
+// Retry-After from an upstream, capped at a minute: longer waits belong to the fallback chain.
+inline std::chrono::milliseconds retry_after_of(std::string_view value) {
+  return net::parse_retry_after(value, std::chrono::seconds(60));
+}
+// Passes the request's X-Request-Id and the client's traceparent on to the upstream.
+void add_trace_headers(net::ClientRequest& r, const CompletionRequest& request);
+// `text` with every occurrence of `secret` replaced by "[redacted]" (upstream errors may quote the key).
+std::string redact_secret(std::string text, std::string_view secret);
+// object[key] when it is a string, else "".
+std::string json_string(const nlohmann::json& object, const char* key);
+
 // At most `limit` bytes, cut at a UTF-8 boundary, "..." marking the cut.
 std::string truncate_utf8(std::string text, std::size_t limit);
 

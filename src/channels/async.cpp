@@ -13,7 +13,6 @@
 #include "hermes/net/client.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <random>
 
 namespace hermes::channels {
@@ -106,14 +105,6 @@ std::vector<std::string> split_message(std::string_view text, std::size_t max_by
   return pieces;
 }
 
-std::chrono::milliseconds parse_retry_after(std::string_view value) {
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  std::int64_t seconds = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec != std::errc() || seconds < 0) return milliseconds(0);
-  return milliseconds(std::min<std::int64_t>(seconds, 86'400) * 1000);
-}
-
 Delivery classify_http_delivery(const net::ClientResult& result) {
   Delivery d;
   if (!result.ok()) {
@@ -126,7 +117,7 @@ Delivery classify_http_delivery(const net::ClientResult& result) {
     d.result = DeliveryResult::delivered;
   } else if (result.status == 429 || result.status == 408 || result.status >= 500) {
     d.result = DeliveryResult::retry;
-    if (auto ra = result.header("retry-after")) d.retry_after = parse_retry_after(*ra);
+    if (auto ra = result.header("retry-after")) d.retry_after = net::parse_retry_after(*ra, std::chrono::hours(24));
   } else {
     d.result = DeliveryResult::failed;
   }
@@ -323,16 +314,21 @@ std::size_t OutboxDrain::pending() const { return static_cast<std::size_t>(state
 
 // ---------------------------------------------------------------------------
 
-namespace {
 
-// Built outside coroutines: GCC 12 mishandles braced lists of literals in their bodies.
-nlohmann::json event_detail(const std::string& event_id, const std::string& why) {
-  nlohmann::json detail = {{"event_id", event_id}};
-  if (!why.empty()) detail["why"] = why;
-  return detail;
+void AsyncIntake::record_rejection(const InboundMessage& m, const std::string& status, const std::string& why) {
+  AuditEvent ev;
+  ev.kind = "message.rejected";
+  ev.request_id = m.request_id;
+  ev.channel = channel_;
+  ev.sender = m.sender;
+  ev.conversation = m.conversation;
+  ev.decision = "rejected";
+  ev.status = status;
+  ev.detail = {{"event_id", m.event_id}};
+  if (!why.empty()) ev.detail["why"] = why;
+  audit_.record(std::move(ev));
+  events_.with({channel_, status}).inc();
 }
-
-}  // namespace
 
 AsyncIntake::AsyncIntake(const std::string& channel_name, ChannelContext& context)
     : channel_(channel_name), ingress_(context.ingress), intake_(context.intake), outbox_(context.outbox),
@@ -355,17 +351,7 @@ asio::awaitable<Accepted> AsyncIntake::accept(std::shared_ptr<AsyncIntake> self,
     co_return Accepted::failed;
   }
   if (claim == IntakeClaim::duplicate) {
-    AuditEvent ev;
-    ev.kind = "message.rejected";
-    ev.request_id = message.request_id;
-    ev.channel = self->channel_;
-    ev.sender = message.sender;
-    ev.conversation = message.conversation;
-    ev.decision = "rejected";
-    ev.status = "duplicate";
-    ev.detail = event_detail(message.event_id, "");
-    self->audit_.record(std::move(ev));
-    self->events_.with({self->channel_, "duplicate"}).inc();
+    self->record_rejection(message, "duplicate", "");
     co_return Accepted::duplicate;
   }
   self->events_.with({self->channel_, "accepted"}).inc();
@@ -431,17 +417,7 @@ asio::awaitable<Accepted> AsyncIntake::refuse(std::shared_ptr<AsyncIntake> self,
   auto claim = co_await self->intake_->claim(message);
   if (claim == IntakeClaim::failed) co_return Accepted::failed;
   if (claim == IntakeClaim::duplicate) co_return Accepted::duplicate;
-  AuditEvent ev;
-  ev.kind = "message.rejected";
-  ev.request_id = message.request_id;
-  ev.channel = self->channel_;
-  ev.sender = message.sender;
-  ev.conversation = message.conversation;
-  ev.decision = "rejected";
-  ev.status = "not_allowed";
-  ev.detail = event_detail(message.event_id, why);
-  self->audit_.record(std::move(ev));
-  self->events_.with({self->channel_, "not_allowed"}).inc();
+  self->record_rejection(message, "not_allowed", why);
   if (notice.empty() || !self->first_refusal(message.sender)) {
     self->intake_->complete(message.channel, message.event_id);
     co_return Accepted::accepted;

@@ -2,9 +2,20 @@
 #include "hermes/net/websocket.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
 #include <strings.h>
 
 namespace hermes::net {
+
+std::chrono::milliseconds parse_retry_after(std::string_view value, std::chrono::seconds cap) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  std::int64_t seconds = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec != std::errc() || seconds < 0) return std::chrono::milliseconds(0);
+  return std::chrono::seconds(std::min<std::int64_t>(seconds, cap.count()));
+}
 
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {

@@ -50,6 +50,10 @@ CREATE INDEX outbox_open ON outbox(id) WHERE delivered_at IS NULL AND failed_at 
   return kMigrations;
 }
 
+// ?1 completion time, ?2 channel, ?3 event id.
+constexpr std::string_view kCompleteClaim =
+    "UPDATE intake SET completed_at = ?1 WHERE channel = ?2 AND event_id = ?3";
+
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -186,7 +190,7 @@ struct IntakeStore::Impl {
         }
         insert.reset();
       }
-      auto done = db->prepare("UPDATE intake SET completed_at = ?1 WHERE channel = ?2 AND event_id = ?3");
+      auto done = db->prepare(kCompleteClaim);
       done.bind(1, created).bind(2, channel).bind(3, event_id).step();
       tx.commit();
       return queued;
@@ -243,7 +247,7 @@ asio::awaitable<Claim> IntakeStore::claim(InboundMessage message) {
 void IntakeStore::complete(const std::string& channel, const std::string& event_id) {
   asio::post(impl_->writer, [impl = impl_.get(), channel, event_id] {
     try {
-      auto done = impl->db->prepare("UPDATE intake SET completed_at = ?1 WHERE channel = ?2 AND event_id = ?3");
+      auto done = impl->db->prepare(kCompleteClaim);
       done.bind(1, now_ms()).bind(2, channel).bind(3, event_id).step();
     } catch (const store::StoreError& e) {
       spdlog::error("intake: cannot complete {} event {}: {}", channel, event_id, e.what());

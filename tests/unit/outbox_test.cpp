@@ -145,11 +145,11 @@ TEST(HttpDelivery, StatusesMapToDeliveredRetryOrFailed) {
 }
 
 TEST(HttpDelivery, RetryAfterParsing) {
-  EXPECT_EQ(channels::parse_retry_after("30"), std::chrono::seconds(30));
-  EXPECT_EQ(channels::parse_retry_after(" 2"), std::chrono::seconds(2));
-  EXPECT_EQ(channels::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), std::chrono::milliseconds(0));
-  EXPECT_EQ(channels::parse_retry_after("-5"), std::chrono::milliseconds(0));
-  EXPECT_EQ(channels::parse_retry_after("999999999"), std::chrono::hours(24));
+  EXPECT_EQ(net::parse_retry_after("30", std::chrono::hours(24)), std::chrono::seconds(30));
+  EXPECT_EQ(net::parse_retry_after(" 2", std::chrono::hours(24)), std::chrono::seconds(2));
+  EXPECT_EQ(net::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", std::chrono::hours(24)), std::chrono::milliseconds(0));
+  EXPECT_EQ(net::parse_retry_after("-5", std::chrono::hours(24)), std::chrono::milliseconds(0));
+  EXPECT_EQ(net::parse_retry_after("999999999", std::chrono::hours(24)), std::chrono::hours(24));
 }
 
 }  // namespace

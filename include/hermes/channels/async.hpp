@@ -81,8 +81,6 @@ std::vector<std::string> split_message(std::string_view text, std::size_t max_by
 // The usual HTTP mapping: 2xx delivered; 429 (with its Retry-After), 408, 5xx
 // and transport errors retried; any other status refused for good.
 Delivery classify_http_delivery(const net::ClientResult& result);
-// Retry-After in delta-seconds (the HTTP-date form reads as 0: use backoff).
-std::chrono::milliseconds parse_retry_after(std::string_view value);
 
 enum class Accepted {
   accepted,    // persisted: acknowledge; the answer follows through the outbox
@@ -111,6 +109,8 @@ class AsyncIntake {
  private:
   bool first_notice_in_window(const InboundMessage& m, std::chrono::seconds window);
   bool first_refusal(const std::string& sender);
+  // A `message.rejected` row and the event counter, for duplicates and refusals.
+  void record_rejection(const InboundMessage& m, const std::string& status, const std::string& why);
   static std::vector<OutboxEntry> entries_for(const Channel& owner, const InboundMessage& m, const std::string& agent,
                                               std::string text, const std::string& error_code);
 

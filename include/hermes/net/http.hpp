@@ -4,6 +4,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,6 +23,10 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // Case-insensitive lookup; the first value wins.
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name);
+
+// A Retry-After value in delta-seconds, at most `cap` (the HTTP-date form reads as 0:
+// the caller's own backoff applies).
+std::chrono::milliseconds parse_retry_after(std::string_view value, std::chrono::seconds cap);
 
 struct HttpRequest {
   std::string method;

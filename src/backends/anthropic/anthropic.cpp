@@ -23,17 +23,12 @@ using nlohmann::json;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 constexpr std::size_t kMessageLimit = 300;
 
-std::string string_at(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 // {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}} → "overloaded_error: Overloaded"
 std::string error_text(const json& body) {
   const json* error = &body;
   if (auto e = body.find("error"); e != body.end() && e->is_object()) error = &*e;
-  std::string type = string_at(*error, "type");
-  std::string message = string_at(*error, "message");
+  std::string type = json_string(*error, "type");
+  std::string message = json_string(*error, "message");
   if (type.empty() && message.empty()) return "(no message)";
   return type.empty() ? message : type + ": " + message;
 }
@@ -142,7 +137,7 @@ class Exchange {
       protocol_error_ = "malformed JSON in the event stream";
       return false;
     }
-    std::string type = string_at(data, "type");
+    std::string type = json_string(data, "type");
     if (type.empty()) type = event.type;
     if (type == "error") {
       protocol_error_ = "upstream error in the stream: " + scrub(truncate_utf8(error_text(data), kMessageLimit));
@@ -152,10 +147,10 @@ class Exchange {
       if (auto m = data.find("message"); m != data.end() && m->is_object()) read_usage(*m);
     } else if (type == "content_block_delta") {
       auto d = data.find("delta");
-      if (d != data.end() && d->is_object() && string_at(*d, "type") == "text_delta") delta = string_at(*d, "text");
+      if (d != data.end() && d->is_object() && json_string(*d, "type") == "text_delta") delta = json_string(*d, "text");
     } else if (type == "message_delta") {
       if (auto d = data.find("delta"); d != data.end() && d->is_object()) {
-        if (auto reason = string_at(*d, "stop_reason"); !reason.empty()) finish_reason_ = finish_reason_of(reason);
+        if (auto reason = json_string(*d, "stop_reason"); !reason.empty()) finish_reason_ = finish_reason_of(reason);
       }
       read_usage(data);
     } else if (type == "message_stop") {
@@ -185,14 +180,7 @@ class Exchange {
     co_return delivered;
   }
 
-  std::string scrub(std::string text) const {
-    const std::string& key = key_.reveal();
-    for (auto pos = key.empty() ? std::string::npos : text.find(key); pos != std::string::npos;
-         pos = text.find(key, pos)) {
-      text.replace(pos, key.size(), "[redacted]");
-    }
-    return text;
-  }
+  std::string scrub(std::string text) const { return redact_secret(std::move(text), key_.reveal()); }
 
   ReplyStream& reply_;
   const Secret& key_;
@@ -226,8 +214,7 @@ class Backend final : public ValueCancellingBackend {
     r.headers.emplace_back("anthropic-version", spec_.anthropic_version);
     r.headers.emplace_back("Content-Type", "application/json");
     r.headers.emplace_back("Accept", "text/event-stream");
-    if (!request.request_id.empty()) r.headers.emplace_back("X-Request-Id", request.request_id);
-    if (!request.traceparent.empty()) r.headers.emplace_back("traceparent", request.traceparent);
+    add_trace_headers(r, request);
     r.body = request_body(request, spec_).dump(-1, ' ', false, json::error_handler_t::replace);
     apply_deadlines(r, spec_.deadlines, request.deadline);
     return r;

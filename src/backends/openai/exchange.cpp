@@ -18,7 +18,6 @@ constexpr std::size_t kMessageLimit = 300;
 
 bool is_success(int status) { return status >= 200 && status < 300; }
 
-std::string truncate(std::string text, std::size_t limit) { return truncate_utf8(std::move(text), limit); }
 
 // The human-readable part of an OpenAI error object: {"message": ...} or a bare string.
 std::string error_text(const json& error) {
@@ -39,11 +38,6 @@ const json* first_choice(const json& object) {
     return nullptr;
   }
   return &(*choices)[0];
-}
-
-std::string string_at(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 bool key_character(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '*'; }
@@ -91,7 +85,7 @@ asio::awaitable<bool> Exchange::on_piece(std::string piece) {
       break;  // nothing after [DONE] is meaningful; the body still ends normally
     }
     if (event.type == "error") {
-      protocol_error_ = "upstream error in the stream: " + scrub(truncate(event.data, kMessageLimit));
+      protocol_error_ = "upstream error in the stream: " + scrub(truncate_utf8(event.data, kMessageLimit));
       co_return false;
     }
     std::string delta;
@@ -120,7 +114,7 @@ bool Exchange::apply_chunk(std::string_view data, std::string& delta) {
   }
   if (chunk.has_error) {
     std::string message = chunk.error_message.empty() ? "(no message)" : chunk.error_message;
-    protocol_error_ = "upstream error in the stream: " + scrub(truncate(std::move(message), kMessageLimit));
+    protocol_error_ = "upstream error in the stream: " + scrub(truncate_utf8(std::move(message), kMessageLimit));
     return false;
   }
   delta = std::move(chunk.content);
@@ -132,7 +126,7 @@ bool Exchange::apply_chunk(std::string_view data, std::string& delta) {
 
 void Exchange::record_meta(const json& object) {
   if (const json* choice = first_choice(object)) {
-    if (auto reason = string_at(*choice, "finish_reason"); !reason.empty()) {
+    if (auto reason = json_string(*choice, "finish_reason"); !reason.empty()) {
       finish_reason_ = reason;
     }
   }
@@ -197,7 +191,7 @@ asio::awaitable<Completion> Exchange::conclude_answer() {
   const json* choice = answer.is_object() ? first_choice(answer) : nullptr;
   if (answer.is_object() && answer.contains("error") && !answer["error"].is_null()) {
     c.error = BackendErrorKind::protocol;
-    c.error_message = "upstream error: " + scrub(truncate(error_text(answer["error"]), kMessageLimit));
+    c.error_message = "upstream error: " + scrub(truncate_utf8(error_text(answer["error"]), kMessageLimit));
     co_return c;
   }
   if (!choice) {
@@ -209,7 +203,7 @@ asio::awaitable<Completion> Exchange::conclude_answer() {
   std::string content;
   auto message = choice->find("message");
   if (message != choice->end() && message->is_object()) {
-    content = string_at(*message, "content");
+    content = json_string(*message, "content");
   }
   if (!content.empty()) {
     bool delivered = co_await write(std::move(content));
@@ -254,10 +248,10 @@ Completion Exchange::error_status(const net::ClientResult& result) const {
   c.error_message = "upstream answered HTTP " + std::to_string(status_);
   auto body = json::parse(body_, nullptr, false);
   if (!body.is_discarded() && body.is_object() && body.contains("error")) {
-    c.error_message += ": " + scrub(truncate(error_text(body["error"]), kMessageLimit));
+    c.error_message += ": " + scrub(truncate_utf8(error_text(body["error"]), kMessageLimit));
   }
   if (auto retry = result.header("retry-after"); retry && (status_ == 429 || status_ == 503)) {
-    c.error_message += " (Retry-After: " + truncate(std::string(*retry), 32) + ")";
+    c.error_message += " (Retry-After: " + truncate_utf8(std::string(*retry), 32) + ")";
     c.retry_after = retry_after_of(*retry);
   }
   return c;
@@ -267,12 +261,7 @@ Completion Exchange::error_status(const net::ClientResult& result) const {
 // API key provided: sk-abc***xyz"); none of it belongs in logs or audit rows.
 std::string Exchange::scrub(std::string text) const {
   constexpr std::string_view kRedacted = "[redacted]";
-  const std::string& key = api_key_.reveal();
-  if (!key.empty()) {
-    for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + kRedacted.size())) {
-      text.replace(pos, key.size(), kRedacted);
-    }
-  }
+  text = redact_secret(std::move(text), api_key_.reveal());
   for (auto pos = text.find("sk-"); pos != std::string::npos; pos = text.find("sk-", pos + 1)) {
     if (pos > 0 && key_character(text[pos - 1])) {
       continue;  // "task-..." is not a key

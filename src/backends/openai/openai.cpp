@@ -64,12 +64,7 @@ net::ClientRequest Backend::upstream_request(const CompletionRequest& request) c
   }
   r.headers.emplace_back("Content-Type", "application/json");
   r.headers.emplace_back("Accept", request.stream ? "text/event-stream" : "application/json");
-  if (!request.request_id.empty()) {
-    r.headers.emplace_back("X-Request-Id", request.request_id);
-  }
-  if (!request.traceparent.empty()) {
-    r.headers.emplace_back("traceparent", request.traceparent);
-  }
+  add_trace_headers(r, request);
   r.body = request_body(request, spec_.model).dump();
   // Without streaming the first byte comes with the whole answer: only `timeout` bounds it.
   Duration first_byte = request.stream ? spec_.first_byte_timeout : spec_.timeout;

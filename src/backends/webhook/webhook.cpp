@@ -98,7 +98,7 @@ class Exchange {
       }
       read_usage(data, usage_);
       if (data.value("done", false)) done_ = true;
-      std::string text = data.contains("text") && data["text"].is_string() ? data["text"].get<std::string>() : "";
+      std::string text = json_string(data, "text");
       if (text.empty()) continue;
       bool more = co_await write(std::move(text));
       if (!more) co_return false;
@@ -187,8 +187,7 @@ class Backend final : public ValueCancellingBackend {
     r.headers.emplace_back("Content-Type", "application/json");
     r.headers.emplace_back("Accept", "text/event-stream, application/json");
     r.headers.emplace_back("X-Hermes-Signature", "sha256=" + hmac_sha256_hex(spec_.secret.reveal(), r.body));
-    if (!request.request_id.empty()) r.headers.emplace_back("X-Request-Id", request.request_id);
-    if (!request.traceparent.empty()) r.headers.emplace_back("traceparent", request.traceparent);
+    add_trace_headers(r, request);
     apply_deadlines(r, spec_.deadlines, request.deadline);
     return r;
   }

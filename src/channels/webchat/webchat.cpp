@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <strings.h>
+
 #include <algorithm>
 #include <deque>
 
@@ -346,22 +348,12 @@ std::shared_ptr<Channel> make_channel(const config::ChannelSpec& spec, ChannelCo
 
 bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed, std::string_view host,
                     bool tls) {
-  if (!allowed.empty()) {
-    for (const auto& a : allowed) {
-      if (a.size() == origin.size() && std::equal(a.begin(), a.end(), origin.begin(), [](char x, char y) {
-            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-          })) {
-        return true;
-      }
-    }
-    return false;
-  }
-  if (host.empty()) return false;
-  std::string expected = std::string(tls ? "https://" : "http://") + std::string(host);
-  if (expected.size() != origin.size()) return false;
-  return std::equal(expected.begin(), expected.end(), origin.begin(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-  });
+  // Origins compare case-insensitively (scheme and host are).
+  auto same = [origin](std::string_view candidate) {
+    return candidate.size() == origin.size() && strncasecmp(candidate.data(), origin.data(), origin.size()) == 0;
+  };
+  if (!allowed.empty()) return std::any_of(allowed.begin(), allowed.end(), same);
+  return !host.empty() && same(std::string(tls ? "https://" : "http://") + std::string(host));
 }
 
 void WebchatSpec::validate(const config::Config& cfg, const std::string& path, config::ParseContext& ctx) const {
