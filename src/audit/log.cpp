@@ -239,7 +239,7 @@ bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch,
   try {
     store::Transaction tx(*db);
     if (prelude) prelude(batch);
-    auto insert = db->prepare(kInsertSql);
+    auto& insert = db->cached(kInsertSql);
     for (auto& r : batch) {
       r.id = id++;
       r.instance = options.instance;

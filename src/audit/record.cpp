@@ -1,29 +1,9 @@
 #include "hermes/audit/record.hpp"
 
-#include <nlohmann/json.hpp>
+#include <charconv>
+#include <stdexcept>
 
 namespace hermes::audit {
-namespace {
-
-
-nlohmann::json text_or_null(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
-nlohmann::json int_or_null(std::int64_t v) { return v < 0 ? nlohmann::json() : nlohmann::json(v); }
-
-}  // namespace
-
-std::string canonical(const AuditRecord& r) {
-  nlohmann::json row = nlohmann::json::array({r.id, r.ts, text_or_null(r.instance), text_or_null(r.request_id),
-                                              text_or_null(r.kind), text_or_null(r.channel),
-                                              text_or_null(r.session_id), text_or_null(r.sender),
-                                              text_or_null(r.conversation), text_or_null(r.agent),
-                                              text_or_null(r.rule), text_or_null(r.decision),
-                                              text_or_null(r.status), int_or_null(r.latency_ms),
-                                              int_or_null(r.tokens_in), int_or_null(r.tokens_out),
-                                              text_or_null(r.detail), text_or_null(r.text)});
-  // Strict: the writer stores only valid UTF-8 (valid_utf8), so invalid bytes in
-  // a stored row mean it was edited; dump() throws and verify reports the row.
-  return row.dump();
-}
 
 namespace {
 
@@ -54,7 +34,93 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   return n;
 }
 
+// JSON string escaping exactly as nlohmann::json::dump() does it (the encoding the
+// chain was defined with): short escapes for \b \t \n \f \r " \\, \u00xx for other
+// control bytes, everything else (UTF-8 included) verbatim. Invalid UTF-8 throws.
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      std::size_t n = utf8_sequence_length(s, i);
+      if (n == 0) throw InvalidUtf8("invalid UTF-8 at byte " + std::to_string(i));
+      out.append(s, i, n);
+      i += n;
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  out += '"';
+}
+
+void append_text_or_null(std::string& out, const std::string& s) {
+  if (s.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, s);
+  }
+}
+
+void append_int(std::string& out, std::int64_t v) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+  out.append(digits, end);
+}
+
+void append_int_or_null(std::string& out, std::int64_t v) {
+  if (v < 0) {
+    out += "null";
+  } else {
+    append_int(out, v);
+  }
+}
+
 }  // namespace
+
+// Written by hand rather than through a JSON DOM: it runs for every audit row, and the
+// DOM's allocations cost more than the hash.
+std::string canonical(const AuditRecord& r) {
+  std::string out;
+  out.reserve(256 + r.detail.size() + r.text.size());
+  out += '[';
+  append_int(out, r.id);
+  out += ',';
+  append_int(out, r.ts);
+  for (const std::string* field : {&r.instance, &r.request_id, &r.kind, &r.channel, &r.session_id, &r.sender,
+                                   &r.conversation, &r.agent, &r.rule, &r.decision, &r.status}) {
+    out += ',';
+    append_text_or_null(out, *field);
+  }
+  for (std::int64_t v : {r.latency_ms, r.tokens_in, r.tokens_out}) {
+    out += ',';
+    append_int_or_null(out, v);
+  }
+  for (const std::string* field : {&r.detail, &r.text}) {
+    out += ',';
+    append_text_or_null(out, *field);
+  }
+  out += ']';
+  return out;
+}
 
 std::string valid_utf8(std::string s) {
   std::size_t i = 0;

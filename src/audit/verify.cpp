@@ -88,7 +88,7 @@ VerifyResult verify_chain(store::Database& db, const std::string& key) {
     std::string recomputed;
     try {
       recomputed = chain_hash(r, key);
-    } catch (const nlohmann::json::exception&) {
+    } catch (const InvalidUtf8&) {
       out.bad_row_id = r.id;
       out.reason = "the row holds invalid UTF-8, which the writer never stores: it was changed after it was written";
       return out;

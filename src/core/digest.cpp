@@ -1,37 +1,91 @@
 #include "hermes/core/digest.hpp"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
+
+#include <array>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
 
 namespace hermes {
 namespace {
 
+constexpr std::size_t kSha256Size = 32;
+constexpr std::size_t kSha256Block = 64;
+using Sha256 = std::array<unsigned char, kSha256Size>;
+
 std::string to_hex(const unsigned char* data, std::size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
+  std::string out(n * 2, '\0');
   for (std::size_t i = 0; i < n; ++i) {
-    out += kHex[data[i] >> 4];
-    out += kHex[data[i] & 0xf];
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 0xf];
   }
   return out;
+}
+
+// OpenSSL 3's one-shot SHA256()/HMAC() look the algorithm up in the provider
+// registry on every call (locks and allocations: about as much work as hashing an
+// audit row). Fetch it once, and keep one digest context per thread.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (md == nullptr) throw std::runtime_error("OpenSSL: SHA256 is not available");
+  return md;
+}
+
+struct ContextDeleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+EVP_MD_CTX* thread_context() {
+  thread_local std::unique_ptr<EVP_MD_CTX, ContextDeleter> ctx(EVP_MD_CTX_new());
+  return ctx.get();
+}
+
+// SHA-256 over the concatenation of `parts`.
+template <std::size_t N>
+Sha256 sha256_of(const std::array<std::string_view, N>& parts) {
+  EVP_MD_CTX* ctx = thread_context();
+  Sha256 digest{};
+  unsigned int len = 0;
+  bool ok = EVP_DigestInit_ex2(ctx, sha256_md(), nullptr) == 1;
+  for (std::string_view part : parts) ok = ok && EVP_DigestUpdate(ctx, part.data(), part.size()) == 1;
+  ok = ok && EVP_DigestFinal_ex(ctx, digest.data(), &len) == 1;
+  if (!ok || len != kSha256Size) throw std::runtime_error("OpenSSL: SHA256 failed");
+  return digest;
+}
+
+std::string_view view(const unsigned char* data, std::size_t n) {
+  return {reinterpret_cast<const char*>(data), n};
 }
 
 }  // namespace
 
 std::string sha256_hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return to_hex(digest, sizeof digest);
+  Sha256 digest = sha256_of(std::array{data});
+  return to_hex(digest.data(), digest.size());
 }
 
+// HMAC-SHA256 as RFC 2104 defines it, on the cached digest.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), digest, &len);
-  return to_hex(digest, len);
+  std::array<unsigned char, kSha256Block> block{};
+  if (key.size() > kSha256Block) {
+    Sha256 hashed = sha256_of(std::array{key});
+    std::memcpy(block.data(), hashed.data(), hashed.size());
+  } else {
+    std::memcpy(block.data(), key.data(), key.size());
+  }
+  std::array<unsigned char, kSha256Block> inner_pad{}, outer_pad{};
+  for (std::size_t i = 0; i < kSha256Block; ++i) {
+    inner_pad[i] = block[i] ^ 0x36;
+    outer_pad[i] = block[i] ^ 0x5c;
+  }
+  Sha256 inner = sha256_of(std::array{view(inner_pad.data(), inner_pad.size()), data});
+  Sha256 outer = sha256_of(std::array{view(outer_pad.data(), outer_pad.size()), view(inner.data(), inner.size())});
+  OPENSSL_cleanse(block.data(), block.size());
+  OPENSSL_cleanse(inner_pad.data(), inner_pad.size());
+  OPENSSL_cleanse(outer_pad.data(), outer_pad.size());
+  return to_hex(outer.data(), outer.size());
 }
 
 }  // namespace hermes

@@ -118,7 +118,10 @@ Database::Database(const std::filesystem::path& path, const OpenOptions& options
   }
 }
 
-Database::~Database() { sqlite3_close(db_); }
+Database::~Database() {
+  cached_.clear();
+  sqlite3_close(db_);
+}
 
 void Database::exec(std::string_view sql) {
   assert_not_io_thread("exec");
@@ -134,6 +137,14 @@ void Database::exec(std::string_view sql) {
 Statement Database::prepare(std::string_view sql) {
   assert_not_io_thread("prepare");
   return Statement(db_, sql);
+}
+
+Statement& Database::cached(std::string_view sql) {
+  assert_not_io_thread("cached");
+  auto found = cached_.find(std::string(sql));
+  if (found == cached_.end()) found = cached_.emplace(std::string(sql), Statement(db_, sql)).first;
+  found->second.reset();
+  return found->second;
 }
 
 int Database::schema_version() {
@@ -152,12 +163,23 @@ void Database::migrate(const std::vector<std::string>& migrations) {
   }
 }
 
-Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+namespace {
+
+// BEGIN/COMMIT/ROLLBACK run once per batch: cached, not re-parsed by sqlite3_exec each time.
+void run_cached(Database& db, std::string_view sql) {
+  auto& statement = db.cached(sql);
+  statement.step();
+  statement.reset();
+}
+
+}  // namespace
+
+Transaction::Transaction(Database& db) : db_(db) { run_cached(db_, "BEGIN IMMEDIATE"); }
 
 Transaction::~Transaction() {
   if (!done_) {
     try {
-      db_.exec("ROLLBACK");
+      run_cached(db_, "ROLLBACK");
     } catch (const StoreError&) {
       // The transaction may already have been rolled back by SQLite (e.g. SQLITE_FULL).
     }
@@ -165,7 +187,7 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit() {
-  db_.exec("COMMIT");
+  run_cached(db_, "COMMIT");
   done_ = true;
 }
 

@@ -68,6 +68,34 @@ TEST(AuditRecord, CanonicalIsAJsonArrayInColumnOrderWithNulls) {
             R"("accepted","ok",12,null,0,"{\"a\":1}","say \"hi\"\n"])");
 }
 
+// The chain was defined with nlohmann::json::dump(); canonical() writes the same bytes
+// by hand: every row hashed before must still verify, so compare byte for byte.
+std::string canonical_by_json_dom(const AuditRecord& r) {
+  auto text = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
+  auto number = [](std::int64_t v) { return v < 0 ? nlohmann::json() : nlohmann::json(v); };
+  return nlohmann::json::array({r.id, r.ts, text(r.instance), text(r.request_id), text(r.kind), text(r.channel),
+                                text(r.session_id), text(r.sender), text(r.conversation), text(r.agent),
+                                text(r.rule), text(r.decision), text(r.status), number(r.latency_ms),
+                                number(r.tokens_in), number(r.tokens_out), text(r.detail), text(r.text)})
+      .dump();
+}
+
+TEST(AuditRecord, CanonicalMatchesTheJsonDomEncodingByteForByte) {
+  std::vector<std::string> texts = {"plain", "quote \" and backslash \\ and slash /",
+                                    "\b\f\n\r\t", std::string("nul \0 inside", 12),
+                                    "\x01\x1f\x7f del", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80",
+                                    R"({"nested":"json \"escaped\""})", ""};
+  for (const auto& t : texts) {
+    AuditRecord r = sample_record();
+    r.text = t;
+    r.detail = t;
+    r.sender = t;
+    r.latency_ms = 0;
+    r.tokens_in = 9'007'199'254'740'993;
+    EXPECT_EQ(canonical(r), canonical_by_json_dom(r)) << t;
+  }
+}
+
 TEST(AuditRecord, CanonicalEncodesEveryNegativeNumberAsNull) {
   // Negative numbers are stored as NULL, so they must encode exactly like -1 (as the row reads back).
   AuditRecord a = sample_record();
@@ -957,7 +985,8 @@ TEST(AuditUtf8, CanonicalRefusesInvalidUtf8SoEditedBytesCannotHide) {
   AuditRecord r;
   r.kind = "x";
   r.sender = "\xFF";
-  EXPECT_THROW(canonical(r), nlohmann::json::exception);
+  EXPECT_THROW(canonical(r), InvalidUtf8);
+  EXPECT_THROW(canonical_by_json_dom(r), nlohmann::json::exception);  // as the chain's definition does
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "hermes/core/digest.hpp"
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -38,8 +39,16 @@ struct AuditRecord {
   std::string hash;
 };
 
+// A text column that is not valid UTF-8: the writer never stores one, so a stored row
+// holding one was changed afterwards.
+struct InvalidUtf8 : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // A JSON array of every column but the two hashes, in column order; NULL for
-// empty strings and negative numbers, exactly as the row reads back.
+// empty strings and negative numbers, exactly as the row reads back. Compact, and
+// escaped as nlohmann::json::dump() escapes (the chain's definition). Throws
+// InvalidUtf8.
 std::string canonical(const AuditRecord& r);
 
 // The chain link for `r` (r.prev_hash must be set). An empty key means plain SHA-256.

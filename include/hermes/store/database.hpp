@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 struct sqlite3;
@@ -72,6 +73,10 @@ class Database {
 
   void exec(std::string_view sql);
   Statement prepare(std::string_view sql);
+  // The statement for `sql`, prepared on first use and kept for the life of the handle:
+  // for SQL run on every batch or request, where preparing costs more than running.
+  // Returned reset and unbound; one use at a time per SQL text.
+  Statement& cached(std::string_view sql);
   sqlite3* handle() const { return db_; }
   const std::filesystem::path& path() const { return path_; }
 
@@ -82,6 +87,7 @@ class Database {
  private:
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+  std::unordered_map<std::string, Statement> cached_;  // finalized before the handle closes
 };
 
 // RAII transaction: commits on commit(), rolls back otherwise.
