@@ -479,10 +479,11 @@ template <class Stream, class Parser>
 asio::awaitable<Outcome> HttpClient::Impl::read_body(Stream& stream, Connection& conn, Parser& parser,
                                                      const BodyHandler& on_body, Watchdog& dog,
                                                      ClientResult& result) {
-  std::vector<char> buffer(kReadChunk);
+  // Uninitialised: zeroing 16 KiB per response showed up in the profile.
+  auto buffer = std::make_unique_for_overwrite<char[]>(kReadChunk);
   while (!parser.is_done()) {
-    parser.get().body().data = buffer.data();
-    parser.get().body().size = buffer.size();
+    parser.get().body().data = buffer.get();
+    parser.get().body().size = kReadChunk;
     auto [ec, n] = co_await http::async_read_some(stream, conn.buffer, parser, kAsTuple);
     if (ec == http::error::need_buffer) {
       ec = {};
@@ -496,13 +497,13 @@ asio::awaitable<Outcome> HttpClient::Impl::read_body(Stream& stream, Connection&
       result.message += ": reading the response body failed: " + ec.message();
       co_return Outcome::close;
     }
-    std::size_t got = buffer.size() - parser.get().body().size;
+    std::size_t got = kReadChunk - parser.get().body().size;
     if (got == 0) {
       continue;
     }
     bool more = true;
     if (on_body) {
-      more = co_await on_body(std::string(buffer.data(), got));
+      more = co_await on_body(std::string(buffer.get(), got));
     }
     bool cancelled = co_await is_cancelled();
     if (dog.fired() || cancelled) {

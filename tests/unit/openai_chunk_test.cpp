@@ -1,4 +1,4 @@
-// The openai backend's streaming chunk reader (SAX, no DOM).
+// The openai backend's chunk and answer reader (SAX, no DOM).
 #include <gtest/gtest.h>
 
 #include "src/backends/openai/chunk.hpp"
@@ -32,6 +32,20 @@ TEST(OpenAiChunk, OnlyTheFirstChoiceAndTheRightPathsCount) {
   EXPECT_FALSE(f.prompt_tokens.has_value());
   f = read(R"({"choices":[{"delta":{"content":"a","tool_calls":[{"function":{"arguments":"{}"}}]}}]})");
   EXPECT_EQ(f.content, "a");
+}
+
+TEST(OpenAiChunk, ReadsAWholeAnswer) {
+  auto f = read(R"({"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant",)"
+                R"("content":"Hi \u00e9"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}})");
+  EXPECT_TRUE(f.has_choice);
+  EXPECT_EQ(f.content, "Hi \xC3\xA9");
+  EXPECT_EQ(f.finish_reason, "stop");
+  EXPECT_EQ(f.prompt_tokens, 3);
+  EXPECT_EQ(f.completion_tokens, 2);
+  EXPECT_FALSE(read(R"({"choices":[]})").has_choice);
+  EXPECT_FALSE(read(R"({"choices":["text"]})").has_choice);
+  EXPECT_FALSE(read(R"({"choice":[{"message":{"content":"x"}}]})").has_choice);
+  EXPECT_EQ(read(R"({"choices":[{"message":{"content":"a"}},{"message":{"content":"b"}}]})").content, "a");
 }
 
 TEST(OpenAiChunk, ErrorsInAnyShape) {

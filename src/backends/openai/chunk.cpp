@@ -32,7 +32,7 @@ class ChunkReader final : public nlohmann::json_sax<json> {
   }
   bool string(string_t& s) override {
     value();
-    if (in_choice0_field(3, "delta") && key_is(3, "content")) {
+    if ((in_choice0_field(3, "delta") || in_choice0_field(3, "message")) && key_is(3, "content")) {
       out_.content = std::move(s);
     } else if (in_choice0() && key_is(2, "finish_reason")) {
       out_.finish_reason = std::move(s);
@@ -51,6 +51,9 @@ class ChunkReader final : public nlohmann::json_sax<json> {
   bool start_object(std::size_t) override {
     value();
     if (frames_.size() == 1 && key_is(0, "error")) out_.has_error = true;
+    if (frames_.size() == 2 && key_is(0, "choices") && frames_[1].array && frames_[1].index == 0) {
+      out_.has_choice = true;
+    }
     frames_.push_back({});
     return true;
   }

@@ -1,7 +1,8 @@
 #pragma once
-// Private to the openai backend: the fields of one streamed chat.completion.chunk,
-// read with nlohmann's SAX interface instead of building a DOM. The stream is the
-// hot path (one parse per token chunk), and a DOM costs a map per object.
+// Private to the openai backend: the fields of one streamed chat.completion.chunk, or
+// of a whole chat.completion, read with nlohmann's SAX interface instead of building
+// a DOM. Both are the hot path (one parse per token chunk or per answer), and a DOM
+// costs a map per object.
 
 #include <cstdint>
 #include <optional>
@@ -11,10 +12,11 @@
 namespace hermes::backends::openai {
 
 struct ChunkFields {
-  std::string content;        // choices[0].delta.content
+  std::string content;        // choices[0].delta.content (chunk) or choices[0].message.content (answer)
   std::string finish_reason;  // choices[0].finish_reason
   std::optional<std::int64_t> prompt_tokens;      // usage.prompt_tokens
   std::optional<std::int64_t> completion_tokens;  // usage.completion_tokens
+  bool has_choice = false;    // choices[0] is an object
   bool has_error = false;     // a non-null top-level "error"
   std::string error_message;  // error.message, or error itself when a string
 };

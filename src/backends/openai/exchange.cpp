@@ -18,7 +18,6 @@ constexpr std::size_t kMessageLimit = 300;
 
 bool is_success(int status) { return status >= 200 && status < 300; }
 
-
 // The human-readable part of an OpenAI error object: {"message": ...} or a bare string.
 std::string error_text(const json& error) {
   if (error.is_string()) {
@@ -30,14 +29,6 @@ std::string error_text(const json& error) {
     }
   }
   return "(no message)";
-}
-
-const json* first_choice(const json& object) {
-  auto choices = object.find("choices");
-  if (choices == object.end() || !choices->is_array() || choices->empty() || !(*choices)[0].is_object()) {
-    return nullptr;
-  }
-  return &(*choices)[0];
 }
 
 bool key_character(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '*'; }
@@ -124,24 +115,6 @@ bool Exchange::apply_chunk(std::string_view data, std::string& delta) {
   return true;
 }
 
-void Exchange::record_meta(const json& object) {
-  if (const json* choice = first_choice(object)) {
-    if (auto reason = json_string(*choice, "finish_reason"); !reason.empty()) {
-      finish_reason_ = reason;
-    }
-  }
-  auto usage = object.find("usage");
-  if (usage == object.end() || !usage->is_object()) {
-    return;
-  }
-  if (auto p = usage->find("prompt_tokens"); p != usage->end() && p->is_number_integer()) {
-    usage_.prompt_tokens = p->get<std::int64_t>();
-  }
-  if (auto c = usage->find("completion_tokens"); c != usage->end() && c->is_number_integer()) {
-    usage_.completion_tokens = c->get<std::int64_t>();
-  }
-}
-
 asio::awaitable<bool> Exchange::write(std::string text) {
   if (!streamed_) {
     // Counted as streamed from the first attempt: the client may have seen it,
@@ -187,26 +160,24 @@ asio::awaitable<Completion> Exchange::conclude(net::ClientResult result) {
 
 asio::awaitable<Completion> Exchange::conclude_answer() {
   Completion c;
-  auto answer = json::parse(body_, nullptr, false);
-  const json* choice = answer.is_object() ? first_choice(answer) : nullptr;
-  if (answer.is_object() && answer.contains("error") && !answer["error"].is_null()) {
+  ChunkFields answer;  // the same SAX reader as for chunks: no DOM for the whole answer
+  bool parsed = read_chunk(body_, answer);
+  if (parsed && answer.has_error) {
+    std::string message = answer.error_message.empty() ? "(no message)" : std::move(answer.error_message);
     c.error = BackendErrorKind::protocol;
-    c.error_message = "upstream error: " + scrub(truncate_utf8(error_text(answer["error"]), kMessageLimit));
+    c.error_message = "upstream error: " + scrub(truncate_utf8(std::move(message), kMessageLimit));
     co_return c;
   }
-  if (!choice) {
+  if (!parsed || !answer.has_choice) {
     c.error = BackendErrorKind::protocol;
     c.error_message = "malformed JSON answer (no choices)";
     co_return c;
   }
-  record_meta(answer);
-  std::string content;
-  auto message = choice->find("message");
-  if (message != choice->end() && message->is_object()) {
-    content = json_string(*message, "content");
-  }
-  if (!content.empty()) {
-    bool delivered = co_await write(std::move(content));
+  if (!answer.finish_reason.empty()) finish_reason_ = answer.finish_reason;
+  if (answer.prompt_tokens) usage_.prompt_tokens = *answer.prompt_tokens;
+  if (answer.completion_tokens) usage_.completion_tokens = *answer.completion_tokens;
+  if (!answer.content.empty()) {
+    bool delivered = co_await write(std::move(answer.content));
     if (!delivered) {
       c.error = BackendErrorKind::cancelled;
       c.error_message = "the client went away";

@@ -32,7 +32,6 @@ class Exchange {
   // on; false on a protocol error (recorded in protocol_error_).
   bool apply_chunk(std::string_view data, std::string& delta);
   // Records finish_reason and usage from a chunk or a whole answer.
-  void record_meta(const nlohmann::json& object);
   boost::asio::awaitable<bool> write(std::string text);
   boost::asio::awaitable<Completion> conclude_answer();  // a plain JSON answer
   boost::asio::awaitable<Completion> conclude_stream();  // the end of an event stream
