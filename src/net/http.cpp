@@ -63,10 +63,12 @@ HttpResponse HttpResponse::text(int status, std::string body) {
   return r;
 }
 
-HttpResponse HttpResponse::json(int status, const nlohmann::json& body) {
+HttpResponse HttpResponse::json(int status, const nlohmann::json& body) { return json_text(status, body.dump()); }
+
+HttpResponse HttpResponse::json_text(int status, std::string encoded) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  r.body = std::move(encoded);
   r.body += '\n';
   r.headers.emplace_back("Content-Type", "application/json");
   return r;

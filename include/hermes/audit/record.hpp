@@ -6,8 +6,8 @@
 // prev_hash = 64 zeros (kGenesisHash).
 
 #include "hermes/core/digest.hpp"
+#include "hermes/core/json_writer.hpp"
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -39,11 +39,9 @@ struct AuditRecord {
   std::string hash;
 };
 
-// A text column that is not valid UTF-8: the writer never stores one, so a stored row
-// holding one was changed afterwards.
-struct InvalidUtf8 : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+// Thrown by canonical() for a text column that is not valid UTF-8: the writer never
+// stores one, so a stored row holding one was changed afterwards.
+using hermes::InvalidUtf8;
 
 // A JSON array of every column but the two hashes, in column order; NULL for
 // empty strings and negative numbers, exactly as the row reads back. Compact, and

@@ -70,6 +70,7 @@ struct HttpResponse {
 
   static HttpResponse text(int status, std::string body);
   static HttpResponse json(int status, const nlohmann::json& body);
+  static HttpResponse json_text(int status, std::string encoded);  // a body already encoded as JSON
   // {"error":{"message":..., "type":..., "code":...}} as OpenAI clients expect.
   static HttpResponse error(int status, std::string_view code, std::string_view message);
   HttpResponse& with_header(std::string name, std::string value) {

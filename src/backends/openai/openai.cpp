@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "hermes/config/reader.hpp"
+#include "hermes/core/json_writer.hpp"
 #include "hermes/net/client.hpp"
 #include "src/backends/common.hpp"
 #include "src/backends/coro.hpp"
@@ -14,22 +15,23 @@ namespace {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
-using nlohmann::json;
 
-json request_body(const CompletionRequest& request, const std::string& model) {
-  json messages = json::array();
+// Written with JsonWriter: one body per request, and a DOM for it cost more than sending it.
+std::string request_body(const CompletionRequest& request, const std::string& model) {
+  std::string body;
+  body.reserve(128 + 64 * request.messages.size());
+  JsonWriter w(body);
+  w.begin_object().key("model").value(model).key("messages").begin_array();
   for (const auto& turn : request.messages) {
-    messages.push_back({{"role", turn.role}, {"content", turn.content}});
+    w.begin_object().key("role").value(turn.role).key("content").value(turn.content).end_object();
   }
+  w.end_array();
   // A client that gets the answer whole costs one JSON parse instead of one per chunk.
-  json body = {{"model", model}, {"messages", std::move(messages)}, {"stream", request.stream}};
-  if (request.stream) body["stream_options"] = {{"include_usage", true}};
-  if (request.max_tokens) {
-    body["max_tokens"] = *request.max_tokens;
-  }
-  if (request.temperature) {
-    body["temperature"] = *request.temperature;
-  }
+  w.key("stream").boolean(request.stream);
+  if (request.stream) w.key("stream_options").begin_object().key("include_usage").boolean(true).end_object();
+  if (request.max_tokens) w.key("max_tokens").value(*request.max_tokens);
+  if (request.temperature) w.key("temperature").value(*request.temperature);
+  w.end_object();
   return body;
 }
 
@@ -65,7 +67,7 @@ net::ClientRequest Backend::upstream_request(const CompletionRequest& request) c
   r.headers.emplace_back("Content-Type", "application/json");
   r.headers.emplace_back("Accept", request.stream ? "text/event-stream" : "application/json");
   add_trace_headers(r, request);
-  r.body = request_body(request, spec_.model).dump();
+  r.body = request_body(request, spec_.model);
   // Without streaming the first byte comes with the whole answer: only `timeout` bounds it.
   Duration first_byte = request.stream ? spec_.first_byte_timeout : spec_.timeout;
   apply_deadlines(r, HttpDeadlines{spec_.timeout, spec_.connect_timeout, first_byte}, request.deadline);

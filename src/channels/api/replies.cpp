@@ -9,13 +9,25 @@ std::int64_t unix_now() {
       .count();
 }
 
-nlohmann::json usage_json(const Usage& u) {
+namespace {
+
+// Replies are written with JsonWriter, not a nlohmann DOM: they are built once per
+// request or per token chunk, and the DOM cost more than the rest of the reply path.
+void write_usage(JsonWriter& w, const Usage& u) {
   std::int64_t prompt = std::max<std::int64_t>(0, u.prompt_tokens);
   std::int64_t completion = std::max<std::int64_t>(0, u.completion_tokens);
-  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+  w.begin_object().key("prompt_tokens").value(prompt).key("completion_tokens").value(completion);
+  w.key("total_tokens").value(prompt + completion).end_object();
 }
 
-namespace {
+std::string framed(std::string_view data) {
+  std::string event;
+  event.reserve(data.size() + 8);
+  event += "data: ";
+  event += data;
+  event += "\n\n";
+  return event;
+}
 
 std::string error_type(Reason r) {
   switch (r) {
@@ -94,34 +106,46 @@ boost::asio::awaitable<void> BufferedReply::fail(const ReplyError& error) {
 
 net::HttpResponse BufferedReply::response(const std::string& request_id) const {
   if (error_) return openai_error(*error_, request_id);
-  nlohmann::json body = {
-      {"id", completion_id(request_id)},
-      {"object", "chat.completion"},
-      {"created", unix_now()},
-      {"model", meta_.agent},
-      {"choices",
-       {{{"index", 0},
-         {"message", {{"role", "assistant"}, {"content", content_}}},
-         {"logprobs", nullptr},
-         {"finish_reason", finish_reason_.empty() ? "stop" : finish_reason_}}}},
-      {"usage", usage_json(usage_)}};
-  auto r = net::HttpResponse::json(200, body);
+  std::string body;
+  body.reserve(320 + content_.size());
+  JsonWriter w(body);
+  w.begin_object().key("id").value(completion_id(request_id)).key("object").value("chat.completion");
+  w.key("created").value(unix_now()).key("model").value(meta_.agent);
+  w.key("choices").begin_array().begin_object().key("index").value(0);
+  w.key("message").begin_object().key("role").value("assistant").key("content").value(content_).end_object();
+  w.key("logprobs").null().key("finish_reason").value(finish_reason_.empty() ? "stop" : finish_reason_);
+  w.end_object().end_array();
+  w.key("usage");
+  write_usage(w, usage_);
+  w.end_object();
+  auto r = net::HttpResponse::json_text(200, std::move(body));
   r.with_header("X-Request-Id", request_id);
   add_rate_limit_headers(r, meta_.rate_limit);
   return r;
 }
 
-nlohmann::json SseReply::chunk(nlohmann::json delta, nlohmann::json finish_reason) const {
-  return {{"id", completion_id(request_id_)},
-          {"object", "chat.completion.chunk"},
-          {"created", created_},
-          {"model", meta_.agent},
-          {"choices",
-           {{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}}}};
+// One chat.completion.chunk event; `write_delta_members` fills the delta object.
+template <class Delta>
+std::string SseReply::chunk_event(Delta write_delta_members, std::string_view finish_reason) const {
+  std::string event = "data: ";
+  event.reserve(256);
+  JsonWriter w(event);
+  w.begin_object().key("id").value(completion_id(request_id_)).key("object").value("chat.completion.chunk");
+  w.key("created").value(created_).key("model").value(meta_.agent);
+  w.key("choices").begin_array().begin_object().key("index").value(0).key("delta").begin_object();
+  write_delta_members(w);
+  w.end_object().key("logprobs").null().key("finish_reason");
+  if (finish_reason.empty()) {
+    w.null();
+  } else {
+    w.value(finish_reason);
+  }
+  w.end_object().end_array().end_object();
+  event += "\n\n";
+  return event;
 }
 
-boost::asio::awaitable<bool> SseReply::send_event(std::string data) {
-  std::string event = "data: " + data + "\n\n";  // named: see the GCC 12 note in pipeline.cpp
+boost::asio::awaitable<bool> SseReply::send_event(std::string event) {
   if (open_) open_ = co_await out_.write(std::move(event));
   co_return open_;
 }
@@ -136,22 +160,28 @@ net::Headers SseReply::stream_headers() const {
   return headers;
 }
 
-std::string SseReply::role_event() const { return chunk({{"role", "assistant"}, {"content", ""}}, nullptr).dump(); }
+std::string SseReply::role_event() const {
+  return chunk_event([](JsonWriter& w) { w.key("role").value("assistant").key("content").value(""); }, {});
+}
 
-std::string SseReply::content_event(std::string_view text) const { return chunk({{"content", text}}, nullptr).dump(); }
+std::string SseReply::content_event(std::string_view text) const {
+  return chunk_event([text](JsonWriter& w) { w.key("content").value(text); }, {});
+}
 
 std::string SseReply::finish_event(std::string_view reason) const {
-  return chunk(nlohmann::json::object(), reason.empty() ? "stop" : reason).dump();
+  return chunk_event([](JsonWriter&) {}, reason.empty() ? "stop" : reason);
 }
 
 std::string SseReply::usage_event(const Usage& usage) const {
-  nlohmann::json last = {{"id", completion_id(request_id_)},
-                         {"object", "chat.completion.chunk"},
-                         {"created", created_},
-                         {"model", meta_.agent},
-                         {"choices", nlohmann::json::array()},
-                         {"usage", usage_json(usage)}};
-  return last.dump();
+  std::string event = "data: ";
+  JsonWriter w(event);
+  w.begin_object().key("id").value(completion_id(request_id_)).key("object").value("chat.completion.chunk");
+  w.key("created").value(created_).key("model").value(meta_.agent);
+  w.key("choices").begin_array().end_array().key("usage");
+  write_usage(w, usage);
+  w.end_object();
+  event += "\n\n";
+  return event;
 }
 
 boost::asio::awaitable<void> SseReply::begin(const ReplyMeta& meta) {
@@ -175,7 +205,7 @@ boost::asio::awaitable<void> SseReply::finish(const Usage& usage, std::string_vi
     std::string usage_chunk = usage_event(usage);
     co_await send_event(std::move(usage_chunk));
   }
-  std::string done = "[DONE]";
+  std::string done = framed("[DONE]");
   co_await send_event(std::move(done));
 }
 
@@ -185,9 +215,9 @@ boost::asio::awaitable<void> SseReply::fail(const ReplyError& error) {
     co_return;
   }
   // Mid-stream: a well-formed end the OpenAI clients raise as an APIError.
-  std::string error_chunk = error_body(error, request_id_).dump();
+  std::string error_chunk = framed(error_body(error, request_id_).dump());
   co_await send_event(std::move(error_chunk));
-  std::string done = "[DONE]";
+  std::string done = framed("[DONE]");
   co_await send_event(std::move(done));
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "hermes/core/json_writer.hpp"
 #include "hermes/core/reply.hpp"
 #include "hermes/net/http.hpp"
 
@@ -13,7 +14,6 @@ namespace hermes::channels::api {
 
 std::string completion_id(const std::string& request_id);
 std::int64_t unix_now();
-nlohmann::json usage_json(const Usage& u);
 // {"error": {"message", "type", "param": null, "code", "request_id"}}
 net::HttpResponse openai_error(const ReplyError& e, const std::string& request_id);
 void add_rate_limit_headers(net::HttpResponse& r, const RateLimitInfo& info);
@@ -55,13 +55,14 @@ class SseReply final : public ReplyStream {
   std::optional<net::HttpResponse> unstarted_response() const;
 
  private:
-  boost::asio::awaitable<bool> send_event(std::string data);
+  boost::asio::awaitable<bool> send_event(std::string event);  // framed: "data: ...\n\n"
   net::Headers stream_headers() const;
   std::string role_event() const;
   std::string content_event(std::string_view text) const;
   std::string finish_event(std::string_view reason) const;
   std::string usage_event(const Usage& usage) const;
-  nlohmann::json chunk(nlohmann::json delta, nlohmann::json finish_reason) const;
+  template <class Delta>
+  std::string chunk_event(Delta write_delta_members, std::string_view finish_reason) const;
 
   net::ResponseStream& out_;
   std::string request_id_;
