@@ -237,6 +237,9 @@ struct HttpClient::Impl {
   ssl::context tls_context{ssl::context::tls_client};
   mutable std::mutex mutex;
   std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> idle;
+  // Backends call the same few URLs over and over: parse each once (bounded).
+  std::unordered_map<std::string, ParsedUrl> parsed_urls;  // guarded by `mutex`
+  std::optional<ParsedUrl> parse_cached(const std::string& url, std::string& error);
 
   Impl(asio::io_context& i, HttpClientOptions o);
   std::unique_ptr<Connection> take_idle(const std::string& origin);
@@ -522,11 +525,26 @@ asio::awaitable<Outcome> HttpClient::Impl::read_body(Stream& stream, Connection&
   co_return reusable ? Outcome::reusable : Outcome::close;
 }
 
+std::optional<ParsedUrl> HttpClient::Impl::parse_cached(const std::string& url, std::string& error) {
+  constexpr std::size_t kMaxCachedUrls = 256;
+  {
+    std::lock_guard lock(mutex);
+    if (auto found = parsed_urls.find(url); found != parsed_urls.end()) return found->second;
+  }
+  auto parsed = parse_http_url(url, error);
+  if (parsed) {
+    std::lock_guard lock(mutex);
+    if (parsed_urls.size() >= kMaxCachedUrls) parsed_urls.clear();
+    parsed_urls.emplace(url, *parsed);
+  }
+  return parsed;
+}
+
 asio::awaitable<ClientResult> HttpClient::Impl::perform(std::shared_ptr<Impl> self, ClientRequest request,
                                                         HeadHandler on_head, BodyHandler on_body) {
   ClientResult result;
   std::string error;
-  auto url = parse_http_url(request.url, error);
+  auto url = self->parse_cached(request.url, error);
   if (!url) {
     result.error = ClientErrorKind::protocol;
     result.message = "invalid URL: " + error;

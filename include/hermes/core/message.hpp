@@ -42,8 +42,11 @@ struct InboundMessage {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
-// A fresh request id: 16 random bytes as 32 hex characters.
+// A fresh request id: 128 bits as 32 hex characters. Unique, not unpredictable: a fast
+// per-thread generator seeded from the CSPRNG. Never use one as a secret.
 std::string generate_request_id();
+// 128 bits from the CSPRNG as 32 hex characters: for session tokens and other secrets.
+std::string generate_secret_token();
 // A request id a client supplied, if safe to echo (printable, short); else empty.
 std::string sanitize_request_id(std::string_view supplied);
 

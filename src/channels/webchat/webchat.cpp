@@ -228,7 +228,7 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
     }
     std::string token = j.contains("session") && j["session"].is_string() ? j["session"].get<std::string>() : "";
     bool resumed = well_formed_token(token);
-    if (!resumed) token = generate_request_id();  // 128 random bits
+    if (!resumed) token = generate_secret_token();  // 128 bits from the CSPRNG
     std::string digest = sha256_hex(spec.name + ":" + token);
     c->conversation = digest.substr(0, 32);
     c->sender = "browser-" + digest.substr(32, 12);
