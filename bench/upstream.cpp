@@ -6,6 +6,9 @@
 //
 // POST /v1/chat/completions answers after --latency-ms: a chat.completion JSON, or with
 // "stream": true, --chunks SSE chunks --pace-ms apart, a usage chunk and [DONE].
+// It also stands in for the Slack Web API (scenario 6; api_url: http://127.0.0.1:<port>/api):
+// POST /api/auth.test and POST /api/chat.postMessage answer at once, without checking the
+// token, and GET /stats counts the calls: {"auth_test": n, "chat_postMessage": n}.
 // Prints "listening <port>" once bound.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -90,6 +94,47 @@ asio::awaitable<net::HttpResponse> completions(Options o, net::HttpRequest r) {
   co_return res;
 }
 
+// Web API calls seen, for GET /stats: the Slack scenario counts replies here.
+struct SlackCalls {
+  std::atomic<std::uint64_t> auth_test{0};
+  std::atomic<std::uint64_t> post_message{0};
+};
+
+// Plain functions build the JSON: GCC 12 mishandles braced lists of literals in coroutines.
+net::HttpResponse auth_test_answer() {
+  return net::HttpResponse::json(200, {{"ok", true}, {"url", "https://bench.slack.com/"}, {"team", "Bench"},
+                                       {"user", "hermes"}, {"team_id", "T1"}, {"user_id", "UBOT"},
+                                       {"bot_id", "BBOT"}});
+}
+
+// A unique "ts" per post, in Slack's "<seconds>.<microseconds>" form.
+net::HttpResponse posted_answer(const std::string& body, std::uint64_t n) {
+  auto args = nlohmann::json::parse(body, nullptr, false);
+  std::string channel = args.is_object() ? args.value("channel", std::string()) : std::string();
+  if (channel.empty()) return net::HttpResponse::json(200, {{"ok", false}, {"error", "channel_not_found"}});
+  auto seconds = static_cast<unsigned long long>(1700000000 + n / 1000000);
+  auto micros = static_cast<unsigned long long>(n % 1000000);
+  char ts[32];
+  std::snprintf(ts, sizeof ts, "%llu.%06llu", seconds, micros);
+  return net::HttpResponse::json(200, {{"ok", true}, {"channel", channel}, {"ts", ts}});
+}
+
+net::HttpResponse stats_answer(const SlackCalls& calls) {
+  return net::HttpResponse::json(200, {{"auth_test", calls.auth_test.load()},
+                                       {"chat_postMessage", calls.post_message.load()}});
+}
+
+asio::awaitable<net::HttpResponse> auth_test(SlackCalls& calls) {
+  ++calls.auth_test;
+  co_return auth_test_answer();
+}
+
+asio::awaitable<net::HttpResponse> post_message(SlackCalls& calls, net::HttpRequest r) {
+  co_return posted_answer(r.body, ++calls.post_message);
+}
+
+asio::awaitable<net::HttpResponse> stats(const SlackCalls& calls) { co_return stats_answer(calls); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,9 +151,14 @@ int main(int argc, char** argv) {
   asio::io_context io(static_cast<int>(o.threads));
   observability::MetricsRegistry metrics;
   NoAudit audit;
+  SlackCalls calls;  // before the server: its handlers refer to it
   net::HttpServer server(io, metrics, audit);
   auto routes = std::make_shared<net::HttpRoutes>();
   routes->add("POST", "/v1/chat/completions", [o](net::HttpRequest r) { return completions(o, std::move(r)); });
+  routes->add("POST", "/api/auth.test", [&calls](net::HttpRequest) { return auth_test(calls); });
+  routes->add("POST", "/api/chat.postMessage",
+              [&calls](net::HttpRequest r) { return post_message(calls, std::move(r)); });
+  routes->add("GET", "/stats", [&calls](net::HttpRequest) { return stats(calls); });
   net::ListenerSettings l;
   l.name = "bench";
   l.address = *IpAddress::parse("127.0.0.1");
