@@ -12,11 +12,12 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import WebSocket from 'ws';
-import { Daemon, sleep } from '../../tests/e2e/daemon.mjs';
 
 const args = { hermesd: process.env.HERMESD, connections: 10000, concurrency: 32, seconds: 10 };
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
 if (args.hermesd) process.env.HERMESD = args.hermesd;
+// Imported only now: daemon.mjs reads HERMESD when it loads, and static imports load first.
+const { Daemon, sleep } = await import('../../tests/e2e/daemon.mjs');
 const N = Number(args.connections), C = Number(args.concurrency), SECONDS = Number(args.seconds);
 
 function config({ dataDir, port }) {
