@@ -172,16 +172,16 @@ http {
   return { name: 'nginx', url, headers: {}, child };
 }
 
-async function hermes(upPort) {
-  const port = await freePort();
-  const dir = mkdtempSync(path.join(tmp, 'hermes-'));
+// A hermesd config: one loopback listener, `channels` (YAML list items), and one openai
+// model on the upstream behind one route. Returns the config file's path.
+function hermesConfig({ instance, dir, port, upPort, channels }) {
   const conf = path.join(dir, 'hermes.yaml');
-  writeFileSync(conf, `gateway: {instance: bench, data_dir: ${JSON.stringify(dir)}, threads: 1}
+  writeFileSync(conf, `gateway: {instance: ${instance}, data_dir: ${JSON.stringify(dir)}, threads: 1}
 log: {level: warn}
 listeners:
   - {name: local, bind: loopback, port: ${port}, max_connections: 20000}
 channels:
-  - {name: api, type: api, listener: local}
+${channels}
 models:
   - {name: up, type: openai, base_url: "http://127.0.0.1:${upPort}/v1", model: bench}
 agents:
@@ -189,6 +189,14 @@ agents:
 routes:
   - {name: default, agent: general}
 `);
+  return conf;
+}
+
+async function hermes(upPort) {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmp, 'hermes-'));
+  const conf = hermesConfig({ instance: 'bench', dir, port, upPort,
+                              channels: '  - {name: api, type: api, listener: local}' });
   const url = `http://127.0.0.1:${port}/v1/chat/completions`;
   const child = await start('hermesd', args.hermesd, ['--config', conf], { cpu: 1, ready: answers(url) });
   return { name: 'hermes', url, headers: {}, pid: child.pid, child };
@@ -199,25 +207,12 @@ routes:
 async function hermesSlack(upPort) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmp, 'hermes-slack-'));
-  const conf = path.join(dir, 'hermes.yaml');
-  writeFileSync(conf, `gateway: {instance: bench-slack, data_dir: ${JSON.stringify(dir)}, threads: 1}
-log: {level: warn}
-listeners:
-  - {name: local, bind: loopback, port: ${port}, max_connections: 20000}
-channels:
-  - name: slack
+  const conf = hermesConfig({ instance: 'bench-slack', dir, port, upPort, channels: `  - name: slack
     type: slack
     listener: local
     signing_secret: "\${env:BENCH_SLACK_SIGNING_SECRET}"
     bot_token: "\${env:BENCH_SLACK_BOT_TOKEN}"
-    api_url: "http://127.0.0.1:${upPort}/api"
-models:
-  - {name: up, type: openai, base_url: "http://127.0.0.1:${upPort}/v1", model: bench}
-agents:
-  - {name: general, model: up}
-routes:
-  - {name: default, agent: general}
-`);
+    api_url: "http://127.0.0.1:${upPort}/api"` });
   const identified = async () => {
     try {
       const status = await (await fetch(`http://127.0.0.1:${port}/status`)).json();

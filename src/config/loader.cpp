@@ -1,6 +1,5 @@
 #include "hermes/config/loader.hpp"
 
-#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,22 +9,11 @@
 #include <thread>
 
 #include "hermes/config/reader.hpp"
+#include "hermes/core/digest.hpp"
 #include "src/config/sections.hpp"
 
 namespace hermes::config {
 namespace {
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  return out;
-}
 
 // The host name made into a valid instance name ("Web-01.example" -> "web-01").
 std::string host_name() {

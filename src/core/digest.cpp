@@ -14,16 +14,6 @@ constexpr std::size_t kSha256Size = 32;
 constexpr std::size_t kSha256Block = 64;
 using Sha256 = std::array<unsigned char, kSha256Size>;
 
-std::string to_hex(const unsigned char* data, std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(n * 2, '\0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[data[i] >> 4];
-    out[2 * i + 1] = kHex[data[i] & 0xf];
-  }
-  return out;
-}
-
 // OpenSSL 3's one-shot SHA256()/HMAC() look the algorithm up in the provider
 // registry on every call (locks and allocations: about as much work as hashing an
 // audit row). Fetch it once, and keep one digest context per thread.
@@ -61,9 +51,19 @@ std::string_view view(const unsigned char* data, std::size_t n) {
 
 }  // namespace
 
+std::string hex_encode(const unsigned char* data, std::size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(n * 2, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 0xf];
+  }
+  return out;
+}
+
 std::string sha256_hex(std::string_view data) {
   Sha256 digest = sha256_of(std::array{data});
-  return to_hex(digest.data(), digest.size());
+  return hex_encode(digest.data(), digest.size());
 }
 
 // HMAC-SHA256 as RFC 2104 defines it, on the cached digest.
@@ -85,7 +85,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   OPENSSL_cleanse(block.data(), block.size());
   OPENSSL_cleanse(inner_pad.data(), inner_pad.size());
   OPENSSL_cleanse(outer_pad.data(), outer_pad.size());
-  return to_hex(outer.data(), outer.size());
+  return hex_encode(outer.data(), outer.size());
 }
 
 }  // namespace hermes

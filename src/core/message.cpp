@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "hermes/core/backend.hpp"
+#include "hermes/core/digest.hpp"
 
 namespace hermes {
 
@@ -33,14 +34,7 @@ std::mt19937_64& id_generator() {
 std::string generate_secret_token() {
   unsigned char bytes[16];
   if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("OpenSSL: RAND_bytes failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(32);
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  return out;
+  return hex_encode(bytes, sizeof bytes);
 }
 
 std::string generate_request_id() {

@@ -5,30 +5,19 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <string>
+
+#include "hermes/core/json_writer.hpp"
 
 namespace hermes::observability {
 namespace {
 
+// Core's encoder, so log lines escape as every other JSON Hermes writes (invalid UTF-8
+// in a message becomes U+FFFD instead of breaking the line's JSON).
 void append_json_string(spdlog::memory_buf_t& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out.append(std::string_view("\\\"")); break;
-      case '\\': out.append(std::string_view("\\\\")); break;
-      case '\n': out.append(std::string_view("\\n")); break;
-      case '\r': out.append(std::string_view("\\r")); break;
-      case '\t': out.append(std::string_view("\\t")); break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-          out.append(esc, esc + 6);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
+  std::string encoded;
+  hermes::append_json_string(encoded, s);
+  out.append(encoded.data(), encoded.data() + encoded.size());
 }
 
 // {"ts":"2026-11-24T21:14:01.123Z","level":"info","logger":"net","msg":"..."}

@@ -124,14 +124,19 @@ net::HttpResponse BufferedReply::response(const std::string& request_id) const {
   return r;
 }
 
+// Opens a chat.completion.chunk object with the members every chunk repeats.
+void SseReply::write_chunk_head(JsonWriter& w) const {
+  w.begin_object().key("id").value(completion_id(request_id_)).key("object").value("chat.completion.chunk");
+  w.key("created").value(created_).key("model").value(meta_.agent);
+}
+
 // One chat.completion.chunk event; `write_delta_members` fills the delta object.
 template <class Delta>
 std::string SseReply::chunk_event(Delta write_delta_members, std::string_view finish_reason) const {
   std::string event = "data: ";
   event.reserve(256);
   JsonWriter w(event);
-  w.begin_object().key("id").value(completion_id(request_id_)).key("object").value("chat.completion.chunk");
-  w.key("created").value(created_).key("model").value(meta_.agent);
+  write_chunk_head(w);
   w.key("choices").begin_array().begin_object().key("index").value(0).key("delta").begin_object();
   write_delta_members(w);
   w.end_object().key("logprobs").null().key("finish_reason");
@@ -175,8 +180,7 @@ std::string SseReply::finish_event(std::string_view reason) const {
 std::string SseReply::usage_event(const Usage& usage) const {
   std::string event = "data: ";
   JsonWriter w(event);
-  w.begin_object().key("id").value(completion_id(request_id_)).key("object").value("chat.completion.chunk");
-  w.key("created").value(created_).key("model").value(meta_.agent);
+  write_chunk_head(w);
   w.key("choices").begin_array().end_array().key("usage");
   write_usage(w, usage);
   w.end_object();

@@ -61,6 +61,7 @@ class SseReply final : public ReplyStream {
   std::string content_event(std::string_view text) const;
   std::string finish_event(std::string_view reason) const;
   std::string usage_event(const Usage& usage) const;
+  void write_chunk_head(JsonWriter& w) const;
   template <class Delta>
   std::string chunk_event(Delta write_delta_members, std::string_view finish_reason) const;
 
