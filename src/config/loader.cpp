@@ -66,6 +66,8 @@ GatewayConfig parse_gateway(const YAML::Node& node, ParseContext& ctx, const std
   g.drain_delay = r.optional<Duration>("drain_delay").value_or(g.drain_delay);
   g.max_in_flight = r.optional<std::uint32_t>("max_in_flight").value_or(g.max_in_flight);
   g.request_timeout = r.optional<Duration>("request_timeout").value_or(g.request_timeout);
+  g.upstream_idle_connections =
+      r.optional<std::uint32_t>("upstream_idle_connections").value_or(g.upstream_idle_connections);
   if (g.request_timeout.count() <= 0) {
     ctx.error(r.child("request_timeout"), r.path_of("request_timeout"), "request_timeout must be greater than zero");
   }
@@ -399,6 +401,9 @@ std::vector<std::string> restart_required_changes(const Config& running, const C
   if (running.gateway.data_dir != next.gateway.data_dir) changes.push_back("gateway.data_dir");
   if (running.gateway.threads != next.gateway.threads) changes.push_back("gateway.threads");
   if (running.gateway.instance != next.gateway.instance) changes.push_back("gateway.instance");
+  if (running.gateway.upstream_idle_connections != next.gateway.upstream_idle_connections) {
+    changes.push_back("gateway.upstream_idle_connections");
+  }
   if (running.audit.path != next.audit.path) changes.push_back("audit.path");
   if (!(running.audit.chain_key == next.audit.chain_key)) changes.push_back("audit.chain_key");
   if (running.audit.store_text != next.audit.store_text) changes.push_back("audit.store_text");

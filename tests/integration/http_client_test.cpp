@@ -172,6 +172,44 @@ TEST_F(HttpClientTest, KeepAliveReuseAndHostHeader) {
   EXPECT_EQ(client.idle_connections(), 1u);
 }
 
+// Fetches `count` times at once: with an empty pool, each opens its own connection.
+void fetch_concurrently(asio::io_context& io, net::HttpClient& client, const std::string& url, int count) {
+  int finished = 0;
+  for (int i = 0; i < count; ++i) {
+    net::ClientRequest r;
+    r.url = url;
+    r.deadline = Clock::now() + 5s;
+    asio::co_spawn(asio::make_strand(io), client.fetch(std::move(r)),
+                   [&](std::exception_ptr, net::ClientResult result) {
+                     EXPECT_TRUE(result.ok()) << result.message;
+                     if (++finished == count) io.stop();
+                   });
+  }
+  io.restart();
+  io.run();
+}
+
+TEST_F(HttpClientTest, PoolKeepsUpToMaxIdlePerHost) {
+  serve(false);
+  net::HttpClientOptions options;
+  options.max_idle_per_host = 5;
+  net::HttpClient client(io_, options);
+  fetch_concurrently(io_, client, http_url("/hello"), 8);
+  EXPECT_EQ(client.idle_connections(), 5u);  // the other 3 were closed on return
+  auto r = run(io_, client.fetch(get(http_url("/hello"))));
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_TRUE(r.reused_connection);
+}
+
+TEST_F(HttpClientTest, ZeroMaxIdleClosesEveryConnection) {
+  serve(false);
+  net::HttpClientOptions options;
+  options.max_idle_per_host = 0;
+  net::HttpClient client(io_, options);
+  fetch_concurrently(io_, client, http_url("/hello"), 3);
+  EXPECT_EQ(client.idle_connections(), 0u);
+}
+
 TEST_F(HttpClientTest, ConnectionCloseIsNotPooled) {
   serve(false);
   net::HttpClient client(io_);

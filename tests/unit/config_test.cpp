@@ -159,6 +159,7 @@ TEST_F(ConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_GE(cfg.gateway.threads, 1u);
   EXPECT_EQ(cfg.gateway.data_dir, fs::path("/srv/hermes-state"));
   EXPECT_EQ(cfg.gateway.drain_timeout, Duration{10'000});
+  EXPECT_EQ(cfg.gateway.upstream_idle_connections, 128u);
   EXPECT_EQ(cfg.log.format, LogFormat::text);
   EXPECT_EQ(cfg.log.level, LogLevel::info);
   EXPECT_TRUE(cfg.admin.key.empty());
@@ -1395,6 +1396,12 @@ TEST_F(RestartRequiredTest, AllowListChangeAloneIsLive) {
 TEST_F(RestartRequiredTest, LogLevelChangeAloneIsLive) {
   auto list = changes(kReloadBase, replace(kReloadBase, "level: info", "level: warn"));
   EXPECT_TRUE(list.empty()) << join(list);
+}
+
+TEST_F(RestartRequiredTest, UpstreamIdleConnections) {
+  auto list = changes(kReloadBase, replace(kReloadBase, "threads: 2", "threads: 2\n  upstream_idle_connections: 16"));
+  ASSERT_EQ(list.size(), 1u) << join(list);
+  EXPECT_EQ(list[0], "gateway.upstream_idle_connections");
 }
 
 TEST_F(RestartRequiredTest, PortChange) {

@@ -36,6 +36,7 @@ struct GatewayConfig {
   Duration drain_delay{0};          // SIGTERM: /readyz is 503 this long before listeners close
   std::uint32_t max_in_flight = 1024;  // messages in the pipeline at once; beyond it 503 + Retry-After
   Duration request_timeout{120'000};   // one deadline per request, covering retries and fallbacks
+  std::uint32_t upstream_idle_connections = 128;  // keep-alive connections kept per upstream origin
 };
 
 struct AdminConfig {
