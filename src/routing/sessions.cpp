@@ -18,7 +18,7 @@ InMemorySessionStore::Entry& InMemorySessionStore::touch(const std::string& key)
   lru_.push_front(key);
   auto& e = entries_[key];
   e.position = lru_.begin();
-  e.session.id = generate_request_id().substr(0, 16);
+  e.session.id = generate_short_id();
   return e;
 }
 
@@ -28,7 +28,7 @@ Session InMemorySessionStore::open(const std::string& key, std::chrono::millisec
   auto now = std::chrono::system_clock::now();
   if (!e.session.turns.empty() && idle_reset.count() > 0 && now - e.session.last_active > idle_reset) {
     e.session.turns.clear();
-    e.session.id = generate_request_id().substr(0, 16);
+    e.session.id = generate_short_id();
   }
   e.session.last_active = now;
   return e.session;
@@ -49,7 +49,7 @@ std::string InMemorySessionStore::reset(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto& e = touch(key);
   e.session.turns.clear();
-  e.session.id = generate_request_id().substr(0, 16);
+  e.session.id = generate_short_id();
   return e.session.id;
 }
 

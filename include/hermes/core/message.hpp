@@ -42,9 +42,12 @@ struct InboundMessage {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
-// A fresh request id: 128 bits as 32 hex characters. Unique, not unpredictable: a fast
-// per-thread generator seeded from the CSPRNG. Never use one as a secret.
+// A fresh request id, 32 hex characters: 48 bits of Unix milliseconds (so ids sort by
+// time), then 80 random bits. Unique, not unpredictable: a fast per-thread generator
+// seeded from the CSPRNG. Never use one as a secret.
 std::string generate_request_id();
+// 64 random bits as 16 hex characters (session ids), from the same generator.
+std::string generate_short_id();
 // 128 bits from the CSPRNG as 32 hex characters: for session tokens and other secrets.
 std::string generate_secret_token();
 // A request id a client supplied, if safe to echo (printable, short); else empty.
