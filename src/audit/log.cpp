@@ -102,6 +102,7 @@ struct AuditLog::Impl {
   std::string last_error;
 
   std::atomic<std::int64_t> committed_id{0};
+  std::atomic<std::size_t> waiting_rows{0};  // queue.size(), for the writer's yield check
   std::int64_t next_id = 1;  // writer thread only
   std::int64_t head_id = 0;
   std::string head_hash{kGenesisHash};
@@ -240,6 +241,13 @@ bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch,
     store::Transaction tx(*db);
     if (prelude) prelude(batch);
     auto& insert = db->cached(kInsertSql);
+    // The writer shares cores with the event loop: a batch without a break kept a request
+    // that arrived meanwhile waiting for the rest of it (c=1 p99 1.3 ms, 0.95 ms with the
+    // yield). A yield every few rows lets a woken event loop run first; alone it costs a
+    // syscall. Not while rows pile up: under saturation yielding starved the writer
+    // until the full queue turned requests away with 503s.
+    constexpr int kRowsPerYield = 8;
+    int rows_since_yield = 0;
     for (auto& r : batch) {
       r.id = id++;
       r.instance = options.instance;
@@ -253,6 +261,10 @@ bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch,
       insert.bind(17, r.detail).bind(18, r.text).bind(19, r.prev_hash).bind(20, r.hash);
       insert.step();
       insert.reset();
+      if (++rows_since_yield == kRowsPerYield) {
+        rows_since_yield = 0;
+        if (waiting_rows.load(std::memory_order_relaxed) < options.batch_size) std::this_thread::yield();
+      }
     }
     tx.commit();
   } catch (const store::StoreError& e) {
@@ -340,6 +352,7 @@ bool AuditLog::Impl::write_with_retry(std::vector<AuditRecord>& batch) {
       dropped += lost;
       dropped_total->inc(lost);
       queue.clear();
+      waiting_rows.store(0, std::memory_order_relaxed);
       return false;
     }
     auto backoff = stopping ? std::chrono::milliseconds(200)
@@ -368,6 +381,7 @@ void AuditLog::Impl::writer_loop() {
       std::size_t n = std::min(queue.size(), options.batch_size);
       batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.begin() + static_cast<long>(n)));
       queue.erase(queue.begin(), queue.begin() + static_cast<long>(n));
+      waiting_rows.store(queue.size(), std::memory_order_relaxed);
       in_flight = n;
       run_retention = retention_requested || Clock::now() >= next_retention;
     }
@@ -421,6 +435,7 @@ void AuditLog::record(AuditEvent event) {
     return;
   }
   impl_->queue.push_back(std::move(r));
+  impl_->waiting_rows.store(impl_->queue.size(), std::memory_order_relaxed);
   ++impl_->enqueued;
   impl_->queue_depth->set(static_cast<double>(impl_->queue.size() + impl_->in_flight));
   if (impl_->queue.size() == 1 || impl_->queue.size() == impl_->options.batch_size) {
