@@ -140,10 +140,10 @@ struct IntakeStore::Impl {
     try {
       prune_if_due();
       store::Transaction tx(*db);
-      auto insert = db->prepare(
+      auto& insert = db->cached(
           "INSERT OR IGNORE INTO intake (channel, event_id, received_at, message) VALUES (?1, ?2, ?3, ?4)");
       insert.bind(1, m.channel).bind(2, m.event_id).bind(3, now_ms()).bind(4, to_json(m)).step();
-      bool inserted = sqlite3_changes_of(*db) > 0;
+      bool inserted = rows_changed(*db) > 0;
       tx.commit();
       return inserted ? Claim::accepted : Claim::duplicate;
     } catch (const store::StoreError& e) {
@@ -152,10 +152,12 @@ struct IntakeStore::Impl {
     }
   }
 
-  static int sqlite3_changes_of(store::Database& d) {
-    auto s = d.prepare("SELECT changes()");
+  static int rows_changed(store::Database& d) {
+    auto& s = d.cached("SELECT changes()");
     s.step();
-    return static_cast<int>(s.column_int(0));
+    auto changed = static_cast<int>(s.column_int(0));
+    s.reset();  // not left mid-result inside the transaction
+    return changed;
   }
 
   void prune_if_due() {
@@ -175,7 +177,7 @@ struct IntakeStore::Impl {
     const std::string event_id = parts.front().event_id;
     try {
       store::Transaction tx(*db);
-      auto insert = db->prepare(
+      auto& insert = db->cached(
           "INSERT INTO outbox (channel, event_id, part, created_at, entry) VALUES (?1, ?2, ?3, ?4, ?5) "
           "ON CONFLICT (channel, event_id, part) DO NOTHING RETURNING id");
       auto created = now_ms();
@@ -190,7 +192,7 @@ struct IntakeStore::Impl {
         }
         insert.reset();
       }
-      auto done = db->prepare(kCompleteClaim);
+      auto& done = db->cached(kCompleteClaim);
       done.bind(1, created).bind(2, channel).bind(3, event_id).step();
       tx.commit();
       return queued;
@@ -202,7 +204,7 @@ struct IntakeStore::Impl {
 
   void update(std::string_view sql, std::int64_t id, std::string_view text) {
     try {
-      auto s = db->prepare(sql);
+      auto& s = db->cached(sql);
       s.bind(1, now_ms()).bind(2, id);
       if (sql.find("?3") != std::string_view::npos) s.bind(3, text);
       s.step();
@@ -247,7 +249,7 @@ asio::awaitable<Claim> IntakeStore::claim(InboundMessage message) {
 void IntakeStore::complete(const std::string& channel, const std::string& event_id) {
   asio::post(impl_->writer, [impl = impl_.get(), channel, event_id] {
     try {
-      auto done = impl->db->prepare(kCompleteClaim);
+      auto& done = impl->db->cached(kCompleteClaim);
       done.bind(1, now_ms()).bind(2, channel).bind(3, event_id).step();
     } catch (const store::StoreError& e) {
       spdlog::error("intake: cannot complete {} event {}: {}", channel, event_id, e.what());

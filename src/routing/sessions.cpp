@@ -220,7 +220,7 @@ void SqliteSessionStore::writer_loop() {
 void SqliteSessionStore::write(const std::vector<std::pair<std::string, Session>>& batch) {
   try {
     store::Transaction tx(*db_);
-    auto upsert = db_->prepare("INSERT OR REPLACE INTO sessions (key, id, turns, last_active) VALUES (?1, ?2, ?3, ?4)");
+    auto& upsert = db_->cached("INSERT OR REPLACE INTO sessions (key, id, turns, last_active) VALUES (?1, ?2, ?3, ?4)");
     for (const auto& [key, s] : batch) {
       nlohmann::json turns = nlohmann::json::array();
       for (const auto& t : s.turns) turns.push_back({{"role", t.role}, {"content", t.content}});
