@@ -32,6 +32,7 @@ namespace {
 
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr auto kTrustedIdle = std::chrono::seconds(1);  // reused without a liveness poll
 
 Clock::time_point earlier(Clock::time_point a, Duration after_now) {
   auto now = Clock::now();
@@ -301,7 +302,11 @@ std::unique_ptr<Connection> HttpClient::Impl::take_idle(const std::string& origi
     while (!list.empty() && !found) {
       auto conn = std::move(list.back());
       list.pop_back();
-      if (conn->idle_since >= oldest_allowed && looks_alive(conn->socket())) {
+      // The liveness poll is a syscall per call; a connection back in the pool for under a
+      // second is almost never closed by now, and if it was, the request is retried on a
+      // fresh connection (a stale error on a reused connection before any response).
+      bool recently_used = conn->idle_since >= Clock::now() - kTrustedIdle;
+      if (conn->idle_since >= oldest_allowed && (recently_used || looks_alive(conn->socket()))) {
         found = std::move(conn);
       } else {
         expired.push_back(std::move(conn));

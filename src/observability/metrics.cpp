@@ -98,7 +98,7 @@ const std::vector<double>& latency_buckets() {
 }
 
 template <class Metric>
-Metric& Family<Metric>::with(const std::vector<std::string>& values) {
+Metric& Family<Metric>::with(std::initializer_list<std::string_view> values) {
   if (values.size() != labels_.size()) {
     throw std::logic_error("metric " + name_ + ": wrong number of label values");
   }
@@ -111,7 +111,7 @@ Metric& Family<Metric>::with(const std::vector<std::string>& values) {
     } else {
       m = std::make_unique<Metric>();
     }
-    it = series_.emplace(values, std::move(m)).first;
+    it = series_.emplace(std::vector<std::string>(values.begin(), values.end()), std::move(m)).first;
   }
   return *it->second;
 }

@@ -219,13 +219,26 @@ TEST_F(HttpClientTest, ConnectionCloseIsNotPooled) {
   EXPECT_EQ(client.idle_connections(), 0u);
 }
 
+// Closed by the server's idle timeout; reused within a second (no liveness poll), the
+// request fails on the stale connection and goes out again on a fresh one.
 TEST_F(HttpClientTest, ConnectionClosedByTheServerWhileIdleIsReplaced) {
   serve(false, Duration(100));
   net::HttpClient client(io_);
   ASSERT_TRUE(run(io_, client.fetch(get(http_url("/hello")))).ok());
-  // Let the server's idle timeout close its end.
   io_.restart();
   io_.run_for(400ms);
+  auto r = run(io_, client.fetch(get(http_url("/hello"))));
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_FALSE(r.reused_connection);
+}
+
+// The same after more than a second idle: the pool's liveness poll sees the close first.
+TEST_F(HttpClientTest, LongIdleConnectionClosedByTheServerIsNotReused) {
+  serve(false, Duration(100));
+  net::HttpClient client(io_);
+  ASSERT_TRUE(run(io_, client.fetch(get(http_url("/hello")))).ok());
+  io_.restart();
+  io_.run_for(1100ms);
   auto r = run(io_, client.fetch(get(http_url("/hello"))));
   ASSERT_TRUE(r.ok()) << r.message;
   EXPECT_FALSE(r.reused_connection);

@@ -4,13 +4,16 @@
 // per-event cost is one relaxed atomic add. Label values must never contain
 // senders, keys or session ids (DESIGN.md).
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hermes::observability {
@@ -67,7 +70,8 @@ class Family {
         bounds_(std::move(bounds)) {}
 
   // Returns the series for these label values (in label_names order), creating it once.
-  Metric& with(const std::vector<std::string>& values);
+  // Looked up without copying the values: hot paths call this per request.
+  Metric& with(std::initializer_list<std::string_view> values);
 
   const std::string& name() const { return name_; }
   const std::string& help() const { return help_; }
@@ -84,7 +88,16 @@ class Family {
   std::vector<std::string> labels_;
   std::vector<double> bounds_;
   mutable std::mutex mutex_;
-  std::map<std::vector<std::string>, std::unique_ptr<Metric>> series_;
+  // Orders label value lists; also compares a stored list with a list of views.
+  struct LabelsLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
+                                          [](std::string_view x, std::string_view y) { return x < y; });
+    }
+  };
+  std::map<std::vector<std::string>, std::unique_ptr<Metric>, LabelsLess> series_;
 };
 
 using CounterFamily = Family<Counter>;
