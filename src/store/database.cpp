@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cassert>
-#include <cstdlib>
 
 #include "hermes/core/thread_role.hpp"
 
@@ -121,7 +120,6 @@ Database::Database(const std::filesystem::path& path, const OpenOptions& options
                                                                   : "NORMAL";
     exec(std::string("PRAGMA synchronous=") + sync);
     exec("PRAGMA foreign_keys=ON");
-    if (const char* e = std::getenv("HERMES_EXP_PRAGMA")) exec(e);
     if (options.max_size_bytes > 0) {
       auto page_size = prepare("PRAGMA page_size");
       page_size.step();
