@@ -566,6 +566,7 @@ asio::awaitable<ClientResult> HttpClient::Impl::perform(std::shared_ptr<Impl> se
   for (int attempt = 0; attempt < 2; ++attempt) {
     result = ClientResult{};
     result.message = describe;
+    result.retried_stale = attempt > 0;
     if (Clock::now() >= request.deadline) {
       result.error = ClientErrorKind::timeout;
       result.message += ": the deadline passed before the request was sent";

@@ -230,6 +230,7 @@ TEST_F(HttpClientTest, ConnectionClosedByTheServerWhileIdleIsReplaced) {
   auto r = run(io_, client.fetch(get(http_url("/hello"))));
   ASSERT_TRUE(r.ok()) << r.message;
   EXPECT_FALSE(r.reused_connection);
+  EXPECT_TRUE(r.retried_stale);
 }
 
 // The same after more than a second idle: the pool's liveness poll sees the close first.
@@ -242,6 +243,7 @@ TEST_F(HttpClientTest, LongIdleConnectionClosedByTheServerIsNotReused) {
   auto r = run(io_, client.fetch(get(http_url("/hello"))));
   ASSERT_TRUE(r.ok()) << r.message;
   EXPECT_FALSE(r.reused_connection);
+  EXPECT_FALSE(r.retried_stale);  // never sent on the closed connection
 }
 
 TEST_F(HttpClientTest, IdleTimeoutDropsOldConnections) {
