@@ -828,6 +828,37 @@ TEST_F(AuditLogTest, InstanceWhoseRowsWereAllRetainedContinuesFromItsCheckpoint)
   EXPECT_EQ(result.heads.size(), 2U);
 }
 
+// Two instances take turns on one file: their rows interleave by id, and verify follows
+// each chain through its own rows (it reads in id order, with no (instance, id) index).
+TEST_F(AuditLogTest, InterleavedInstancesEachVerifyAlongTheirOwnChain) {
+  observability::MetricsRegistry metrics;
+  auto log_as = [&](const std::string& instance, int from, int count) {
+    auto o = options();
+    o.instance = instance;
+    AuditLog log(o, metrics);
+    for (int i = from; i < from + count; ++i) log.record(make_event(i));
+    ASSERT_TRUE(log.flush(2s));
+  };
+  log_as(kInstance, 1, 3);
+  log_as("gw-other", 10, 2);
+  log_as(kInstance, 20, 2);
+  log_as("gw-other", 30, 1);
+  auto rows = read_all();
+  ASSERT_EQ(rows.size(), 8U);
+  EXPECT_EQ(rows[3].instance, "gw-other");
+  EXPECT_EQ(rows[3].prev_hash, kGenesisHash);
+  EXPECT_EQ(rows[5].instance, kInstance);
+  EXPECT_EQ(rows[5].prev_hash, rows[2].hash);  // continues its own chain across gw-other's rows
+  auto result = verify(kKey);
+  EXPECT_TRUE(result.ok) << result.reason;
+  EXPECT_EQ(result.heads.size(), 2U);
+  EXPECT_EQ(result.rows_checked, 8);
+
+  auto deleted = verify_tampered(kKey, [](store::Database& db) { db.exec("DELETE FROM audit_events WHERE id = 4"); });
+  EXPECT_FALSE(deleted.ok);
+  EXPECT_EQ(deleted.bad_row_id, 5);  // the next row of gw-other no longer links
+}
+
 // --- back-pressure --------------------------------------------------------------------
 
 class AuditBackPressureTest : public AuditLogTest {
