@@ -44,9 +44,11 @@ namespace {
 
 // Idle upstream connections kept for reuse: below the concurrency of upstream calls, the
 // surplus is closed after each response and the next call pays a new connect (and TLS).
-net::HttpClientOptions upstream_client_options(const config::GatewayConfig& g) {
+net::HttpClientOptions upstream_client_options(const config::GatewayConfig& g,
+                                               observability::MetricsRegistry& metrics) {
   net::HttpClientOptions o;
   o.max_idle_per_host = g.upstream_idle_connections;
+  o.metrics = &metrics;
   return o;
 }
 
@@ -134,7 +136,7 @@ struct Gateway::Impl final : AdminModel {
   std::atomic<bool> bound{false};
   std::atomic<bool> draining{false};
   observability::CounterFamily& reloads;
-  net::HttpClient http{io, upstream_client_options(config->gateway)};
+  net::HttpClient http{io, upstream_client_options(config->gateway, metrics)};
   std::shared_ptr<routing::PipelineShared> shared = make_pipeline_shared();
   std::shared_ptr<Snapshot> snapshot;  // the live one; guarded by config_mutex
   std::unique_ptr<routing::IntakeStore> intake = std::make_unique<routing::IntakeStore>(

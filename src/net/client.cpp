@@ -18,6 +18,8 @@
 #include <deque>
 #include <stdexcept>
 
+#include "hermes/observability/metrics.hpp"
+
 namespace hermes::net {
 
 namespace asio = boost::asio;
@@ -248,6 +250,7 @@ struct HttpClient::Impl {
   std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> idle;
   // Backends call the same few URLs over and over: parse each once (bounded).
   std::unordered_map<std::string, ParsedUrl> parsed_urls;  // guarded by `mutex`
+  observability::CounterFamily* connects = nullptr;         // by origin; null without metrics
   std::optional<ParsedUrl> parse_cached(const std::string& url, std::string& error);
 
   Impl(asio::io_context& i, HttpClientOptions o);
@@ -270,6 +273,11 @@ struct HttpClient::Impl {
 };
 
 HttpClient::Impl::Impl(asio::io_context& i, HttpClientOptions o) : io(i), options(std::move(o)) {
+  if (options.metrics) {
+    connects = &options.metrics->counter("hermes_upstream_connects_total",
+                                         "Upstream connections opened (connect, and TLS handshake where used).",
+                                         {"origin"});
+  }
   boost::system::error_code ec;
   tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                               ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
@@ -413,6 +421,7 @@ asio::awaitable<std::unique_ptr<Connection>> HttpClient::Impl::connect(const Par
     conn->close();
     co_return nullptr;
   }
+  if (connects) connects->with({url.origin}).inc();
   co_return conn;
 }
 

@@ -193,12 +193,18 @@ TEST_F(HttpClientTest, PoolKeepsUpToMaxIdlePerHost) {
   serve(false);
   net::HttpClientOptions options;
   options.max_idle_per_host = 5;
+  options.metrics = &metrics_;
   net::HttpClient client(io_, options);
+  auto& connects = metrics_.counter("hermes_upstream_connects_total", "", {"origin"})
+                       .with({"http://127.0.0.1:" + std::to_string(port_)});
   fetch_concurrently(io_, client, http_url("/hello"), 8);
   EXPECT_EQ(client.idle_connections(), 5u);  // the other 3 were closed on return
+  EXPECT_EQ(connects.value(), 8u);
   auto r = run(io_, client.fetch(get(http_url("/hello"))));
   ASSERT_TRUE(r.ok()) << r.message;
   EXPECT_TRUE(r.reused_connection);
+  fetch_concurrently(io_, client, http_url("/hello"), 8);
+  EXPECT_EQ(connects.value(), 11u);  // 5 from the pool, 3 opened
 }
 
 TEST_F(HttpClientTest, ZeroMaxIdleClosesEveryConnection) {

@@ -31,6 +31,10 @@ namespace boost::asio {
 class io_context;
 }
 
+namespace hermes::observability {
+class MetricsRegistry;
+}
+
 namespace hermes::net {
 
 struct HttpClientOptions {
@@ -38,6 +42,9 @@ struct HttpClientOptions {
   Duration idle_timeout{30'000};      // an idle connection older than this is closed, not reused
   std::filesystem::path ca_file;      // PEM bundle to trust; empty: the system's CAs
   std::string user_agent = "hermes";
+  // When set: hermes_upstream_connects_total{origin}, the connections opened. Near the
+  // rate of upstream calls, the pool (max_idle_per_host) is too small for the concurrency.
+  observability::MetricsRegistry* metrics = nullptr;
 };
 
 struct ClientRequest {
