@@ -304,7 +304,9 @@ std::unique_ptr<Connection> HttpClient::Impl::take_idle(const std::string& origi
     if (it == idle.end()) {
       return nullptr;
     }
-    auto oldest_allowed = Clock::now() - options.idle_timeout;
+    const auto now = Clock::now();
+    const auto oldest_allowed = now - options.idle_timeout;
+    const auto trusted_since = now - kTrustedIdle;
     auto& list = it->second;
     // Most recently used first: it is the least likely to have been closed by the server.
     while (!list.empty() && !found) {
@@ -313,7 +315,7 @@ std::unique_ptr<Connection> HttpClient::Impl::take_idle(const std::string& origi
       // The liveness poll is a syscall per call; a connection back in the pool for under a
       // second is almost never closed by now, and if it was, the request is retried on a
       // fresh connection (a stale error on a reused connection before any response).
-      bool recently_used = conn->idle_since >= Clock::now() - kTrustedIdle;
+      bool recently_used = conn->idle_since >= trusted_since;
       if (conn->idle_since >= oldest_allowed && (recently_used || looks_alive(conn->socket()))) {
         found = std::move(conn);
       } else {
