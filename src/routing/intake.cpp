@@ -143,21 +143,13 @@ struct IntakeStore::Impl {
       auto& insert = db->cached(
           "INSERT OR IGNORE INTO intake (channel, event_id, received_at, message) VALUES (?1, ?2, ?3, ?4)");
       insert.bind(1, m.channel).bind(2, m.event_id).bind(3, now_ms()).bind(4, to_json(m)).step();
-      bool inserted = rows_changed(*db) > 0;
+      bool inserted = db->changes() > 0;
       tx.commit();
       return inserted ? Claim::accepted : Claim::duplicate;
     } catch (const store::StoreError& e) {
       spdlog::error("intake: cannot persist {} event {}: {}", m.channel, m.event_id, e.what());
       return Claim::failed;
     }
-  }
-
-  static int rows_changed(store::Database& d) {
-    auto& s = d.cached("SELECT changes()");
-    s.step();
-    auto changed = static_cast<int>(s.column_int(0));
-    s.reset();  // not left mid-result inside the transaction
-    return changed;
   }
 
   void prune_if_due() {

@@ -158,6 +158,8 @@ Statement& Database::cached(std::string_view sql) {
   return found->second;
 }
 
+int Database::changes() const { return sqlite3_changes(db_); }
+
 int Database::schema_version() {
   auto s = prepare("PRAGMA user_version");
   s.step();

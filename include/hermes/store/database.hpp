@@ -77,6 +77,8 @@ class Database {
   // for SQL run on every batch or request, where preparing costs more than running.
   // Returned reset and unbound; one use at a time per SQL text.
   Statement& cached(std::string_view sql);
+  // Rows the last INSERT, UPDATE or DELETE on this handle changed (0 when ignored).
+  int changes() const;
   sqlite3* handle() const { return db_; }
   const std::filesystem::path& path() const { return path_; }
 
