@@ -108,6 +108,16 @@ class HttpClientTest : public ::testing::Test {
   }
   std::string http_url(const std::string& path) { return "http://127.0.0.1:" + std::to_string(port_) + path; }
 
+  // A request, then `idle` with the io_context running (the server's idle timeout may
+  // close the pooled connection meanwhile), then the same request again: its result.
+  net::ClientResult fetch_after_idle(net::HttpClient& client, std::chrono::milliseconds idle) {
+    auto first = run(io_, client.fetch(get(http_url("/hello"))));
+    EXPECT_TRUE(first.ok()) << first.message;
+    io_.restart();
+    io_.run_for(idle);
+    return run(io_, client.fetch(get(http_url("/hello"))));
+  }
+
   TempDir dir_;
   asio::io_context io_;
   observability::MetricsRegistry metrics_;
@@ -225,15 +235,12 @@ TEST_F(HttpClientTest, ConnectionCloseIsNotPooled) {
   EXPECT_EQ(client.idle_connections(), 0u);
 }
 
-// Closed by the server's idle timeout; reused within a second (no liveness poll), the
-// request fails on the stale connection and goes out again on a fresh one.
+// Reused within a second (no liveness poll): the request fails on the stale connection
+// and goes out again on a fresh one.
 TEST_F(HttpClientTest, ConnectionClosedByTheServerWhileIdleIsReplaced) {
   serve(false, Duration(100));
   net::HttpClient client(io_);
-  ASSERT_TRUE(run(io_, client.fetch(get(http_url("/hello")))).ok());
-  io_.restart();
-  io_.run_for(400ms);
-  auto r = run(io_, client.fetch(get(http_url("/hello"))));
+  auto r = fetch_after_idle(client, 400ms);
   ASSERT_TRUE(r.ok()) << r.message;
   EXPECT_FALSE(r.reused_connection);
   EXPECT_TRUE(r.retried_stale);
@@ -243,10 +250,7 @@ TEST_F(HttpClientTest, ConnectionClosedByTheServerWhileIdleIsReplaced) {
 TEST_F(HttpClientTest, LongIdleConnectionClosedByTheServerIsNotReused) {
   serve(false, Duration(100));
   net::HttpClient client(io_);
-  ASSERT_TRUE(run(io_, client.fetch(get(http_url("/hello")))).ok());
-  io_.restart();
-  io_.run_for(1100ms);
-  auto r = run(io_, client.fetch(get(http_url("/hello"))));
+  auto r = fetch_after_idle(client, 1100ms);
   ASSERT_TRUE(r.ok()) << r.message;
   EXPECT_FALSE(r.reused_connection);
   EXPECT_FALSE(r.retried_stale);  // never sent on the closed connection
