@@ -226,7 +226,7 @@ std::optional<double> one_stream(const Options& o, const std::string& request, s
   return ttft;
 }
 
-double percentile(std::vector<double> sorted, double p) {
+double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   auto index = static_cast<std::size_t>(p / 100.0 * static_cast<double>(sorted.size() - 1) + 0.5);
   return sorted[std::min(index, sorted.size() - 1)];

@@ -405,9 +405,11 @@ if (SCENARIOS.has(4)) {
     '--url', c.url, '--headers', JSON.stringify(c.headers), '--concurrency', concurrency, '--seconds', SECONDS,
     '--min-streams', 0, '--warmup', 0, '--chunks', STREAM.chunks, '--pace-ms', STREAM.paceMs]);
   // Time to first token at c=1 with bench_ttft (native): Node's own noise hid the proxies'.
+  const TTFT = { warmup: 20, pauseMs: 2 };
   const firstTokens = async (c) => JSON.parse(await run(args.ttft, [
     '--url', c.url, ...Object.entries(c.headers).flatMap(([k, v]) => ['--header', `${k}: ${v}`]),
-    '--seconds', SECONDS, '--min-streams', PLAN.ttftStreams, '--warmup', 20].map(String), { cpu: 0 }));
+    '--seconds', SECONDS, '--min-streams', PLAN.ttftStreams, '--warmup', TTFT.warmup, '--pause-ms', TTFT.pauseMs]
+    .map(String), { cpu: 0 }));
   const one = {}, many = {};
   for (const c of front) {
     one[c.name] = await measure(`scenario 4 c=1, ${c.name}`, () => firstTokens(c));
@@ -420,8 +422,9 @@ if (SCENARIOS.has(4)) {
   say();
   say(`Time to first token (µs) at c=1, by \`bench_ttft\` (C++): from sending the request to the first \`data:\` ` +
       `line with content, one stream after another for ${SECONDS} s and at least ${PLAN.ttftStreams} streams, ` +
-      'after 20 not counted. Each stream is abandoned after its first token (so a proxy reaches its upstream ' +
-      'afresh for the next one, as for a client that gave up), with 2 ms between streams. The upstream sends ' +
+      `after ${TTFT.warmup} not counted. Each stream is abandoned after its first token (so a proxy reaches its ` +
+      `upstream afresh for the next one, as for a client that gave up), with ${TTFT.pauseMs} ms between streams. ` +
+      'The upstream sends ' +
       'its first chunk at once, so the added TTFT is the proxy\'s own cost. Portkey runs through ' +
       '`bench/node/portkey_streaming.mjs`, without which it cannot stream.');
   say();

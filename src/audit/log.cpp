@@ -243,9 +243,9 @@ bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch,
     auto& insert = db->cached(kInsertSql);
     // The writer shares cores with the event loop: a batch without a break kept a request
     // that arrived meanwhile waiting for the rest of it (c=1 p99 1.27 ms, about 0.8 ms
-    // with the yield). A yield every few rows lets a woken event loop run first; alone it costs a
-    // syscall. Not while rows pile up: under saturation yielding starved the writer
-    // until the full queue turned requests away with 503s.
+    // with the yield). A yield every few rows lets a woken event loop run first; alone it
+    // costs a syscall. Not while rows pile up: under saturation yielding starved the
+    // writer until the full queue turned requests away with 503s.
     constexpr int kRowsPerYield = 8;
     int rows_since_yield = 0;
     for (auto& r : batch) {
