@@ -519,6 +519,7 @@ int Gateway::run() {
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) {
     pool.emplace_back([this] {
+      name_this_thread("hermes-io");
       mark_this_thread_as_io();
       impl_->io.run();
     });

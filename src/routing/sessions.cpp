@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hermes/core/thread_role.hpp"
+
 namespace hermes::routing {
 
 InMemorySessionStore::Entry& InMemorySessionStore::touch(const std::string& key) {
@@ -191,6 +193,7 @@ void SqliteSessionStore::flush() {
 }
 
 void SqliteSessionStore::writer_loop() {
+  name_this_thread("hermes-sessions");
   for (;;) {
     std::vector<std::string> keys;
     std::uint64_t upto = 0;

@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -17,6 +19,7 @@
 #include "hermes/audit/query.hpp"
 #include "hermes/audit/record.hpp"
 #include "hermes/audit/verify.hpp"
+#include "hermes/core/thread_role.hpp"
 #include "hermes/core/audit_sink.hpp"
 #include "hermes/core/secret.hpp"
 #include "hermes/observability/metrics.hpp"
@@ -995,6 +998,69 @@ TEST_F(AuditBackPressureTest, HeadroomWithDefaultBatching) {
   EXPECT_TRUE(log.has_headroom());
   EXPECT_EQ(log.committed_id(), 40);
   EXPECT_EQ(log.health().dropped, 0U);
+}
+
+
+// The writer shares the event loop's cores and steps aside for it (SCHED_IDLE) while it
+// keeps up. These tests pin the test thread, and so the writer it starts, to one CPU.
+class AuditWriterSchedulingTest : public AuditLogTest {
+ protected:
+  void SetUp() override {
+    AuditLogTest::SetUp();
+    ASSERT_EQ(sched_getaffinity(0, sizeof saved_affinity_, &saved_affinity_), 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  }
+  void TearDown() override {
+    sched_setaffinity(0, sizeof saved_affinity_, &saved_affinity_);
+    AuditLogTest::TearDown();
+  }
+
+  // The id of this process's thread called `name`, or 0.
+  static pid_t thread_named(const std::string& name) {
+    for (const auto& entry : fs::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(entry.path() / "comm");
+      std::string line;
+      std::getline(comm, line);
+      if (line == name) return static_cast<pid_t>(std::stoi(entry.path().filename().string()));
+    }
+    return 0;
+  }
+
+ private:
+  cpu_set_t saved_affinity_{};
+};
+
+TEST_F(AuditWriterSchedulingTest, WriterIsNamedAndRunsInTheBackgroundWhileItKeepsUp) {
+  observability::MetricsRegistry metrics;
+  AuditLog log(options(), metrics);
+  log.record(make_event(1));
+  ASSERT_TRUE(log.flush(2s));
+  pid_t writer = thread_named("hermes-audit");
+  ASSERT_NE(writer, 0) << "no thread named hermes-audit";
+  EXPECT_EQ(sched_getscheduler(writer), background_priority_available() ? SCHED_IDLE : SCHED_OTHER);
+}
+
+TEST_F(AuditWriterSchedulingTest, WriterKeepsUpWithAProducerThatSaturatesItsCpu) {
+  // The producer never sleeps: a writer left in SCHED_IDLE would get about 0.3% of the CPU
+  // (a few hundred rows a second). Promoted once a batch's worth waits, it gets its share.
+  observability::MetricsRegistry metrics;
+  AuditLog log(options(), metrics);
+  int recorded = 0;
+  const auto until = std::chrono::steady_clock::now() + 1s;
+  while (std::chrono::steady_clock::now() < until) {
+    log.record(make_event(++recorded));
+    const auto spin_until = std::chrono::steady_clock::now() + 100us;
+    while (std::chrono::steady_clock::now() < spin_until) {
+    }
+  }
+  const auto committed_while_busy = log.committed_id();
+  EXPECT_GE(committed_while_busy, recorded / 4) << recorded << " rows recorded";
+  EXPECT_EQ(log.health().dropped, 0U);
+  ASSERT_TRUE(log.flush(5s));
+  EXPECT_EQ(log.committed_id(), recorded);
 }
 
 }  // namespace
