@@ -66,14 +66,15 @@ bool signature_matches(const Secret& secret, std::string_view signed_text, std::
   return constant_time_equals(hmac_sha256_hex(secret.reveal(), signed_text), provided.substr(prefix.size()));
 }
 
-void audit_refusal(AuditSink& audit, const std::string& channel, const IpAddress& client, std::string_view why) {
+void audit_refusal(AuditSink& audit, EventThrottle& throttle, const std::string& channel, const IpAddress& client,
+                   std::string_view why) {
   AuditEvent ev;
   ev.kind = "auth.reject";
   ev.channel = channel;
   ev.decision = "refused";
   ev.status = std::string(why);
   ev.detail = {{"client", client.to_string()}};
-  audit.record(std::move(ev));
+  record_throttled(audit, throttle, std::move(ev));
 }
 
 namespace {

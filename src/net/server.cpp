@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <unordered_map>
 
+#include "hermes/core/throttle.hpp"
 #include "hermes/observability/metrics.hpp"
 #include "src/net/tls_context.hpp"
 #include "src/net/websocket_session.hpp"
@@ -54,34 +55,6 @@ asio::ip::address to_asio(const IpAddress& ip) {
   return asio::ip::address_v6(ip.bytes());
 }
 
-// Allows `burst` events at once and `per_second` after that; counts what it suppressed.
-class RefusalThrottle {
- public:
-  bool allow(std::uint64_t& suppressed_out) {
-    std::lock_guard lock(mutex_);
-    auto now = std::chrono::steady_clock::now();
-    double elapsed = std::chrono::duration<double>(now - last_).count();
-    last_ = now;
-    tokens_ = std::min(kBurst, tokens_ + elapsed * kPerSecond);
-    if (tokens_ >= 1.0) {
-      tokens_ -= 1.0;
-      suppressed_out = suppressed_;
-      suppressed_ = 0;
-      return true;
-    }
-    ++suppressed_;
-    return false;
-  }
-
- private:
-  static constexpr double kBurst = 20;
-  static constexpr double kPerSecond = 1;
-  std::mutex mutex_;
-  double tokens_ = kBurst;
-  std::uint64_t suppressed_ = 0;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
-};
-
 }  // namespace
 
 // What a connection shares with the server so a drain can reach it.
@@ -99,7 +72,7 @@ struct Listener {
   mutable std::mutex settings_mutex;
   std::shared_ptr<const ListenerSettings> settings;
   std::atomic<std::uint32_t> active{0};
-  RefusalThrottle refusal_throttle;
+  EventThrottle refusal_throttle;  // listener.refused rows and log lines
   observability::Counter* accepted = nullptr;
   observability::Counter* refused = nullptr;
   observability::Counter* shed = nullptr;

@@ -4,6 +4,7 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include "hermes/core/throttle.hpp"
 #include "hermes/observability/metrics.hpp"
 #include "hermes/routing/limiter.hpp"
 #include "hermes/routing/rules.hpp"
@@ -80,6 +81,7 @@ struct Pipeline::Impl {
   observability::HistogramFamily& backend_latency;
   observability::HistogramFamily& backend_ttft;
   observability::Gauge& in_flight_gauge;
+  EventThrottle overloaded_rows;  // refusals come in floods: see record_throttled
 
   explicit Impl(PipelineOptions o)
       : options(std::move(o)), rules(options.config->routes),
@@ -337,8 +339,11 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
 
   // Admission: the in-flight cap and audit headroom, before anything else.
   if (!has_headroom()) {
-    auto error = p.reject(m, "message.rejected", Reason::overloaded, "The gateway is busy; retry shortly.");
-    error.retry_after = std::chrono::seconds(1);
+    ReplyError error{Reason::overloaded, "The gateway is busy; retry shortly.", std::chrono::seconds(1), {}};
+    auto e = p.event(m, "message.rejected");
+    e.decision = "rejected";
+    e.status = std::string(reason_code(Reason::overloaded));
+    record_throttled(*p.options.audit, p.overloaded_rows, std::move(e));
     co_await channel_reply.fail(error);
     finish(Reason::overloaded);
     co_return outcome;

@@ -295,6 +295,64 @@ limits:
   EXPECT_EQ(rows[0]["detail"]["limit"], "tight");
 }
 
+// Floods of refusals that cost the client nothing (a busy gateway, a wrong key) must not
+// fill the audit queue: their rows are rate-limited (20 at once, then 1 per second per
+// channel) and every refusal is either a row or counted in the next row.
+TEST(ApiOverload, RefusalFloodsLeaveBoundedRowsThatCountEveryRefusal) {
+  NodePeer upstream("tests/peers/openai_upstream.mjs");
+  ASSERT_TRUE(upstream.start()) << upstream.error();
+  Daemon d(R"(
+gateway: {instance: it-flood, data_dir: "${DATA}", threads: 1, max_in_flight: 1, request_timeout: 30s}
+listeners:
+  - {name: local, bind: loopback, port: ${PORT0}}
+channels:
+  - name: api
+    type: api
+    listener: local
+    keys: [{name: ci-bot, key: "${env:IT_KEY_CI}"}]
+models:
+  - {name: hang, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(upstream.port()) +
+               R"(/v1", model: mock-hang, first_byte_timeout: 30s, timeout: 30s}
+agents:
+  - {name: general, model: hang}
+routes:
+  - {name: default, agent: general}
+)",
+           keys());
+  ASSERT_TRUE(d.start()) << d.log();
+
+  // One request holds the only in-flight slot: the upstream never answers.
+  RawConnection holder(d.port());
+  std::string body = user("hold").dump();
+  holder.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  for (int i = 0; i < 100 && metric_value(http_get(d.port(), "/metrics").body, "hermes_pipeline_in_flight") != 1; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+
+  constexpr int kFlood = 60;
+  for (int i = 0; i < kFlood; ++i) {
+    ASSERT_EQ(chat(d.port(), user("busy?")).status, 503);
+    ASSERT_EQ(chat(d.port(), user("me?"), "wrong-key").status, 401);
+  }
+  std::this_thread::sleep_for(1100ms);  // one token back: the next refusal of each kind is recorded
+  ASSERT_EQ(chat(d.port(), user("busy?")).status, 503);
+  ASSERT_EQ(chat(d.port(), user("me?"), "wrong-key").status, 401);
+
+  auto metrics = http_get(d.port(), "/metrics").body;
+  EXPECT_EQ(metric_value(metrics, R"(hermes_api_requests_total{channel="api",outcome="overloaded",stream="false"})"),
+            kFlood + 1);
+  for (const std::string kind : {"message.rejected", "auth.reject"}) {
+    auto rows = d.audit_events(kind, 21);
+    ASSERT_GE(rows.size(), 21u) << kind;
+    EXPECT_LE(rows.size(), 23u) << kind << ": a flood must not write a row per refusal";
+    std::uint64_t counted = 0;
+    for (const auto& row : rows) counted += 1 + row["detail"]["suppressed_since_last"].get<std::uint64_t>();
+    EXPECT_EQ(counted, kFlood + 1u) << kind << ": every refusal is a row or counted in the next one";
+    EXPECT_GT(rows.back()["detail"]["suppressed_since_last"].get<std::uint64_t>(), 0u) << kind;
+  }
+}
+
 TEST(ApiConfig, NonLoopbackListenerWithoutKeysRefusesToStart) {
   Daemon d(R"(
 gateway: {instance: it-nokeys, data_dir: "${DATA}"}

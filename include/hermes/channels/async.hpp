@@ -23,6 +23,7 @@
 
 #include "hermes/channels/channel.hpp"
 #include "hermes/core/secret.hpp"
+#include "hermes/core/throttle.hpp"
 #include "hermes/observability/metrics.hpp"
 
 namespace hermes::net {
@@ -72,8 +73,10 @@ class OutboxDrain {
 // the scheme of Slack (`v0=`), WhatsApp/Meta (`sha256=`) and the webhook channel.
 bool signature_matches(const Secret& secret, std::string_view signed_text, std::string_view provided,
                        std::string_view prefix);
-// Records a refused (unsigned, mis-signed, stale) request: an `auth.reject` row.
-void audit_refusal(AuditSink& audit, const std::string& channel, const IpAddress& client, std::string_view why);
+// Records a refused (unsigned, mis-signed, stale) request: an `auth.reject` row, rate-limited
+// by the channel's `throttle` (anyone who reaches the endpoint can send such requests).
+void audit_refusal(AuditSink& audit, EventThrottle& throttle, const std::string& channel, const IpAddress& client,
+                   std::string_view why);
 // `text` cut into pieces of at most `max_bytes`, preferring paragraph, line and
 // word boundaries, never inside a UTF-8 sequence.
 std::vector<std::string> split_message(std::string_view text, std::size_t max_bytes);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "hermes/core/digest.hpp"
+#include "hermes/core/throttle.hpp"
 #include "hermes/channels/api.hpp"
 #include "hermes/observability/metrics.hpp"
 #include "src/channels/api/replies.hpp"
@@ -126,7 +127,7 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     ev.decision = "refused";
     ev.status = "invalid_api_key";
     ev.detail = {{"client", r.client.to_string()}, {"path", r.path}};
-    audit_.record(std::move(ev));
+    record_throttled(audit_, unauthorized_rows_, std::move(ev));
     requests_.with({spec_.name, "unauthorized", "false"}).inc();
     return openai_error({Reason::unauthorized, "Incorrect API key provided.", {}, {}}, request_id);
   }
@@ -145,7 +146,7 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     return m;
   }
 
-  // Rejections before the pipeline still leave an audit row and a count.
+  // Rejections before the pipeline still leave an audit row (overload: rate-limited) and a count.
   HttpResponse rejected(const HttpRequest& r, const std::string& request_id, const std::string& sender,
                         const ReplyError& error) const {
     AuditEvent ev;
@@ -156,7 +157,11 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     ev.decision = "rejected";
     ev.status = std::string(reason_code(error.reason));
     ev.detail = {{"client", r.client.to_string()}, {"message", error.message}};
-    audit_.record(std::move(ev));
+    if (error.reason == Reason::overloaded) {
+      record_throttled(audit_, overloaded_rows_, std::move(ev));
+    } else {
+      audit_.record(std::move(ev));
+    }
     requests_.with({spec_.name, std::string(reason_code(error.reason)), "false"}).inc();
     return openai_error(error, request_id);
   }
@@ -227,6 +232,9 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
   std::shared_ptr<const config::Config> config_;
   AuditSink& audit_;
   observability::CounterFamily& requests_;
+  // Refusals that cost the client nothing come in floods: see record_throttled.
+  mutable EventThrottle unauthorized_rows_;
+  mutable EventThrottle overloaded_rows_;
 };
 
 }  // namespace

@@ -197,7 +197,7 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   }
 
   HttpResponse refuse(const HttpRequest& r, std::string_view why) {
-    audit_refusal(audit_, spec_.name, r.client, why);
+    audit_refusal(audit_, refusal_rows_, spec_.name, r.client, why);
     events_.with({spec_.name, std::string(why)}).inc();
     return HttpResponse::error(401, why, "the request signature is missing, stale or wrong");
   }
@@ -265,6 +265,7 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   Intake* intake_;
   net::HttpClient* http_;
   AuditSink& audit_;
+  EventThrottle refusal_rows_;  // auth.reject rows: see record_throttled
   observability::CounterFamily& events_;
   observability::CounterFamily& api_errors_;
   mutable std::mutex identity_mutex_;

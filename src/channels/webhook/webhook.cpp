@@ -81,7 +81,7 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
   }
 
   HttpResponse refuse(const HttpRequest& r, int status, std::string_view why) {
-    audit_refusal(audit_, spec_.name, r.client, why);
+    audit_refusal(audit_, refusal_rows_, spec_.name, r.client, why);
     events_.with({spec_.name, std::string(why)}).inc();
     return HttpResponse::error(status, why, "the request signature is missing or wrong");
   }
@@ -127,6 +127,7 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
   std::shared_ptr<AsyncIntake> async_;
   net::HttpClient* http_;
   AuditSink& audit_;
+  EventThrottle refusal_rows_;  // auth.reject rows: see record_throttled
   observability::CounterFamily& events_;
 };
 

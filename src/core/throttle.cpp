@@ -1,0 +1,29 @@
+#include "hermes/core/throttle.hpp"
+
+#include <algorithm>
+
+namespace hermes {
+
+bool EventThrottle::allow(std::uint64_t& suppressed_out) {
+  std::lock_guard lock(mutex_);
+  auto now = std::chrono::steady_clock::now();
+  tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * per_second_);
+  last_ = now;
+  if (tokens_ >= 1.0) {
+    tokens_ -= 1.0;
+    suppressed_out = suppressed_;
+    suppressed_ = 0;
+    return true;
+  }
+  ++suppressed_;
+  return false;
+}
+
+void record_throttled(AuditSink& audit, EventThrottle& throttle, AuditEvent event) {
+  std::uint64_t suppressed = 0;
+  if (!throttle.allow(suppressed)) return;
+  event.detail["suppressed_since_last"] = suppressed;
+  audit.record(std::move(event));
+}
+
+}  // namespace hermes
