@@ -4,11 +4,12 @@
 
 namespace hermes {
 
-bool EventThrottle::allow(std::uint64_t& suppressed_out) {
+bool EventThrottle::allow(std::uint64_t& suppressed_out, Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  auto now = std::chrono::steady_clock::now();
-  tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * per_second_);
-  last_ = now;
+  if (last_ && now > *last_) {
+    tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - *last_).count() * per_second_);
+  }
+  if (!last_ || now > *last_) last_ = now;
   if (tokens_ >= 1.0) {
     tokens_ -= 1.0;
     suppressed_out = suppressed_;

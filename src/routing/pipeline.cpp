@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/this_coro.hpp>
+#include <map>
+#include <mutex>
 
 #include "hermes/core/throttle.hpp"
 #include "hermes/observability/metrics.hpp"
@@ -81,7 +83,13 @@ struct Pipeline::Impl {
   observability::HistogramFamily& backend_latency;
   observability::HistogramFamily& backend_ttft;
   observability::Gauge& in_flight_gauge;
-  EventThrottle overloaded_rows;  // refusals come in floods: see record_throttled
+  // Overload refusals come in floods: rate-limited rows per channel, see record_throttled.
+  std::mutex overloaded_rows_mutex;
+  std::map<std::string, EventThrottle, std::less<>> overloaded_rows;
+  EventThrottle& overloaded_rows_of(const std::string& channel) {
+    std::lock_guard lock(overloaded_rows_mutex);
+    return overloaded_rows.try_emplace(channel).first->second;
+  }
 
   explicit Impl(PipelineOptions o)
       : options(std::move(o)), rules(options.config->routes),
@@ -343,7 +351,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
     auto e = p.event(m, "message.rejected");
     e.decision = "rejected";
     e.status = std::string(reason_code(Reason::overloaded));
-    record_throttled(*p.options.audit, p.overloaded_rows, std::move(e));
+    record_throttled(*p.options.audit, p.overloaded_rows_of(m.channel), std::move(e));
     co_await channel_reply.fail(error);
     finish(Reason::overloaded);
     co_return outcome;

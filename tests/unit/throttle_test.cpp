@@ -3,55 +3,58 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
 
 namespace hermes {
 namespace {
 
 using namespace std::chrono_literals;
+using Clock = EventThrottle::Clock;
 
 TEST(EventThrottle, AllowsABurstThenCountsWhatItSuppresses) {
-  EventThrottle throttle(2, 0);  // no refill
+  EventThrottle throttle(2, 1);
+  const auto t0 = Clock::now();
   std::uint64_t suppressed = 99;
-  EXPECT_TRUE(throttle.allow(suppressed));
+  EXPECT_TRUE(throttle.allow(suppressed, t0));
   EXPECT_EQ(suppressed, 0u);
-  EXPECT_TRUE(throttle.allow(suppressed));
-  for (int i = 0; i < 5; ++i) EXPECT_FALSE(throttle.allow(suppressed));
+  EXPECT_TRUE(throttle.allow(suppressed, t0));
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(throttle.allow(suppressed, t0 + 100ms));
+  EXPECT_FALSE(throttle.allow(suppressed, t0 + 900ms)) << "less than one token back";
+  EXPECT_TRUE(throttle.allow(suppressed, t0 + 1001ms));
+  EXPECT_EQ(suppressed, 6u) << "the suppressed count goes to the next allowed event";
+  EXPECT_FALSE(throttle.allow(suppressed, t0 + 1500ms));
+  EXPECT_TRUE(throttle.allow(suppressed, t0 + 2002ms));
+  EXPECT_EQ(suppressed, 1u) << "the count restarts after it was handed on";
 }
 
-TEST(EventThrottle, HandsTheSuppressedCountToTheNextAllowedEvent) {
-  EventThrottle throttle(1, 1000);  // one at once, a token back every millisecond
+TEST(EventThrottle, RefillsNoFurtherThanTheBurstAndIgnoresTimeGoingBack) {
+  EventThrottle throttle(3, 1);
+  const auto t0 = Clock::now();
   std::uint64_t suppressed = 0;
-  ASSERT_TRUE(throttle.allow(suppressed));
-  ASSERT_FALSE(throttle.allow(suppressed));
-  ASSERT_FALSE(throttle.allow(suppressed));
-  std::this_thread::sleep_for(20ms);
-  ASSERT_TRUE(throttle.allow(suppressed));
-  EXPECT_EQ(suppressed, 2u);
-  std::this_thread::sleep_for(20ms);
-  ASSERT_TRUE(throttle.allow(suppressed));
-  EXPECT_EQ(suppressed, 0u) << "the count restarts after it was handed on";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(throttle.allow(suppressed, t0));
+  ASSERT_FALSE(throttle.allow(suppressed, t0));
+  const auto later = t0 + 1h;  // a long quiet spell gives back the burst, not 3,600 tokens
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(throttle.allow(suppressed, later));
+  EXPECT_FALSE(throttle.allow(suppressed, later));
+  EXPECT_FALSE(throttle.allow(suppressed, later - 10s)) << "an earlier time adds nothing";
+  EXPECT_FALSE(throttle.allow(suppressed, later + 500ms)) << "nor does it move the reference back";
 }
 
 TEST(RecordThrottled, RowsCarryTheCountOfThoseNotRecorded) {
   MemoryAuditSink audit;
-  EventThrottle throttle(1, 1000);
-  auto refusal = [] {
+  EventThrottle throttle(1, 0.001);  // one now, the next in about 17 minutes
+  for (int i = 0; i < 4; ++i) {
     AuditEvent e;
     e.kind = "auth.reject";
     e.detail = {{"client", "10.0.0.9"}};
-    return e;
-  };
-  record_throttled(audit, throttle, refusal());
-  record_throttled(audit, throttle, refusal());
-  record_throttled(audit, throttle, refusal());
-  std::this_thread::sleep_for(20ms);
-  record_throttled(audit, throttle, refusal());
+    record_throttled(audit, throttle, std::move(e));
+  }
   auto rows = audit.events();
-  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].detail["suppressed_since_last"], 0);
-  EXPECT_EQ(rows[1].detail["suppressed_since_last"], 2);
-  EXPECT_EQ(rows[1].detail["client"], "10.0.0.9") << "the event's own detail is kept";
+  EXPECT_EQ(rows[0].detail["client"], "10.0.0.9") << "the event's own detail is kept";
+  std::uint64_t suppressed = 0;
+  ASSERT_TRUE(throttle.allow(suppressed, Clock::now() + 1h));
+  EXPECT_EQ(suppressed, 3u) << "the three not recorded wait for the next row";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 
 #include "hermes/core/audit_sink.hpp"
 
@@ -15,9 +16,11 @@ class EventThrottle {
   // `burst` records at once, then `per_second`.
   explicit EventThrottle(double burst = 20, double per_second = 1) : burst_(burst), per_second_(per_second), tokens_(burst) {}
 
+  using Clock = std::chrono::steady_clock;
   // True when this occurrence may be recorded; `suppressed_out` is then the number of
   // occurrences not recorded since the previous one that was.
-  bool allow(std::uint64_t& suppressed_out);
+  bool allow(std::uint64_t& suppressed_out) { return allow(suppressed_out, Clock::now()); }
+  bool allow(std::uint64_t& suppressed_out, Clock::time_point now);
 
  private:
   const double burst_;
@@ -25,7 +28,7 @@ class EventThrottle {
   std::mutex mutex_;
   double tokens_;
   std::uint64_t suppressed_ = 0;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::optional<Clock::time_point> last_;
 };
 
 // Records `event` when `throttle` allows it, with detail.suppressed_since_last. For

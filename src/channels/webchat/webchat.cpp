@@ -197,7 +197,7 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
     ev.decision = "refused";
     ev.status = "origin_not_allowed";
     ev.detail = {{"client", r.client.to_string()}, {"origin", std::string(origin.value_or("(none)")).substr(0, 200)}};
-    record_throttled(audit_, refusal_rows_, std::move(ev));
+    record_throttled(audit_, origin_refusal_rows_, std::move(ev));
     messages_.with({spec_.name, "origin_refused"}).inc();
     return HttpResponse::error(403, "origin_not_allowed", "this page's origin may not open a chat here");
   }
@@ -220,7 +220,7 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
         ev.decision = "refused";
         ev.status = "invalid_api_key";
         ev.detail = client_detail(c->client);
-        record_throttled(c->channel->audit_, c->channel->refusal_rows_, std::move(ev));
+        record_throttled(c->channel->audit_, c->channel->key_refusal_rows_, std::move(ev));
         co_await send_error(c, "unauthorized", "This chat needs a valid access key.");
         co_return;
       }
@@ -335,7 +335,9 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
   WebchatSpec spec_;
   std::shared_ptr<Ingress> ingress_;
   AuditSink& audit_;
-  EventThrottle refusal_rows_;  // auth.reject rows: see record_throttled
+  // auth.reject rows, one throttle per status: see record_throttled
+  EventThrottle origin_refusal_rows_;
+  EventThrottle key_refusal_rows_;
   observability::Gauge& connections_;
   observability::CounterFamily& messages_;
 };
