@@ -104,10 +104,18 @@ struct AuditLog::Impl {
 
   std::atomic<std::int64_t> committed_id{0};
   std::atomic<std::size_t> waiting_rows{0};  // queue.size(), for the writer's yield check
-  // The writer's scheduling (under `mutex`): in the background while it keeps up,
-  // promoted by record() once a batch's worth of rows waits.
-  std::unique_ptr<BackgroundPriority> priority;
-  bool idle_scheduling = false;  // writer thread only: SCHED_IDLE is in use, no yields needed
+  // The writer's scheduling, see BackgroundPriority: in the background while it keeps up.
+  // Promoted (under `mutex`, while the writer runs) once a batch's worth of rows waits, a
+  // row has waited kPromoteAfterMs, or flush()/stop() wait for it; it settles back when it
+  // takes every queued row. (Settling only after a commit that left the queue empty kept it
+  // promoted at a steady c=1: rows arrive during every commit.)
+  BackgroundPriority priority;
+  static constexpr std::int64_t kPromoteAfterMs = 100;
+  std::int64_t batch_oldest_ts = 0;  // of the rows in flight
+  void promote_if_behind(std::int64_t now_ms) {
+    std::int64_t oldest = in_flight > 0 ? batch_oldest_ts : queue.empty() ? now_ms : queue.front().ts;
+    if (queue.size() >= options.batch_size || now_ms - oldest >= kPromoteAfterMs) priority.promote();
+  }
   std::int64_t next_id = 1;  // writer thread only
   std::int64_t head_id = 0;
   std::string head_hash{kGenesisHash};
@@ -247,11 +255,12 @@ bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch,
     if (prelude) prelude(batch);
     auto& insert = db->cached(kInsertSql);
     // The writer shares cores with the event loop: a batch without a break kept a request
-    // that arrived meanwhile waiting for the rest of it. In the background (SCHED_IDLE) a
-    // woken event loop preempts the writer at once. Where that is not permitted, a yield
-    // every few rows lets the event loop run first (c=1 p99 1.27 ms → 0.8 ms); not while
-    // rows pile up: under saturation yielding starved the writer until the full queue
-    // turned requests away with 503s.
+    // that arrived meanwhile waiting for the rest of it. A yield every few rows lets the
+    // event loop run first (c=1 p99 1.27 ms → 0.8 ms). It is kept in the background
+    // (SCHED_IDLE) too: a woken event loop should preempt the writer at once, but a remote
+    // wakeup may wait for the next tick, and the yield bounds that wait. Not while rows pile
+    // up: under saturation yielding starved the writer until the full queue turned requests
+    // away with 503s.
     constexpr int kRowsPerYield = 8;
     int rows_since_yield = 0;
     for (auto& r : batch) {
@@ -373,6 +382,7 @@ void AuditLog::Impl::writer_loop() {
   std::int64_t logged_head = -1;
   std::vector<AuditRecord> batch;
   name_this_thread("hermes-audit");
+  priority.attach(pthread_self());
   for (;;) {
     bool run_retention = false;
     {
@@ -390,8 +400,8 @@ void AuditLog::Impl::writer_loop() {
       queue.erase(queue.begin(), queue.begin() + static_cast<long>(n));
       waiting_rows.store(queue.size(), std::memory_order_relaxed);
       in_flight = n;
-      if (queue.empty() && priority) priority->settle();  // caught up: step aside again
-      idle_scheduling = priority && priority->available();
+      if (n > 0) batch_oldest_ts = batch.front().ts;
+      if (queue.empty()) priority.settle();  // caught up: step aside again
       run_retention = retention_requested || Clock::now() >= next_retention;
     }
     for (auto& r : batch) prepare_for_storage(r, options.store_text, key);
@@ -427,9 +437,7 @@ AuditLog::AuditLog(AuditLogOptions options, observability::MetricsRegistry& metr
     : impl_(std::make_unique<Impl>(std::move(options), metrics)) {
   impl_->open_database();
   impl_->writer = std::thread([impl = impl_.get()] { impl->writer_loop(); });
-  std::lock_guard lock(impl_->mutex);
-  impl_->priority = std::make_unique<BackgroundPriority>(impl_->writer.native_handle());
-  if (impl_->priority->available()) {
+  if (impl_->priority.available()) {
     spdlog::info("audit writer: background scheduling (SCHED_IDLE while it keeps up)");
   } else {
     spdlog::info("audit writer: normal scheduling; leaving SCHED_IDLE again needs RLIMIT_NICE >= 20 "
@@ -458,7 +466,7 @@ void AuditLog::record(AuditEvent event) {
   if (impl_->queue.size() == 1 || impl_->queue.size() == impl_->options.batch_size) {
     impl_->wake.notify_one();
   }
-  if (impl_->queue.size() >= impl_->options.batch_size && impl_->priority) impl_->priority->promote();
+  impl_->promote_if_behind(impl_->queue.back().ts);
 }
 
 bool AuditLog::has_headroom() const {
@@ -486,6 +494,7 @@ bool AuditLog::flush(Duration timeout) {
   std::unique_lock lock(impl_->mutex);
   auto target = impl_->enqueued;
   impl_->flush_target = std::max(impl_->flush_target, target);
+  if (!impl_->stopping) impl_->priority.promote();  // someone waits: no background pace
   impl_->wake.notify_one();
   return impl_->committed.wait_for(lock, timeout, [&] { return impl_->done >= target; });
 }
@@ -503,6 +512,7 @@ void AuditLog::stop() {
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->stopping && !impl_->writer.joinable()) return;
+    if (!impl_->stopping) impl_->priority.promote();  // the writer still runs: drain at full pace
     impl_->stopping = true;
     impl_->wake.notify_all();
   }

@@ -5,6 +5,7 @@
 
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
 namespace hermes {
@@ -30,17 +31,27 @@ bool background_priority_available() {
   static std::once_flag once;
   static bool available = false;
   std::call_once(once, [] {
-    std::thread probe([] {
-      available = set_policy(pthread_self(), SCHED_IDLE) && set_policy(pthread_self(), SCHED_OTHER);
-    });
-    probe.join();
+    try {
+      std::thread probe([] {
+        available = set_policy(pthread_self(), SCHED_IDLE) && set_policy(pthread_self(), SCHED_OTHER);
+      });
+      probe.join();
+    } catch (const std::system_error&) {
+      available = false;  // no thread for the probe (TasksMax): stay in normal scheduling
+    }
   });
   return available;
 }
 
-BackgroundPriority::BackgroundPriority(pthread_t thread) : thread_(thread) {
-  available_ = background_priority_available();
-  if (available_) set(true);
+BackgroundPriority::BackgroundPriority() : available_(background_priority_available()) {}
+
+void BackgroundPriority::attach(pthread_t thread) {
+  {
+    std::lock_guard lock(mutex_);
+    thread_ = thread;
+    attached_ = true;
+  }
+  settle();
 }
 
 void BackgroundPriority::promote() {
@@ -53,7 +64,7 @@ void BackgroundPriority::settle() {
 
 void BackgroundPriority::set(bool background) {
   std::lock_guard lock(mutex_);
-  if (background_.load(std::memory_order_relaxed) == background) return;
+  if (!attached_ || background_.load(std::memory_order_relaxed) == background) return;
   if (set_policy(thread_, background ? SCHED_IDLE : SCHED_OTHER)) background_ = background;
 }
 

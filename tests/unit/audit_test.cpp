@@ -1045,7 +1045,8 @@ TEST_F(AuditWriterSchedulingTest, WriterIsNamedAndRunsInTheBackgroundWhileItKeep
 
 TEST_F(AuditWriterSchedulingTest, WriterKeepsUpWithAProducerThatSaturatesItsCpu) {
   // The producer never sleeps: a writer left in SCHED_IDLE would get about 0.3% of the CPU
-  // (a few hundred rows a second). Promoted once a batch's worth waits, it gets its share.
+  // (a few hundred rows a second). Promoted once a batch's worth waits, it gets its share,
+  // and once it has caught up it returns to the background.
   observability::MetricsRegistry metrics;
   AuditLog log(options(), metrics);
   int recorded = 0;
@@ -1057,10 +1058,15 @@ TEST_F(AuditWriterSchedulingTest, WriterKeepsUpWithAProducerThatSaturatesItsCpu)
     }
   }
   const auto committed_while_busy = log.committed_id();
-  EXPECT_GE(committed_while_busy, recorded / 4) << recorded << " rows recorded";
+  // Measured on two cores: about 93% committed meanwhile; 6% with promotion disabled.
+  EXPECT_GE(committed_while_busy, recorded / 5) << recorded << " rows recorded";
   EXPECT_EQ(log.health().dropped, 0U);
   ASSERT_TRUE(log.flush(5s));
   EXPECT_EQ(log.committed_id(), recorded);
+  pid_t writer = thread_named("hermes-audit");
+  ASSERT_NE(writer, 0);
+  EXPECT_EQ(sched_getscheduler(writer), background_priority_available() ? SCHED_IDLE : SCHED_OTHER)
+      << "caught up: back in the background";
 }
 
 }  // namespace

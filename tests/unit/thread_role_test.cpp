@@ -59,7 +59,12 @@ TEST(ThreadRole, NameThisThreadKeepsTheKernelsFifteenCharacters) {
 
 TEST(BackgroundPriority, StartsIdleIsPromotedAndSettlesBack) {
   ParkedThread worker;
-  BackgroundPriority priority(worker.handle());
+  BackgroundPriority priority;
+  priority.promote();  // nothing attached yet: nothing to do
+  priority.settle();
+  EXPECT_FALSE(priority.in_background());
+  EXPECT_EQ(policy_of(worker.handle()), SCHED_OTHER);
+  priority.attach(worker.handle());
   if (!priority.available()) {
     // Not permitted here (no CAP_SYS_NICE, RLIMIT_NICE < 20): the thread must stay normal.
     EXPECT_FALSE(priority.in_background());

@@ -26,25 +26,30 @@ void name_this_thread(std::string_view name);
 // without either the thread stays in SCHED_OTHER and available() is false.
 class BackgroundPriority {
  public:
-  explicit BackgroundPriority(pthread_t thread);  // starts `thread` in the background
+  BackgroundPriority();  // probes whether it is available; nothing is in the background yet
   BackgroundPriority(const BackgroundPriority&) = delete;
   BackgroundPriority& operator=(const BackgroundPriority&) = delete;
 
   bool available() const { return available_; }
   bool in_background() const { return background_.load(std::memory_order_relaxed); }
+  // The thread to manage, which starts in the background. Until then promote() and
+  // settle() do nothing.
+  void attach(pthread_t thread);
   void promote();  // any thread; a system call only when it was in the background
   void settle();   // back to the background
 
  private:
   void set(bool background);
-  pthread_t thread_;
   bool available_ = false;
   std::atomic<bool> background_{false};
-  std::mutex mutex_;  // orders the system calls with the flag
+  std::mutex mutex_;  // orders the system calls with the flag, and guards thread_
+  pthread_t thread_{};
+  bool attached_ = false;
 };
 
 // Whether this process may move a thread out of SCHED_IDLE again (probed once, on a
-// short-lived thread so no real thread can get stuck in the background).
+// short-lived thread so no real thread can get stuck in the background; false when even
+// that thread cannot be started).
 bool background_priority_available();
 
 }  // namespace hermes
