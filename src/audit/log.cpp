@@ -42,10 +42,11 @@ std::string apply_text_policy(TextPolicy policy, const std::string& text, const 
 // request path pays for neither.
 void prepare_for_storage(AuditRecord& r, TextPolicy policy, const std::string& key) {
   for (std::string* field : {&r.request_id, &r.kind, &r.channel, &r.session_id, &r.sender, &r.conversation,
-                             &r.agent, &r.rule, &r.decision, &r.status, &r.detail, &r.text}) {
+                             &r.agent, &r.rule, &r.decision, &r.status, &r.detail, &r.text, &r.answer}) {
     *field = valid_utf8(std::move(*field));
   }
   r.text = apply_text_policy(policy, r.text, key);
+  r.answer = apply_text_policy(policy, r.answer, key);
 }
 
 AuditRecord to_record(AuditEvent&& e) {
@@ -69,6 +70,7 @@ AuditRecord to_record(AuditEvent&& e) {
   r.tokens_in = e.tokens_in;
   r.tokens_out = e.tokens_out;
   r.text = std::move(e.text);
+  r.answer = std::move(e.answer);
   if (!e.detail.is_null() && !(e.detail.is_object() && e.detail.empty())) {
     r.detail = e.detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
@@ -77,8 +79,8 @@ AuditRecord to_record(AuditEvent&& e) {
 
 constexpr const char* kInsertSql =
     "INSERT INTO audit_events (id, ts, instance, request_id, kind, channel, session_id, sender, conversation, "
-    "agent, rule, decision, status, latency_ms, tokens_in, tokens_out, detail, text, prev_hash, hash) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+    "agent, rule, decision, status, latency_ms, tokens_in, tokens_out, detail, text, prev_hash, hash, answer) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
 
 }  // namespace
 
@@ -273,7 +275,7 @@ bool AuditLog::Impl::write_batch(std::vector<AuditRecord>& batch,
       insert.bind(6, r.channel).bind(7, r.session_id).bind(8, r.sender).bind(9, r.conversation);
       insert.bind(10, r.agent).bind(11, r.rule).bind(12, r.decision).bind(13, r.status);
       insert.bind_optional(14, r.latency_ms).bind_optional(15, r.tokens_in).bind_optional(16, r.tokens_out);
-      insert.bind(17, r.detail).bind(18, r.text).bind(19, r.prev_hash).bind(20, r.hash);
+      insert.bind(17, r.detail).bind(18, r.text).bind(19, r.prev_hash).bind(20, r.hash).bind(21, r.answer);
       insert.step();
       insert.reset();
       if (++rows_since_yield == kRowsPerYield) {

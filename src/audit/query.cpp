@@ -4,6 +4,13 @@
 
 namespace hermes::audit {
 
+std::string record_columns(store::Database& db) {
+  auto columns = db.prepare("SELECT 1 FROM pragma_table_info('audit_events') WHERE name = 'answer'");
+  if (columns.step()) return kRecordColumns;
+  std::string without(kRecordColumns);
+  return without.substr(0, without.rfind("answer")) + "NULL";
+}
+
 std::vector<AuditRecord> query_events(store::Database& db, const QueryFilter& f) {
   std::string where = "id > ?1";
   std::vector<std::pair<int, std::string>> texts;
@@ -28,7 +35,7 @@ std::vector<AuditRecord> query_events(store::Database& db, const QueryFilter& f)
     until_index = next++;
     where += " AND ts < ?" + std::to_string(until_index);
   }
-  std::string sql = std::string("SELECT ") + kRecordColumns + " FROM audit_events WHERE " + where;
+  std::string sql = "SELECT " + record_columns(db) + " FROM audit_events WHERE " + where;
   if (f.limit > 0) {
     sql = "SELECT * FROM (" + sql + " ORDER BY id DESC LIMIT " + std::to_string(f.limit) + ") ORDER BY id";
   } else {
@@ -66,6 +73,7 @@ AuditRecord read_record(const store::Statement& s) {
   r.text = s.column_text(17);
   r.prev_hash = s.column_text(18);
   r.hash = s.column_text(19);
+  r.answer = s.column_text(20);
   return r;
 }
 
@@ -104,6 +112,7 @@ nlohmann::ordered_json to_json(const AuditRecord& r) {
           {"tokens_out", num(r.tokens_out)},
           {"detail", detail},
           {"text", text(r.text)},
+          {"answer", text(r.answer)},
           {"prev_hash", r.prev_hash},
           {"hash", r.hash}};
 }

@@ -28,7 +28,7 @@ void number_or_null(JsonWriter& w, std::int64_t v) {
 // DOM's allocations cost more than the hash.
 std::string canonical(const AuditRecord& r) {
   std::string out;
-  out.reserve(256 + r.detail.size() + r.text.size());
+  out.reserve(256 + r.detail.size() + r.text.size() + r.answer.size());
   JsonWriter w(out, Utf8Errors::reject);
   w.begin_array().value(r.id).value(r.ts);
   for (const std::string* field : {&r.instance, &r.request_id, &r.kind, &r.channel, &r.session_id, &r.sender,
@@ -38,6 +38,7 @@ std::string canonical(const AuditRecord& r) {
   for (std::int64_t v : {r.latency_ms, r.tokens_in, r.tokens_out}) number_or_null(w, v);
   text_or_null(w, r.detail);
   text_or_null(w, r.text);
+  if (!r.answer.empty()) w.value(r.answer);
   w.end_array();
   return out;
 }

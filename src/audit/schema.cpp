@@ -71,6 +71,39 @@ CREATE INDEX audit_events_sender_ts ON audit_events(sender, ts) WHERE sender IS 
       R"sql(
 DROP INDEX IF EXISTS audit_events_instance_id;
 )sql",
+      // 4: one row per message. A message that reached an agent leaves one
+      // `message.exchange` row (what was asked in `text`, the answer in the new `answer`
+      // column) instead of message.inbound, route.decision, backend.call and
+      // message.outbound: a quarter of the rows, index updates and disk per message.
+      // backend.call rows remain for attempts that failed. The views read both shapes.
+      R"sql(
+ALTER TABLE audit_events ADD COLUMN answer TEXT;
+DROP VIEW route_decisions;
+DROP VIEW rejections;
+DROP VIEW backend_calls;
+DROP VIEW audit_log;
+CREATE VIEW audit_log AS
+  SELECT id, strftime('%Y-%m-%dT%H:%M:%fZ', ts / 1000.0, 'unixepoch') AS time, instance, request_id, kind,
+         channel, session_id, sender, conversation, agent, rule, decision, status, latency_ms, tokens_in,
+         tokens_out, detail, text, answer
+  FROM audit_events;
+CREATE VIEW route_decisions AS
+  SELECT id, time, request_id, channel, sender, conversation, session_id, agent, rule,
+         CASE WHEN kind = 'route.decision' THEN decision ELSE 'routed' END AS decision,
+         CASE WHEN kind = 'route.decision' THEN status ELSE 'ok' END AS status
+  FROM audit_log
+  WHERE kind = 'route.decision'
+     OR (kind IN ('message.exchange', 'session.reset', 'auth.reject', 'ratelimit.reject') AND rule IS NOT NULL);
+CREATE VIEW rejections AS
+  SELECT id, time, request_id, kind, channel, sender, agent, rule, status, detail
+  FROM audit_log WHERE decision IN ('refused', 'rejected') OR kind IN ('ratelimit.reject', 'auth.reject');
+CREATE VIEW backend_calls AS
+  SELECT id, time, request_id, agent, status, latency_ms, tokens_in, tokens_out, detail
+  FROM audit_log WHERE kind = 'backend.call'
+  UNION ALL
+  SELECT id, time, request_id, agent, 'ok', json_extract(detail, '$.backend_ms'), tokens_in, tokens_out, detail
+  FROM audit_log WHERE kind = 'message.exchange' AND decision = 'answered';
+)sql",
   };
   return kMigrations;
 }

@@ -65,7 +65,7 @@ VerifyResult verify_chain(store::Database& db, const std::string& key) {
   std::map<std::string, ChainHead> heads;
   // In id order, the order rows were written: each instance's chain is followed through
   // its own last hash, so no (instance, id) index is needed (every index costs the writer).
-  auto rows = db.prepare(std::string("SELECT ") + kRecordColumns + " FROM audit_events ORDER BY id");
+  auto rows = db.prepare("SELECT " + record_columns(db) + " FROM audit_events ORDER BY id");
   std::map<std::string, std::string> expected_prev_of;  // instance -> the prev_hash its next row must carry
   while (rows.step()) {
     AuditRecord r = read_record(rows);

@@ -123,27 +123,30 @@ struct Pipeline::Impl {
 
   void record(AuditEvent e) const { options.audit->record(std::move(e)); }
 
-  void audit_inbound(const InboundMessage& m, const std::string& session_id) const {
-    auto e = event(m, "message.inbound");
+  // A message leaves one row, written by the stage that ends it (a rejection, a reset,
+  // or the exchange with an agent). It starts as what arrived; the stages fill in the
+  // rest. One row instead of a row per stage: the audit writer's cost and the audit
+  // disk are per row (docs/audit.md, docs/performance.md).
+  AuditEvent message_row(const InboundMessage& m, const std::string& session_id) const {
+    auto e = event(m, "message.exchange");
     e.session_id = session_id;
-    e.decision = "accepted";
-    e.status = "ok";
     e.text = m.text;
     e.detail = {{"channel_type", m.channel_type}, {"client", m.client.to_string()}};
-    if (!m.model.empty()) e.detail["model"] = m.model;
+    if (!m.model.empty()) e.detail["requested_model"] = m.model;
     if (!m.api_key.empty()) e.detail["api_key"] = m.api_key;
     if (!m.traceparent.empty()) e.detail["traceparent"] = m.traceparent;
     if (!m.context.empty()) e.detail["context_turns"] = m.context.size();
-    record(std::move(e));
+    return e;
   }
 
-  ReplyError reject(const InboundMessage& m, const std::string& kind, Reason reason, std::string message,
-                    nlohmann::json detail = nlohmann::json::object()) const {
-    auto e = event(m, kind);
-    e.decision = "rejected";
-    e.status = std::string(reason_code(reason));
-    e.detail = std::move(detail);
-    record(std::move(e));
+  // Ends the message with a refusal: `row` becomes a `kind` row with the reason.
+  ReplyError reject(AuditEvent row, const std::string& kind, Reason reason, std::string message,
+                    const nlohmann::json& detail = nlohmann::json::object()) const {
+    row.kind = kind;
+    row.decision = "rejected";
+    row.status = std::string(reason_code(reason));
+    row.detail.update(detail);
+    record(std::move(row));
     return ReplyError{reason, std::move(message), {}, {}};
   }
 
@@ -156,7 +159,7 @@ struct Pipeline::Impl {
   }
 
   std::optional<ReplyError> check_limits(const InboundMessage& m, LimitPhase phase, const std::string& agent,
-                                         RateLimitInfo& info) const {
+                                         RateLimitInfo& info, AuditEvent& row) const {
     LimitFacts facts{m.channel, m.channel_type, m.sender, m.api_key, agent};
     auto verdict = limits.check(*options.shared->limiter_store, phase, facts, Clock::now());
     if (!verdict.limit.empty()) {
@@ -165,7 +168,7 @@ struct Pipeline::Impl {
     }
     if (verdict.allowed) return std::nullopt;
     auto retry_after = verdict.decision.retry_after;
-    auto error = reject(m, "ratelimit.reject", Reason::rate_limited,
+    auto error = reject(std::move(row), "ratelimit.reject", Reason::rate_limited,
                         "Rate limit '" + verdict.limit + "' exceeded; retry later.",
                         {{"limit", verdict.limit}, {"retry_after_ms", retry_after.count()}});
     error.retry_after = std::max(std::chrono::seconds(1),
@@ -180,22 +183,23 @@ struct Pipeline::Impl {
     std::string rule;
   };
 
-  std::variant<RouteChoice, ReplyError> route(const InboundMessage& m) const {
+  std::variant<RouteChoice, ReplyError> route(const InboundMessage& m, AuditEvent& row) const {
     auto resolution = resolve_model(m.model, cfg(), rules);
     if (resolution.kind == ModelKind::not_found) {
-      return reject(m, "route.decision", Reason::model_not_found, resolution.message, {{"model", m.model}});
+      // The row's detail.requested_model names what was asked for.
+      return reject(std::move(row), "route.decision", Reason::model_not_found, resolution.message);
     }
     if (resolution.kind == ModelKind::agent_direct) {
       return RouteChoice{resolution.agent, "model:" + resolution.agent};
     }
     auto decision = rules.match(make_route_query(m));
     if (!decision.found) {
-      return reject(m, "route.decision", Reason::no_route, "No route answers this message.", {{"why", decision.why}});
+      return reject(std::move(row), "route.decision", Reason::no_route, "No route answers this message.",
+                    {{"why", decision.why}});
     }
     if (decision.rejected()) {
-      auto error = reject(m, "route.decision", Reason::rejected_by_rule, *decision.reject_message,
-                          {{"why", decision.why}});
-      return error;
+      return reject(std::move(row), "route.decision", Reason::rejected_by_rule, *decision.reject_message,
+                    {{"why", decision.why}});
     }
     return RouteChoice{decision.agent, decision.rule};
   }
@@ -218,7 +222,39 @@ struct Pipeline::Impl {
     Completion completion;
     std::string model;
     ReplyError error;
+    int attempt = 0;  // the answering model's position in the chain
+    std::int64_t backend_ms = 0;
   };
+
+  // What a backend call reported, for its detail: on a backend.call row, or on the
+  // message's row for the call that answered.
+  static void add_call_facts(nlohmann::json& detail, const std::string& model, int attempt, const Completion& c) {
+    detail["model"] = model;
+    detail["attempt"] = attempt;
+    detail["attempts"] = c.attempts;
+    detail["streamed"] = c.streamed;
+    if (c.upstream_status) detail["upstream_status"] = c.upstream_status;
+    if (!c.error_message.empty()) detail["error"] = c.error_message;
+    if (c.time_to_first_token.count() > 0) {
+      detail["ttft_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(c.time_to_first_token).count();
+    }
+  }
+
+  AuditEvent backend_call_row(const InboundMessage& m, const std::string& agent, const std::string& rule,
+                              const std::string& session_id, const std::string& model, int attempt,
+                              const Completion& c, Clock::time_point started) const {
+    auto e = event(m, "backend.call");
+    e.session_id = session_id;
+    e.agent = agent;
+    e.rule = rule;
+    e.decision = c.ok ? "answered" : "failed";
+    e.status = c.ok ? "ok" : std::string(backend_error_name(c.error));
+    e.latency_ms = elapsed_ms(started);
+    e.tokens_in = c.usage.prompt_tokens;
+    e.tokens_out = c.usage.completion_tokens;
+    add_call_facts(e.detail, model, attempt, c);
+    return e;
+  }
 
   boost::asio::awaitable<Dispatched> dispatch(const InboundMessage& m, const config::AgentConfig& agent,
                                               const std::string& rule, const std::string& session_id,
@@ -249,26 +285,14 @@ boost::asio::awaitable<Pipeline::Impl::Dispatched> Pipeline::Impl::dispatch(
     if (c.time_to_first_token.count() > 0) {
       backend_ttft.with({model}).observe(std::chrono::duration<double>(c.time_to_first_token).count());
     }
-    auto e = event(m, "backend.call");
-    e.session_id = session_id;
-    e.agent = agent.name;
-    e.rule = rule;
-    e.decision = c.ok ? "answered" : "failed";
-    e.status = c.ok ? "ok" : std::string(backend_error_name(c.error));
-    e.latency_ms = elapsed_ms(started);
-    e.tokens_in = c.usage.prompt_tokens;
-    e.tokens_out = c.usage.completion_tokens;
-    e.detail = {{"model", model}, {"attempt", attempt}, {"attempts", c.attempts}, {"streamed", c.streamed}};
-    if (c.upstream_status) e.detail["upstream_status"] = c.upstream_status;
-    if (!c.error_message.empty()) e.detail["error"] = c.error_message;
-    if (c.time_to_first_token.count() > 0) {
-      e.detail["ttft_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(c.time_to_first_token).count();
-    }
-    record(std::move(e));
+    // The answering call is summarized in the message's row; failed ones get their own.
+    if (!c.ok) record(backend_call_row(m, agent.name, rule, session_id, model, attempt, c, started));
     result.model = model;
     result.completion = c;
     if (c.ok) {
       result.ok = true;
+      result.attempt = attempt;
+      result.backend_ms = elapsed_ms(started);
       co_return result;
     }
     if (c.error == BackendErrorKind::cancelled) {
@@ -364,16 +388,16 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   Session session;
   if (!key.empty()) session = p.options.shared->sessions->open(key, p.cfg().sessions.idle_reset);
   outcome.session_id = session.id;
-  p.audit_inbound(m, session.id);
+  AuditEvent row = p.message_row(m, session.id);
 
   RateLimitInfo limit_info;
-  if (auto error = p.check_limits(m, LimitPhase::pre, "", limit_info)) {
+  if (auto error = p.check_limits(m, LimitPhase::pre, "", limit_info, row)) {
     co_await channel_reply.fail(*error);
     finish(Reason::rate_limited);
     co_return outcome;
   }
 
-  auto routed = p.route(m);
+  auto routed = p.route(m, row);
   if (auto* error = std::get_if<ReplyError>(&routed)) {
     error->rate_limit = limit_info;
     co_await channel_reply.fail(*error);
@@ -384,24 +408,17 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   outcome.agent = choice.agent;
   outcome.rule = choice.rule;
   p.route_matches.with({choice.rule}).inc();
-  {
-    auto e = p.event(m, "route.decision");
-    e.session_id = session.id;
-    e.agent = choice.agent;
-    e.rule = choice.rule;
-    e.decision = "routed";
-    e.status = "ok";
-    p.record(std::move(e));
-  }
+  row.agent = choice.agent;
+  row.rule = choice.rule;
 
   if (!in_scope(m, choice.agent)) {
-    auto error = p.reject(m, "auth.reject", Reason::not_allowed,
+    auto error = p.reject(std::move(row), "auth.reject", Reason::not_allowed,
                           "This key may not use agent '" + choice.agent + "'.", {{"agent", choice.agent}});
     co_await channel_reply.fail(error);
     finish(Reason::not_allowed);
     co_return outcome;
   }
-  if (auto error = p.check_limits(m, LimitPhase::agent, choice.agent, limit_info)) {
+  if (auto error = p.check_limits(m, LimitPhase::agent, choice.agent, limit_info, row)) {
     co_await channel_reply.fail(*error);
     finish(Reason::rate_limited);
     co_return outcome;
@@ -415,11 +432,12 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
 
   if (!key.empty() && (m.text == "/reset" || m.text == "/new")) {
     outcome.session_id = p.options.shared->sessions->reset(key);
-    auto e = p.event(m, "session.reset");
-    e.session_id = outcome.session_id;
-    e.decision = "applied";
-    e.status = "ok";
-    p.record(std::move(e));
+    row.kind = "session.reset";
+    row.session_id = outcome.session_id;
+    row.decision = "applied";
+    row.status = "ok";
+    row.latency_ms = elapsed_ms(started);
+    p.record(std::move(row));
     co_await reply.write_delta("Started a new conversation.");
     Usage no_usage;
     co_await reply.finish(no_usage, "stop");
@@ -441,32 +459,31 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
 
   auto dispatched = co_await p.dispatch(m, *agent, choice.rule, session.id, std::move(request), reply);
   p.debit_tokens(m, choice.agent, dispatched.completion.usage);
-  auto e = p.event(m, "message.outbound");
-  e.session_id = outcome.session_id;
-  e.agent = choice.agent;
-  e.rule = choice.rule;
-  e.latency_ms = elapsed_ms(started);
+  row.latency_ms = elapsed_ms(started);
   if (dispatched.ok) {
     co_await reply.finish(dispatched.completion.usage, dispatched.completion.finish_reason);
     if (!key.empty()) {
       p.options.shared->sessions->append(key, {{"user", m.text}, {"assistant", reply.answer()}},
                                          p.cfg().sessions.max_turns);
     }
-    e.decision = "answered";
-    e.status = "ok";
-    e.tokens_in = dispatched.completion.usage.prompt_tokens;
-    e.tokens_out = dispatched.completion.usage.completion_tokens;
-    e.text = reply.answer();
-    e.detail = {{"model", dispatched.model}};
-    p.record(std::move(e));
+    row.decision = "answered";
+    row.status = "ok";
+    row.tokens_in = dispatched.completion.usage.prompt_tokens;
+    row.tokens_out = dispatched.completion.usage.completion_tokens;
+    row.answer = reply.answer();
+    Impl::add_call_facts(row.detail, dispatched.model, dispatched.attempt, dispatched.completion);
+    row.detail["backend_ms"] = dispatched.backend_ms;
+    p.record(std::move(row));
     finish(Reason::none);
     co_return outcome;
   }
   if (dispatched.error.reason != Reason::cancelled) co_await reply.fail(dispatched.error);
-  e.decision = "failed";
-  e.status = std::string(reason_code(dispatched.error.reason));
-  e.detail = {{"model", dispatched.model}, {"error", dispatched.error.message}};
-  p.record(std::move(e));
+  row.decision = "failed";
+  row.status = std::string(reason_code(dispatched.error.reason));
+  row.answer = reply.answer();  // what reached the client before the failure, if anything
+  if (!dispatched.model.empty()) row.detail["model"] = dispatched.model;
+  row.detail["error"] = dispatched.error.message;
+  p.record(std::move(row));
   finish(dispatched.error.reason);
   co_return outcome;
 }

@@ -20,7 +20,7 @@ InMemorySessionStore::Entry& InMemorySessionStore::touch(const std::string& key)
   lru_.push_front(key);
   auto& e = entries_[key];
   e.position = lru_.begin();
-  e.session.id = generate_short_id();
+  e.session.id = generate_session_id();
   return e;
 }
 
@@ -30,7 +30,7 @@ Session InMemorySessionStore::open(const std::string& key, std::chrono::millisec
   auto now = std::chrono::system_clock::now();
   if (!e.session.turns.empty() && idle_reset.count() > 0 && now - e.session.last_active > idle_reset) {
     e.session.turns.clear();
-    e.session.id = generate_short_id();
+    e.session.id = generate_session_id();
   }
   e.session.last_active = now;
   return e.session;
@@ -51,7 +51,7 @@ std::string InMemorySessionStore::reset(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto& e = touch(key);
   e.session.turns.clear();
-  e.session.id = generate_short_id();
+  e.session.id = generate_session_id();
   return e.session.id;
 }
 

@@ -78,7 +78,8 @@ TEST_F(AnthropicBackend, AnswersThroughTheMessagesApiWithUsage) {
   EXPECT_EQ(sent["body"]["max_tokens"], 77);
   EXPECT_EQ(sent["body"]["messages"][0]["role"], "user");
   EXPECT_EQ(sent["body"]["stream"], true);
-  auto rows = daemon_->audit_events("backend.call", 1);
+  auto rows = daemon_->audit_events("message.exchange", 1);
+  ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["status"], "ok");
   EXPECT_GT(rows[0]["tokens_in"].get<int>(), 0);
   EXPECT_GT(rows[0]["tokens_out"].get<int>(), 0);
@@ -105,6 +106,7 @@ TEST_F(AnthropicBackend, AnErrorEventMidStreamEndsTheStreamWellFormed) {
   EXPECT_NE(raw.find("data: [DONE]"), std::string::npos) << raw;
   EXPECT_EQ(raw.find("[echo demo]"), std::string::npos) << "no fallback after the first token";
   auto rows = daemon_->audit_events("backend.call", 1);
+  ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["status"], "protocol");
   EXPECT_EQ(rows[0]["detail"]["streamed"], true);
   EXPECT_NE(rows[0]["detail"]["error"].get<std::string>().find("overloaded_error"), std::string::npos);

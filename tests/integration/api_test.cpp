@@ -104,22 +104,32 @@ TEST_F(Api, RoutesByRuleAndAnswersInOpenAiFormat) {
 TEST_F(Api, EveryDecisionIsAudited) {
   ASSERT_EQ(chat(port(), user("where is my invoice?"), "ci-secret-key", {{"X-Request-Id", "it-audit-1"}}).status,
             200);
+  // One row per message: who asked what, the route, the agent and the answer.
+  auto rows = daemon_->audit_events("message.exchange");
+  ASSERT_EQ(rows.size(), 1u);
+  auto row = rows[0];
+  EXPECT_EQ(row["request_id"], "it-audit-1");
+  EXPECT_EQ(row["channel"], "api");
+  EXPECT_EQ(row["sender"], "ci-bot");
+  EXPECT_EQ(row["agent"], "billing");
+  EXPECT_EQ(row["rule"], "billing-questions");
+  EXPECT_EQ(row["decision"], "answered");
+  EXPECT_EQ(row["status"], "ok");
+  EXPECT_GT(row["tokens_out"].get<int>(), 0);
+  EXPECT_GE(row["latency_ms"].get<int>(), 0);
+  EXPECT_EQ(row["detail"]["channel_type"], "api");
+  EXPECT_EQ(row["detail"]["client"], "127.0.0.1");
+  EXPECT_EQ(row["detail"]["api_key"], "ci-bot");
+  EXPECT_EQ(row["detail"]["attempt"], 1);
+  EXPECT_TRUE(row["detail"].contains("model")) << row.dump();
+  EXPECT_TRUE(row["detail"].contains("backend_ms")) << row.dump();
+  // store_text defaults to hash: neither the question nor the answer is at rest.
+  EXPECT_EQ(row["text"].get<std::string>().rfind("sha256:", 0), 0u) << row.dump();
+  EXPECT_EQ(row["answer"].get<std::string>().rfind("sha256:", 0), 0u) << row.dump();
+  EXPECT_NE(row["text"], row["answer"]);
   for (const char* kind : {"message.inbound", "route.decision", "backend.call", "message.outbound"}) {
-    auto rows = daemon_->audit_events(kind);
-    ASSERT_EQ(rows.size(), 1u) << kind;
-    EXPECT_EQ(rows[0]["request_id"], "it-audit-1") << kind;
-    EXPECT_EQ(rows[0]["channel"], "api") << kind;
-    EXPECT_EQ(rows[0]["sender"], "ci-bot") << kind;
+    EXPECT_TRUE(daemon_->audit_events(kind, 0, 0ms).empty()) << kind << ": the answered message has one row";
   }
-  auto decision = daemon_->audit_events("route.decision")[0];
-  EXPECT_EQ(decision["agent"], "billing");
-  EXPECT_EQ(decision["rule"], "billing-questions");
-  auto outbound = daemon_->audit_events("message.outbound")[0];
-  EXPECT_EQ(outbound["decision"], "answered");
-  EXPECT_GT(outbound["tokens_out"].get<int>(), 0);
-  // store_text defaults to hash: the text itself is not at rest.
-  auto inbound = daemon_->audit_events("message.inbound")[0];
-  EXPECT_EQ(inbound["text"].get<std::string>().rfind("sha256:", 0), 0u) << inbound.dump();
 }
 
 TEST_F(Api, ModelSemantics) {
@@ -196,11 +206,17 @@ TEST_F(Api, FallbackAnswersWhenThePrimaryFails) {
   ASSERT_EQ(r.status, 200) << r.raw;
   EXPECT_NE(json::parse(r.body)["choices"][0]["message"]["content"].get<std::string>().find("[echo demo]"),
             std::string::npos);
-  auto calls = daemon_->audit_events("backend.call", 2);
-  ASSERT_EQ(calls.size(), 2u);
+  // The failed call has its own row; the fallback that answered is on the message's row.
+  auto exchange = daemon_->audit_events("message.exchange", 1);
+  ASSERT_EQ(exchange.size(), 1u);
+  EXPECT_EQ(exchange[0]["decision"], "answered");
+  EXPECT_EQ(exchange[0]["detail"]["attempt"], 2);
+  auto calls = daemon_->audit_events("backend.call", 1);
+  ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0]["status"], "http_status");
   EXPECT_EQ(calls[0]["detail"]["upstream_status"], 500);
-  EXPECT_EQ(calls[1]["status"], "ok");
+  EXPECT_EQ(calls[0]["detail"]["attempt"], 1);
+  EXPECT_EQ(calls[0]["request_id"], exchange[0]["request_id"]);
 }
 
 TEST_F(Api, AStreamWhoseBackendFailsBeforeAnswering502sInsteadOfAnEmpty200) {
@@ -232,9 +248,10 @@ TEST_F(Api, AClientThatDisconnectsCancelsTheUpstreamCall) {
     aborted = !reqs.empty() && reqs.back().value("client_disconnected", false);
   }
   EXPECT_TRUE(aborted) << upstream_requests().dump();
-  auto outbound = daemon_->audit_events("message.outbound");
-  ASSERT_EQ(outbound.size(), 1u) << "an abandoned message is still accounted for";
-  EXPECT_EQ(outbound[0]["status"], "cancelled");
+  auto exchange = daemon_->audit_events("message.exchange", 1);
+  ASSERT_EQ(exchange.size(), 1u) << "an abandoned message is still accounted for";
+  EXPECT_EQ(exchange[0]["decision"], "failed");
+  EXPECT_EQ(exchange[0]["status"], "cancelled");
 }
 
 TEST(ApiSessions, ARestartKeepsServerSideHistory) {

@@ -161,8 +161,8 @@ TEST_F(OutboxDelivery, ARestartResumesUndeliveredAnswersWithoutAnsweringTwice) {
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(fetch("/_requests").size(), 1u);
   // The answer came from the outbox: the pipeline never ran the message again.
-  auto inbound = daemon_->audit_events("message.inbound", 1);
-  EXPECT_EQ(inbound.size(), 1u) << json(inbound).dump(1);
+  auto exchanges = daemon_->audit_events("message.exchange", 1);
+  EXPECT_EQ(exchanges.size(), 1u) << json(exchanges).dump(1);
 }
 
 TEST_F(OutboxDelivery, ACrashMidSendIsResentOnceAndAuditedAsAmbiguous) {

@@ -171,7 +171,9 @@ TEST_F(Slack, AChannelMentionIsAnsweredOnceInAThreadThroughRouting) {
   EXPECT_EQ(text.find("<@UBOT>"), std::string::npos) << text;  // the mention is not part of the question
   std::this_thread::sleep_for(400ms);
   EXPECT_EQ(fetch("/_posts").size(), 1u);
-  auto rows = daemon_->audit_events("route.decision", 1);
+  auto rows = daemon_->audit_events("message.exchange", 1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["rule"], "invoices");
   EXPECT_EQ(rows[0]["channel"], "slack");
   EXPECT_EQ(rows[0]["sender"], "U2");
   EXPECT_EQ(rows[0]["conversation"], "C0GENERAL");

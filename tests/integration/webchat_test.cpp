@@ -200,7 +200,8 @@ TEST_F(Webchat, AnAnswerStreamsAsDeltasAndEndsWithTheAgentsName) {
   EXPECT_EQ(frames.back()["agent"], "general");
   EXPECT_GE(frames.size(), 3u) << "streamed in several deltas";
   EXPECT_NE(text_of(frames).find("hello from the browser"), std::string::npos);
-  auto rows = daemon_->audit_events("message.inbound", 1);
+  auto rows = daemon_->audit_events("message.exchange", 1);
+  ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["channel"], "webchat");
   EXPECT_EQ(rows[0]["sender"].get<std::string>().rfind("browser-", 0), 0u);
   EXPECT_EQ(rows[0]["conversation"].get<std::string>().find(token), std::string::npos) << "the token is never stored";
@@ -248,7 +249,7 @@ TEST_F(Webchat, ReconnectingWithTheTokenResumesTheSession) {
   EXPECT_EQ(ready["resumed"], true);
   again.send(json{{"type", "message"}, {"text", "still me?"}});
   ASSERT_EQ(again.until({"done"}).back()["type"], "done");
-  auto rows = daemon_->audit_events("message.inbound", 2);
+  auto rows = daemon_->audit_events("message.exchange", 2);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0]["session_id"], rows[1]["session_id"]);
   // A new browser gets its own session.
@@ -256,7 +257,7 @@ TEST_F(Webchat, ReconnectingWithTheTokenResumesTheSession) {
   open(other);
   other.send(json{{"type", "message"}, {"text", "someone else"}});
   other.until({"done"});
-  rows = daemon_->audit_events("message.inbound", 3);
+  rows = daemon_->audit_events("message.exchange", 3);
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_NE(rows[2]["session_id"], rows[0]["session_id"]);
 }
@@ -271,9 +272,12 @@ TEST_F(Webchat, ResetStartsANewSession) {
   EXPECT_NE(text_of(frames).find("new conversation"), std::string::npos) << text_of(frames);
   ws.send(json{{"type", "message"}, {"text", "second"}});
   ws.until({"done"});
-  auto rows = daemon_->audit_events("message.inbound", 2);
-  ASSERT_GE(rows.size(), 2u);
+  auto rows = daemon_->audit_events("message.exchange", 2);
+  ASSERT_EQ(rows.size(), 2u);
   EXPECT_NE(rows.front()["session_id"], rows.back()["session_id"]);
+  auto reset = daemon_->audit_events("session.reset", 1);
+  ASSERT_EQ(reset.size(), 1u);
+  EXPECT_EQ(reset[0]["session_id"], rows.back()["session_id"]) << "the reset row names the new session";
 }
 
 TEST_F(Webchat, TooManyMessagesGetAPoliteNotice) {

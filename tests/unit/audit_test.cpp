@@ -18,6 +18,7 @@
 #include "hermes/audit/log.hpp"
 #include "hermes/audit/query.hpp"
 #include "hermes/audit/record.hpp"
+#include "hermes/audit/schema.hpp"
 #include "hermes/audit/verify.hpp"
 #include "hermes/core/thread_role.hpp"
 #include "hermes/core/audit_sink.hpp"
@@ -99,6 +100,14 @@ TEST(AuditRecord, CanonicalMatchesTheJsonDomEncodingByteForByte) {
   }
 }
 
+TEST(AuditRecord, AnAnswerIsAppendedSoRowsWithoutOneEncodeAsBeforeSchemaFour) {
+  AuditRecord r = sample_record();
+  const std::string without = canonical(r);
+  EXPECT_EQ(without, canonical_by_json_dom(r)) << "no answer: the encoding every earlier row was hashed with";
+  r.answer = "the \"answer\"";
+  EXPECT_EQ(canonical(r), without.substr(0, without.size() - 1) + R"(,"the \"answer\""])");
+}
+
 TEST(AuditRecord, CanonicalEncodesEveryNegativeNumberAsNull) {
   // Negative numbers are stored as NULL, so they must encode exactly like -1 (as the row reads back).
   AuditRecord a = sample_record();
@@ -128,6 +137,7 @@ TEST(AuditRecord, ChangingAnySingleFieldChangesCanonicalAndHash) {
       {"tokens_out", [](AuditRecord& r) { r.tokens_out = 1; }},
       {"detail", [](AuditRecord& r) { r.detail = R"({"a":2})"; }},
       {"text", [](AuditRecord& r) { r.text = "say \"hi\""; }},
+      {"answer", [](AuditRecord& r) { r.answer = "hello"; }},
   };
   const AuditRecord base = sample_record();
   const std::string base_canonical = canonical(base);
@@ -522,6 +532,7 @@ TEST_F(AuditLogTest, StoreTextPolicies) {
       for (const std::string& t : {text, std::string("other text"), text, std::string()}) {
         AuditEvent e = make_event(1);
         e.text = t;
+        e.answer = t;
         log.record(std::move(e));
       }
       ASSERT_TRUE(log.flush(2s));
@@ -529,6 +540,7 @@ TEST_F(AuditLogTest, StoreTextPolicies) {
     auto rows = read_all();
     ASSERT_EQ(rows.size(), 4U);
     EXPECT_EQ(rows[0].text, c.expected) << n;
+    for (const auto& row : rows) EXPECT_EQ(row.answer, row.text) << "answers follow store_text too, case " << n;
     EXPECT_EQ(rows[2].text, rows[0].text) << "the same text gives the same stored value, case " << n;
     if (c.policy == TextPolicy::none) {
       EXPECT_EQ(rows[1].text, "");
@@ -545,6 +557,100 @@ TEST_F(AuditLogTest, StoreTextPolicies) {
     auto result = verify(c.key);
     EXPECT_TRUE(result.ok) << result.reason;
   }
+}
+
+// --- schema version 4: the answer column ------------------------------------------
+
+// A database as hermesd wrote it before schema version 4, with `rows` chained rows.
+void write_schema_three_database(const fs::path& path, int rows, const std::string& key) {
+  fs::create_directories(path.parent_path());
+  store::Database db(path, store::OpenOptions{});
+  auto first_three = migrations();
+  first_three.resize(3);
+  db.migrate(first_three);
+  db.exec("INSERT INTO audit_meta (key, value) VALUES ('chain', 'hmac-sha256'), ('key_fingerprint', '" +
+          key_fingerprint(key) + "')");
+  std::string prev(kGenesisHash);
+  for (int i = 1; i <= rows; ++i) {
+    AuditRecord r;
+    r.id = i;
+    r.ts = 1'700'000'000'000 + i;
+    r.instance = kInstance;
+    r.request_id = "old-" + std::to_string(i);
+    r.kind = i % 2 ? "message.inbound" : "message.outbound";
+    r.channel = "api";
+    r.agent = "general";
+    r.rule = "default";
+    r.decision = "answered";
+    r.status = "ok";
+    r.text = "before the upgrade";
+    r.prev_hash = prev;
+    r.hash = chain_hash(r, key);
+    prev = r.hash;
+    auto s = db.prepare(
+        "INSERT INTO audit_events (id, ts, instance, request_id, kind, channel, agent, rule, decision, status, text, "
+        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+    s.bind(1, r.id).bind(2, r.ts).bind(3, r.instance).bind(4, r.request_id).bind(5, r.kind).bind(6, r.channel);
+    s.bind(7, r.agent).bind(8, r.rule).bind(9, r.decision).bind(10, r.status).bind(11, r.text);
+    s.bind(12, r.prev_hash).bind(13, r.hash).step();
+  }
+}
+
+TEST_F(AuditLogTest, AReaderNewerThanTheDatabaseReadsNoAnswers) {
+  write_schema_three_database(path_, 3, kKey);
+  auto rows = read_all();  // read-only: nothing migrates the file
+  ASSERT_EQ(rows.size(), 3U);
+  EXPECT_EQ(rows[0].answer, "");
+  EXPECT_EQ(rows[2].request_id, "old-3");
+  auto result = verify(kKey);
+  EXPECT_TRUE(result.ok) << result.reason;
+}
+
+TEST_F(AuditLogTest, UpgradingToSchemaFourKeepsOldRowsVerifiableAndTheViewsReadBothShapes) {
+  write_schema_three_database(path_, 4, kKey);
+  {
+    observability::MetricsRegistry metrics;
+    AuditLog log(options(), metrics);  // migrates to version 4
+    AuditEvent exchange = make_event(5);
+    exchange.kind = "message.exchange";
+    exchange.rule = "default";
+    exchange.decision = "answered";
+    exchange.status = "ok";
+    exchange.text = "question";
+    exchange.answer = "answer";
+    exchange.detail = {{"model", "up"}, {"backend_ms", 7}};
+    log.record(std::move(exchange));
+    AuditEvent failed_call = make_event(6);
+    failed_call.kind = "backend.call";
+    failed_call.decision = "failed";
+    failed_call.status = "timeout";
+    log.record(std::move(failed_call));
+    ASSERT_TRUE(log.flush(2s));
+  }
+  EXPECT_EQ(scalar("PRAGMA user_version"), 4);
+  auto rows = read_all();
+  ASSERT_EQ(rows.size(), 6U);
+  EXPECT_EQ(rows[3].answer, "");
+  EXPECT_EQ(rows[4].text, "question");
+  EXPECT_EQ(rows[4].answer, "answer");
+  auto result = verify(kKey);
+  EXPECT_TRUE(result.ok) << result.reason;
+  auto tampered = verify_tampered(kKey, [](store::Database& db) {
+    db.exec("UPDATE audit_events SET answer = 'something else' WHERE id = 5");
+  });
+  EXPECT_FALSE(tampered.ok);
+  EXPECT_EQ(tampered.bad_row_id, 5);
+  auto added = verify_tampered(kKey, [](store::Database& db) {
+    db.exec("UPDATE audit_events SET answer = 'made up' WHERE id = 2");
+  });
+  EXPECT_FALSE(added.ok) << "an answer added to an old row breaks its link";
+  EXPECT_EQ(added.bad_row_id, 2);
+
+  EXPECT_EQ(scalar("SELECT count(*) FROM audit_log WHERE answer = 'answer'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM route_decisions WHERE decision = 'routed' AND rule = 'default'"), 1)
+      << "the exchange row stands for its routing decision";
+  EXPECT_EQ(scalar("SELECT count(*) FROM backend_calls"), 2) << "the failed call and the answering one";
+  EXPECT_EQ(scalar("SELECT latency_ms FROM backend_calls WHERE status = 'ok'"), 7);
 }
 
 // --- reopening ----------------------------------------------------------------------

@@ -1,5 +1,5 @@
-// Request and session ids: format, uniqueness, and request ids sorting by time (the
-// audit log's request_id index relies on it to grow at its end).
+// Request and session ids: format, uniqueness, and sorting by time (the audit log's
+// request_id and session_id indexes rely on it to grow at their end).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -37,18 +37,23 @@ TEST(Ids, IdsAreUniqueWithinOneMillisecond) {
   std::set<std::string> requests, sessions;
   for (int i = 0; i < 10'000; ++i) {
     requests.insert(hermes::generate_request_id());
-    sessions.insert(hermes::generate_short_id());
+    sessions.insert(hermes::generate_session_id());
   }
   EXPECT_EQ(requests.size(), 10'000u);
   EXPECT_EQ(sessions.size(), 10'000u);
 }
 
-TEST(Ids, SessionIdIs16RandomHexCharacters) {
-  std::string a = hermes::generate_short_id();
-  std::string b = hermes::generate_short_id();
-  ASSERT_EQ(a.size(), 16u);
+TEST(Ids, SessionIdIs28HexCharactersLedByTheTime) {
+  auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string a = hermes::generate_session_id();
+  std::string b = hermes::generate_session_id();
+  ASSERT_EQ(a.size(), 28u);
   EXPECT_TRUE(lower_hex(a)) << a;
-  EXPECT_NE(a.substr(0, 8), b.substr(0, 8));  // no time prefix: these are not ordered
+  EXPECT_GE(std::stoll(a.substr(0, 12), nullptr, 16), before);
+  EXPECT_NE(a.substr(12), b.substr(12)) << "64 random bits after the time";
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_LT(a, hermes::generate_session_id()) << "later sessions sort after earlier ones";
 }
 
 }  // namespace

@@ -392,16 +392,93 @@ TEST(Pipeline, AuditRowsForOneMessage) {
     EXPECT_EQ(e.channel, "chat") << e.kind;
     EXPECT_EQ(e.sender, "user-7") << e.kind;
   }
-  EXPECT_EQ(kinds,
-            (std::vector<std::string>{"message.inbound", "route.decision", "backend.call", "message.outbound"}));
-  ASSERT_EQ(events.size(), 4u);
-  EXPECT_EQ(events[0].text, "what is up");
+  ASSERT_EQ(kinds, (std::vector<std::string>{"message.exchange"})) << "one row per answered message";
+  const auto& row = events[0];
+  EXPECT_EQ(row.text, "what is up");
+  EXPECT_EQ(row.answer, "seen:0 last:what is up");
+  EXPECT_EQ(row.agent, "general");
+  EXPECT_EQ(row.rule, "everything");
+  EXPECT_EQ(row.decision, "answered");
+  EXPECT_EQ(row.status, "ok");
+  EXPECT_GE(row.latency_ms, 0);
+  EXPECT_EQ(row.detail.value("model", ""), "fake");
+  EXPECT_EQ(row.detail.value("attempt", 0), 1);
+  EXPECT_TRUE(row.detail.contains("backend_ms"));
+  EXPECT_EQ(row.detail.value("channel_type", ""), x.message.channel_type);
+}
+
+TEST(Pipeline, ARejectedMessageLeavesOneRowWithWhatArrived) {
+  Harness h(std::make_shared<FakeBackend>());
+  Exchange x;
+  x.message = chat_message("dm-8", "user-8", "hello?");
+  x.message.model = "no-such-model";
+  asio::io_context io;
+  Failures failures;
+  asio::co_spawn(asio::make_strand(io), run_exchange(h.pipeline.get(), &x), failures.handler());
+  run_two_threads(io);
+  ASSERT_TRUE(failures.what.empty()) << failures.what.front();
+  ASSERT_EQ(x.outcome.reason, Reason::model_not_found);
+
+  auto events = h.audit.events();
+  ASSERT_EQ(events.size(), 1u) << "the refusal is the message's only row";
+  const auto& row = events[0];
+  EXPECT_EQ(row.kind, "route.decision");
+  EXPECT_EQ(row.decision, "rejected");
+  EXPECT_EQ(row.status, "model_not_found");
+  EXPECT_EQ(row.request_id, x.message.request_id);
+  EXPECT_EQ(row.sender, "user-8");
+  EXPECT_EQ(row.text, "hello?") << "what arrived is on the refusal's row";
+  EXPECT_EQ(row.detail.value("requested_model", ""), "no-such-model");
+  EXPECT_EQ(row.detail.value("channel_type", ""), "test");
+  EXPECT_TRUE(row.answer.empty());
+}
+
+// Fails every call the way an upstream outage does.
+class FailingBackend final : public ModelBackend {
+ public:
+  asio::awaitable<Completion> complete(CompletionRequest, ReplyStream&) override {
+    Completion c;
+    c.error = BackendErrorKind::http_status;
+    c.upstream_status = 503;
+    c.error_message = "upstream answered 503";
+    co_return c;
+  }
+  BackendHealth health() const override { return {}; }
+};
+
+TEST(Pipeline, AFailedAnswerLeavesTheFailedCallAndTheMessagesRow) {
+  Harness h(std::make_shared<FakeBackend>());
+  PipelineOptions options;
+  options.config = make_config();
+  options.backends = {{"fake", std::make_shared<FailingBackend>()}};
+  options.shared = h.shared;
+  options.audit = &h.audit;
+  options.metrics = &h.metrics;
+  Pipeline pipeline(std::move(options));
+  Exchange x;
+  x.message = chat_message("dm-9", "user-9", "anyone there?");
+  asio::io_context io;
+  Failures failures;
+  asio::co_spawn(asio::make_strand(io), run_exchange(&pipeline, &x), failures.handler());
+  run_two_threads(io);
+  ASSERT_TRUE(failures.what.empty()) << failures.what.front();
+  EXPECT_EQ(x.outcome.reason, Reason::backend_error);
+  EXPECT_EQ(x.reply.fails, 1);
+
+  auto events = h.audit.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, "backend.call");
+  EXPECT_EQ(events[0].decision, "failed");
+  EXPECT_EQ(events[0].status, "http_status");
+  EXPECT_EQ(events[0].detail.value("upstream_status", 0), 503);
+  EXPECT_EQ(events[0].detail.value("error", ""), "upstream answered 503");
+  EXPECT_EQ(events[1].kind, "message.exchange");
+  EXPECT_EQ(events[1].decision, "failed");
+  EXPECT_EQ(events[1].status, "backend_error");
   EXPECT_EQ(events[1].agent, "general");
-  EXPECT_EQ(events[1].rule, "everything");
-  EXPECT_EQ(events[2].decision, "answered");
-  EXPECT_EQ(events[2].detail.value("model", ""), "fake");
-  EXPECT_EQ(events[3].decision, "answered");
-  EXPECT_EQ(events[3].text, "seen:0 last:what is up");
+  EXPECT_EQ(events[1].text, "anyone there?");
+  EXPECT_EQ(events[1].detail.value("model", ""), "fake");
+  for (const auto& e : events) EXPECT_EQ(e.request_id, x.message.request_id) << e.kind;
 }
 
 // Starts a slow message, waits until it is inside the backend, then sends a second.

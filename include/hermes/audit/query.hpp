@@ -23,7 +23,10 @@ struct QueryFilter {
 // The columns every reader selects, in the order read_record() expects.
 inline constexpr const char* kRecordColumns =
     "id, ts, instance, request_id, kind, channel, session_id, sender, conversation, agent, rule, decision, "
-    "status, latency_ms, tokens_in, tokens_out, detail, text, prev_hash, hash";
+    "status, latency_ms, tokens_in, tokens_out, detail, text, prev_hash, hash, answer";
+// kRecordColumns for `db`: a database older than schema version 4 (a reader newer than
+// the daemon that wrote it) has no answer column, and reads NULL in its place.
+std::string record_columns(store::Database& db);
 // Reads the current row of a statement that selected kRecordColumns.
 AuditRecord read_record(const store::Statement& s);
 

@@ -37,6 +37,7 @@ struct AuditRecord {
   std::string text;    // per store_text: the text, "sha256:<hex>", or empty
   std::string prev_hash;
   std::string hash;
+  std::string answer;  // per store_text, like text (schema version 4)
 };
 
 // Thrown by canonical() for a text column that is not valid UTF-8: the writer never
@@ -44,9 +45,10 @@ struct AuditRecord {
 using hermes::InvalidUtf8;
 
 // A JSON array of every column but the two hashes, in column order; NULL for
-// empty strings and negative numbers, exactly as the row reads back. Compact, and
-// escaped as nlohmann::json::dump() escapes (the chain's definition). Throws
-// InvalidUtf8.
+// empty strings and negative numbers, exactly as the row reads back. `answer` (added
+// in schema version 4) is appended only when it is not empty, so every row written
+// before it encodes, and verifies, as it did. Compact, and escaped as
+// nlohmann::json::dump() escapes (the chain's definition). Throws InvalidUtf8.
 std::string canonical(const AuditRecord& r);
 
 // The chain link for `r` (r.prev_hash must be set). An empty key means plain SHA-256.

@@ -12,7 +12,7 @@
 namespace hermes {
 
 struct AuditEvent {
-  std::string kind;  // "listener.refused", "config.reload", "message.inbound", ...
+  std::string kind;  // "listener.refused", "config.reload", "message.exchange", ...
   std::string request_id;
   std::string channel;
   std::string session_id;
@@ -26,7 +26,8 @@ struct AuditEvent {
   std::int64_t tokens_in = -1;
   std::int64_t tokens_out = -1;
   nlohmann::json detail = nlohmann::json::object();
-  std::string text;  // message text; the audit writer applies store_text (full|hash|none)
+  std::string text;    // message text; the audit writer applies store_text (full|hash|none)
+  std::string answer;  // the agent's answer, on a message's final row; store_text applies too
 };
 
 class AuditSink {

@@ -46,8 +46,9 @@ struct InboundMessage {
 // time), then 80 random bits. Unique, not unpredictable: a fast per-thread generator
 // seeded from the CSPRNG. Never use one as a secret.
 std::string generate_request_id();
-// 64 random bits as 16 hex characters (session ids), from the same generator.
-std::string generate_short_id();
+// Session ids: 48 bits of Unix milliseconds, then 64 random bits from the same
+// generator, as 28 hex characters; they sort by creation time.
+std::string generate_session_id();
 // 128 bits from the CSPRNG as 32 hex characters: for session tokens and other secrets.
 std::string generate_secret_token();
 // A request id a client supplied, if safe to echo (printable, short); else empty.
