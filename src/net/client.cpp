@@ -11,14 +11,17 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
 
+#include <array>
 #include <deque>
 #include <stdexcept>
 
 #include "hermes/observability/metrics.hpp"
+#include "src/net/wire.hpp"
 
 namespace hermes::net {
 
@@ -431,27 +434,9 @@ template <class Stream>
 asio::awaitable<Outcome> HttpClient::Impl::exchange(Stream& stream, Connection& conn, const ParsedUrl& url,
                                                     const ClientRequest& request, const HeadHandler& on_head,
                                                     const BodyHandler& on_body, Watchdog& dog, ClientResult& result) {
-  http::request<http::string_body> req;
-  auto verb = http::string_to_verb(request.method);
-  if (verb == http::verb::unknown) {
-    req.method_string(request.method);
-  } else {
-    req.method(verb);
-  }
-  req.target(url.target);
-  req.version(11);
-  req.set(http::field::host, url.authority);
-  req.set(http::field::user_agent, options.user_agent);
-  for (const auto& [name, value] : request.headers) {
-    if (beast::iequals(name, "host") || beast::iequals(name, "content-length") ||
-        beast::iequals(name, "transfer-encoding")) {
-      continue;  // framing is the client's business
-    }
-    req.insert(name, value);
-  }
-  req.body() = request.body;
-  req.prepare_payload();
-  req.keep_alive(true);
+  std::string request_head = wire::request_head(request.method, url.target, url.authority, options.user_agent,
+                                                request.headers, request.body.size());
+  std::array<asio::const_buffer, 2> message{asio::buffer(request_head), asio::buffer(request.body)};
 
   // From the first byte sent to the complete response head.
   tcp::socket& socket = conn.socket();
@@ -460,7 +445,7 @@ asio::awaitable<Outcome> HttpClient::Impl::exchange(Stream& stream, Connection& 
     socket.close(ec);
   };
   dog.arm(earlier(request.deadline, request.first_byte_timeout), close_socket);
-  auto [wec, wn] = co_await http::async_write(stream, req, kAsTuple);
+  auto [wec, wn] = co_await asio::async_write(stream, message, kAsTuple);
   if (wec) {
     if (result.reused_connection && stale_connection_error(wec) && !dog.fired()) {
       co_return Outcome::retry_fresh;
@@ -473,7 +458,7 @@ asio::awaitable<Outcome> HttpClient::Impl::exchange(Stream& stream, Connection& 
   http::response_parser<http::buffer_body> parser;
   parser.header_limit(kHeaderLimit);
   parser.body_limit(boost::none);  // the deadline bounds a stream; fetch() bounds what it keeps
-  if (verb == http::verb::head) {
+  if (request.method == "HEAD") {
     parser.skip(true);
   }
   auto [hec, hn] = co_await http::async_read_header(stream, conn.buffer, parser, kAsTuple);

@@ -20,6 +20,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
 #include <unordered_map>
 
@@ -27,6 +28,7 @@
 #include "hermes/observability/metrics.hpp"
 #include "src/net/tls_context.hpp"
 #include "src/net/websocket_session.hpp"
+#include "src/net/wire.hpp"
 
 namespace hermes::net {
 
@@ -240,25 +242,13 @@ auto& lowest(Stream& s) {
 }
 
 template <class Stream>
-asio::awaitable<bool> write_response(Stream& stream, HttpResponse& r, unsigned version, bool keep_alive,
-                                     bool head_only, Duration timeout) {
-  http::response<http::string_body> res;
-  res.version(version);
-  res.result(static_cast<unsigned>(r.status));
-  res.set(http::field::server, "hermes");
-  for (auto& [k, v] : r.headers) {
-    res.insert(k, v);
-  }
-  res.body() = std::move(r.body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
+asio::awaitable<bool> write_response(Stream& stream, HttpResponse& r, bool keep_alive, bool head_only,
+                                     Duration timeout) {
+  std::string head = wire::response_head(r.status, r.headers, {r.body.size(), false}, keep_alive);
   lowest(stream).expires_after(timeout);
-  if (head_only) {
-    http::response_serializer<http::string_body> sr(res);
-    auto [ec, n] = co_await http::async_write_header(stream, sr, kAsTuple);
-    co_return !ec;
-  }
-  auto [ec, n] = co_await http::async_write(stream, res, kAsTuple);
+  std::array<asio::const_buffer, 2> message{asio::buffer(head), asio::buffer(r.body)};
+  if (head_only || r.status == 204 || r.status == 304) message[1] = asio::const_buffer();
+  auto [ec, n] = co_await asio::async_write(stream, message, kAsTuple);
   co_return !ec;
 }
 
@@ -309,15 +299,10 @@ class ChunkedResponse final : public ResponseStream {
       : stream_(stream), write_timeout_(write_timeout), keep_alive_(keep_alive) {}
 
   asio::awaitable<bool> start(int status, Headers headers) override {
-    http::response<http::empty_body> res{static_cast<http::status>(status), 11};
-    res.set(http::field::server, "hermes");
-    for (auto& [k, v] : headers) res.insert(k, v);
-    res.chunked(true);
-    res.keep_alive(keep_alive_);
-    http::response_serializer<http::empty_body> sr(res);
+    std::string head = wire::response_head(status, headers, {std::nullopt, true}, keep_alive_);
     started_ = true;
     lowest(stream_).expires_after(write_timeout_);
-    auto [ec, n] = co_await http::async_write_header(stream_, sr, kAsTuple);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(head), kAsTuple);
     ok_ = !ec;
     co_return ok_;
   }
@@ -436,7 +421,7 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
       response = std::get<0>(std::move(result));  // it answered without streaming
       keep_alive = keep_alive && !response.close;
     }
-    bool written = co_await write_response(stream, response, 11, keep_alive, head_only, settings->body_timeout);
+    bool written = co_await write_response(stream, response, keep_alive, head_only, settings->body_timeout);
     if (!written || !keep_alive) break;
   }
   state->busy = false;
