@@ -3,7 +3,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -65,6 +66,11 @@ struct ConnectionState {
   tcp::socket* socket = nullptr;  // touched only on `strand`
   bool busy = false;              // a request is being read or answered
   bool websocket = false;         // upgraded: a drain ends it (browsers reconnect elsewhere)
+  // The connection's coroutine is bound to this: DisconnectWatch emits on it when the
+  // client leaves, which cancels whatever the handler awaits.
+  asio::cancellation_signal client_left;
+  bool left = false;                 // the watch saw the client close
+  std::uint64_t watch_generation = 0;  // a watch's callback acts only for its own handler call
   explicit ConnectionState(asio::strand<asio::io_context::executor_type> s) : strand(std::move(s)) {}
 };
 
@@ -124,7 +130,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::awaitable<HttpResponse> handle(Stream& stream, beast::flat_buffer& buffer, Listener* l,
                                        const ListenerSettings& settings,
                                        std::chrono::steady_clock::time_point head_deadline, IpAddress peer,
-                                       std::uint16_t peer_port, HttpRequest& out, bool& ok, ConnectionState& state);
+                                       std::uint16_t peer_port, HttpRequest& out, bool& ok,
+                                       std::shared_ptr<ConnectionState> state);
 };
 
 void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason) {
@@ -204,7 +211,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket) {
           asio::ssl::stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)), ctx->ssl);
           co_await impl->serve(stream, lp, st, p, pport);
         }(self, &l, state, tls, std::move(strand_socket), peer, remote.port()),
-        finished);
+        asio::bind_cancellation_slot(state->client_left.slot(), finished));
   } else {
     asio::co_spawn(
         state->strand,
@@ -213,7 +220,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket) {
           beast::tcp_stream stream(std::move(sock));
           co_await impl->serve(stream, lp, st, p, pport);
         }(self, &l, state, std::move(strand_socket), peer, remote.port()),
-        finished);
+        asio::bind_cancellation_slot(state->client_left.slot(), finished));
   }
 }
 
@@ -259,19 +266,54 @@ HttpResponse too_large(std::uint64_t limit) {
   return r;
 }
 
-// Completes when the client closes its side while a handler is working: the
-// caller races it against the handler so an abandoned request stops upstream
-// work. A readable socket with data (a pipelined request) is not a disconnect;
-// then it waits until the handler finishes and cancels it.
-asio::awaitable<void> watch_disconnect(tcp::socket& socket) {
-  auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kAsTuple);
-  if (ec) co_return;
-  char byte = 0;
-  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return;
-  asio::steady_timer forever(socket.get_executor(), asio::steady_timer::time_point::max());
-  co_await forever.async_wait(kAsTuple);
-}
+// Watches the client's socket while a handler works, so that an abandoned request stops
+// its upstream work: a plain wait for readability on the connection's strand (no
+// coroutine of its own: racing the handler against a second coroutine cost more than the
+// rest of the request's bookkeeping). When the client has closed, it emits a terminal
+// cancellation on the connection's signal, which reaches whatever the handler awaits.
+// A readable socket with data (a pipelined request) is not a disconnect; the watch
+// then ends. stop() before the connection does anything else with its socket.
+class DisconnectWatch {
+ public:
+  explicit DisconnectWatch(std::shared_ptr<ConnectionState> state) : state_(std::move(state)) {
+    state_->left = false;
+    arm(state_, ++state_->watch_generation);
+  }
+  DisconnectWatch(const DisconnectWatch&) = delete;
+  DisconnectWatch& operator=(const DisconnectWatch&) = delete;
+  ~DisconnectWatch() { stop(); }
+
+  // Ends the watch; true when the client left while it ran.
+  bool stop() {
+    if (!stopped_) {
+      stopped_ = true;
+      ++state_->watch_generation;  // a wake-up already queued finds itself outdated
+      boost::system::error_code ec;
+      if (state_->socket) state_->socket->cancel(ec);  // only the wait is pending now
+    }
+    return state_->left;
+  }
+
+ private:
+  static void arm(const std::shared_ptr<ConnectionState>& state, std::uint64_t generation) {
+    if (!state->socket) return;
+    state->socket->async_wait(tcp::socket::wait_read, [state, generation](const boost::system::error_code& ec) {
+      if (ec || generation != state->watch_generation || !state->socket) return;
+      char byte = 0;
+      ssize_t n = ::recv(state->socket->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0) return;  // a pipelined request: not a disconnect
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        arm(state, generation);  // woken without data: keep watching
+        return;
+      }
+      state->left = true;
+      state->client_left.emit(asio::cancellation_type::terminal);
+    });
+  }
+
+  std::shared_ptr<ConnectionState> state_;
+  bool stopped_ = false;
+};
 
 asio::awaitable<HttpResponse> call_handler(HttpHandler handler, HttpRequest request) {
   try {
@@ -402,23 +444,25 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
     HttpRequest request;
     bool ok = true;
     HttpResponse response =
-        co_await handle(stream, buffer, l, *settings, head_deadline, peer, peer_port, request, ok, *state);
+        co_await handle(stream, buffer, l, *settings, head_deadline, peer, peer_port, request, ok, state);
     if (!ok) break;  // the connection is unusable (timeout, reset): nothing to answer
     bool keep_alive = !response.close && !draining.load();
     if (auto conn = request.header("connection"); conn && beast::iequals(*conn, "close")) keep_alive = false;
     bool head_only = request.method == "HEAD";
     if (response.stream) {
       ChunkedResponse<Stream> chunked(stream, settings->body_timeout, keep_alive);
-      using namespace asio::experimental::awaitable_operators;
-      auto result = co_await (call_streaming_body(std::move(response.stream), &chunked) ||
-                              watch_disconnect(lowest(stream).socket()));
-      if (result.index() == 1) break;  // the client left; the body was cancelled
+      DisconnectWatch watch(state);
+      HttpResponse answered = co_await call_streaming_body(std::move(response.stream), &chunked);
+      if (watch.stop()) {
+        co_await asio::this_coro::reset_cancellation_state();
+        break;  // the client left; the body was cancelled
+      }
       if (chunked.started()) {
         bool finished = co_await chunked.finish();  // not inside the condition: GCC 12 miscompiles that
         if (!finished || !keep_alive) break;
         continue;
       }
-      response = std::get<0>(std::move(result));  // it answered without streaming
+      response = std::move(answered);  // it answered without streaming
       keep_alive = keep_alive && !response.close;
     }
     bool written = co_await write_response(stream, response, keep_alive, head_only, settings->body_timeout);
@@ -439,7 +483,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
                                                        const ListenerSettings& settings,
                                                        std::chrono::steady_clock::time_point head_deadline,
                                                        IpAddress peer, std::uint16_t peer_port, HttpRequest& out,
-                                                       bool& ok, ConnectionState& state) {
+                                                       bool& ok, std::shared_ptr<ConnectionState> state) {
   http::request_parser<http::string_body> parser;
   parser.header_limit(kHeaderLimit);
   parser.body_limit(settings.body_limit);
@@ -515,7 +559,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     }
     if (!refusal) {
       count(route_label, 101);
-      state.websocket = true;
+      state->websocket = true;
       co_await serve_websocket(stream, parser.release(), match.route->websocket, out);
       ok = false;  // the connection ends with the WebSocket
       co_return HttpResponse{};
@@ -525,15 +569,14 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     route_label = match.route->metric_name;
     HttpRequest for_handler = out;
     if (match.route->cancel_on_disconnect) {
-      using namespace asio::experimental::awaitable_operators;
-      auto result = co_await (call_handler(match.route->handler, std::move(for_handler)) ||
-                              watch_disconnect(lowest(stream).socket()));
-      if (result.index() == 1) {
+      DisconnectWatch watch(state);
+      response = co_await call_handler(match.route->handler, std::move(for_handler));
+      if (watch.stop()) {
+        co_await asio::this_coro::reset_cancellation_state();  // the connection ends cleanly
         count(route_label, 499);  // nginx's "client closed request"
         ok = false;
         co_return HttpResponse{};
       }
-      response = std::get<0>(std::move(result));
     } else {
       response = co_await call_handler(match.route->handler, std::move(for_handler));
     }

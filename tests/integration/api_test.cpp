@@ -254,6 +254,40 @@ TEST_F(Api, AClientThatDisconnectsCancelsTheUpstreamCall) {
   EXPECT_EQ(exchange[0]["status"], "cancelled");
 }
 
+TEST_F(Api, AClientThatLeavesBeforeAWholeAnswerCancelsTheUpstreamCall) {
+  {
+    RawConnection c(port());
+    std::string body = user("take your time", "slow").dump();
+    c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    for (int i = 0; i < 50 && upstream_requests().empty(); ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_FALSE(upstream_requests().empty());
+  }  // gone before the upstream answers (it waits 400 ms)
+  auto exchange = daemon_->audit_events("message.exchange", 1);
+  ASSERT_EQ(exchange.size(), 1u);
+  EXPECT_EQ(exchange[0]["status"], "cancelled");
+  EXPECT_TRUE(upstream_requests().back().value("client_disconnected", false)) << upstream_requests().dump();
+  auto metrics = http_get(port(), "/metrics").body;
+  EXPECT_EQ(metric_value(metrics, R"(hermes_http_requests_total{listener="local",route="/v1/chat/completions",code="499"})"),
+            1)
+      << metrics;
+}
+
+TEST_F(Api, PipelinedRequestsAreNotMistakenForADisconnect) {
+  RawConnection c(port());
+  std::string body = user("one", "slow").dump();
+  std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+                        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_TRUE(c.send(request + request));  // the second arrives while the first is answered
+  auto first = c.read_response(5s);
+  auto second = c.read_response(5s);
+  EXPECT_EQ(first.status, 200) << first.raw;
+  EXPECT_EQ(second.status, 200) << second.raw;
+  auto exchanges = daemon_->audit_events("message.exchange", 2);
+  ASSERT_EQ(exchanges.size(), 2u);
+  for (const auto& row : exchanges) EXPECT_EQ(row["status"], "ok");
+}
+
 TEST(ApiSessions, ARestartKeepsServerSideHistory) {
   NodePeer upstream("tests/peers/openai_upstream.mjs");
   ASSERT_TRUE(upstream.start()) << upstream.error();
