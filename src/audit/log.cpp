@@ -71,7 +71,9 @@ AuditRecord to_record(AuditEvent&& e) {
   r.tokens_out = e.tokens_out;
   r.text = std::move(e.text);
   r.answer = std::move(e.answer);
-  if (!e.detail.is_null() && !(e.detail.is_object() && e.detail.empty())) {
+  if (!e.detail_json.empty()) {
+    r.detail = std::move(e.detail_json);
+  } else if (!e.detail.is_null() && !(e.detail.is_object() && e.detail.empty())) {
     r.detail = e.detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   return r;

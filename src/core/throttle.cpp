@@ -23,6 +23,10 @@ bool EventThrottle::allow(std::uint64_t& suppressed_out, Clock::time_point now) 
 void record_throttled(AuditSink& audit, EventThrottle& throttle, AuditEvent event) {
   std::uint64_t suppressed = 0;
   if (!throttle.allow(suppressed)) return;
+  if (!event.detail_json.empty()) {
+    event.detail = event.detail_object();  // refusals are rare enough for a DOM
+    event.detail_json.clear();
+  }
   event.detail["suppressed_since_last"] = suppressed;
   audit.record(std::move(event));
 }

@@ -567,7 +567,10 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     response = std::move(*refusal);
   } else if (match.route) {
     route_label = match.route->metric_name;
-    HttpRequest for_handler = out;
+    // The handler takes the request; the connection keeps what it reads afterwards.
+    HttpRequest for_handler = std::move(out);
+    out.method = for_handler.method;
+    if (auto connection = for_handler.header("connection")) out.headers.emplace_back("connection", *connection);
     if (match.route->cancel_on_disconnect) {
       DisconnectWatch watch(state);
       response = co_await call_handler(match.route->handler, std::move(for_handler));

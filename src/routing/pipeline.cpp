@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "hermes/core/json_writer.hpp"
 #include "hermes/core/throttle.hpp"
 #include "hermes/observability/metrics.hpp"
 #include "hermes/routing/limiter.hpp"
@@ -124,28 +125,45 @@ struct Pipeline::Impl {
   void record(AuditEvent e) const { options.audit->record(std::move(e)); }
 
   // A message leaves one row, written by the stage that ends it (a rejection, a reset,
-  // or the exchange with an agent). It starts as what arrived; the stages fill in the
-  // rest. One row instead of a row per stage: the audit writer's cost and the audit
-  // disk are per row (docs/audit.md, docs/performance.md).
+  // or the exchange with an agent). It starts with the message's columns; the stages fill
+  // in the rest, and the detail is written once, at the end (message_detail). One row
+  // instead of a row per stage: the audit writer's cost and the audit disk are per row
+  // (docs/audit.md, docs/performance.md).
   AuditEvent message_row(const InboundMessage& m, const std::string& session_id) const {
     auto e = event(m, "message.exchange");
     e.session_id = session_id;
     e.text = m.text;
-    e.detail = {{"channel_type", m.channel_type}, {"client", m.client.to_string()}};
-    if (!m.model.empty()) e.detail["requested_model"] = m.model;
-    if (!m.api_key.empty()) e.detail["api_key"] = m.api_key;
-    if (!m.traceparent.empty()) e.detail["traceparent"] = m.traceparent;
-    if (!m.context.empty()) e.detail["context_turns"] = m.context.size();
     return e;
   }
 
+  // What arrived, then what the stage that ended the message adds (`add_keys(JsonWriter&)`).
+  // Written with JsonWriter: a DOM per message cost more than the rest of its audit row.
+  template <class AddKeys>
+  static std::string message_detail(const InboundMessage& m, AddKeys&& add_keys) {
+    std::string out;
+    out.reserve(256);
+    JsonWriter w(out);
+    w.begin_object();
+    w.key("channel_type").value(m.channel_type);
+    w.key("client").value(m.client.to_string());
+    if (!m.model.empty()) w.key("requested_model").value(m.model);
+    if (!m.api_key.empty()) w.key("api_key").value(m.api_key);
+    if (!m.traceparent.empty()) w.key("traceparent").value(m.traceparent);
+    if (!m.context.empty()) w.key("context_turns").value(static_cast<std::int64_t>(m.context.size()));
+    add_keys(w);
+    w.end_object();
+    return out;
+  }
+
   // Ends the message with a refusal: `row` becomes a `kind` row with the reason.
-  ReplyError reject(AuditEvent row, const std::string& kind, Reason reason, std::string message,
-                    const nlohmann::json& detail = nlohmann::json::object()) const {
+  ReplyError reject(const InboundMessage& m, AuditEvent row, const std::string& kind, Reason reason,
+                    std::string message, const nlohmann::json& detail = nlohmann::json::object()) const {
     row.kind = kind;
     row.decision = "rejected";
     row.status = std::string(reason_code(reason));
-    row.detail.update(detail);
+    row.detail_json = message_detail(m, [&](JsonWriter& w) {
+      for (const auto& [key, value] : detail.items()) w.key(key).raw(value.dump());
+    });
     record(std::move(row));
     return ReplyError{reason, std::move(message), {}, {}};
   }
@@ -168,7 +186,7 @@ struct Pipeline::Impl {
     }
     if (verdict.allowed) return std::nullopt;
     auto retry_after = verdict.decision.retry_after;
-    auto error = reject(std::move(row), "ratelimit.reject", Reason::rate_limited,
+    auto error = reject(m, std::move(row), "ratelimit.reject", Reason::rate_limited,
                         "Rate limit '" + verdict.limit + "' exceeded; retry later.",
                         {{"limit", verdict.limit}, {"retry_after_ms", retry_after.count()}});
     error.retry_after = std::max(std::chrono::seconds(1),
@@ -187,18 +205,18 @@ struct Pipeline::Impl {
     auto resolution = resolve_model(m.model, cfg(), rules);
     if (resolution.kind == ModelKind::not_found) {
       // The row's detail.requested_model names what was asked for.
-      return reject(std::move(row), "route.decision", Reason::model_not_found, resolution.message);
+      return reject(m, std::move(row), "route.decision", Reason::model_not_found, resolution.message);
     }
     if (resolution.kind == ModelKind::agent_direct) {
       return RouteChoice{resolution.agent, "model:" + resolution.agent};
     }
     auto decision = rules.match(make_route_query(m));
     if (!decision.found) {
-      return reject(std::move(row), "route.decision", Reason::no_route, "No route answers this message.",
+      return reject(m, std::move(row), "route.decision", Reason::no_route, "No route answers this message.",
                     {{"why", decision.why}});
     }
     if (decision.rejected()) {
-      return reject(std::move(row), "route.decision", Reason::rejected_by_rule, *decision.reject_message,
+      return reject(m, std::move(row), "route.decision", Reason::rejected_by_rule, *decision.reject_message,
                     {{"why", decision.why}});
     }
     return RouteChoice{decision.agent, decision.rule};
@@ -228,15 +246,16 @@ struct Pipeline::Impl {
 
   // What a backend call reported, for its detail: on a backend.call row, or on the
   // message's row for the call that answered.
-  static void add_call_facts(nlohmann::json& detail, const std::string& model, int attempt, const Completion& c) {
-    detail["model"] = model;
-    detail["attempt"] = attempt;
-    detail["attempts"] = c.attempts;
-    detail["streamed"] = c.streamed;
-    if (c.upstream_status) detail["upstream_status"] = c.upstream_status;
-    if (!c.error_message.empty()) detail["error"] = c.error_message;
+  static void write_call_facts(JsonWriter& w, const std::string& model, int attempt, const Completion& c) {
+    w.key("model").value(model);
+    w.key("attempt").value(attempt);
+    w.key("attempts").value(c.attempts);
+    w.key("streamed").boolean(c.streamed);
+    if (c.upstream_status) w.key("upstream_status").value(c.upstream_status);
+    if (!c.error_message.empty()) w.key("error").value(c.error_message);
     if (c.time_to_first_token.count() > 0) {
-      detail["ttft_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(c.time_to_first_token).count();
+      w.key("ttft_ms").value(static_cast<std::int64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(c.time_to_first_token).count()));
     }
   }
 
@@ -252,7 +271,12 @@ struct Pipeline::Impl {
     e.latency_ms = elapsed_ms(started);
     e.tokens_in = c.usage.prompt_tokens;
     e.tokens_out = c.usage.completion_tokens;
-    add_call_facts(e.detail, model, attempt, c);
+    std::string detail;
+    JsonWriter w(detail);
+    w.begin_object();
+    write_call_facts(w, model, attempt, c);
+    w.end_object();
+    e.detail_json = std::move(detail);
     return e;
   }
 
@@ -412,7 +436,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   row.rule = choice.rule;
 
   if (!in_scope(m, choice.agent)) {
-    auto error = p.reject(std::move(row), "auth.reject", Reason::not_allowed,
+    auto error = p.reject(m, std::move(row), "auth.reject", Reason::not_allowed,
                           "This key may not use agent '" + choice.agent + "'.", {{"agent", choice.agent}});
     co_await channel_reply.fail(error);
     finish(Reason::not_allowed);
@@ -437,6 +461,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
     row.decision = "applied";
     row.status = "ok";
     row.latency_ms = elapsed_ms(started);
+    row.detail_json = Impl::message_detail(m, [](JsonWriter&) {});
     p.record(std::move(row));
     co_await reply.write_delta("Started a new conversation.");
     Usage no_usage;
@@ -471,8 +496,10 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
     row.tokens_in = dispatched.completion.usage.prompt_tokens;
     row.tokens_out = dispatched.completion.usage.completion_tokens;
     row.answer = reply.answer();
-    Impl::add_call_facts(row.detail, dispatched.model, dispatched.attempt, dispatched.completion);
-    row.detail["backend_ms"] = dispatched.backend_ms;
+    row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) {
+      Impl::write_call_facts(w, dispatched.model, dispatched.attempt, dispatched.completion);
+      w.key("backend_ms").value(dispatched.backend_ms);
+    });
     p.record(std::move(row));
     finish(Reason::none);
     co_return outcome;
@@ -481,8 +508,10 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   row.decision = "failed";
   row.status = std::string(reason_code(dispatched.error.reason));
   row.answer = reply.answer();  // what reached the client before the failure, if anything
-  if (!dispatched.model.empty()) row.detail["model"] = dispatched.model;
-  row.detail["error"] = dispatched.error.message;
+  row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) {
+    if (!dispatched.model.empty()) w.key("model").value(dispatched.model);
+    w.key("error").value(dispatched.error.message);
+  });
   p.record(std::move(row));
   finish(dispatched.error.reason);
   co_return outcome;

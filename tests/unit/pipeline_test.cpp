@@ -401,10 +401,10 @@ TEST(Pipeline, AuditRowsForOneMessage) {
   EXPECT_EQ(row.decision, "answered");
   EXPECT_EQ(row.status, "ok");
   EXPECT_GE(row.latency_ms, 0);
-  EXPECT_EQ(row.detail.value("model", ""), "fake");
-  EXPECT_EQ(row.detail.value("attempt", 0), 1);
-  EXPECT_TRUE(row.detail.contains("backend_ms"));
-  EXPECT_EQ(row.detail.value("channel_type", ""), x.message.channel_type);
+  EXPECT_EQ(row.detail_object().value("model", ""), "fake");
+  EXPECT_EQ(row.detail_object().value("attempt", 0), 1);
+  EXPECT_TRUE(row.detail_object().contains("backend_ms"));
+  EXPECT_EQ(row.detail_object().value("channel_type", ""), x.message.channel_type);
 }
 
 TEST(Pipeline, ARejectedMessageLeavesOneRowWithWhatArrived) {
@@ -428,8 +428,8 @@ TEST(Pipeline, ARejectedMessageLeavesOneRowWithWhatArrived) {
   EXPECT_EQ(row.request_id, x.message.request_id);
   EXPECT_EQ(row.sender, "user-8");
   EXPECT_EQ(row.text, "hello?") << "what arrived is on the refusal's row";
-  EXPECT_EQ(row.detail.value("requested_model", ""), "no-such-model");
-  EXPECT_EQ(row.detail.value("channel_type", ""), "test");
+  EXPECT_EQ(row.detail_object().value("requested_model", ""), "no-such-model");
+  EXPECT_EQ(row.detail_object().value("channel_type", ""), "test");
   EXPECT_TRUE(row.answer.empty());
 }
 
@@ -470,14 +470,14 @@ TEST(Pipeline, AFailedAnswerLeavesTheFailedCallAndTheMessagesRow) {
   EXPECT_EQ(events[0].kind, "backend.call");
   EXPECT_EQ(events[0].decision, "failed");
   EXPECT_EQ(events[0].status, "http_status");
-  EXPECT_EQ(events[0].detail.value("upstream_status", 0), 503);
-  EXPECT_EQ(events[0].detail.value("error", ""), "upstream answered 503");
+  EXPECT_EQ(events[0].detail_object().value("upstream_status", 0), 503);
+  EXPECT_EQ(events[0].detail_object().value("error", ""), "upstream answered 503");
   EXPECT_EQ(events[1].kind, "message.exchange");
   EXPECT_EQ(events[1].decision, "failed");
   EXPECT_EQ(events[1].status, "backend_error");
   EXPECT_EQ(events[1].agent, "general");
   EXPECT_EQ(events[1].text, "anyone there?");
-  EXPECT_EQ(events[1].detail.value("model", ""), "fake");
+  EXPECT_EQ(events[1].detail_object().value("model", ""), "fake");
   for (const auto& e : events) EXPECT_EQ(e.request_id, x.message.request_id) << e.kind;
 }
 

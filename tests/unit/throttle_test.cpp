@@ -57,5 +57,18 @@ TEST(RecordThrottled, RowsCarryTheCountOfThoseNotRecorded) {
   EXPECT_EQ(suppressed, 3u) << "the three not recorded wait for the next row";
 }
 
+TEST(RecordThrottled, AnEncodedDetailKeepsItsKeysAndGainsTheCount) {
+  MemoryAuditSink audit;
+  EventThrottle throttle(1, 0);
+  AuditEvent e;
+  e.kind = "message.rejected";
+  e.detail_json = R"({"client":"10.0.0.9"})";
+  record_throttled(audit, throttle, std::move(e));
+  auto rows = audit.events();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].detail_object()["client"], "10.0.0.9");
+  EXPECT_EQ(rows[0].detail_object()["suppressed_since_last"], 0);
+}
+
 }  // namespace
 }  // namespace hermes

@@ -26,8 +26,14 @@ struct AuditEvent {
   std::int64_t tokens_in = -1;
   std::int64_t tokens_out = -1;
   nlohmann::json detail = nlohmann::json::object();
+  // Or the detail as an encoded JSON object, for hot paths that write it with JsonWriter
+  // instead of building a DOM; when set, `detail` is ignored.
+  std::string detail_json;
   std::string text;    // message text; the audit writer applies store_text (full|hash|none)
   std::string answer;  // the agent's answer, on a message's final row; store_text applies too
+
+  // The detail whichever way it was given (for tests and tools).
+  nlohmann::json detail_object() const { return detail_json.empty() ? detail : nlohmann::json::parse(detail_json); }
 };
 
 class AuditSink {
