@@ -1,5 +1,6 @@
 #include "hermes/core/json_writer.hpp"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 
@@ -59,6 +60,17 @@ std::string_view ascii_escape(unsigned char c, char (&buffer)[7]) {
 
 }  // namespace
 
+namespace {
+
+// Bytes written as they are: printable ASCII but the quote and the backslash.
+constexpr auto kVerbatim = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0x20; c < 0x80; ++c) table[c] = c != '"' && c != '\\';
+  return table;
+}();
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s, Utf8Errors errors) {
   out.reserve(out.size() + s.size() + 2);
   out += '"';
@@ -66,6 +78,8 @@ void append_json_string(std::string& out, std::string_view s, Utf8Errors errors)
   std::size_t i = 0;
   char buffer[7];
   while (i < s.size()) {
+    while (i < s.size() && kVerbatim[static_cast<unsigned char>(s[i])]) ++i;  // the common case
+    if (i == s.size()) break;
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       std::size_t n = utf8_sequence_length(s, i);
@@ -79,13 +93,9 @@ void append_json_string(std::string& out, std::string_view s, Utf8Errors errors)
       run = ++i;
       continue;
     }
-    std::string_view escape = ascii_escape(c, buffer);
-    if (!escape.empty()) {
-      out.append(s, run, i - run);
-      out += escape;
-      run = i + 1;
-    }
-    ++i;
+    out.append(s, run, i - run);
+    out += ascii_escape(c, buffer);
+    run = ++i;
   }
   out.append(s, run, s.size() - run);
   out += '"';

@@ -46,6 +46,27 @@ TEST(JsonWriter, EscapesExactlyAsNlohmannDumps) {
   for (const auto& s : samples) EXPECT_EQ(encoded(s), nlohmann::json(s).dump()) << s;
 }
 
+TEST(JsonWriter, EveryAsciiByteAndRandomValidTextEscapeAsNlohmannDumps) {
+  for (int c = 0; c < 0x80; ++c) {
+    std::string one(1, static_cast<char>(c));
+    std::string framed = "ab" + one + "cd" + one;
+    EXPECT_EQ(encoded(one), nlohmann::json(one).dump()) << c;
+    EXPECT_EQ(encoded(framed), nlohmann::json(framed).dump()) << c;
+  }
+  const std::vector<std::string> pieces = {"a", "Z", " ", "\"", "\\", "/", "\n", "\t", std::string(1, '\0'), "\x1f",
+                                           "\x7f", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "long run of text"};
+  std::uint32_t seed = 12345;
+  for (int n = 0; n < 2000; ++n) {
+    std::string s;
+    seed = seed * 1664525u + 1013904223u;
+    for (std::uint32_t k = seed % 12; k > 0; --k) {
+      seed = seed * 1664525u + 1013904223u;
+      s += pieces[(seed >> 8) % pieces.size()];
+    }
+    ASSERT_EQ(encoded(s), nlohmann::json(s).dump()) << n;
+  }
+}
+
 TEST(JsonWriter, InvalidUtf8IsReplacedOrRejected) {
   EXPECT_EQ(encoded("a\xFF" "b"), "\"a\xEF\xBF\xBD" "b\"");
   EXPECT_EQ(encoded("\xC0\xAF"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");          // overlong
