@@ -70,6 +70,7 @@ struct ConnectionState {
   // client leaves, which cancels whatever the handler awaits.
   asio::cancellation_signal client_left;
   bool left = false;                 // the watch saw the client close
+  char peeked = 0;                   // the watch's one-byte peek lands here
   std::uint64_t watch_generation = 0;  // a watch's callback acts only for its own handler call
   explicit ConnectionState(asio::strand<asio::io_context::executor_type> s) : strand(std::move(s)) {}
 };
@@ -267,12 +268,14 @@ HttpResponse too_large(std::uint64_t limit) {
 }
 
 // Watches the client's socket while a handler works, so that an abandoned request stops
-// its upstream work: a plain wait for readability on the connection's strand (no
-// coroutine of its own: racing the handler against a second coroutine cost more than the
-// rest of the request's bookkeeping). When the client has closed, it emits a terminal
-// cancellation on the connection's signal, which reaches whatever the handler awaits.
-// A readable socket with data (a pipelined request) is not a disconnect; the watch
-// then ends. stop() before the connection does anything else with its socket.
+// its upstream work. When the client has closed, it emits a terminal cancellation on
+// the connection's signal, which reaches whatever the handler awaits. The watch is a
+// one-byte MSG_PEEK receive queued on the connection's strand: no coroutine of its own
+// (racing the handler against a second coroutine cost more than the rest of the
+// request's bookkeeping), and no system call while the client stays, where a readiness
+// wait (async_wait) re-armed epoll with one per request. A readable socket with data (a
+// pipelined request) is not a disconnect; the peeked byte stays for the next read and
+// the watch ends. stop() before the connection does anything else with its socket.
 class DisconnectWatch {
  public:
   explicit DisconnectWatch(std::shared_ptr<ConnectionState> state) : state_(std::move(state)) {
@@ -287,9 +290,9 @@ class DisconnectWatch {
   bool stop() {
     if (!stopped_) {
       stopped_ = true;
-      ++state_->watch_generation;  // a wake-up already queued finds itself outdated
+      ++state_->watch_generation;  // a completion already queued finds itself outdated
       boost::system::error_code ec;
-      if (state_->socket) state_->socket->cancel(ec);  // only the wait is pending now
+      if (state_->socket) state_->socket->cancel(ec);  // only the peek is pending now
     }
     return state_->left;
   }
@@ -297,18 +300,14 @@ class DisconnectWatch {
  private:
   static void arm(const std::shared_ptr<ConnectionState>& state, std::uint64_t generation) {
     if (!state->socket) return;
-    state->socket->async_wait(tcp::socket::wait_read, [state, generation](const boost::system::error_code& ec) {
-      if (ec || generation != state->watch_generation || !state->socket) return;
-      char byte = 0;
-      ssize_t n = ::recv(state->socket->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n > 0) return;  // a pipelined request: not a disconnect
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        arm(state, generation);  // woken without data: keep watching
-        return;
-      }
-      state->left = true;
-      state->client_left.emit(asio::cancellation_type::terminal);
-    });
+    state->socket->async_receive(
+        asio::buffer(&state->peeked, 1), tcp::socket::message_peek,
+        [state, generation](const boost::system::error_code& ec, std::size_t n) {
+          if (generation != state->watch_generation || ec == asio::error::operation_aborted) return;
+          if (!ec && n > 0) return;  // a pipelined request: not a disconnect
+          state->left = true;        // EOF, reset, or any other end of the connection
+          state->client_left.emit(asio::cancellation_type::terminal);
+        });
   }
 
   std::shared_ptr<ConnectionState> state_;
