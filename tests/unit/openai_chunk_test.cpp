@@ -1,5 +1,8 @@
-// The openai backend's chunk and answer reader (SAX, no DOM).
+// The openai backend's chunk and answer reader.
 #include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
 
 #include "src/backends/openai/chunk.hpp"
 
@@ -66,6 +69,98 @@ TEST(OpenAiChunk, MalformedIsRefused) {
   EXPECT_FALSE(read_chunk(R"("text")", f));
   EXPECT_FALSE(read_chunk(R"({} {})", f));
   EXPECT_FALSE(read_chunk("", f));
+}
+
+TEST(OpenAiChunk, ContentIsDecoded) {
+  auto f = read(R"({"choices":[{"delta":{"content":"\u00e9\ud83d\ude00 \"q\" \\ \/ \b\f\n\r\t \u0000."}}]})");
+  EXPECT_EQ(f.content, std::string("\xC3\xA9\xF0\x9F\x98\x80 \"q\" \\ / \b\f\n\r\t ") + '\0' + ".");
+  // Keys are compared unescaped.
+  EXPECT_EQ(read(R"({"ch\u006fices":[{"delta":{"c\u006fntent":"k"}}]})").content, "k");
+}
+
+TEST(OpenAiChunk, OnlyStringsAndIntegersOfTheRightShapeCount) {
+  auto f = read(R"({"choices":[{"delta":{"content":7},"finish_reason":null}],"usage":{"prompt_tokens":12.0,)"
+                R"("completion_tokens":"8"}})");
+  EXPECT_EQ(f.content, "");
+  EXPECT_EQ(f.finish_reason, "");
+  EXPECT_TRUE(f.has_choice);
+  EXPECT_FALSE(f.prompt_tokens.has_value());
+  EXPECT_FALSE(f.completion_tokens.has_value());
+  EXPECT_EQ(read(R"({"choices":[{"delta":{"content":{"text":"x"}},"finish_reason":1}]})").content, "");
+  EXPECT_EQ(read(R"({"choices":[{"delta":[{"content":"x"}]}]})").content, "");
+  EXPECT_EQ(read(R"({"choices":[{"message":{"content":null}}]})").content, "");
+  EXPECT_EQ(read(R"({"choices":{"0":{"delta":{"content":"x"}}}})").content, "");
+  EXPECT_FALSE(read(R"({"choices":{"0":{"delta":{"content":"x"}}}})").has_choice);
+  EXPECT_EQ(read(R"({"choices":[null,{"delta":{"content":"x"}}]})").content, "");
+  EXPECT_EQ(read(R"({"choices":[{"delta":{"deeper":{"content":"x"}}}]})").content, "");
+  EXPECT_EQ(read(R"({"usage":{"prompt_tokens":-3,"completion_tokens":0}})").prompt_tokens, -3);
+  // Past int64 the count wraps, as before; past uint64 it is a float, ignored, and the chunk still reads.
+  EXPECT_EQ(read(R"({"usage":{"prompt_tokens":18446744073709551615}})").prompt_tokens, -1);
+  f = read(R"({"usage":{"prompt_tokens":18446744073709551616,"completion_tokens":-9223372036854775809},)"
+           R"("choices":[{"delta":{"content":"still here"}}],"seed":123456789012345678901234567890})");
+  EXPECT_FALSE(f.prompt_tokens.has_value());
+  EXPECT_FALSE(f.completion_tokens.has_value());
+  EXPECT_EQ(f.content, "still here");
+  EXPECT_EQ(read(R"({"usage":{"prompt_tokens":1e2,"total":1e-400}})").prompt_tokens, std::nullopt);
+}
+
+TEST(OpenAiChunk, ErrorShapesAndTheirMessages) {
+  EXPECT_TRUE(read(R"({"error":false})").has_error);
+  EXPECT_TRUE(read(R"({"error":1.5})").has_error);
+  EXPECT_TRUE(read(R"({"error":99999999999999999999})").has_error);
+  EXPECT_FALSE(read(R"({"error":["boom"]})").has_error);
+  auto f = read(R"({"error":{"message":42,"inner":{"message":"deep"}}})");
+  EXPECT_TRUE(f.has_error);
+  EXPECT_EQ(f.error_message, "");
+  EXPECT_FALSE(read(R"({"data":{"error":"nested"}})").has_error);
+  EXPECT_FALSE(read(R"({"choices":[{"error":"in a choice"}]})").has_error);
+}
+
+// A duplicate key is read in order, each occurrence in turn (the last value of a field wins,
+// and an empty later "choices" does not undo an earlier one).
+TEST(OpenAiChunk, DuplicateKeysAreReadInOrder) {
+  EXPECT_EQ(read(R"({"choices":[{"delta":{"content":"a","content":"b"}}]})").content, "b");
+  EXPECT_EQ(read(R"({"choices":[{"delta":{"content":"a"},"message":{"content":"m"}}]})").content, "m");
+  auto f = read(R"({"choices":[{"delta":{"content":"a"},"finish_reason":"stop"}],"choices":[]})");
+  EXPECT_EQ(f.content, "a");
+  EXPECT_EQ(f.finish_reason, "stop");
+  EXPECT_TRUE(f.has_choice);
+  f = read(R"({"error":"first","error":null})");
+  EXPECT_TRUE(f.has_error);
+  EXPECT_EQ(f.error_message, "first");
+}
+
+TEST(OpenAiChunk, InvalidTextAnywhereIsRefused) {
+  ChunkFields f;
+  const std::initializer_list<std::string> chunks{
+      "{\"choices\":[{\"delta\":{\"content\":\"\xff\"}}]}", "{\"ignored\":\"\xc0\xaf\"}",
+      "{\"ignored\":\"\xed\xa0\x80\"}", "{\"ignored\":\"a\x01\"}", R"({"ignored":"\ud800"})",
+      R"({"ignored":"\udc00x"})", R"({"ignored":"\q"})", R"({"a":1e400})", R"({"a":01})", R"({"a":1,})",
+      R"({"a":nul})", std::string("{\"a\":1\0}", 8), std::string("{\"a\0\":1}", 8), "\xEF\xBB\xBF{}",
+      "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]"};
+  for (const std::string& data : chunks) {
+    EXPECT_FALSE(read_chunk(data, f)) << data;
+  }
+  EXPECT_TRUE(read_chunk(" \r\n\t{} \n", f));
+  // nlohmann's lexer takes a NUL byte outside a string for the end of the input.
+  EXPECT_EQ(read(std::string(R"({"choices":[{"delta":{"content":"x"}}]})") + '\0' + "} \xff").content, "x");
+}
+
+TEST(OpenAiChunk, DeepAndLargeDocuments) {
+  std::string deep = std::string(5000, '[') + std::string(5000, ']');
+  auto f = read(R"({"skip":)" + deep + R"(,"choices":[{"delta":{"content":"x"}}]})");
+  EXPECT_EQ(f.content, "x");
+  ChunkFields g;
+  EXPECT_FALSE(read_chunk(R"({"skip":)" + deep + "]}", g));
+  for (std::size_t size : {std::size_t{70'000}, std::size_t{300'000}, std::size_t{3'000'000}}) {
+    std::string text(size, 'y');
+    std::string answer = R"({"choices":[{"message":{"content":")" + text + R"("},"finish_reason":"stop"}]})";
+    f = read(answer);
+    EXPECT_EQ(f.content, text);
+    EXPECT_EQ(f.finish_reason, "stop");
+    EXPECT_FALSE(read_chunk(answer.substr(0, answer.size() - 2), g));
+  }
+  EXPECT_EQ(read(R"({"choices":[{"delta":{"content":"small again"}}]})").content, "small again");
 }
 
 }  // namespace
