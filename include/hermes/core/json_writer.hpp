@@ -3,7 +3,7 @@
 // chunks, upstream request bodies, audit rows), where building a nlohmann::json DOM
 // costs more than the work itself. Strings are escaped exactly as
 // nlohmann::json::dump() escapes them, so output hashed before stays comparable.
-// Parsing stays with nlohmann.
+// Parsing: nlohmann, and simdjson where every request pays (hermes/core/json_dom.hpp).
 
 #include <cstdint>
 #include <stdexcept>
