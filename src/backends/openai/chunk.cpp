@@ -1,131 +1,119 @@
 #include "src/backends/openai/chunk.hpp"
 
-#include <nlohmann/json.hpp>
-
-#include <vector>
+#include "hermes/core/json_dom.hpp"
 
 namespace hermes::backends::openai {
 namespace {
 
-using json = nlohmann::json;
+using simdjson::dom::element;
 
-// Walks the events keeping only the container path, and picks out the few fields a chunk carries.
-class ChunkReader final : public nlohmann::json_sax<json> {
- public:
-  explicit ChunkReader(ChunkFields& out) : out_(out) {}
+// Fields are read in document order, a duplicate key each time it appears, as the
+// SAX reader this replaces did: a later value of a field replaces an earlier one.
 
-  bool null() override {
-    value();
-    return true;
+// choices[0].delta.content (a chunk) or choices[0].message.content (an answer).
+void read_content(element body, ChunkFields& out) {
+  simdjson::dom::object fields;
+  if (body.get(fields) != simdjson::SUCCESS) {
+    return;
   }
-  bool boolean(bool) override {
-    value();
-    scalar_error();
-    return true;
-  }
-  bool number_integer(number_integer_t v) override { return integer(v); }
-  bool number_unsigned(number_unsigned_t v) override { return integer(static_cast<std::int64_t>(v)); }
-  bool number_float(number_float_t, const string_t&) override {
-    value();
-    scalar_error();
-    return true;
-  }
-  bool string(string_t& s) override {
-    value();
-    if ((in_choice0_field(3, "delta") || in_choice0_field(3, "message")) && key_is(3, "content")) {
-      out_.content = std::move(s);
-    } else if (in_choice0() && key_is(2, "finish_reason")) {
-      out_.finish_reason = std::move(s);
-    } else if (frames_.size() == 1 && key_is(0, "error")) {
-      out_.has_error = true;
-      out_.error_message = std::move(s);
-    } else if (frames_.size() == 2 && key_is(0, "error") && key_is(1, "message")) {
-      out_.error_message = std::move(s);
+  for (auto field : fields) {
+    std::string_view text;
+    if (field.key == "content" && field.value.get(text) == simdjson::SUCCESS) {
+      out.content = text;
     }
-    return true;
   }
-  bool binary(binary_t&) override {
-    value();
-    return true;
+}
+
+void read_choices(element value, ChunkFields& out) {
+  simdjson::dom::array choices;
+  simdjson::dom::object choice;
+  if (value.get(choices) != simdjson::SUCCESS || choices.begin() == choices.end() ||
+      (*choices.begin()).get(choice) != simdjson::SUCCESS) {
+    return;
   }
-  bool start_object(std::size_t) override {
-    value();
-    if (frames_.size() == 1 && key_is(0, "error")) out_.has_error = true;
-    if (frames_.size() == 2 && key_is(0, "choices") && frames_[1].array && frames_[1].index == 0) {
-      out_.has_choice = true;
+  out.has_choice = true;
+  for (auto field : choice) {
+    std::string_view text;
+    if (field.key == "delta" || field.key == "message") {
+      read_content(field.value, out);
+    } else if (field.key == "finish_reason" && field.value.get(text) == simdjson::SUCCESS) {
+      out.finish_reason = text;
     }
-    frames_.push_back({});
-    return true;
   }
-  bool key(string_t& k) override {
-    frames_.back().key = std::move(k);
-    return true;
-  }
-  bool end_object() override {
-    frames_.pop_back();
-    return true;
-  }
-  bool start_array(std::size_t) override {
-    value();
-    frames_.push_back({true});
-    return true;
-  }
-  bool end_array() override {
-    frames_.pop_back();
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+}
 
- private:
-  struct Frame {
-    bool array = false;
-    std::size_t next = 0;   // arrays: index of the next element
-    std::size_t index = 0;  // arrays: index of the current element
-    std::string key;        // objects: the current key
-  };
-
-  // Every value (scalar or container) starts here: arrays count their elements.
-  void value() {
-    if (!frames_.empty() && frames_.back().array) frames_.back().index = frames_.back().next++;
-  }
-  // "error": 42 or true is an error without a message (null is no error).
-  void scalar_error() {
-    if (frames_.size() == 1 && key_is(0, "error")) out_.has_error = true;
-  }
-  bool integer(std::int64_t v) {
-    value();
-    scalar_error();
-    if (frames_.size() == 2 && key_is(0, "usage")) {
-      if (key_is(1, "prompt_tokens")) out_.prompt_tokens = v;
-      if (key_is(1, "completion_tokens")) out_.completion_tokens = v;
+// Any non-null "error" but an array is an error; its message is the string itself or
+// error.message.
+void read_error(element value, ChunkFields& out) {
+  std::string_view text;
+  simdjson::dom::object fields;
+  if (value.get(text) == simdjson::SUCCESS) {
+    out.has_error = true;
+    out.error_message = text;
+  } else if (value.get(fields) == simdjson::SUCCESS) {
+    out.has_error = true;
+    for (auto field : fields) {
+      if (field.key == "message" && field.value.get(text) == simdjson::SUCCESS) {
+        out.error_message = text;
+      }
     }
-    return true;
+  } else if (!value.is_null() && !value.is_array()) {
+    out.has_error = true;
   }
-  bool key_is(std::size_t depth, std::string_view k) const {
-    return depth < frames_.size() && !frames_[depth].array && frames_[depth].key == k;
-  }
-  // Inside choices[0] (the choice object itself is frames_[2]).
-  bool in_choice0() const {
-    return frames_.size() == 3 && key_is(0, "choices") && frames_[1].array && frames_[1].index == 0;
-  }
-  // Inside an object held by choices[0] under `field` (that object is frames_[depth]).
-  bool in_choice0_field(std::size_t depth, std::string_view field) const {
-    return frames_.size() == depth + 1 && key_is(0, "choices") && frames_[1].array && frames_[1].index == 0 &&
-           key_is(2, field);
-  }
+}
 
-  ChunkFields& out_;
-  std::vector<Frame> frames_;
-};
+// Token counts are integers: 12.0 does not count; past int64 the value wraps, as before.
+std::optional<std::int64_t> integer(element value) {
+  std::int64_t n = 0;
+  std::uint64_t u = 0;
+  if (value.get(n) == simdjson::SUCCESS) {
+    return n;
+  }
+  if (value.is_uint64() && value.get(u) == simdjson::SUCCESS) {
+    return static_cast<std::int64_t>(u);
+  }
+  return std::nullopt;
+}
+
+void read_usage(element value, ChunkFields& out) {
+  simdjson::dom::object fields;
+  if (value.get(fields) != simdjson::SUCCESS) {
+    return;
+  }
+  for (auto field : fields) {
+    std::optional<std::int64_t> n;
+    if (field.key == "prompt_tokens" && (n = integer(field.value))) {
+      out.prompt_tokens = n;
+    } else if (field.key == "completion_tokens" && (n = integer(field.value))) {
+      out.completion_tokens = n;
+    }
+  }
+}
 
 }  // namespace
 
 bool read_chunk(std::string_view data, ChunkFields& out) {
-  // A chunk is an object: cheaper to check the first byte than to track it in the reader.
+  // A chunk is an object: cheaper to check the first byte than to parse the rest of
+  // anything else.
   auto first = data.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos || data[first] != '{') return false;
-  ChunkReader reader(out);
-  return json::sax_parse(data, &reader, json::input_format_t::json, true);
+  if (first == std::string_view::npos || data[first] != '{') {
+    return false;
+  }
+  element root;
+  simdjson::dom::object fields;
+  if (!parse_json(data, root) || root.get(fields) != simdjson::SUCCESS) {
+    return false;
+  }
+  for (auto field : fields) {
+    if (field.key == "choices") {
+      read_choices(field.value, out);
+    } else if (field.key == "error") {
+      read_error(field.value, out);
+    } else if (field.key == "usage") {
+      read_usage(field.value, out);
+    }
+  }
+  return true;
 }
 
 }  // namespace hermes::backends::openai

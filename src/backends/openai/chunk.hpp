@@ -1,8 +1,8 @@
 #pragma once
 // Private to the openai backend: the fields of one streamed chat.completion.chunk, or
-// of a whole chat.completion, read with nlohmann's SAX interface instead of building
-// a DOM. Both are the hot path (one parse per token chunk or per answer), and a DOM
-// costs a map per object.
+// of a whole chat.completion. Both are the hot path (one parse per token chunk or per
+// answer): read from simdjson's DOM (hermes/core/json_dom.hpp), ~4k instructions for
+// a 340-byte answer where nlohmann's SAX reader took ~28k.
 
 #include <cstdint>
 #include <optional>

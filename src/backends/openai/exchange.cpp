@@ -98,7 +98,7 @@ bool Exchange::apply_chunk(std::string_view data, std::string& delta) {
     done_ = true;
     return true;
   }
-  ChunkFields chunk;  // read without building a DOM: this runs once per token chunk
+  ChunkFields chunk;  // this runs once per token chunk: a few fields, no nlohmann DOM
   if (!read_chunk(data, chunk)) {
     protocol_error_ = "malformed JSON in the event stream";
     return false;
@@ -160,7 +160,7 @@ asio::awaitable<Completion> Exchange::conclude(net::ClientResult result) {
 
 asio::awaitable<Completion> Exchange::conclude_answer() {
   Completion c;
-  ChunkFields answer;  // the same SAX reader as for chunks: no DOM for the whole answer
+  ChunkFields answer;  // the same reader as for chunks
   bool parsed = read_chunk(body_, answer);
   if (parsed && answer.has_error) {
     std::string message = answer.error_message.empty() ? "(no message)" : std::move(answer.error_message);
