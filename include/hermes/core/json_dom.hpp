@@ -19,6 +19,7 @@
 #include <simdjson.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,20 @@ namespace hermes {
 bool parse_json(std::string_view text, simdjson::dom::element& root);
 
 inline constexpr std::size_t kKeptJsonCapacity = 256 * 1024;
+
+// An integer as nlohmann's is_number_integer() and get<std::int64_t>() read it: past
+// INT64_MAX a uint64 wraps; nullopt for anything else, 1.0 included.
+inline std::optional<std::int64_t> json_integer(simdjson::dom::element value) {
+  std::int64_t n = 0;
+  std::uint64_t u = 0;
+  if (value.get(n) == simdjson::SUCCESS) {
+    return n;
+  }
+  if (value.is_uint64() && value.get(u) == simdjson::SUCCESS) {
+    return static_cast<std::int64_t>(u);
+  }
+  return std::nullopt;
+}
 
 // `text` with ".0" after each integer that fits neither int64 nor uint64, strings left
 // alone (simdjson refuses such integers, nlohmann reads them as doubles); nullopt when

@@ -62,29 +62,17 @@ void read_error(element value, ChunkFields& out) {
   }
 }
 
-// Token counts are integers: 12.0 does not count; past int64 the value wraps, as before.
-std::optional<std::int64_t> integer(element value) {
-  std::int64_t n = 0;
-  std::uint64_t u = 0;
-  if (value.get(n) == simdjson::SUCCESS) {
-    return n;
-  }
-  if (value.is_uint64() && value.get(u) == simdjson::SUCCESS) {
-    return static_cast<std::int64_t>(u);
-  }
-  return std::nullopt;
-}
-
 void read_usage(element value, ChunkFields& out) {
   simdjson::dom::object fields;
   if (value.get(fields) != simdjson::SUCCESS) {
     return;
   }
   for (auto field : fields) {
+    // Token counts are integers: 12.0 does not count.
     std::optional<std::int64_t> n;
-    if (field.key == "prompt_tokens" && (n = integer(field.value))) {
+    if (field.key == "prompt_tokens" && (n = json_integer(field.value))) {
       out.prompt_tokens = n;
-    } else if (field.key == "completion_tokens" && (n = integer(field.value))) {
+    } else if (field.key == "completion_tokens" && (n = json_integer(field.value))) {
       out.completion_tokens = n;
     }
   }
