@@ -123,7 +123,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   void refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason);
   asio::awaitable<void> accept_loop(Listener* l);
-  void start_connection(Listener& l, tcp::socket socket);
+  // `socket` was accepted onto `strand`, the connection's (re-registering it with epoll
+  // afterwards cost two epoll_ctl calls per connection).
+  void start_connection(Listener& l, tcp::socket socket, asio::strand<asio::io_context::executor_type> strand);
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, Listener* l, std::shared_ptr<ConnectionState> state, IpAddress peer,
                               std::uint16_t peer_port);
@@ -152,7 +154,8 @@ void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t 
   audit.record(std::move(ev));
 }
 
-void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket) {
+void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
+                                        asio::strand<asio::io_context::executor_type> strand) {
   boost::system::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   if (ec) {
@@ -177,7 +180,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket) {
   l.active.fetch_add(1);
   l.open->add(1);
   active_total.fetch_add(1);
-  auto state = std::make_shared<ConnectionState>(asio::make_strand(io));
+  auto state = std::make_shared<ConnectionState>(std::move(strand));
   auto id = next_connection_id.fetch_add(1);
   {
     std::lock_guard lock(connections_mutex);
@@ -200,8 +203,6 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket) {
     lp->open->add(-1);
     self->active_total.fetch_sub(1);
   };
-  // The socket was accepted on the listener's executor; rebind it to the connection's strand.
-  tcp::socket strand_socket(state->strand, remote.protocol(), socket.release());
   if (settings->tls) {
     auto tls = settings->tls;
     asio::co_spawn(
@@ -211,7 +212,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket) {
            std::uint16_t pport) -> asio::awaitable<void> {
           asio::ssl::stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)), ctx->ssl);
           co_await impl->serve(stream, lp, st, p, pport);
-        }(self, &l, state, tls, std::move(strand_socket), peer, remote.port()),
+        }(self, &l, state, tls, std::move(socket), peer, remote.port()),
         asio::bind_cancellation_slot(state->client_left.slot(), finished));
   } else {
     asio::co_spawn(
@@ -220,14 +221,15 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket) {
            IpAddress p, std::uint16_t pport) -> asio::awaitable<void> {
           beast::tcp_stream stream(std::move(sock));
           co_await impl->serve(stream, lp, st, p, pport);
-        }(self, &l, state, std::move(strand_socket), peer, remote.port()),
+        }(self, &l, state, std::move(socket), peer, remote.port()),
         asio::bind_cancellation_slot(state->client_left.slot(), finished));
   }
 }
 
 asio::awaitable<void> HttpServer::Impl::accept_loop(Listener* l) {
   for (;;) {
-    auto [ec, socket] = co_await l->acceptor.async_accept(kAsTuple);
+    auto strand = asio::make_strand(io);
+    auto [ec, socket] = co_await l->acceptor.async_accept(asio::any_io_executor(strand), kAsTuple);
     if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) {
       co_return;
     }
@@ -238,7 +240,7 @@ asio::awaitable<void> HttpServer::Impl::accept_loop(Listener* l) {
       co_await t.async_wait(kAsTuple);
       continue;
     }
-    start_connection(*l, std::move(socket));
+    start_connection(*l, std::move(socket), std::move(strand));
   }
 }
 
@@ -339,41 +341,46 @@ class ChunkedResponse final : public ResponseStream {
   ChunkedResponse(Stream& stream, Duration write_timeout, bool keep_alive)
       : stream_(stream), write_timeout_(write_timeout), keep_alive_(keep_alive) {}
 
+  // The head goes out with the first chunk (or the end): one write and one segment
+  // where the client waits for its first token, not two.
   asio::awaitable<bool> start(int status, Headers headers) override {
-    std::string head = wire::response_head(status, headers, {std::nullopt, true}, keep_alive_);
+    head_ = wire::response_head(status, headers, {std::nullopt, true}, keep_alive_);
     started_ = true;
-    lowest(stream_).expires_after(write_timeout_);
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(head), kAsTuple);
-    ok_ = !ec;
     co_return ok_;
   }
 
   asio::awaitable<bool> write(std::string data) override {
     if (!ok_ || data.empty()) co_return ok_;
-    lowest(stream_).expires_after(write_timeout_);
-    auto chunk = http::make_chunk(asio::buffer(data));
-    auto [ec, n] = co_await asio::async_write(stream_, chunk, kAsTuple);
-    ok_ = !ec;
-    co_return ok_;
+    std::string size_line = wire::chunk_size_line(data.size());
+    std::array<asio::const_buffer, 4> chunk{asio::buffer(head_), asio::buffer(size_line), asio::buffer(data),
+                                            asio::buffer("\r\n", 2)};
+    co_return co_await send(chunk);
   }
 
   asio::awaitable<bool> finish() {
     if (!ok_) co_return false;
-    lowest(stream_).expires_after(write_timeout_);
-    auto last = http::make_chunk_last();
-    auto [ec, n] = co_await asio::async_write(stream_, last, kAsTuple);
-    ok_ = !ec;
-    co_return ok_;
+    std::array<asio::const_buffer, 2> last{asio::buffer(head_), asio::buffer("0\r\n\r\n", 5)};
+    co_return co_await send(last);
   }
 
   bool started() const override { return started_; }
 
  private:
+  template <class Buffers>
+  asio::awaitable<bool> send(Buffers buffers) {
+    lowest(stream_).expires_after(write_timeout_);
+    auto [ec, n] = co_await asio::async_write(stream_, buffers, kAsTuple);
+    head_.clear();  // sent with the first write
+    ok_ = !ec;
+    co_return ok_;
+  }
+
   Stream& stream_;
   Duration write_timeout_;
   bool keep_alive_;
   bool started_ = false;
   bool ok_ = true;
+  std::string head_;  // until the first write takes it
 };
 
 HttpRequest to_request(const http::request<http::string_body>& req, std::string body) {

@@ -55,6 +55,14 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out += "\r\n";
 }
 
+std::string chunk_size_line(std::size_t size) {
+  char digits[20];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, size, 16);
+  std::string line(digits, end);
+  line += "\r\n";
+  return line;
+}
+
 std::string response_head(int status, const Headers& headers, Framing framing, bool keep_alive) {
   std::string out;
   out.reserve(128 + headers.size() * 48);

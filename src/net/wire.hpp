@@ -29,6 +29,9 @@ std::string response_head(int status, const Headers& headers, Framing framing, b
 std::string request_head(std::string_view method, std::string_view target, std::string_view host,
                          std::string_view user_agent, const Headers& headers, std::size_t content_length);
 
+// "<size in hex>\r\n", the line before a chunk of `size` bytes (chunked transfer coding).
+std::string chunk_size_line(std::size_t size);
+
 // Appends "name: value\r\n". A name that is not an RFC 9110 token is skipped; CR, LF
 // and NUL in a value become spaces, so no header can split the message.
 void append_field(std::string& out, std::string_view name, std::string_view value);

@@ -92,5 +92,14 @@ TEST(WireRequestHead, ACallersUserAgentReplacesTheDefaultAndBodilessGetsNoLength
   EXPECT_NE(post.find("Content-Length: 0\r\n"), std::string::npos) << "POST always says how long its body is";
 }
 
+TEST(WireChunks, SizeLineIsLowerCaseHex) {
+  EXPECT_EQ(chunk_size_line(0), "0\r\n");
+  EXPECT_EQ(chunk_size_line(233), "e9\r\n");
+  EXPECT_EQ(chunk_size_line(65536), "10000\r\n");
+  auto res = parse_response(response_head(200, {}, {std::nullopt, true}, true) + chunk_size_line(5) + "hello\r\n" +
+                            chunk_size_line(0) + "\r\n");
+  EXPECT_EQ(res.body(), "hello");
+}
+
 }  // namespace
 }  // namespace hermes::net::wire

@@ -151,6 +151,10 @@ std::string SseReply::chunk_event(Delta write_delta_members, std::string_view fi
 }
 
 boost::asio::awaitable<bool> SseReply::send_event(std::string event) {
+  if (!role_pending_.empty()) {
+    event.insert(0, role_pending_);
+    role_pending_.clear();
+  }
   if (open_) open_ = co_await out_.write(std::move(event));
   co_return open_;
 }
@@ -192,8 +196,9 @@ boost::asio::awaitable<void> SseReply::begin(const ReplyMeta& meta) {
   meta_ = meta;
   net::Headers headers = stream_headers();
   open_ = co_await out_.start(200, std::move(headers));
-  std::string role = role_event();
-  co_await send_event(std::move(role));
+  // begin() comes with the first token (or the end): the role chunk waits for it, so the
+  // head, the role and the first token reach the client in one write.
+  role_pending_ = role_event();
 }
 
 boost::asio::awaitable<bool> SseReply::write_delta(std::string_view text) {

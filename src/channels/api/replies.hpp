@@ -70,6 +70,7 @@ class SseReply final : public ReplyStream {
   bool include_usage_;
   ReplyMeta meta_;
   bool open_ = true;  // the client is still there
+  std::string role_pending_;  // the role chunk, sent with the first event after it
   std::int64_t created_ = unix_now();
   std::optional<ReplyError> early_error_;
 };
