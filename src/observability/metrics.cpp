@@ -102,6 +102,12 @@ Metric& Family<Metric>::with(std::initializer_list<std::string_view> values) {
   if (values.size() != labels_.size()) {
     throw std::logic_error("metric " + name_ + ": wrong number of label values");
   }
+  // Most calls on a hot path repeat the previous labels: compare with the last series
+  // found before taking the lock and walking the map. Series are never removed, so the
+  // pointer stays valid.
+  if (const auto* last = last_.load(std::memory_order_acquire); last && same_labels(last->first, values)) {
+    return *last->second;
+  }
   std::lock_guard lock(mutex_);
   auto it = series_.find(values);
   if (it == series_.end()) {
@@ -113,6 +119,7 @@ Metric& Family<Metric>::with(std::initializer_list<std::string_view> values) {
     }
     it = series_.emplace(std::vector<std::string>(values.begin(), values.end()), std::move(m)).first;
   }
+  last_.store(&*it, std::memory_order_release);
   return *it->second;
 }
 

@@ -97,7 +97,13 @@ class Family {
                                           [](std::string_view x, std::string_view y) { return x < y; });
     }
   };
-  std::map<std::vector<std::string>, std::unique_ptr<Metric>, LabelsLess> series_;
+  using Series = std::map<std::vector<std::string>, std::unique_ptr<Metric>, LabelsLess>;
+  Series series_;
+  std::atomic<const typename Series::value_type*> last_{nullptr};  // the last series with() found
+  static bool same_labels(const std::vector<std::string>& stored, std::initializer_list<std::string_view> values) {
+    return std::equal(stored.begin(), stored.end(), values.begin(), values.end(),
+                      [](const std::string& a, std::string_view b) { return a == b; });
+  }
 };
 
 using CounterFamily = Family<Counter>;
