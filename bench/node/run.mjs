@@ -8,7 +8,13 @@
 // bench/results/<date>-s<scenarios>.md (a smoke run: <date>-smoke.md, not committed).
 //
 //   node bench/node/run.mjs --hermesd PATH --upstream PATH --ttft PATH [--scenarios 1,2,3,4,5,6,7,8]
-//     [--seconds 10] [--smoke]
+//     [--seconds 10] [--rounds 3] [--smoke]
+//
+// --rounds: scenarios 1 and 2, the headline ratios, run every contender once per round,
+// rounds one after another; each figure is the median over the rounds, and the Hermes/nginx
+// ratio is given per round too. On a shared machine the speed of the whole host drifts by
+// tens of percent within minutes: contenders measured side by side, several times, keep
+// that drift out of the ratio better than one long run each.
 //
 // --smoke: every scenario with 1 s runs and small connection counts, in well under a minute,
 // to keep the harness working (CI). Its figures are not worth quoting.
@@ -33,6 +39,7 @@ for (let i = 2; i < process.argv.length; i++) {
 const SMOKE = args.smoke === true;
 const SCENARIOS = new Set(String(args.scenarios ?? '1,2,3,4,5,6,7,8').split(',').map(Number));
 const SECONDS = Number(args.seconds ?? (SMOKE ? 1 : 10));
+const ROUNDS = Math.max(1, Number(args.rounds ?? (SMOKE ? 1 : 3)));
 // What a smoke run shrinks besides the duration: what would otherwise take long.
 // Scenario 4's streams: 64 chunks 20 ms apart, a smoke run 2 ms apart (the same work, sooner).
 const PLAN = SMOKE
@@ -303,7 +310,7 @@ say();
 say(`${CPUS} CPUs (${os.cpus()[0]?.model ?? 'unknown'}). ` +
     (CPUS >= 2 ? 'Contenders run on CPU 1; wrk, the Node load clients and the upstream on CPU 0 (taskset). ' : '') +
     `hermesd ${args.hermesd} with threads: 1 and audit on; nginx with 1 worker; Portkey on Node ${process.version}. ` +
-    `Runs of ${SECONDS} s, interleaved per contender.`);
+    `Runs of ${SECONDS} s, interleaved per contender; scenarios 1 and 2 in ${ROUNDS} round(s), medians reported.`);
 if (SMOKE) {
   say();
   say('Smoke run (`--smoke`): every scenario with 1 s runs and small connection counts, to check that the harness ' +
@@ -311,21 +318,47 @@ if (SMOKE) {
 }
 say();
 
+// The median of numbers (NaN when there are none).
+function median(values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+}
+const perRound = (values, digits) => values.map((v) => f(v, digits)).join(', ');
+
+// Runs `measure(contender)` for every contender, ROUNDS times, contenders side by side.
+async function inRounds(measure) {
+  const rounds = [];
+  for (let k = 0; k < ROUNDS; k++) {
+    const r = {};
+    for (const c of contenders) r[c.name] = await measure(c);
+    rounds.push(r);
+  }
+  return rounds;
+}
+
 if (SCENARIOS.has(1)) {
-  const r = {};
-  for (const c of contenders) r[c.name] = await wrk(c, 1, SECONDS);
+  const rounds = await inRounds((c) => wrk(c, 1, SECONDS));
+  const added = (round, name, key) => round[name][key] - round.direct[key];
   say('## 1. Added latency at c=1, non-stream (µs, contender − direct)');
+  say();
+  say(`Medians over ${ROUNDS} round(s); "added" is taken per round, then the median.`);
   say();
   say('| contender | p50 | p99 | added p50 | added p99 |');
   say('|---|---|---|---|---|');
   for (const c of contenders) {
-    say(`| ${c.name} | ${us(r[c.name].p50)} | ${us(r[c.name].p99)} | ${c.name === 'direct' ? '—' : us(r[c.name].p50 - r.direct.p50)} | ` +
-        `${c.name === 'direct' ? '—' : us(r[c.name].p99 - r.direct.p99)} |`);
-    need(`scenario 1, ${c.name}`, [r[c.name].p50, r[c.name].p99]);
+    const p50 = median(rounds.map((r) => r[c.name].p50));
+    const p99 = median(rounds.map((r) => r[c.name].p99));
+    const direct = c.name === 'direct';
+    say(`| ${c.name} | ${us(p50)} | ${us(p99)} | ${direct ? '—' : us(median(rounds.map((r) => added(r, c.name, 'p50'))))} | ` +
+        `${direct ? '—' : us(median(rounds.map((r) => added(r, c.name, 'p99'))))} |`);
+    need(`scenario 1, ${c.name}`, [p50, p99]);
   }
-  const ratio = (r.hermes?.p99 - r.direct.p99) / (r.nginx?.p99 - r.direct.p99);
+  const ratios = rounds.map((r) => added(r, 'hermes', 'p99') / added(r, 'nginx', 'p99'));
+  const ratios50 = rounds.map((r) => added(r, 'hermes', 'p50') / added(r, 'nginx', 'p50'));
   say();
-  say(`Goal: Hermes added p99 < 80 µs and ≤ 1.5× nginx's. Hermes/nginx added p99: ${f(ratio, 2)}.`);
+  say(`Goal: Hermes added p99 < 80 µs and ≤ 1.5× nginx's. Hermes/nginx added p99: ${f(median(ratios), 2)} ` +
+      `(per round: ${perRound(ratios, 2)}); added p50: ${f(median(ratios50), 2)} (per round: ${perRound(ratios50, 2)}).`);
   say();
 }
 
@@ -333,30 +366,33 @@ let apiRps = NaN;  // hermesd's req/s in scenario 2: scenario 6's baseline
 if (SCENARIOS.has(2) || SCENARIOS.has(7)) {
   const idle = hermesTarget ? rssMiB(hermesTarget.pid) : NaN;
   let rssUnderLoad = NaN;
-  const r = {};
-  for (const c of contenders) {
-    if (c === hermesTarget) {
-      const sample = () => { rssUnderLoad = Math.max(rssUnderLoad || 0, rssMiB(c.pid)); };
-      const sampler = setInterval(sample, 200);
-      r[c.name] = await wrk(c, 64, SECONDS);
-      clearInterval(sampler);
-      sample();
-    } else {
-      r[c.name] = await wrk(c, 64, SECONDS);
-    }
-  }
-  apiRps = r.hermes?.rps ?? NaN;
+  const rounds = await inRounds(async (c) => {
+    if (c !== hermesTarget) return wrk(c, 64, SECONDS);
+    const sample = () => { rssUnderLoad = Math.max(rssUnderLoad || 0, rssMiB(c.pid)); };
+    const sampler = setInterval(sample, 200);
+    const result = await wrk(c, 64, SECONDS);
+    clearInterval(sampler);
+    sample();
+    return result;
+  });
+  const rps = (name) => median(rounds.map((r) => r[name]?.rps));
+  apiRps = rps('hermes');
   if (SCENARIOS.has(2)) {
     say('## 2. Throughput, non-stream, 64 connections');
+    say();
+    say(`Medians over ${ROUNDS} round(s).`);
     say();
     say('| contender | req/s | errors | ratio to direct | ratio to nginx |');
     say('|---|---|---|---|---|');
     for (const c of contenders) {
-      say(`| ${c.name} | ${f(r[c.name].rps)} | ${r[c.name].errors} | ${f(r[c.name].rps / r.direct.rps, 2)} | ${f(r[c.name].rps / r.nginx?.rps, 2)} |`);
-      need(`scenario 2, ${c.name}`, [r[c.name].rps]);
+      const errors = rounds.reduce((sum, r) => sum + r[c.name].errors, 0);
+      say(`| ${c.name} | ${f(rps(c.name))} | ${errors} | ${f(rps(c.name) / rps('direct'), 2)} | ${f(rps(c.name) / rps('nginx'), 2)} |`);
+      need(`scenario 2, ${c.name}`, [rps(c.name)]);
     }
+    const ratios = rounds.map((r) => r.hermes?.rps / r.nginx?.rps);
     say();
-    say('Goal: Hermes ≥ 0.8× nginx.');
+    say(`Goal: Hermes ≥ 0.8× nginx. Hermes/nginx per round: ${perRound(ratios, 2)} (median ${f(median(ratios), 2)}); ` +
+        `hermes req/s per round: ${perRound(rounds.map((r) => r.hermes?.rps), 0)}.`);
     say();
   }
   if (SCENARIOS.has(7)) {
