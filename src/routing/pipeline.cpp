@@ -162,7 +162,9 @@ struct Pipeline::Impl {
     row.decision = "rejected";
     row.status = std::string(reason_code(reason));
     row.detail_json = message_detail(m, [&](JsonWriter& w) {
-      for (const auto& [key, value] : detail.items()) w.key(key).raw(value.dump());
+      // Values can hold sender bytes; invalid UTF-8 is replaced rather than thrown on.
+      for (const auto& [key, value] : detail.items())
+        w.key(key).raw(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     });
     record(std::move(row));
     return ReplyError{reason, std::move(message), {}, {}};

@@ -37,8 +37,11 @@ re2::RE2::Options regex_options() {
 // terminals, so control characters are escaped and long values shortened.
 std::string quote(std::string_view value) {
   constexpr std::size_t kMax = 80;
+  std::size_t cut = std::min(value.size(), kMax);
+  // Shorten on a character boundary: never end inside a UTF-8 sequence.
+  while (cut < value.size() && cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
   std::string out = "'";
-  for (std::size_t i = 0; i < value.size() && i < kMax; ++i) {
+  for (std::size_t i = 0; i < cut; ++i) {
     auto c = static_cast<unsigned char>(value[i]);
     if (c < 0x20 || c == 0x7F) {
       out += fmt::format("\\x{:02x}", c);
@@ -46,7 +49,7 @@ std::string quote(std::string_view value) {
       out += static_cast<char>(c);
     }
   }
-  if (value.size() > kMax) {
+  if (cut < value.size()) {
     out += "...";
   }
   return out + "'";

@@ -142,13 +142,15 @@ std::shared_ptr<const config::Config> make_config(std::uint32_t max_in_flight = 
 
 // One pipeline with fresh shared state; the metrics registry outlives it.
 struct Harness {
-  explicit Harness(std::shared_ptr<FakeBackend> fake, std::uint32_t max_in_flight = 1024) : backend(std::move(fake)) {
+  explicit Harness(std::shared_ptr<FakeBackend> fake, std::uint32_t max_in_flight = 1024,
+                   std::shared_ptr<const config::Config> config = nullptr)
+      : backend(std::move(fake)) {
     shared = std::make_shared<PipelineShared>();
     shared->limiter_store = std::make_shared<InMemoryLimiterStore>();
     sessions = std::make_shared<InMemorySessionStore>(10'000);
     shared->sessions = sessions;
     PipelineOptions options;
-    options.config = make_config(max_in_flight);
+    options.config = config ? std::move(config) : make_config(max_in_flight);
     options.backends = {{"fake", backend}};
     options.shared = shared;
     options.audit = &audit;
@@ -431,6 +433,37 @@ TEST(Pipeline, ARejectedMessageLeavesOneRowWithWhatArrived) {
   EXPECT_EQ(row.detail_object().value("requested_model", ""), "no-such-model");
   EXPECT_EQ(row.detail_object().value("channel_type", ""), "test");
   EXPECT_TRUE(row.answer.empty());
+}
+
+TEST(Pipeline, ARefusalExplainingANonUtf8SenderIsStillAudited) {
+  auto config = std::const_pointer_cast<config::Config>(make_config());
+  config::RouteConfig outsiders;
+  outsiders.name = "outsiders";
+  outsiders.match = config::RouteMatch{.senders = {"*"}};
+  outsiders.reject_message = "Not here.";
+  config->routes.insert(config->routes.begin(), outsiders);
+  Harness h(std::make_shared<FakeBackend>(), 1024, config);
+
+  // 79 ASCII bytes then two-byte characters: the explanation's 80-byte cut lands inside one.
+  Exchange long_sender, bad_byte;
+  long_sender.message = chat_message("dm-9", std::string(79, 'a') + "\xc3\xa9\xc3\xa9", "bonjour");
+  bad_byte.message = chat_message("dm-10", "bad\xff", "bonjour");  // a byte that is never UTF-8
+  asio::io_context io;
+  Failures failures;
+  asio::co_spawn(asio::make_strand(io), run_in_order(h.pipeline.get(), {&long_sender, &bad_byte}),
+                 failures.handler());
+  run_two_threads(io);
+  ASSERT_TRUE(failures.what.empty()) << failures.what.front();
+  EXPECT_EQ(long_sender.outcome.reason, Reason::rejected_by_rule);
+  EXPECT_EQ(bad_byte.outcome.reason, Reason::rejected_by_rule);
+
+  auto events = h.audit.events();
+  ASSERT_EQ(events.size(), 2u);
+  auto why = events[0].detail_object().value("why", "");
+  EXPECT_NE(why.find("sender '" + std::string(79, 'a') + "...'"), std::string::npos) << why;
+  EXPECT_EQ(events[1].kind, "route.decision");
+  EXPECT_NE(events[1].detail_object().value("why", "").find("sender 'bad\xef\xbf\xbd'"), std::string::npos)
+      << "the byte is replaced by U+FFFD";
 }
 
 // Fails every call the way an upstream outage does.

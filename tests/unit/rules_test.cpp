@@ -242,6 +242,15 @@ TEST(RuleSetExplain, SenderControlCharactersAreEscaped) {
   EXPECT_EQ(std::count(why.begin(), why.end(), '\n'), 1);
 }
 
+TEST(RuleSetExplain, LongValuesAreShortenedOnACharacterBoundary) {
+  RuleSet rules({route("s", config::RouteMatch{.senders = {"X*"}})});
+  std::string sender = std::string(79, 'a') + "\xc3\xa9" + "tail";
+  auto why = rules.match(slack(sender, "x"), Explain::every_rule).why;
+  EXPECT_TRUE(contains(why, "'" + std::string(79, 'a') + "...'")) << why;
+  EXPECT_TRUE(contains(rules.match(slack(std::string(78, 'a') + "\xc3\xa9tail", "x"), Explain::every_rule).why,
+                       "'" + std::string(78, 'a') + "\xc3\xa9...'"));
+}
+
 TEST(RuleSetCompile, InvalidRegexThrowsNamingTheRoute) {
   try {
     RuleSet rules({route("bad", config::RouteMatch{.text_regex = "a(b"})});
