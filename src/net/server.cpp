@@ -305,9 +305,11 @@ class DisconnectWatch {
     state->socket->async_receive(
         asio::buffer(&state->peeked, 1), tcp::socket::message_peek,
         [state, generation](const boost::system::error_code& ec, std::size_t n) {
-          if (generation != state->watch_generation || ec == asio::error::operation_aborted) return;
+          // stop() moves the generation on before it cancels, so an abort that is still
+          // current came from elsewhere: close_all() at the drain deadline.
+          if (generation != state->watch_generation) return;
           if (!ec && n > 0) return;  // a pipelined request: not a disconnect
-          state->left = true;        // EOF, reset, or any other end of the connection
+          state->left = true;        // EOF, reset, a closed socket: the answer has nowhere to go
           state->client_left.emit(asio::cancellation_type::terminal);
         });
   }

@@ -288,6 +288,41 @@ TEST_F(Api, PipelinedRequestsAreNotMistakenForADisconnect) {
   for (const auto& row : exchanges) EXPECT_EQ(row["status"], "ok");
 }
 
+TEST(ApiShutdown, AMessageStillRunningAtTheDrainDeadlineIsAudited) {
+  NodePeer upstream("tests/peers/openai_upstream.mjs");
+  ASSERT_TRUE(upstream.start()) << upstream.error();
+  Daemon d(R"(
+gateway: {instance: it-api, data_dir: "${DATA}", threads: 2, drain_timeout: 300ms}
+listeners:
+  - {name: local, bind: loopback, port: ${PORT0}}
+channels:
+  - {name: api, type: api, listener: local, keys: [{name: ci-bot, key: "${env:IT_KEY_CI}"}]}
+models:
+  - {name: hang, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(upstream.port()) +
+               R"(/v1", model: mock-hang}
+agents:
+  - {name: stuck, model: hang}
+routes:
+  - {name: default, agent: stuck}
+)", keys());
+  ASSERT_TRUE(d.start()) << d.log();
+  RawConnection c(d.port());
+  std::string body = user("are you there?").dump();  // the upstream never answers
+  c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  for (int i = 0; i < 100 && json::parse(http_get(upstream.port(), "/_requests").body).empty(); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  d.signal(SIGTERM);
+  ASSERT_EQ(d.wait_exit(5s), 0) << d.log();
+  EXPECT_NE(d.log().find("drain deadline reached"), std::string::npos) << d.log();
+  auto exchange = d.audit_events("message.exchange", 1, 0ms);
+  ASSERT_EQ(exchange.size(), 1u) << "the message cut by the deadline keeps its row";
+  EXPECT_EQ(exchange[0]["status"], "cancelled");
+  EXPECT_EQ(exchange[0]["agent"], "stuck");
+  EXPECT_TRUE(c.closed_by_peer(1s));
+}
+
 TEST(ApiSessions, ARestartKeepsServerSideHistory) {
   NodePeer upstream("tests/peers/openai_upstream.mjs");
   ASSERT_TRUE(upstream.start()) << upstream.error();
