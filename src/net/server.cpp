@@ -70,7 +70,8 @@ struct ConnectionState {
   // client leaves, which cancels whatever the handler awaits.
   asio::cancellation_signal client_left;
   bool left = false;                 // the watch saw the client close
-  char peeked = 0;                   // the watch's one-byte peek lands here
+  bool tls = false;                  // the socket carries TLS records, not HTTP bytes
+  std::array<unsigned char, 64> peeked{};  // the watch's peek lands here (TLS: a record's start)
   std::uint64_t watch_generation = 0;  // a watch's callback acts only for its own handler call
   explicit ConnectionState(asio::strand<asio::io_context::executor_type> s) : strand(std::move(s)) {}
 };
@@ -205,6 +206,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
   };
   if (settings->tls) {
     auto tls = settings->tls;
+    state->tls = true;
     asio::co_spawn(
         state->strand,
         [](std::shared_ptr<Impl> impl, Listener* lp, std::shared_ptr<ConnectionState> st,
@@ -269,15 +271,35 @@ HttpResponse too_large(std::uint64_t limit) {
   return r;
 }
 
+namespace {
+// Whether the peeked bytes are a TLS client's goodbye rather than a pipelined request:
+// one whole record that is either a plaintext alert (TLS 1.2) or too short to carry any
+// HTTP request. TLS 1.3 hides the type (RFC 8446 5.2): its close_notify is an
+// application_data record of 19 bytes (alert 2, type 1, AEAD tag 16), while the
+// smallest request line already needs 16 bytes of data and the tag.
+bool tls_goodbye(const unsigned char* bytes, std::size_t n) {
+  constexpr unsigned char kAlert = 21, kApplicationData = 23;
+  constexpr std::size_t kHeader = 5, kMaxGoodbyeBody = 24;
+  if (n < kHeader) return false;
+  std::size_t body = (std::size_t{bytes[3]} << 8) | bytes[4];
+  if (bytes[0] == kAlert) return true;
+  return bytes[0] == kApplicationData && body <= kMaxGoodbyeBody && n == kHeader + body;
+}
+}  // namespace
+
 // Watches the client's socket while a handler works, so that an abandoned request stops
 // its upstream work. When the client has closed, it emits a terminal cancellation on
 // the connection's signal, which reaches whatever the handler awaits. The watch is a
-// one-byte MSG_PEEK receive queued on the connection's strand: no coroutine of its own
-// (racing the handler against a second coroutine cost more than the rest of the
-// request's bookkeeping), and no system call while the client stays, where a readiness
-// wait (async_wait) re-armed epoll with one per request. A readable socket with data (a
-// pipelined request) is not a disconnect; the peeked byte stays for the next read and
-// the watch ends. stop() before the connection does anything else with its socket.
+// MSG_PEEK receive (one byte; under TLS, enough for a short record) queued on the
+// connection's strand: no coroutine of its own (racing the handler against a second
+// coroutine cost more than the rest of the request's bookkeeping), and no system call
+// while the client stays, where a readiness wait (async_wait) re-armed epoll with one
+// per request. A readable socket with data (a
+// pipelined request) is not a disconnect; the peeked bytes stay for the next read and
+// the watch ends, so a client that pipelines and then leaves is noticed when its answer
+// is written. Under TLS the bytes are records, and a client closes with a close_notify
+// alert before its FIN: see tls_goodbye(). stop() before the connection does anything
+// else with its socket.
 class DisconnectWatch {
  public:
   explicit DisconnectWatch(std::shared_ptr<ConnectionState> state) : state_(std::move(state)) {
@@ -302,13 +324,15 @@ class DisconnectWatch {
  private:
   static void arm(const std::shared_ptr<ConnectionState>& state, std::uint64_t generation) {
     if (!state->socket) return;
+    std::size_t peek = state->tls ? state->peeked.size() : 1;
     state->socket->async_receive(
-        asio::buffer(&state->peeked, 1), tcp::socket::message_peek,
+        asio::buffer(state->peeked.data(), peek), tcp::socket::message_peek,
         [state, generation](const boost::system::error_code& ec, std::size_t n) {
           // stop() moves the generation on before it cancels, so an abort that is still
           // current came from elsewhere: close_all() at the drain deadline.
           if (generation != state->watch_generation) return;
-          if (!ec && n > 0) return;  // a pipelined request: not a disconnect
+          bool data = !ec && n > 0;
+          if (data && !(state->tls && tls_goodbye(state->peeked.data(), n))) return;  // pipelined
           state->left = true;        // EOF, reset, a closed socket: the answer has nowhere to go
           state->client_left.emit(asio::cancellation_type::terminal);
         });

@@ -278,7 +278,10 @@ TEST_F(Api, PipelinedRequestsAreNotMistakenForADisconnect) {
   std::string body = user("one", "slow").dump();
   std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
                         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  ASSERT_TRUE(c.send(request + request));  // the second arrives while the first is answered
+  ASSERT_TRUE(c.send(request));
+  for (int i = 0; i < 50 && upstream_requests().empty(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(upstream_requests().size(), 1u);
+  ASSERT_TRUE(c.send(request));  // arrives while the first waits for its upstream (400 ms)
   auto first = c.read_response(5s);
   auto second = c.read_response(5s);
   EXPECT_EQ(first.status, 200) << first.raw;

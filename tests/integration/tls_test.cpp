@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "harness.hpp"
+#include "node_peer.hpp"
 
 namespace hermes::test {
 namespace {
@@ -64,6 +65,45 @@ TEST(Tls, KeyThatDoesNotMatchTheCertificateRefusesToStart) {
   EXPECT_FALSE(d.start(5s));
   EXPECT_EQ(d.wait_exit(5s), 1);
   EXPECT_NE(d.log().find("cannot start: listener secure: cannot load TLS key"), std::string::npos) << d.log();
+}
+
+// A TLS client says goodbye with a close_notify alert before its FIN: the request it
+// left must be cancelled and audited like one whose TCP connection ended.
+TEST(Tls, AClientThatClosesItsTlsSessionCancelsItsRequest) {
+  NodePeer upstream("tests/peers/openai_upstream.mjs");
+  ASSERT_TRUE(upstream.start()) << upstream.error();
+  Daemon d(R"(
+gateway: {instance: it-tls, data_dir: "${DATA}", threads: 1}
+listeners:
+  - {name: secure, bind: loopback, port: ${PORT0}, tls: {cert: "${DIR}/cert.pem", key: "${DIR}/key.pem"}}
+channels:
+  - {name: api, type: api, listener: secure}
+models:
+  - {name: hang, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(upstream.port()) +
+               R"(/v1", model: mock-hang}
+agents:
+  - {name: stuck, model: hang}
+routes:
+  - {name: default, agent: stuck}
+)");
+  make_cert(d.dir().path(), "hermes");
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string body = R"({"model":"auto","messages":[{"role":"user","content":"hello?"}]})";
+  std::string request = "POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n"
+                        "Content-Length: " + std::to_string(body.size()) + "\\r\\n\\r\\n" + body;
+  // s_client sends the request, and at the end of its input (300 ms later, once the
+  // request is being answered) closes the session: close_notify, then FIN. TLS 1.2 shows
+  // the alert's record type; TLS 1.3 encrypts it.
+  for (std::string version : {"-tls1_3", "-tls1_2"}) {
+    run("(printf '" + request + "'; sleep 0.3) | openssl s_client -quiet -no_ign_eof " + version +
+        " -connect 127.0.0.1:" + std::to_string(d.port()) + " 2>/dev/null");
+  }
+  auto exchanges = d.audit_events("message.exchange", 2, 3s);
+  ASSERT_EQ(exchanges.size(), 2u) << d.log();
+  for (const auto& row : exchanges) EXPECT_EQ(row["status"], "cancelled");
+  auto seen = nlohmann::json::parse(http_get(upstream.port(), "/_requests").body);
+  ASSERT_EQ(seen.size(), 2u);
+  for (const auto& call : seen) EXPECT_TRUE(call.value("client_disconnected", false)) << call.dump();
 }
 
 }  // namespace
