@@ -561,7 +561,8 @@ TEST_F(AuditLogTest, StoreTextPolicies) {
 
 // --- schema version 4: the answer column ------------------------------------------
 
-// A database as hermesd wrote it before schema version 4, with `rows` chained rows.
+// A database as hermesd wrote it before schema version 4, with `rows` chained rows in
+// the old four-rows-per-message shape: inbound, routing decision, model call, outbound.
 void write_schema_three_database(const fs::path& path, int rows, const std::string& key) {
   fs::create_directories(path.parent_path());
   store::Database db(path, store::OpenOptions{});
@@ -577,22 +578,24 @@ void write_schema_three_database(const fs::path& path, int rows, const std::stri
     r.ts = 1'700'000'000'000 + i;
     r.instance = kInstance;
     r.request_id = "old-" + std::to_string(i);
-    r.kind = i % 2 ? "message.inbound" : "message.outbound";
+    static const char* const kinds[] = {"message.inbound", "route.decision", "backend.call", "message.outbound"};
+    r.kind = kinds[(i - 1) % 4];
     r.channel = "api";
     r.agent = "general";
     r.rule = "default";
-    r.decision = "answered";
+    r.decision = r.kind == "route.decision" ? "routed" : "answered";
     r.status = "ok";
+    if (r.kind == "backend.call") r.latency_ms = 11;
     r.text = "before the upgrade";
     r.prev_hash = prev;
     r.hash = chain_hash(r, key);
     prev = r.hash;
     auto s = db.prepare(
         "INSERT INTO audit_events (id, ts, instance, request_id, kind, channel, agent, rule, decision, status, text, "
-        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+        "prev_hash, hash, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
     s.bind(1, r.id).bind(2, r.ts).bind(3, r.instance).bind(4, r.request_id).bind(5, r.kind).bind(6, r.channel);
     s.bind(7, r.agent).bind(8, r.rule).bind(9, r.decision).bind(10, r.status).bind(11, r.text);
-    s.bind(12, r.prev_hash).bind(13, r.hash).step();
+    s.bind(12, r.prev_hash).bind(13, r.hash).bind_optional(14, r.latency_ms).step();
   }
 }
 
@@ -647,10 +650,13 @@ TEST_F(AuditLogTest, UpgradingToSchemaFourKeepsOldRowsVerifiableAndTheViewsReadB
   EXPECT_EQ(added.bad_row_id, 2);
 
   EXPECT_EQ(scalar("SELECT count(*) FROM audit_log WHERE answer = 'answer'"), 1);
-  EXPECT_EQ(scalar("SELECT count(*) FROM route_decisions WHERE decision = 'routed' AND rule = 'default'"), 1)
-      << "the exchange row stands for its routing decision";
-  EXPECT_EQ(scalar("SELECT count(*) FROM backend_calls"), 2) << "the failed call and the answering one";
-  EXPECT_EQ(scalar("SELECT latency_ms FROM backend_calls WHERE status = 'ok'"), 7);
+  EXPECT_EQ(scalar("SELECT count(*) FROM route_decisions WHERE decision = 'routed' AND rule = 'default'"), 2)
+      << "the old route.decision row, and the exchange row standing for its routing decision";
+  EXPECT_EQ(scalar("SELECT count(*) FROM backend_calls"), 3) << "the old call, the failed call and the answering one";
+  EXPECT_EQ(scalar("SELECT latency_ms FROM backend_calls WHERE status = 'ok' ORDER BY id LIMIT 1"), 11)
+      << "the old call's own latency";
+  EXPECT_EQ(scalar("SELECT latency_ms FROM backend_calls WHERE status = 'ok' ORDER BY id LIMIT 1 OFFSET 1"), 7)
+      << "the exchange's backend_ms";
 }
 
 // --- reopening ----------------------------------------------------------------------
