@@ -300,14 +300,7 @@ listeners:
   - {name: local, bind: loopback, port: ${PORT0}}
 channels:
   - {name: api, type: api, listener: local, keys: [{name: ci-bot, key: "${env:IT_KEY_CI}"}]}
-models:
-  - {name: hang, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(upstream.port()) +
-               R"(/v1", model: mock-hang}
-agents:
-  - {name: stuck, model: hang}
-routes:
-  - {name: default, agent: stuck}
-)", keys());
+)" + hanging_agent_yaml(upstream.port()), keys());
   ASSERT_TRUE(d.start()) << d.log();
   RawConnection c(d.port());
   std::string body = user("are you there?").dump();  // the upstream never answers

@@ -86,4 +86,14 @@ void NodePeer::stop() {
   }
 }
 
+std::string hanging_agent_yaml(std::uint16_t port) {
+  return R"(models:
+  - {name: hang, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(port) + R"(/v1", model: mock-hang}
+agents:
+  - {name: stuck, model: hang}
+routes:
+  - {name: default, agent: stuck}
+)";
+}
+
 }  // namespace hermes::test

@@ -34,4 +34,8 @@ class NodePeer {
   std::string error_;
 };
 
+// Config sections (models, agents, routes) that send every message to agent `stuck`,
+// whose model is openai_upstream.mjs's mock-hang at `port`: it never answers.
+std::string hanging_agent_yaml(std::uint16_t port);
+
 }  // namespace hermes::test

@@ -78,14 +78,7 @@ listeners:
   - {name: secure, bind: loopback, port: ${PORT0}, tls: {cert: "${DIR}/cert.pem", key: "${DIR}/key.pem"}}
 channels:
   - {name: api, type: api, listener: secure}
-models:
-  - {name: hang, type: openai, base_url: "http://127.0.0.1:)" + std::to_string(upstream.port()) +
-               R"(/v1", model: mock-hang}
-agents:
-  - {name: stuck, model: hang}
-routes:
-  - {name: default, agent: stuck}
-)");
+)" + hanging_agent_yaml(upstream.port()));
   make_cert(d.dir().path(), "hermes");
   ASSERT_TRUE(d.start()) << d.log();
   std::string body = R"({"model":"auto","messages":[{"role":"user","content":"hello?"}]})";
