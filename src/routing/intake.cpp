@@ -1,12 +1,17 @@
 #include "hermes/routing/intake.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <functional>
+#include <optional>
 
 #include "hermes/store/database.hpp"
 
@@ -130,25 +135,74 @@ OutboxEntry entry_from_row(store::Statement& row) {
 
 }  // namespace
 
+// Group commit: every write queued while the writer thread is busy joins the next
+// transaction, each in a savepoint of its own, so one failing write does not undo the
+// others. A transaction per write (a claim, an outbox entry, each delivery state) made
+// the writer thread the busiest part of a Slack event. Callers still resume only once
+// their write is committed. The batch lives on the writer thread: no lock.
 struct IntakeStore::Impl {
+  // A write: `work` runs inside the batch's transaction (a StoreError it throws rolls
+  // back its savepoint); `done` learns whether it was committed.
+  struct Job {
+    std::function<void()> work;
+    std::function<void(bool committed)> done;
+  };
+
   std::unique_ptr<store::Database> db;
   std::chrono::milliseconds remember;
   asio::thread_pool writer{1};  // the one writer thread of intake.db
   std::int64_t last_prune = 0;
+  std::vector<Job> queued;    // writer thread only
+  bool drain_posted = false;  // writer thread only
 
-  Claim claim_now(const InboundMessage& m) {
+  // On the writer thread: the job joins the batch that the next drain commits.
+  void submit(Job job) {
+    queued.push_back(std::move(job));
+    if (drain_posted) return;
+    drain_posted = true;
+    asio::post(writer, [this] { drain(); });
+  }
+
+  void drain() {
+    std::vector<Job> jobs;
+    jobs.swap(queued);
+    drain_posted = false;
+    std::vector<char> ok(jobs.size(), 0);
+    bool committed = false;
     try {
       prune_if_due();
       store::Transaction tx(*db);
+      for (std::size_t i = 0; i < jobs.size(); ++i) ok[i] = run_in_savepoint(jobs[i]);
+      tx.commit();
+      committed = true;
+    } catch (const store::StoreError& e) {
+      spdlog::error("intake.db: a batch of {} write(s) could not be committed: {}", jobs.size(), e.what());
+    }
+    for (std::size_t i = 0; i < jobs.size(); ++i) jobs[i].done(committed && ok[i]);
+  }
+
+  bool run_in_savepoint(Job& job) {
+    db->cached("SAVEPOINT job").step();
+    try {
+      job.work();
+      db->cached("RELEASE job").step();
+      return true;
+    } catch (const store::StoreError&) {
+      db->cached("ROLLBACK TO job").step();
+      db->cached("RELEASE job").step();
+      return false;
+    }
+  }
+
+  Claim claim_now(const InboundMessage& m) {
+    try {
       auto& insert = db->cached(
           "INSERT OR IGNORE INTO intake (channel, event_id, received_at, message) VALUES (?1, ?2, ?3, ?4)");
       insert.bind(1, m.channel).bind(2, m.event_id).bind(3, now_ms()).bind(4, to_json(m)).step();
-      bool inserted = db->changes() > 0;
-      tx.commit();
-      return inserted ? Claim::accepted : Claim::duplicate;
+      return db->changes() > 0 ? Claim::accepted : Claim::duplicate;
     } catch (const store::StoreError& e) {
       spdlog::error("intake: cannot persist {} event {}: {}", m.channel, m.event_id, e.what());
-      return Claim::failed;
+      throw;
     }
   }
 
@@ -163,34 +217,33 @@ struct IntakeStore::Impl {
     prune_outbox.bind(1, now - remember.count()).step();
   }
 
+  // Queues the answer's parts and completes the intake claim: both or neither.
   std::optional<std::vector<OutboxEntry>> enqueue_now(std::vector<OutboxEntry> parts) {
     if (parts.empty()) return parts;
     const std::string channel = parts.front().channel;
     const std::string event_id = parts.front().event_id;
     try {
-      store::Transaction tx(*db);
       auto& insert = db->cached(
           "INSERT INTO outbox (channel, event_id, part, created_at, entry) VALUES (?1, ?2, ?3, ?4, ?5) "
           "ON CONFLICT (channel, event_id, part) DO NOTHING RETURNING id");
       auto created = now_ms();
-      std::vector<OutboxEntry> queued;
+      std::vector<OutboxEntry> queued_parts;
       for (auto& e : parts) {
         e.created_at_ms = created;
         insert.bind(1, e.channel).bind(2, e.event_id).bind(3, std::int64_t{e.part}).bind(4, created);
         insert.bind(5, entry_to_json(e));
         if (insert.step()) {  // no row: this part was queued before (a replay); never queue it twice
           e.id = insert.column_int(0);
-          queued.push_back(std::move(e));
+          queued_parts.push_back(std::move(e));
         }
         insert.reset();
       }
       auto& done = db->cached(kCompleteClaim);
       done.bind(1, created).bind(2, channel).bind(3, event_id).step();
-      tx.commit();
-      return queued;
+      return queued_parts;
     } catch (const store::StoreError& e) {
       spdlog::error("outbox: cannot queue the answer to {} event {}: {}", channel, event_id, e.what());
-      return std::nullopt;
+      throw;
     }
   }
 
@@ -202,23 +255,45 @@ struct IntakeStore::Impl {
       s.step();
     } catch (const store::StoreError& e) {
       spdlog::error("outbox: cannot record the delivery state of entry {}: {}", id, e.what());
+      throw;
     }
   }
 };
 
 namespace {
 
-asio::awaitable<Claim> claim_on_writer(IntakeStore::Impl* impl, InboundMessage message) {
-  co_return impl->claim_now(message);
+// Runs on the writer thread: queues `work` in the next batch and returns its result
+// once the batch is committed, or `if_lost` when it was not.
+template <class Result>
+asio::awaitable<Result> in_next_batch(IntakeStore::Impl* impl, std::function<Result()> work, Result if_lost) {
+  asio::steady_timer committed(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+  std::optional<Result> result;
+  bool ok = false;
+  // The lambdas refer to this frame, which lives until `done` has run.
+  impl->submit({[&] { result = work(); },
+                [&](bool c) {
+                  ok = c;
+                  committed.cancel();
+                }});
+  co_await committed.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return ok && result ? std::move(*result) : std::move(if_lost);
 }
 
-asio::awaitable<std::optional<std::vector<OutboxEntry>>> enqueue_on_writer(IntakeStore::Impl* impl, std::vector<OutboxEntry> parts) {
-  co_return impl->enqueue_now(std::move(parts));
+template <class Result>
+asio::awaitable<Result> batched(IntakeStore::Impl* impl, std::function<Result()> work, Result if_lost) {
+  co_return co_await asio::co_spawn(impl->writer.get_executor(),
+                                    in_next_batch<Result>(impl, std::move(work), std::move(if_lost)),
+                                    asio::use_awaitable);
 }
 
-asio::awaitable<void> update_on_writer(IntakeStore::Impl* impl, std::string sql, std::int64_t id, std::string text) {
-  impl->update(sql, id, text);
-  co_return;
+// A delivery state change; the caller waits for its commit, whatever the outcome.
+asio::awaitable<void> update_batched(IntakeStore::Impl* impl, std::string_view sql, std::int64_t id,
+                                     std::string text) {
+  std::function<bool()> work = [impl, sql, id, text = std::move(text)] {
+    impl->update(sql, id, text);
+    return true;
+  };
+  co_await batched<bool>(impl, std::move(work), false);
 }
 
 }  // namespace
@@ -234,19 +309,22 @@ IntakeStore::IntakeStore(const std::filesystem::path& path, std::chrono::millise
 IntakeStore::~IntakeStore() { impl_->writer.join(); }
 
 asio::awaitable<Claim> IntakeStore::claim(InboundMessage message) {
-  co_return co_await asio::co_spawn(impl_->writer.get_executor(), claim_on_writer(impl_.get(), std::move(message)),
-                                    asio::use_awaitable);
+  auto m = std::make_shared<InboundMessage>(std::move(message));
+  std::function<Claim()> work = [impl = impl_.get(), m] { return impl->claim_now(*m); };
+  co_return co_await batched<Claim>(impl_.get(), std::move(work), Claim::failed);
 }
 
 void IntakeStore::complete(const std::string& channel, const std::string& event_id) {
-  asio::post(impl_->writer, [impl = impl_.get(), channel, event_id] {
+  auto work = [impl = impl_.get(), channel, event_id] {
     try {
       auto& done = impl->db->cached(kCompleteClaim);
       done.bind(1, now_ms()).bind(2, channel).bind(3, event_id).step();
     } catch (const store::StoreError& e) {
       spdlog::error("intake: cannot complete {} event {}: {}", channel, event_id, e.what());
+      throw;
     }
-  });
+  };
+  asio::post(impl_->writer, [impl = impl_.get(), work = std::move(work)] { impl->submit({work, [](bool) {}}); });
 }
 
 std::vector<InboundMessage> IntakeStore::pending() {
@@ -257,8 +335,10 @@ std::vector<InboundMessage> IntakeStore::pending() {
 }
 
 asio::awaitable<std::optional<std::vector<OutboxEntry>>> IntakeStore::enqueue(std::vector<OutboxEntry> parts) {
-  co_return co_await asio::co_spawn(impl_->writer.get_executor(), enqueue_on_writer(impl_.get(), std::move(parts)),
-                                    asio::use_awaitable);
+  using Queued = std::optional<std::vector<OutboxEntry>>;
+  auto p = std::make_shared<std::vector<OutboxEntry>>(std::move(parts));
+  std::function<Queued()> work = [impl = impl_.get(), p] { return impl->enqueue_now(std::move(*p)); };
+  co_return co_await batched<Queued>(impl_.get(), std::move(work), std::nullopt);
 }
 
 namespace {
@@ -276,27 +356,19 @@ constexpr std::string_view kGaveUp =
 }  // namespace
 
 asio::awaitable<void> IntakeStore::attempt_started(std::int64_t id) {
-  co_await asio::co_spawn(impl_->writer.get_executor(),
-                          update_on_writer(impl_.get(), std::string(kAttemptStarted), id, std::string()),
-                          asio::use_awaitable);
+  co_await update_batched(impl_.get(), kAttemptStarted, id, std::string());
 }
 
 asio::awaitable<void> IntakeStore::delivered(std::int64_t id, std::string peer_id) {
-  co_await asio::co_spawn(impl_->writer.get_executor(),
-                          update_on_writer(impl_.get(), std::string(kDelivered), id, std::move(peer_id)),
-                          asio::use_awaitable);
+  co_await update_batched(impl_.get(), kDelivered, id, std::move(peer_id));
 }
 
 asio::awaitable<void> IntakeStore::attempt_failed(std::int64_t id, std::string detail) {
-  co_await asio::co_spawn(impl_->writer.get_executor(),
-                          update_on_writer(impl_.get(), std::string(kAttemptFailed), id, std::move(detail)),
-                          asio::use_awaitable);
+  co_await update_batched(impl_.get(), kAttemptFailed, id, std::move(detail));
 }
 
 asio::awaitable<void> IntakeStore::gave_up(std::int64_t id, std::string detail) {
-  co_await asio::co_spawn(impl_->writer.get_executor(),
-                          update_on_writer(impl_.get(), std::string(kGaveUp), id, std::move(detail)),
-                          asio::use_awaitable);
+  co_await update_batched(impl_.get(), kGaveUp, id, std::move(detail));
 }
 
 std::vector<OutboxEntry> IntakeStore::undelivered() {

@@ -247,7 +247,7 @@ TEST_F(Slack, RateLimitedPostsWaitForRetryAfter) {
   auto sent_at = std::chrono::steady_clock::now();
   ASSERT_EQ(send(callback(message_event("D0RL", "1700000060.000100", "hi"), "Ev60")).status, 200);
   auto got = posts(1);
-  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got.size(), 1u) << daemon_->log();
   EXPECT_GE(std::chrono::steady_clock::now() - sent_at, 950ms);
   EXPECT_EQ(calls_of("chat.postMessage"), 2u);
   auto decisions = daemon_->audit_events("message.delivery", 2);

@@ -6,7 +6,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <future>
+#include <thread>
 
 #include "hermes/channels/async.hpp"
 #include "hermes/net/client.hpp"
@@ -89,6 +92,55 @@ TEST_F(OutboxLedger, QueueingAnAnswerCompletesItsIntakeClaimInTheSameTransaction
   EXPECT_EQ(open[1].thread, "t1");
   EXPECT_EQ(open[1].parts, 2);
   EXPECT_FALSE(open[0].ambiguous);
+}
+
+// Writes that arrive together share a transaction (group commit), each in its own
+// savepoint: a write that fails leaves the others of its batch committed.
+TEST_F(OutboxLedger, ConcurrentWritesAreCommittedTogetherAndAFailingOneAloneIsLost) {
+  constexpr int kClaims = 64;
+  ASSERT_EQ(run(store_->claim(message("answered"))), IntakeClaim::accepted);
+  ASSERT_EQ(run(store_->claim(message("unanswered"))), IntakeClaim::accepted);
+  std::vector<InboundMessage> messages;
+  for (int i = 0; i < kClaims; ++i) messages.push_back(message("burst-" + std::to_string(i)));
+  messages[20].event_id = messages[21].event_id;  // a retry of another event in the same burst
+  auto broken = answer("unanswered", 1);
+  broken[0].channel.clear();  // outbox.channel is NOT NULL: this write fails
+  asio::io_context io;
+  std::vector<std::future<IntakeClaim>> claims;
+  for (auto& m : messages) claims.push_back(asio::co_spawn(io, store_->claim(m), asio::use_future));
+  auto good = asio::co_spawn(io, store_->enqueue(answer("answered", 2)), asio::use_future);
+  auto bad = asio::co_spawn(io, store_->enqueue(broken), asio::use_future);
+  std::thread second([&io] { io.run(); });
+  io.run();
+  second.join();
+
+  int accepted = 0, duplicate = 0, failed = 0;
+  for (auto& c : claims) {
+    switch (c.get()) {
+      case IntakeClaim::accepted: ++accepted; break;
+      case IntakeClaim::duplicate: ++duplicate; break;
+      case IntakeClaim::failed: ++failed; break;
+    }
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(duplicate, 1);
+  EXPECT_EQ(accepted, kClaims - 1);
+  auto queued = good.get();
+  ASSERT_TRUE(queued.has_value());
+  EXPECT_EQ(queued->size(), 2u);
+  EXPECT_FALSE(bad.get().has_value()) << "the failed write reports its failure";
+
+  reopen();  // what is on disk
+  auto open = store_->undelivered();
+  ASSERT_EQ(open.size(), 2u) << "the good answer's parts, none of the failed one";
+  EXPECT_EQ(open[0].event_id, "answered");
+  auto pending = store_->pending();
+  auto is_pending = [&pending](const std::string& id) {
+    return std::any_of(pending.begin(), pending.end(), [&id](const InboundMessage& m) { return m.event_id == id; });
+  };
+  EXPECT_TRUE(is_pending("unanswered")) << "the failed answer did not complete its claim";
+  EXPECT_FALSE(is_pending("answered")) << "the good answer completed its claim";
+  EXPECT_EQ(pending.size(), static_cast<std::size_t>(kClaims - 1 + 1)) << "the burst's claims and 'unanswered'";
 }
 
 TEST_F(OutboxLedger, AnAnswerQueuedTwiceIsKeptOnce) {

@@ -11,6 +11,9 @@
 // answer (delivered after restart), never both and never neither.
 //
 // All SQLite work runs on the store's own writer thread; callers co_await it.
+// Writes that arrive while it is busy are committed together (group commit), each
+// in its own savepoint: a caller resumes once its write is committed, and a write
+// that fails does not undo the others.
 
 #include <boost/asio/awaitable.hpp>
 
