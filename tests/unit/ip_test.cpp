@@ -23,6 +23,15 @@ bool is_private(const char* text) { return any_contains(private_network_cidrs(),
 
 // --- addresses ---------------------------------------------------------------
 
+TEST(IpAddress, EveryIpv4OctetFormatsAsInetNtopDoes) {
+  for (unsigned v = 0; v < 256; ++v) {
+    std::string text = std::to_string(v) + "." + std::to_string(255 - v) + ".0." + std::to_string(v % 100);
+    auto a = IpAddress::parse(text);
+    ASSERT_TRUE(a.has_value()) << text;
+    EXPECT_EQ(a->to_string(), text);
+  }
+}
+
 TEST(IpAddress, ParsesIpv4) {
   auto a = IpAddress::parse("192.168.1.20");
   ASSERT_TRUE(a.has_value());
