@@ -329,7 +329,9 @@ class DisconnectWatch {
         asio::buffer(state->peeked.data(), peek), tcp::socket::message_peek,
         [state, generation](const boost::system::error_code& ec, std::size_t n) {
           // stop() moves the generation on before it cancels, so an abort that is still
-          // current came from elsewhere: close_all() at the drain deadline.
+          // current came from elsewhere: close_all() at the drain deadline, or Beast
+          // closing the socket when a streamed chunk's write timed out. Either way the
+          // answer has nowhere to go.
           if (generation != state->watch_generation) return;
           bool data = !ec && n > 0;
           if (data && !(state->tls && tls_goodbye(state->peeked.data(), n))) return;  // pipelined

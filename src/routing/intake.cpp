@@ -6,11 +6,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/use_future.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <functional>
+#include <future>
 #include <optional>
 
 #include "hermes/store/database.hpp"
@@ -170,15 +170,17 @@ struct IntakeStore::Impl {
     std::vector<char> ok(jobs.size(), 0);
     bool committed = false;
     try {
-      prune_if_due();
       store::Transaction tx(*db);
       for (std::size_t i = 0; i < jobs.size(); ++i) ok[i] = run_in_savepoint(jobs[i]);
       tx.commit();
       committed = true;
-    } catch (const store::StoreError& e) {
+    } catch (const std::exception& e) {
+      // SQLite gave up the whole transaction (disk full, I/O error) or the savepoint
+      // machinery failed: every write of the batch is reported lost to its caller.
       spdlog::error("intake.db: a batch of {} write(s) could not be committed: {}", jobs.size(), e.what());
     }
     for (std::size_t i = 0; i < jobs.size(); ++i) jobs[i].done(committed && ok[i]);
+    prune_if_due();  // after the batch: a failing prune must not cost its writes
   }
 
   bool run_in_savepoint(Job& job) {
@@ -187,7 +189,10 @@ struct IntakeStore::Impl {
       job.work();
       db->cached("RELEASE job").step();
       return true;
-    } catch (const store::StoreError&) {
+    } catch (const std::exception& e) {
+      // A StoreError was logged by the write itself; anything else (bad_alloc) is not
+      // allowed to end the writer thread, which would end the process.
+      if (dynamic_cast<const store::StoreError*>(&e) == nullptr) spdlog::error("intake.db: a write failed: {}", e.what());
       db->cached("ROLLBACK TO job").step();
       db->cached("RELEASE job").step();
       return false;
@@ -210,11 +215,15 @@ struct IntakeStore::Impl {
     auto now = now_ms();
     if (now - last_prune < 60'000) return;
     last_prune = now;
-    auto prune = db->prepare("DELETE FROM intake WHERE completed_at IS NOT NULL AND completed_at < ?1");
-    prune.bind(1, now - remember.count()).step();
-    auto prune_outbox = db->prepare(
-        "DELETE FROM outbox WHERE coalesce(delivered_at, failed_at) IS NOT NULL AND coalesce(delivered_at, failed_at) < ?1");
-    prune_outbox.bind(1, now - remember.count()).step();
+    try {
+      auto prune = db->prepare("DELETE FROM intake WHERE completed_at IS NOT NULL AND completed_at < ?1");
+      prune.bind(1, now - remember.count()).step();
+      auto prune_outbox = db->prepare(
+          "DELETE FROM outbox WHERE coalesce(delivered_at, failed_at) IS NOT NULL AND coalesce(delivered_at, failed_at) < ?1");
+      prune_outbox.bind(1, now - remember.count()).step();
+    } catch (const store::StoreError& e) {
+      spdlog::error("intake.db: pruning old claims and deliveries failed (tried again in a minute): {}", e.what());
+    }
   }
 
   // Queues the answer's parts and completes the intake claim: both or neither.
@@ -265,18 +274,24 @@ namespace {
 // Runs on the writer thread: queues `work` in the next batch and returns its result
 // once the batch is committed, or `if_lost` when it was not.
 template <class Result>
-asio::awaitable<Result> in_next_batch(IntakeStore::Impl* impl, std::function<Result()> work, Result if_lost) {
-  asio::steady_timer committed(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+struct BatchWaiter {
+  explicit BatchWaiter(asio::any_io_executor ex) : committed(std::move(ex), asio::steady_timer::time_point::max()) {}
+  asio::steady_timer committed;  // cancelled by `done`
   std::optional<Result> result;
   bool ok = false;
-  // The lambdas refer to this frame, which lives until `done` has run.
-  impl->submit({[&] { result = work(); },
-                [&](bool c) {
-                  ok = c;
-                  committed.cancel();
+};
+
+template <class Result>
+asio::awaitable<Result> in_next_batch(IntakeStore::Impl* impl, std::function<Result()> work, Result if_lost) {
+  // Shared with the job, which does not rely on this frame outliving it.
+  auto waiter = std::make_shared<BatchWaiter<Result>>(co_await asio::this_coro::executor);
+  impl->submit({[waiter, work = std::move(work)] { waiter->result = work(); },
+                [waiter](bool committed) {
+                  waiter->ok = committed;
+                  waiter->committed.cancel();
                 }});
-  co_await committed.async_wait(asio::as_tuple(asio::use_awaitable));
-  co_return ok && result ? std::move(*result) : std::move(if_lost);
+  co_await waiter->committed.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return waiter->ok && waiter->result ? std::move(*waiter->result) : std::move(if_lost);
 }
 
 template <class Result>
@@ -381,7 +396,12 @@ std::vector<OutboxEntry> IntakeStore::undelivered() {
 }
 
 void IntakeStore::flush() {
-  asio::post(impl_->writer, asio::use_future).get();
+  // A job of its own: it is committed after every write queued before it (complete()
+  // reaches the batch one hop later than a post would).
+  std::promise<void> done;
+  auto committed = done.get_future();
+  asio::post(impl_->writer, [impl = impl_.get(), &done] { impl->submit({[] {}, [&done](bool) { done.set_value(); }}); });
+  committed.get();
 }
 
 }  // namespace hermes::routing

@@ -103,8 +103,8 @@ TEST_F(OutboxLedger, ConcurrentWritesAreCommittedTogetherAndAFailingOneAloneIsLo
   std::vector<InboundMessage> messages;
   for (int i = 0; i < kClaims; ++i) messages.push_back(message("burst-" + std::to_string(i)));
   messages[20].event_id = messages[21].event_id;  // a retry of another event in the same burst
-  auto broken = answer("unanswered", 1);
-  broken[0].channel.clear();  // outbox.channel is NOT NULL: this write fails
+  auto broken = answer("unanswered", 2);
+  broken[1].channel.clear();  // outbox.channel is NOT NULL: this write fails after part 0 was inserted
   asio::io_context io;
   std::vector<std::future<IntakeClaim>> claims;
   for (auto& m : messages) claims.push_back(asio::co_spawn(io, store_->claim(m), asio::use_future));
@@ -132,7 +132,7 @@ TEST_F(OutboxLedger, ConcurrentWritesAreCommittedTogetherAndAFailingOneAloneIsLo
 
   reopen();  // what is on disk
   auto open = store_->undelivered();
-  ASSERT_EQ(open.size(), 2u) << "the good answer's parts, none of the failed one";
+  ASSERT_EQ(open.size(), 2u) << "the good answer's parts, none of the failed one (its part 0 rolled back)";
   EXPECT_EQ(open[0].event_id, "answered");
   auto pending = store_->pending();
   auto is_pending = [&pending](const std::string& id) {
@@ -141,6 +141,17 @@ TEST_F(OutboxLedger, ConcurrentWritesAreCommittedTogetherAndAFailingOneAloneIsLo
   EXPECT_TRUE(is_pending("unanswered")) << "the failed answer did not complete its claim";
   EXPECT_FALSE(is_pending("answered")) << "the good answer completed its claim";
   EXPECT_EQ(pending.size(), static_cast<std::size_t>(kClaims - 1 + 1)) << "the burst's claims and 'unanswered'";
+}
+
+TEST_F(OutboxLedger, FlushWaitsForAFireAndForgetCompletion) {
+  ASSERT_EQ(run(store_->claim(message("done-later"))), IntakeClaim::accepted);
+  for (int i = 0; i < 200; ++i) {
+    store_->complete("hooks", "done-later");
+    store_->flush();
+    ASSERT_TRUE(store_->pending().empty()) << "round " << i;
+    ASSERT_EQ(run(store_->claim(message("done-later-" + std::to_string(i)))), IntakeClaim::accepted);
+    store_->complete("hooks", "done-later-" + std::to_string(i));
+  }
 }
 
 TEST_F(OutboxLedger, AnAnswerQueuedTwiceIsKeptOnce) {

@@ -13,7 +13,8 @@
 // All SQLite work runs on the store's own writer thread; callers co_await it.
 // Writes that arrive while it is busy are committed together (group commit), each
 // in its own savepoint: a caller resumes once its write is committed, and a write
-// that fails does not undo the others.
+// that fails on its own (a constraint) does not undo the others. A failure of the
+// transaction itself (disk full, I/O error) fails every write of the batch.
 
 #include <boost/asio/awaitable.hpp>
 
