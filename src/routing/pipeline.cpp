@@ -311,8 +311,10 @@ boost::asio::awaitable<Pipeline::Impl::Dispatched> Pipeline::Impl::dispatch(
     if (c.time_to_first_token.count() > 0) {
       backend_ttft.with({model}).observe(std::chrono::duration<double>(c.time_to_first_token).count());
     }
-    // The answering call is summarized in the message's row; failed ones get their own.
-    if (!c.ok) record(backend_call_row(m, agent.name, rule, session_id, model, attempt, c, started));
+    // The answering call is summed up in the message's row, and so is one the client
+    // abandoned (it ends the message); calls that failed get rows of their own.
+    bool abandoned = c.error == BackendErrorKind::cancelled;
+    if (!c.ok && !abandoned) record(backend_call_row(m, agent.name, rule, session_id, model, attempt, c, started));
     result.model = model;
     result.completion = c;
     if (c.ok) {
@@ -321,7 +323,9 @@ boost::asio::awaitable<Pipeline::Impl::Dispatched> Pipeline::Impl::dispatch(
       result.backend_ms = elapsed_ms(started);
       co_return result;
     }
-    if (c.error == BackendErrorKind::cancelled) {
+    if (abandoned) {
+      result.attempt = attempt;
+      result.backend_ms = elapsed_ms(started);
       result.error = ReplyError{Reason::cancelled, "The client went away.", {}, {}};
       co_return result;
     }
@@ -511,6 +515,13 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   row.status = std::string(reason_code(dispatched.error.reason));
   row.answer = reply.answer();  // what reached the client before the failure, if anything
   row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) {
+    if (dispatched.error.reason == Reason::cancelled && dispatched.attempt > 0) {
+      // The call the client abandoned has no backend.call row: this row sums it up.
+      Impl::write_call_facts(w, dispatched.model, dispatched.attempt, dispatched.completion);
+      w.key("backend_ms").value(dispatched.backend_ms);
+      if (dispatched.completion.error_message.empty()) w.key("error").value(dispatched.error.message);
+      return;
+    }
     if (!dispatched.model.empty()) w.key("model").value(dispatched.model);
     w.key("error").value(dispatched.error.message);
   });

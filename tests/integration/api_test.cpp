@@ -266,6 +266,10 @@ TEST_F(Api, AClientThatLeavesBeforeAWholeAnswerCancelsTheUpstreamCall) {
   auto exchange = daemon_->audit_events("message.exchange", 1);
   ASSERT_EQ(exchange.size(), 1u);
   EXPECT_EQ(exchange[0]["status"], "cancelled");
+  EXPECT_EQ(exchange[0]["detail"]["model"], "mock-slow") << exchange[0].dump();
+  EXPECT_EQ(exchange[0]["detail"]["attempt"], 1) << "the abandoned call is summed up on the message's row";
+  EXPECT_TRUE(exchange[0]["detail"].contains("backend_ms"));
+  EXPECT_TRUE(daemon_->audit_events("backend.call", 0, 0ms).empty()) << "the client left: no model failed";
   EXPECT_TRUE(upstream_requests().back().value("client_disconnected", false)) << upstream_requests().dump();
   auto metrics = http_get(port(), "/metrics").body;
   EXPECT_EQ(metric_value(metrics, R"(hermes_http_requests_total{listener="local",route="/v1/chat/completions",code="499"})"),
