@@ -294,12 +294,11 @@ bool tls_goodbye(const unsigned char* bytes, std::size_t n) {
 // connection's strand: no coroutine of its own (racing the handler against a second
 // coroutine cost more than the rest of the request's bookkeeping), and no system call
 // while the client stays, where a readiness wait (async_wait) re-armed epoll with one
-// per request. A readable socket with data (a
-// pipelined request) is not a disconnect; the peeked bytes stay for the next read and
-// the watch ends, so a client that pipelines and then leaves is noticed when its answer
-// is written. Under TLS the bytes are records, and a client closes with a close_notify
-// alert before its FIN: see tls_goodbye(). stop() before the connection does anything
-// else with its socket.
+// per request. A readable socket with data (a pipelined request) is not a disconnect;
+// the peeked bytes stay for the next read and the watch ends, so a client that
+// pipelines and then leaves is noticed when its answer is written. Under TLS the bytes
+// are records, and a client closes with a close_notify alert before its FIN: see
+// tls_goodbye(). stop() before the connection does anything else with its socket.
 class DisconnectWatch {
  public:
   explicit DisconnectWatch(std::shared_ptr<ConnectionState> state) : state_(std::move(state)) {
@@ -335,7 +334,7 @@ class DisconnectWatch {
           if (generation != state->watch_generation) return;
           bool data = !ec && n > 0;
           if (data && !(state->tls && tls_goodbye(state->peeked.data(), n))) return;  // pipelined
-          state->left = true;        // EOF, reset, a closed socket: the answer has nowhere to go
+          state->left = true;  // EOF, reset or a closed socket
           state->client_left.emit(asio::cancellation_type::terminal);
         });
   }

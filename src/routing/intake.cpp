@@ -155,6 +155,11 @@ struct IntakeStore::Impl {
   std::vector<Job> queued;    // writer thread only
   bool drain_posted = false;  // writer thread only
 
+  // From any thread: the job reaches the writer thread, then its batch.
+  void submit_later(Job job) {
+    asio::post(writer, [this, job = std::move(job)]() mutable { submit(std::move(job)); });
+  }
+
   // On the writer thread: the job joins the batch that the next drain commits.
   void submit(Job job) {
     queued.push_back(std::move(job));
@@ -189,14 +194,15 @@ struct IntakeStore::Impl {
       job.work();
       db->cached("RELEASE job").step();
       return true;
+    } catch (const store::StoreError&) {
+      // Logged by the write itself, which knows what it was writing.
     } catch (const std::exception& e) {
-      // A StoreError was logged by the write itself; anything else (bad_alloc) is not
-      // allowed to end the writer thread, which would end the process.
-      if (dynamic_cast<const store::StoreError*>(&e) == nullptr) spdlog::error("intake.db: a write failed: {}", e.what());
-      db->cached("ROLLBACK TO job").step();
-      db->cached("RELEASE job").step();
-      return false;
+      // Anything else (bad_alloc) must not end the writer thread, and with it the process.
+      spdlog::error("intake.db: a write failed: {}", e.what());
     }
+    db->cached("ROLLBACK TO job").step();
+    db->cached("RELEASE job").step();
+    return false;
   }
 
   Claim claim_now(const InboundMessage& m) {
@@ -339,7 +345,7 @@ void IntakeStore::complete(const std::string& channel, const std::string& event_
       throw;
     }
   };
-  asio::post(impl_->writer, [impl = impl_.get(), work = std::move(work)] { impl->submit({work, [](bool) {}}); });
+  impl_->submit_later({std::move(work), [](bool) {}});
 }
 
 std::vector<InboundMessage> IntakeStore::pending() {
@@ -396,11 +402,11 @@ std::vector<OutboxEntry> IntakeStore::undelivered() {
 }
 
 void IntakeStore::flush() {
-  // A job of its own: it is committed after every write queued before it (complete()
-  // reaches the batch one hop later than a post would).
+  // A job of its own, queued the way complete() queues: it is done after every write
+  // queued before it.
   std::promise<void> done;
   auto committed = done.get_future();
-  asio::post(impl_->writer, [impl = impl_.get(), &done] { impl->submit({[] {}, [&done](bool) { done.set_value(); }}); });
+  impl_->submit_later({[] {}, [&done](bool) { done.set_value(); }});
   committed.get();
 }
 

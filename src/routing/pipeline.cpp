@@ -136,23 +136,31 @@ struct Pipeline::Impl {
     return e;
   }
 
-  // What arrived, then what the stage that ended the message adds (`add_keys(JsonWriter&)`).
-  // Written with JsonWriter: a DOM per message cost more than the rest of its audit row.
+  // An audit detail: the JSON object `add_keys(JsonWriter&)` fills. Written with
+  // JsonWriter: a DOM per message cost more than the rest of its audit row.
   template <class AddKeys>
-  static std::string message_detail(const InboundMessage& m, AddKeys&& add_keys) {
+  static std::string detail_object(AddKeys&& add_keys) {
     std::string out;
     out.reserve(256);
     JsonWriter w(out);
     w.begin_object();
-    w.key("channel_type").value(m.channel_type);
-    w.key("client").value(m.client.to_string());
-    if (!m.model.empty()) w.key("requested_model").value(m.model);
-    if (!m.api_key.empty()) w.key("api_key").value(m.api_key);
-    if (!m.traceparent.empty()) w.key("traceparent").value(m.traceparent);
-    if (!m.context.empty()) w.key("context_turns").value(static_cast<std::int64_t>(m.context.size()));
     add_keys(w);
     w.end_object();
     return out;
+  }
+
+  // What arrived, then what the stage that ended the message adds.
+  template <class AddKeys>
+  static std::string message_detail(const InboundMessage& m, AddKeys&& add_keys) {
+    return detail_object([&](JsonWriter& w) {
+      w.key("channel_type").value(m.channel_type);
+      w.key("client").value(m.client.to_string());
+      if (!m.model.empty()) w.key("requested_model").value(m.model);
+      if (!m.api_key.empty()) w.key("api_key").value(m.api_key);
+      if (!m.traceparent.empty()) w.key("traceparent").value(m.traceparent);
+      if (!m.context.empty()) w.key("context_turns").value(static_cast<std::int64_t>(m.context.size()));
+      add_keys(w);
+    });
   }
 
   // Ends the message with a refusal: `row` becomes a `kind` row with the reason.
@@ -242,12 +250,12 @@ struct Pipeline::Impl {
     Completion completion;
     std::string model;
     ReplyError error;
-    int attempt = 0;  // the answering model's position in the chain
-    std::int64_t backend_ms = 0;
+    int attempt = 0;  // the last call's model: its position in the chain (0: no call made)
+    std::int64_t backend_ms = 0;  // that call's duration
   };
 
   // What a backend call reported, for its detail: on a backend.call row, or on the
-  // message's row for the call that answered.
+  // message's row for the call that answered or that the client abandoned.
   static void write_call_facts(JsonWriter& w, const std::string& model, int attempt, const Completion& c) {
     w.key("model").value(model);
     w.key("attempt").value(attempt);
@@ -260,6 +268,12 @@ struct Pipeline::Impl {
           std::chrono::duration_cast<std::chrono::milliseconds>(c.time_to_first_token).count()));
     }
   }
+  // The message's last call (answered or abandoned), on the message's row.
+  static void write_last_call(JsonWriter& w, const Dispatched& d) {
+    write_call_facts(w, d.model, d.attempt, d.completion);
+    w.key("backend_ms").value(d.backend_ms);
+  }
+
 
   AuditEvent backend_call_row(const InboundMessage& m, const std::string& agent, const std::string& rule,
                               const std::string& session_id, const std::string& model, int attempt,
@@ -273,12 +287,7 @@ struct Pipeline::Impl {
     e.latency_ms = elapsed_ms(started);
     e.tokens_in = c.usage.prompt_tokens;
     e.tokens_out = c.usage.completion_tokens;
-    std::string detail;
-    JsonWriter w(detail);
-    w.begin_object();
-    write_call_facts(w, model, attempt, c);
-    w.end_object();
-    e.detail_json = std::move(detail);
+    e.detail_json = detail_object([&](JsonWriter& w) { write_call_facts(w, model, attempt, c); });
     return e;
   }
 
@@ -317,15 +326,13 @@ boost::asio::awaitable<Pipeline::Impl::Dispatched> Pipeline::Impl::dispatch(
     if (!c.ok && !abandoned) record(backend_call_row(m, agent.name, rule, session_id, model, attempt, c, started));
     result.model = model;
     result.completion = c;
+    result.attempt = attempt;
+    result.backend_ms = elapsed_ms(started);
     if (c.ok) {
       result.ok = true;
-      result.attempt = attempt;
-      result.backend_ms = elapsed_ms(started);
       co_return result;
     }
     if (abandoned) {
-      result.attempt = attempt;
-      result.backend_ms = elapsed_ms(started);
       result.error = ReplyError{Reason::cancelled, "The client went away.", {}, {}};
       co_return result;
     }
@@ -502,10 +509,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
     row.tokens_in = dispatched.completion.usage.prompt_tokens;
     row.tokens_out = dispatched.completion.usage.completion_tokens;
     row.answer = reply.answer();
-    row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) {
-      Impl::write_call_facts(w, dispatched.model, dispatched.attempt, dispatched.completion);
-      w.key("backend_ms").value(dispatched.backend_ms);
-    });
+    row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) { Impl::write_last_call(w, dispatched); });
     p.record(std::move(row));
     finish(Reason::none);
     co_return outcome;
@@ -517,8 +521,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) {
     if (dispatched.error.reason == Reason::cancelled && dispatched.attempt > 0) {
       // The call the client abandoned has no backend.call row: this row sums it up.
-      Impl::write_call_facts(w, dispatched.model, dispatched.attempt, dispatched.completion);
-      w.key("backend_ms").value(dispatched.backend_ms);
+      Impl::write_last_call(w, dispatched);
       if (dispatched.completion.error_message.empty()) w.key("error").value(dispatched.error.message);
       return;
     }
