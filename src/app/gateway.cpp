@@ -106,6 +106,7 @@ audit::AuditLogOptions audit_options(const config::Config& cfg) {
   o.flush_interval = cfg.audit.flush_interval;
   o.retention = cfg.audit.retention;
   o.head_log_interval = cfg.audit.head_log_interval;
+  o.checkpoint_interval = cfg.audit.checkpoint_interval;
   return o;
 }
 

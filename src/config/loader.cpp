@@ -264,6 +264,7 @@ AuditConfig parse_audit(const YAML::Node& node, ParseContext& ctx) {
   a.batch_size = r.optional<std::uint32_t>("batch_size").value_or(a.batch_size);
   a.flush_interval = r.optional<Duration>("flush_interval").value_or(a.flush_interval);
   a.head_log_interval = r.optional<Duration>("head_log_interval").value_or(a.head_log_interval);
+  a.checkpoint_interval = r.optional<Duration>("checkpoint_interval").value_or(a.checkpoint_interval);
   a.max_size = r.optional<ByteSize>("max_size").value_or(a.max_size);
   if (a.max_size.bytes != 0 && a.max_size.bytes < 64 * 1024) {
     ctx.error(r.child("max_size"), r.path_of("max_size"), "max_size must be 0 (unlimited) or at least 64KiB");
@@ -273,6 +274,10 @@ AuditConfig parse_audit(const YAML::Node& node, ParseContext& ctx) {
   }
   if (a.head_log_interval.count() <= 0) {
     ctx.error(r.child("head_log_interval"), r.path_of("head_log_interval"), "head_log_interval must be greater than zero");
+  }
+  if (a.checkpoint_interval.count() <= 0) {
+    ctx.error(r.child("checkpoint_interval"), r.path_of("checkpoint_interval"),
+              "checkpoint_interval must be greater than zero");
   }
   if (a.batch_size == 0) {
     ctx.error(r.child("batch_size"), r.path_of("batch_size"), "batch_size must be at least 1");
@@ -414,6 +419,9 @@ std::vector<std::string> restart_required_changes(const Config& running, const C
   if (running.audit.batch_size != next.audit.batch_size) changes.push_back("audit.batch_size");
   if (running.audit.flush_interval != next.audit.flush_interval) changes.push_back("audit.flush_interval");
   if (running.audit.head_log_interval != next.audit.head_log_interval) changes.push_back("audit.head_log_interval");
+  if (running.audit.checkpoint_interval != next.audit.checkpoint_interval) {
+    changes.push_back("audit.checkpoint_interval");
+  }
   for (const auto& l : running.listeners) {
     const auto* n = next.find_listener(l.name);
     if (!n) {

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cassert>
 
 #include "hermes/core/thread_role.hpp"
@@ -120,6 +121,7 @@ Database::Database(const std::filesystem::path& path, const OpenOptions& options
                                                                   : "NORMAL";
     exec(std::string("PRAGMA synchronous=") + sync);
     exec("PRAGMA foreign_keys=ON");
+    if (options.manual_checkpoints) sqlite3_wal_hook(db_, &Database::on_wal_commit, this);  // replaces autocheckpoint
     if (options.max_size_bytes > 0) {
       auto page_size = prepare("PRAGMA page_size");
       page_size.step();
@@ -156,6 +158,24 @@ Statement& Database::cached(std::string_view sql) {
   if (found == cached_.end()) found = cached_.emplace(std::string(sql), Statement(db_, sql)).first;
   found->second.reset();
   return found->second;
+}
+
+int Database::on_wal_commit(void* self, sqlite3*, const char*, int frames) {
+  static_cast<Database*>(self)->wal_frames_ = frames;
+  return SQLITE_OK;
+}
+
+void Database::checkpoint() {
+  int wal_frames = 0;
+  int copied = 0;
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
+  if (rc != SQLITE_OK) throw_error(db_, rc, "checkpoint of " + path_.string());
+  if (copied >= wal_frames) {
+    wal_frames_ = checkpointed_frames_ = 0;  // all copied: the next commit starts the WAL over
+  } else {
+    wal_frames_ = wal_frames;  // a reader still needs the rest: copied next time
+    checkpointed_frames_ = copied;
+  }
 }
 
 int Database::changes() const { return sqlite3_changes(db_); }

@@ -366,6 +366,31 @@ TEST_F(AuditLogTest, RecordsAreCommittedInOrderAndChained) {
   EXPECT_EQ(result.heads[0].anchored_at, 0);
 }
 
+// Committed rows reach the database file (synced, under synchronous normal) within
+// checkpoint_interval, not only after SQLite's 1,000 pages.
+TEST_F(AuditLogTest, CommittedRowsAreCheckpointedWithinTheInterval) {
+  auto checkpointed = [this] {
+    auto pages = scalar("PRAGMA page_count") * scalar("PRAGMA page_size");  // WAL included
+    return static_cast<std::int64_t>(fs::file_size(path_)) >= pages;
+  };
+  for (auto interval : {Duration{3'600'000}, Duration{50}}) {
+    SCOPED_TRACE(interval.count());
+    fs::remove_all(path_.parent_path());
+    observability::MetricsRegistry metrics;
+    auto o = options();
+    o.checkpoint_interval = interval;
+    AuditLog log(o, metrics);
+    for (int i = 1; i <= 20; ++i) log.record(make_event(i));
+    ASSERT_TRUE(log.flush(2s));
+    if (interval.count() > 1000) {
+      std::this_thread::sleep_for(200ms);
+      EXPECT_FALSE(checkpointed());
+    } else {
+      EXPECT_TRUE(wait_for(checkpointed));
+    }
+  }
+}
+
 TEST_F(AuditLogTest, VerifyRejectsWrongOrMissingKey) {
   write_events(3);
   auto wrong = verify("not the key");

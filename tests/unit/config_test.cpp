@@ -225,6 +225,7 @@ audit:
   batch_size: 64
   flush_interval: 10ms
   head_log_interval: 1m
+  checkpoint_interval: 250ms
 )"));
 
   EXPECT_EQ(cfg.gateway.instance, "gw-1");
@@ -297,6 +298,7 @@ audit:
   EXPECT_EQ(cfg.audit.batch_size, 64u);
   EXPECT_EQ(cfg.audit.flush_interval, Duration{10});
   EXPECT_EQ(cfg.audit.head_log_interval, Duration{60'000});
+  EXPECT_EQ(cfg.audit.checkpoint_interval, Duration{250});
 }
 
 TEST_F(ConfigTest, FlowStyleListenersParse) {
@@ -702,6 +704,13 @@ TEST_F(ConfigTest, NoListeners) {
 
   e = only_error("gateway: {instance: gw-1}\nlisteners:\naudit: {retention: 30d}\n");
   EXPECT_CONFIG_ERROR(e, 2, 1, "listeners", "at least one listener");
+}
+
+TEST_F(ConfigTest, AuditCheckpointIntervalMustBePositive) {
+  EXPECT_EQ(load_ok(yaml(kMinimal)).audit.checkpoint_interval, Duration{1000});
+  auto e = only_error(yaml(kMinimal) + "audit:\n  checkpoint_interval: 0s\n");
+  EXPECT_TRUE(contains(e.message, "checkpoint_interval must be greater than zero")) << e.to_string();
+  EXPECT_EQ(e.path, "audit.checkpoint_interval");
 }
 
 TEST_F(ConfigTest, TlsWithoutKey) {

@@ -143,6 +143,42 @@ TEST_F(StoreTest, StatementBindsEmptyAndNegativeAsNull) {
   EXPECT_FALSE(read.step());
 }
 
+// --- WAL checkpoints -----------------------------------------------------------------
+
+TEST_F(StoreTest, ManualCheckpointsLeaveTheWalToTheOwnerAndCopyWhatNoReaderNeeds) {
+  OpenOptions o;
+  o.manual_checkpoints = true;
+  Database db(path_, o);
+  db.exec("CREATE TABLE t (b BLOB)");
+  auto insert = db.prepare("INSERT INTO t VALUES (zeroblob(3000))");
+  for (int i = 0; i < 1500; ++i) {  // ~1,500 pages, one commit each: past SQLite's automatic 1,000
+    insert.reset();
+    insert.step();
+  }
+  EXPECT_GT(db.wal_backlog(), 1500);
+  EXPECT_LT(fs::file_size(path_), 64u * 1024);  // nothing copied into the database yet
+
+  db.checkpoint();
+  EXPECT_EQ(db.wal_backlog(), 0);
+  EXPECT_GT(fs::file_size(path_), 1500u * 3000);
+
+  // A reader's snapshot keeps the frames written after it out of the database.
+  OpenOptions ro;
+  ro.read_only = true;
+  Database reader(path_, ro);
+  reader.exec("BEGIN");
+  EXPECT_EQ(scalar(reader, "SELECT count(*) FROM t"), 1500);
+  insert.reset();
+  insert.step();
+  ASSERT_GT(db.wal_backlog(), 0);
+  db.checkpoint();
+  EXPECT_GT(db.wal_backlog(), 0);
+  reader.exec("COMMIT");
+  db.checkpoint();
+  EXPECT_EQ(db.wal_backlog(), 0);
+  EXPECT_EQ(scalar(db, "SELECT count(*) FROM t"), 1501);
+}
+
 TEST_F(StoreTest, ErrorsAreClassified) {
   {
     Database db(path_, OpenOptions{});

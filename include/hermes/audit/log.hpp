@@ -37,6 +37,9 @@ struct AuditLogOptions {
   std::size_t queue_capacity = 65'536;  // beyond this, has_headroom() is false
   std::size_t batch_size = 512;
   Duration flush_interval{5};
+  // How long committed rows may wait in the WAL before a checkpoint syncs them into the
+  // database (sooner once 1,000 pages wait): the power-loss window of synchronous normal.
+  Duration checkpoint_interval{1'000};
   Duration retention{400LL * 86'400'000};  // 0: keep forever
   Duration retention_check_interval{3'600'000};
   Duration head_log_interval{300'000};

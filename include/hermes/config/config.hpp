@@ -83,6 +83,7 @@ struct AuditConfig {
   Duration flush_interval{5};
   std::uint32_t batch_size = 512;
   Duration head_log_interval{300'000};
+  Duration checkpoint_interval{1'000};  // longest wait of committed rows for a WAL checkpoint
   ByteSize max_size{0};  // 0: unlimited; beyond it writes fail like a full disk
 };
 

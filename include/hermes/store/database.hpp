@@ -36,6 +36,9 @@ struct OpenOptions {
   Synchronous synchronous = Synchronous::normal;
   std::uint64_t max_size_bytes = 0;  // 0: unlimited; else writes beyond fail like a full disk
   int busy_timeout_ms = 5000;
+  // WAL checkpoints only when the owner calls checkpoint(), instead of SQLite's default (in
+  // the committing call, once 1,000 pages wait): for an owner that also checkpoints on a clock.
+  bool manual_checkpoints = false;
 };
 
 class Statement {
@@ -82,6 +85,12 @@ class Database {
   sqlite3* handle() const { return db_; }
   const std::filesystem::path& path() const { return path_; }
 
+  // With manual_checkpoints: WAL frames committed since the last checkpoint copied them
+  // (0 otherwise), and a PASSIVE checkpoint, which copies what no reader still needs and
+  // syncs as `synchronous` says. Throws StoreError.
+  std::int64_t wal_backlog() const { return wal_frames_ - checkpointed_frames_; }
+  void checkpoint();
+
   // Applies migrations[i] for every i >= PRAGMA user_version, each in its own transaction.
   void migrate(const std::vector<std::string>& migrations);
   int schema_version();
@@ -89,6 +98,9 @@ class Database {
  private:
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+  std::int64_t wal_frames_ = 0;          // frames in the WAL after the last commit
+  std::int64_t checkpointed_frames_ = 0;  // of those, copied into the database
+  static int on_wal_commit(void* self, sqlite3* db, const char* schema, int frames);
   std::unordered_map<std::string, Statement> cached_;  // finalized before the handle closes
 };
 
