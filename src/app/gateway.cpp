@@ -167,7 +167,7 @@ struct Gateway::Impl final : AdminModel {
   explicit Impl(std::shared_ptr<const config::Config> cfg)
       : io(static_cast<int>(cfg->gateway.threads)),
         audit(std::make_unique<audit::AuditLog>(audit_options(*cfg), metrics)),
-        server(io, metrics, *audit),
+        server(io, metrics, *audit, cfg->gateway.threads == 1 ? net::IoThreads::one : net::IoThreads::several),
         config(std::move(cfg)),
         admin_key_(std::make_shared<const Secret>(config->admin.key)),
         reloads(metrics.counter("hermes_config_reloads_total", "Configuration reloads, by result.", {"result"})) {

@@ -62,8 +62,9 @@ asio::ip::address to_asio(const IpAddress& ip) {
 
 // What a connection shares with the server so a drain can reach it.
 struct ConnectionState {
-  asio::strand<asio::io_context::executor_type> strand;
-  tcp::socket* socket = nullptr;  // touched only on `strand`
+  // The connection's strand, or the io_context's executor itself when one thread runs it.
+  asio::any_io_executor executor;
+  tcp::socket* socket = nullptr;  // touched only on `executor`
   bool busy = false;              // a request is being read or answered
   bool websocket = false;         // upgraded: a drain ends it (browsers reconnect elsewhere)
   // The connection's coroutine is bound to this: DisconnectWatch emits on it when the
@@ -73,7 +74,7 @@ struct ConnectionState {
   bool tls = false;                  // the socket carries TLS records, not HTTP bytes
   std::array<unsigned char, 64> peeked{};  // the watch's peek lands here (TLS: a record's start)
   std::uint64_t watch_generation = 0;  // a watch's callback acts only for its own handler call
-  explicit ConnectionState(asio::strand<asio::io_context::executor_type> s) : strand(std::move(s)) {}
+  explicit ConnectionState(asio::any_io_executor e) : executor(std::move(e)) {}
 };
 
 struct Listener {
@@ -97,6 +98,7 @@ struct Listener {
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::io_context& io;
+  bool single_threaded;  // one thread runs `io`
   observability::MetricsRegistry& metrics;
   AuditSink& audit;
   std::vector<std::unique_ptr<Listener>> listeners;
@@ -108,8 +110,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   observability::CounterFamily& requests;
   observability::HistogramFamily& latency;
 
-  Impl(asio::io_context& i, observability::MetricsRegistry& m, AuditSink& a)
-      : io(i), metrics(m), audit(a),
+  Impl(asio::io_context& i, bool one_thread, observability::MetricsRegistry& m, AuditSink& a)
+      : io(i), single_threaded(one_thread), metrics(m), audit(a),
         requests(m.counter("hermes_http_requests_total", "HTTP requests answered, by listener, route and status code.",
                            {"listener", "route", "code"})),
         latency(m.histogram("hermes_http_request_duration_seconds",
@@ -124,9 +126,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   void refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason);
   asio::awaitable<void> accept_loop(Listener* l);
-  // `socket` was accepted onto `strand`, the connection's (re-registering it with epoll
+  // `socket` was accepted onto `executor`, the connection's (re-registering it with epoll
   // afterwards cost two epoll_ctl calls per connection).
-  void start_connection(Listener& l, tcp::socket socket, asio::strand<asio::io_context::executor_type> strand);
+  void start_connection(Listener& l, tcp::socket socket, asio::any_io_executor executor);
+  // A strand per connection, unless one thread runs the io_context: then every handler is
+  // already serialised, and a strand's queue and locks cost ~10% of the event loop's
+  // instructions per API request (callgrind, docs/performance.md).
+  asio::any_io_executor connection_executor() {
+    if (single_threaded) return io.get_executor();
+    return asio::make_strand(io);
+  }
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, Listener* l, std::shared_ptr<ConnectionState> state, IpAddress peer,
                               std::uint16_t peer_port);
@@ -156,7 +165,7 @@ void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t 
 }
 
 void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
-                                        asio::strand<asio::io_context::executor_type> strand) {
+                                        asio::any_io_executor executor) {
   boost::system::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   if (ec) {
@@ -181,7 +190,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
   l.active.fetch_add(1);
   l.open->add(1);
   active_total.fetch_add(1);
-  auto state = std::make_shared<ConnectionState>(std::move(strand));
+  auto state = std::make_shared<ConnectionState>(std::move(executor));
   auto id = next_connection_id.fetch_add(1);
   {
     std::lock_guard lock(connections_mutex);
@@ -208,7 +217,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
     auto tls = settings->tls;
     state->tls = true;
     asio::co_spawn(
-        state->strand,
+        state->executor,
         [](std::shared_ptr<Impl> impl, Listener* lp, std::shared_ptr<ConnectionState> st,
            std::shared_ptr<TlsContext> ctx, tcp::socket sock, IpAddress p,
            std::uint16_t pport) -> asio::awaitable<void> {
@@ -218,7 +227,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
         asio::bind_cancellation_slot(state->client_left.slot(), finished));
   } else {
     asio::co_spawn(
-        state->strand,
+        state->executor,
         [](std::shared_ptr<Impl> impl, Listener* lp, std::shared_ptr<ConnectionState> st, tcp::socket sock,
            IpAddress p, std::uint16_t pport) -> asio::awaitable<void> {
           beast::tcp_stream stream(std::move(sock));
@@ -230,8 +239,8 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
 
 asio::awaitable<void> HttpServer::Impl::accept_loop(Listener* l) {
   for (;;) {
-    auto strand = asio::make_strand(io);
-    auto [ec, socket] = co_await l->acceptor.async_accept(asio::any_io_executor(strand), kAsTuple);
+    auto executor = connection_executor();
+    auto [ec, socket] = co_await l->acceptor.async_accept(executor, kAsTuple);
     if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) {
       co_return;
     }
@@ -242,7 +251,7 @@ asio::awaitable<void> HttpServer::Impl::accept_loop(Listener* l) {
       co_await t.async_wait(kAsTuple);
       continue;
     }
-    start_connection(*l, std::move(socket), std::move(strand));
+    start_connection(*l, std::move(socket), std::move(executor));
   }
 }
 
@@ -291,7 +300,7 @@ bool tls_goodbye(const unsigned char* bytes, std::size_t n) {
 // its upstream work. When the client has closed, it emits a terminal cancellation on
 // the connection's signal, which reaches whatever the handler awaits. The watch is a
 // MSG_PEEK receive (one byte; under TLS, enough for a short record) queued on the
-// connection's strand: no coroutine of its own (racing the handler against a second
+// connection's executor: no coroutine of its own (racing the handler against a second
 // coroutine cost more than the rest of the request's bookkeeping), and no system call
 // while the client stays, where a readiness wait (async_wait) re-armed epoll with one
 // per request. A readable socket with data (a pipelined request) is not a disconnect;
@@ -628,8 +637,9 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
   co_return response;
 }
 
-HttpServer::HttpServer(asio::io_context& io, observability::MetricsRegistry& metrics, AuditSink& audit)
-    : impl_(std::make_shared<Impl>(io, metrics, audit)) {}
+HttpServer::HttpServer(asio::io_context& io, observability::MetricsRegistry& metrics, AuditSink& audit,
+                       IoThreads io_threads)
+    : impl_(std::make_shared<Impl>(io, io_threads == IoThreads::one, metrics, audit)) {}
 
 HttpServer::~HttpServer() {
   boost::system::error_code ec;
@@ -714,7 +724,7 @@ void HttpServer::begin_drain() {
   std::lock_guard lock(impl_->connections_mutex);
   for (auto& [id, weak] : impl_->connections) {
     if (auto st = weak.lock()) {
-      asio::post(st->strand, [st] {
+      asio::post(st->executor, [st] {
         if (!st->socket) return;
         boost::system::error_code ec;
         if (st->websocket) {
@@ -736,7 +746,7 @@ void HttpServer::close_all() {
   std::lock_guard lock(impl_->connections_mutex);
   for (auto& [id, weak] : impl_->connections) {
     if (auto st = weak.lock()) {
-      asio::post(st->strand, [st] {
+      asio::post(st->executor, [st] {
         if (st->socket) {
           boost::system::error_code ec;
           st->socket->shutdown(tcp::socket::shutdown_both, ec);

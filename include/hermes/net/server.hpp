@@ -54,9 +54,13 @@ struct ListenerSettings {
 std::shared_ptr<TlsContext> load_tls_context(const std::filesystem::path& cert, const std::filesystem::path& key,
                                              std::string& error);
 
+// How many threads run the io_context: with one, connections need no strand.
+enum class IoThreads { one, several };
+
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& io, observability::MetricsRegistry& metrics, AuditSink& audit);
+  HttpServer(boost::asio::io_context& io, observability::MetricsRegistry& metrics, AuditSink& audit,
+             IoThreads io_threads = IoThreads::several);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
