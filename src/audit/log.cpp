@@ -149,7 +149,7 @@ struct AuditLog::Impl {
     committed_gauge = &m.gauge("hermes_audit_committed_id", "Highest committed audit row id (the watermark).").with({});
     batch_seconds = &m.histogram("hermes_audit_batch_duration_seconds", "Time to write and commit one batch.").with({});
     checkpoint_seconds = &m.histogram("hermes_audit_checkpoint_duration_seconds",
-                                      "Time to copy the WAL into the database and sync it.")
+                                      "Time of a WAL checkpoint: syncing the WAL and copying it into the database.")
                               .with({});
     checkpoint_errors = &m.counter("hermes_audit_checkpoint_errors_total",
                                    "Failed WAL checkpoints (the rows stay committed in the WAL; retried).")
@@ -176,6 +176,7 @@ struct AuditLog::Impl {
   // quiet gateway's rows unsynced for hours, all of them at risk on power loss.
   static constexpr std::int64_t kCheckpointFrames = 1'000;
   Clock::time_point next_checkpoint{};
+  bool checkpoint_failing = false;
   void checkpoint_if_due();
   void lock_database_file();
   int lock_fd = -1;
@@ -379,6 +380,7 @@ bool AuditLog::Impl::write_with_retry(std::vector<AuditRecord>& batch) {
   // a short, bounded effort and then say loudly what could not be written.
   for (int attempt = 1;; ++attempt) {
     if (write_batch(batch)) return true;
+    checkpoint_if_due();  // what was committed before the failures still gets synced
     std::unique_lock lock(mutex);
     if (stopping && attempt >= 5) {
       std::size_t lost = batch.size() + queue.size();
@@ -402,9 +404,11 @@ void AuditLog::Impl::checkpoint_if_due() {
   try {
     db->checkpoint();
     checkpoint_seconds->observe(std::chrono::duration<double>(Clock::now() - now).count());
+    checkpoint_failing = false;
   } catch (const store::StoreError& e) {
-    // Rows stay committed in the WAL; the next checkpoint retries.
-    spdlog::warn("audit log: checkpoint failed: {}", e.what());
+    // Rows stay committed in the WAL; the next checkpoint retries (logged once per spell).
+    if (!checkpoint_failing) spdlog::warn("audit log: checkpoint failed: {}", e.what());
+    checkpoint_failing = true;
     checkpoint_errors->inc();
   }
   next_checkpoint = Clock::now() + options.checkpoint_interval;
@@ -430,7 +434,12 @@ void AuditLog::Impl::writer_loop() {
         wake.wait_for(lock, options.flush_interval,
                       [&] { return stopping || queue.size() >= options.batch_size || done < flush_target; });
       }
-      if (stopping && queue.empty()) break;
+      if (stopping && queue.empty()) {
+        lock.unlock();
+        next_checkpoint = Clock::now();  // the last rows synced even if a reader keeps close from it
+        checkpoint_if_due();
+        break;
+      }
       std::size_t n = std::min(queue.size(), options.batch_size);
       batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.begin() + static_cast<long>(n)));
       queue.erase(queue.begin(), queue.begin() + static_cast<long>(n));
@@ -442,6 +451,9 @@ void AuditLog::Impl::writer_loop() {
     }
     for (auto& r : batch) prepare_for_storage(r, options.store_text, key);
     if (!batch.empty()) {
+      // The clock starts at the first commit not yet synced, so a burst after a quiet
+      // spell is synced once, checkpoint_interval later, not at its first batch.
+      if (db->wal_backlog() == 0) next_checkpoint = std::max(next_checkpoint, Clock::now() + options.checkpoint_interval);
       write_with_retry(batch);
       std::lock_guard lock(mutex);
       done += batch.size();

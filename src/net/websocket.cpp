@@ -94,7 +94,7 @@ class BeastWebSocket final : public WebSocket {
   }
 
  private:
-  // One write (or close) at a time; all on the connection's strand. The timer
+  // One write (or close) at a time; all on the connection's executor. The timer
   // never expires: it only wakes waiters when cancelled after each write.
   asio::awaitable<void> my_turn() {
     while (writing_ && open_) {

@@ -1073,6 +1073,32 @@ TEST_F(AuditBackPressureTest, FullDiskKeepsRowsAndRefusesBeyondTheHardLimit) {
   EXPECT_EQ(log.health().dropped, 121U);  // refused after stop
 }
 
+// A write outage (here: the file at its size cap) does not hold back the sync of the rows
+// committed before it: the writer checkpoints between its retries.
+TEST_F(AuditBackPressureTest, RowsCommittedBeforeAnOutageAreStillCheckpointed) {
+  create_full_database(64 * 1024);
+  {
+    store::Database db(path_, store::OpenOptions{});
+    db.exec("DELETE FROM filler");  // free pages inside the cap: room for one small row
+  }
+  observability::MetricsRegistry metrics;
+  auto o = capped_options();
+  o.checkpoint_interval = Duration{500};
+  AuditLog log(o, metrics);
+  auto checkpoints = [&] {
+    return metrics.histogram("hermes_audit_checkpoint_duration_seconds", "").with({}).snapshot().count;
+  };
+  log.record(make_event(1));
+  ASSERT_TRUE(log.flush(2s));
+  for (int i = 2; i <= 20; ++i) {
+    log.record(big_event(i));  // these do not fit
+  }
+  ASSERT_TRUE(wait_for([&] { return !log.health().writable; }));
+  ASSERT_EQ(checkpoints(), 0U) << "the first checkpoint came before the outage: the test proves nothing";
+  EXPECT_TRUE(wait_for([&] { return checkpoints() > 0; }, 10s));
+  EXPECT_FALSE(log.health().writable);
+}
+
 TEST_F(AuditBackPressureTest, WritesResumeWhenSpaceReturns) {
   create_full_database(1'000'000);
   observability::MetricsRegistry metrics;
