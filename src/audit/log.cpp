@@ -178,6 +178,7 @@ struct AuditLog::Impl {
   Clock::time_point next_checkpoint{};
   bool checkpoint_failing = false;
   void checkpoint_if_due();
+  void checkpoint_now();
   void lock_database_file();
   int lock_fd = -1;
   void set_writable(bool ok, const std::string& error);
@@ -399,11 +400,15 @@ bool AuditLog::Impl::write_with_retry(std::vector<AuditRecord>& batch) {
 
 void AuditLog::Impl::checkpoint_if_due() {
   auto backlog = db->wal_backlog();
-  auto now = Clock::now();
-  if (backlog == 0 || (now < next_checkpoint && backlog < kCheckpointFrames)) return;
+  if (backlog == 0 || (Clock::now() < next_checkpoint && backlog < kCheckpointFrames)) return;
+  checkpoint_now();
+}
+
+void AuditLog::Impl::checkpoint_now() {
+  auto started = Clock::now();
   try {
     db->checkpoint();
-    checkpoint_seconds->observe(std::chrono::duration<double>(Clock::now() - now).count());
+    checkpoint_seconds->observe(std::chrono::duration<double>(Clock::now() - started).count());
     checkpoint_failing = false;
   } catch (const store::StoreError& e) {
     // Rows stay committed in the WAL; the next checkpoint retries (logged once per spell).
@@ -436,8 +441,7 @@ void AuditLog::Impl::writer_loop() {
       }
       if (stopping && queue.empty()) {
         lock.unlock();
-        next_checkpoint = Clock::now();  // the last rows synced even if a reader keeps close from it
-        checkpoint_if_due();
+        if (db->wal_backlog() > 0) checkpoint_now();  // the last rows synced even if a reader keeps close from it
         break;
       }
       std::size_t n = std::min(queue.size(), options.batch_size);

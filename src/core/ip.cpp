@@ -74,7 +74,7 @@ std::string IpAddress::to_string() const {
     return out;
   }
   char buf[INET6_ADDRSTRLEN] = {};
-  inet_ntop(v4_ ? AF_INET : AF_INET6, bytes_.data(), buf, sizeof buf);
+  inet_ntop(AF_INET6, bytes_.data(), buf, sizeof buf);
   return buf;
 }
 

@@ -233,7 +233,8 @@ struct IntakeStore::Impl {
   }
 
   // Queues the answer's parts and completes the intake claim: both or neither.
-  std::optional<std::vector<OutboxEntry>> enqueue_now(std::vector<OutboxEntry> parts) {
+  // Throws StoreError (logged) when they could not be written.
+  std::vector<OutboxEntry> enqueue_now(std::vector<OutboxEntry> parts) {
     if (parts.empty()) return parts;
     const std::string channel = parts.front().channel;
     const std::string event_id = parts.front().event_id;
@@ -358,7 +359,7 @@ std::vector<InboundMessage> IntakeStore::pending() {
 asio::awaitable<std::optional<std::vector<OutboxEntry>>> IntakeStore::enqueue(std::vector<OutboxEntry> parts) {
   using Queued = std::optional<std::vector<OutboxEntry>>;
   auto p = std::make_shared<std::vector<OutboxEntry>>(std::move(parts));
-  std::function<Queued()> work = [impl = impl_.get(), p] { return impl->enqueue_now(std::move(*p)); };
+  std::function<Queued()> work = [impl = impl_.get(), p] { return Queued(impl->enqueue_now(std::move(*p))); };
   co_return co_await batched<Queued>(impl_.get(), std::move(work), std::nullopt);
 }
 

@@ -274,7 +274,6 @@ struct Pipeline::Impl {
     w.key("backend_ms").value(d.backend_ms);
   }
 
-
   AuditEvent backend_call_row(const InboundMessage& m, const std::string& agent, const std::string& rule,
                               const std::string& session_id, const std::string& model, int attempt,
                               const Completion& c, Clock::time_point started) const {
