@@ -213,7 +213,7 @@ struct Gateway::Impl final : AdminModel {
   void replay_intake();
   // Each channel's outbound work (auth.test, Socket Mode…); it ends by itself once the channel is replaced.
   void start_channels(const Snapshot& snap) {
-    for (const auto& channel : snap.channels) asio::co_spawn(asio::make_strand(io), channel->run(), asio::detached);
+    for (const auto& channel : snap.channels) asio::co_spawn(asio::make_strand(io), channel->run(), observability::ReportFailure(metrics, "channel_run"));
   }
   asio::awaitable<void> watchdog(std::chrono::microseconds interval);
   void reload();
@@ -231,7 +231,9 @@ nlohmann::json Gateway::Impl::status() const {
                          {"tls", l.tls.has_value()},
                          {"admin", l.admin},
                          {"admits", admission_policy(l)},
-                         {"max_connections", l.max_connections}});
+                         {"max_connections", l.max_connections},
+                         {"max_connections_per_peer", l.max_connections_per_peer},
+                         {"server_names", l.server_names}});
   }
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
   auto health = audit->health();
@@ -288,6 +290,12 @@ net::ListenerSettings listener_settings(const config::ListenerConfig& l) {
   s.admits = [policy = l](const IpAddress& peer) { return policy.admits(peer); };
   s.admission_policy = admission_policy(l);
   s.max_connections = l.max_connections;
+  s.max_connections_per_peer = l.max_connections_per_peer;
+  s.hosts.enforce = l.checks_host();
+  s.hosts.names = l.host_names();
+  // An IP literal cannot come from DNS rebinding: off loopback, clients that use the
+  // address itself are answered as well as those using a server name.
+  s.hosts.ip_literals = !l.address.is_loopback();
   s.body_limit = l.body_limit.bytes;
   s.header_timeout = l.header_timeout;
   s.body_timeout = l.body_timeout;
@@ -366,7 +374,7 @@ int Gateway::Impl::start() {
   signals.add(SIGINT);
   signals.add(SIGHUP);
   server.start_accepting();
-  asio::co_spawn(io, handle_signals(), asio::detached);
+  asio::co_spawn(io, handle_signals(), observability::ReportFailure(metrics, "signals"));
   if (auto interval = sd_watchdog_interval()) {
     asio::co_spawn(io, watchdog(*interval), asio::detached);
   }
@@ -391,7 +399,8 @@ void Gateway::Impl::replay_intake() {
                     message.event_id);
       continue;
     }
-    asio::co_spawn(asio::make_strand(io), channel->resume(std::move(message)), asio::detached);
+    asio::co_spawn(asio::make_strand(io), channel->resume(std::move(message)),
+                   observability::ReportFailure(metrics, "intake_replay"));
   }
 }
 
@@ -512,21 +521,45 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config) {
 
 Gateway::~Gateway() = default;
 
+namespace {
+
+// Runs the event loop until it is stopped. An exception that escapes a handler (a bug: a
+// peer's bytes must never reach one) is logged and counted, and the loop goes on: one
+// connection's failure must not end every other's. Nothing a handler throws may end the
+// process.
+void run_event_loop(asio::io_context& io, observability::CounterFamily& internal_errors) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      internal_errors.with({"event_loop"}).inc();
+      spdlog::critical("event loop: a handler threw ({}); the loop goes on", e.what());
+    } catch (...) {
+      internal_errors.with({"event_loop"}).inc();
+      spdlog::critical("event loop: a handler threw a non-standard exception; the loop goes on");
+    }
+  }
+}
+
+}  // namespace
+
 int Gateway::run() {
   if (int rc = impl_->start(); rc != 0) {
     return rc;
   }
   unsigned threads = impl_->current()->gateway.threads;
+  auto& internal_errors = observability::internal_errors_family(impl_->metrics);
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) {
-    pool.emplace_back([this] {
+    pool.emplace_back([this, &internal_errors] {
       name_this_thread("hermes-io");
       mark_this_thread_as_io();
-      impl_->io.run();
+      run_event_loop(impl_->io, internal_errors);
     });
   }
   mark_this_thread_as_io();
-  impl_->io.run();
+  run_event_loop(impl_->io, internal_errors);
   for (auto& t : pool) t.join();
   impl_->audit->stop();
   return 0;

@@ -134,14 +134,17 @@ struct OutboxDrain::State {
   DeliveryPolicy policy_;
   observability::CounterFamily& deliveries;
   observability::Gauge& pending_gauge;
+  observability::Counter& internal_errors;  // deliveries that threw
+  observability::ReportFailure report_failure;  // what escapes a delivery coroutine
   std::atomic<std::int64_t> pending{0};
   std::atomic<std::int64_t> sending{0};
   std::atomic<bool> stopped{false};
 
   State(asio::any_io_executor ex, Outbox& o, ChannelLookup l, AuditSink& a, DeliveryPolicy p,
-        observability::CounterFamily& d, observability::Gauge& g)
+        observability::CounterFamily& d, observability::Gauge& g, observability::Counter& e,
+        observability::MetricsRegistry& m)
       : executor(std::move(ex)), outbox(o), lookup(std::move(l)), audit(a), policy_(p), deliveries(d),
-        pending_gauge(g) {}
+        pending_gauge(g), internal_errors(e), report_failure(m, "outbox") {}
 
   DeliveryPolicy policy() const {
     std::lock_guard lock(policy_mutex);
@@ -183,6 +186,27 @@ Delivery not_configured() {
 
 enum class EntryOutcome { delivered, gave_up, stopped };
 
+// A channel's deliver() that throws (a bug, or a peer's answer it did not expect) fails
+// that entry for good: retried, it would throw again, and at every restart.
+asio::awaitable<Delivery> deliver_guarded(std::shared_ptr<State> st, std::shared_ptr<Channel> channel,
+                                          OutboxEntry entry) {
+  std::string what;
+  try {
+    co_return co_await channel->deliver(entry);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  st->internal_errors.inc();
+  spdlog::error("outbox: delivering {} event {} part {} threw: {}", entry.channel, entry.event_id, entry.part + 1,
+                what);
+  Delivery d;
+  d.result = DeliveryResult::failed;
+  d.detail = "internal_error";
+  co_return d;
+}
+
 // Sends one entry until it is delivered, given up, or the gateway stops (then it stays queued).
 asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry) {
   asio::steady_timer wait(co_await asio::this_coro::executor);
@@ -213,7 +237,7 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
     auto channel = st->lookup(entry.channel);
     if (channel) {
       co_await st->outbox.attempt_started(entry.id);
-      d = co_await channel->deliver(entry);
+      d = co_await deliver_guarded(st, channel, entry);
     }
     auto latency = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started).count();
     if (d.result == DeliveryResult::delivered) {
@@ -270,7 +294,8 @@ OutboxDrain::OutboxDrain(asio::any_io_executor executor, Outbox& outbox, Channel
                           "(delivered, retry, gave_up, ambiguous).",
                           {"channel", "result"}),
           metrics.gauge("hermes_outbox_pending", "Answers queued for asynchronous channels and not yet delivered.")
-              .with({}))) {}
+              .with({}),
+          observability::internal_errors_family(metrics).with({"delivery"}), metrics)) {}
 
 OutboxDrain::~OutboxDrain() = default;
 
@@ -284,7 +309,7 @@ asio::awaitable<bool> OutboxDrain::enqueue(std::vector<OutboxEntry> parts) {
 void OutboxDrain::start(std::vector<OutboxEntry> parts) {
   state_->count_pending(static_cast<std::int64_t>(parts.size()));
   // A strand per answer: the HTTP client's deadline handlers must not race its I/O.
-  asio::co_spawn(asio::make_strand(state_->executor), deliver_parts(state_, std::move(parts)), asio::detached);
+  asio::co_spawn(asio::make_strand(state_->executor), deliver_parts(state_, std::move(parts)), state_->report_failure);
 }
 
 void OutboxDrain::resume() {
@@ -336,7 +361,8 @@ AsyncIntake::AsyncIntake(const std::string& channel_name, ChannelContext& contex
       audit_(context.audit),
       events_(context.metrics.counter("hermes_async_events_total",
                                       "Events received by asynchronous channels, by channel and outcome.",
-                                      {"channel", "outcome"})) {
+                                      {"channel", "outcome"})),
+      report_failure_(context.metrics, "async_answer") {
   if (!intake_ || !outbox_) throw std::logic_error("channel " + channel_name + " needs durable intake and an outbox");
 }
 
@@ -358,7 +384,7 @@ asio::awaitable<Accepted> AsyncIntake::accept(std::shared_ptr<AsyncIntake> self,
   self->events_.with({self->channel_, "accepted"}).inc();
   auto executor = co_await asio::this_coro::executor;
   auto work = answer(self, std::move(owner), std::move(message));
-  asio::co_spawn(executor, std::move(work), asio::detached);
+  asio::co_spawn(executor, std::move(work), self->report_failure_);
   co_return Accepted::accepted;
 }
 

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -163,6 +165,33 @@ void parse_bind(MapReader& r, ListenerConfig& l) {
   }
 }
 
+// A DNS name (letters, digits, '-', '.') or an IP address; no port, scheme or wildcard.
+bool valid_server_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  if (IpAddress::parse(name)) return true;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+  }) && name.front() != '.' && name.front() != '-';
+}
+
+void parse_server_names(MapReader& r, ListenerConfig& l) {
+  auto names = r.optional<std::vector<std::string>>("server_names").value_or(std::vector<std::string>{});
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    std::string name = names[i];
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    if (!valid_server_name(name)) {
+      auto node = r.child("server_names");
+      r.context().error(node.IsSequence() && i < node.size() ? node[i] : node,
+                        r.path_of("server_names") + "[" + std::to_string(i) + "]",
+                        "'" + names[i] + "' is not a host name or IP address (no scheme, port or wildcard)");
+      continue;
+    }
+    if (name.find(':') != std::string::npos) name = "[" + name + "]";  // as Host writes IPv6 literals
+    l.server_names.push_back(std::move(name));
+  }
+}
+
 std::optional<ListenerConfig> parse_listener(const YAML::Node& node, const std::string& path, ParseContext& ctx,
                                              const std::filesystem::path& base_dir) {
   MapReader r(node, path, ctx);
@@ -196,6 +225,12 @@ std::optional<ListenerConfig> parse_listener(const YAML::Node& node, const std::
     }
     l.max_connections = *max;
   }
+  // One client must not hold every connection a listener has; loopback peers are this host.
+  l.max_connections_per_peer = l.address.is_loopback() ? 0 : 256;
+  if (auto per_peer = r.optional<std::uint32_t>("max_connections_per_peer")) {
+    l.max_connections_per_peer = *per_peer;  // 0: no cap
+  }
+  parse_server_names(r, l);
   l.body_limit = r.optional<ByteSize>("body_limit").value_or(l.body_limit);
   for (auto [key, field] : {std::pair{"header_timeout", &l.header_timeout},
                             std::pair{"body_timeout", &l.body_timeout},
@@ -323,6 +358,14 @@ std::shared_ptr<Config> parse_document(const YAML::Node& root, ParseContext& ctx
 }
 
 }  // namespace
+
+std::vector<std::string> ListenerConfig::host_names() const {
+  std::vector<std::string> names{"localhost", "127.0.0.1", "[::1]"};
+  for (const auto& n : server_names) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  }
+  return names;
+}
 
 bool ListenerConfig::admits(const IpAddress& peer) const {
   if (!allow.empty()) {

@@ -17,6 +17,93 @@ std::chrono::milliseconds parse_retry_after(std::string_view value, std::chrono:
   return std::chrono::seconds(std::min<std::int64_t>(seconds, cap.count()));
 }
 
+bool split_authority(std::string_view authority, std::string_view& host, std::optional<std::uint16_t>& port) {
+  port.reset();
+  std::string_view rest;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return false;
+    host = authority.substr(0, close + 1);
+    rest = authority.substr(close + 1);
+  } else {
+    auto colon = authority.find(':');
+    host = authority.substr(0, colon);
+    rest = colon == std::string_view::npos ? std::string_view() : authority.substr(colon);
+  }
+  if (host.empty() || host == "[]") return false;
+  if (rest.empty()) return true;
+  if (rest.front() != ':' || rest.size() < 2 || rest.size() > 6) return false;
+  std::uint32_t value = 0;
+  auto [end, ec] = std::from_chars(rest.data() + 1, rest.data() + rest.size(), value);
+  if (ec != std::errc() || end != rest.data() + rest.size() || value > 65535) return false;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+bool HostNames::allows(std::string_view authority) const {
+  if (!enforce) return true;
+  std::string_view host;
+  std::optional<std::uint16_t> port;
+  if (!split_authority(authority, host, port)) return false;
+  if (host.size() > 1 && host.back() == '.' && host.front() != '[') host.remove_suffix(1);  // "localhost."
+  for (const auto& name : names) {
+    if (name.size() == host.size() && strncasecmp(name.data(), host.data(), host.size()) == 0) return true;
+  }
+  if (!ip_literals) return false;
+  std::string_view literal = host;
+  if (literal.front() == '[') {
+    literal = literal.substr(1, literal.size() - 2);
+    return IpAddress::parse(literal).has_value() && literal.find(':') != std::string_view::npos;
+  }
+  return IpAddress::parse(literal).has_value() && literal.find(':') == std::string_view::npos;
+}
+
+bool is_json_media_type(std::string_view content_type) {
+  constexpr std::string_view kJson = "application/json";
+  auto semicolon = content_type.find(';');
+  std::string_view type = content_type.substr(0, semicolon);
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  return type.size() == kJson.size() && strncasecmp(type.data(), kJson.data(), kJson.size()) == 0;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (std::size_t k = 1; k <= n; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF.
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {
     if (k.size() == name.size() && strncasecmp(k.data(), name.data(), k.size()) == 0) {
@@ -63,7 +150,10 @@ HttpResponse HttpResponse::text(int status, std::string body) {
   return r;
 }
 
-HttpResponse HttpResponse::json(int status, const nlohmann::json& body) { return json_text(status, body.dump()); }
+HttpResponse HttpResponse::json(int status, const nlohmann::json& body) {
+  // Replacement, not an exception, for invalid UTF-8 (an error message may quote a request).
+  return json_text(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
 
 HttpResponse HttpResponse::json_text(int status, std::string encoded) {
   HttpResponse r;

@@ -19,10 +19,14 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <array>
 #include <cerrno>
+#include <iterator>
+#include <limits>
 #include <unordered_map>
 
 #include "hermes/core/throttle.hpp"
@@ -42,6 +46,23 @@ constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 namespace {
 
 constexpr std::size_t kHeaderLimit = 16 * 1024;
+// The read buffer holds what is being parsed: a request head, a chunk-size line, a trailer
+// section (bodies go straight into the request). Beast limits neither chunk extensions nor
+// trailers, so this cap is what bounds them: memory per connection before authentication,
+// and every trailer field far below the 64 KiB at which Beast's fields throw.
+constexpr std::size_t kReadBufferLimit = kHeaderLimit + 8 * 1024;
+static_assert(kReadBufferLimit < 65'000, "a buffered field must stay below Beast's 64 KiB field limit");
+// No client needs chunk extensions; one longer than this is refused, and all of them count
+// against the body limit.
+constexpr std::size_t kMaxChunkExtension = 1024;
+
+// A key for per-peer connection counts.
+struct IpHash {
+  std::size_t operator()(const IpAddress& ip) const noexcept {
+    std::string_view bytes(reinterpret_cast<const char*>(ip.bytes().data()), ip.bytes().size());
+    return std::hash<std::string_view>{}(bytes);
+  }
+};
 
 IpAddress to_ip(const asio::ip::address& a) {
   if (a.is_v4()) {
@@ -74,6 +95,8 @@ struct ConnectionState {
   bool tls = false;                  // the socket carries TLS records, not HTTP bytes
   std::array<unsigned char, 64> peeked{};  // the watch's peek lands here (TLS: a record's start)
   std::uint64_t watch_generation = 0;  // a watch's callback acts only for its own handler call
+  bool half_closed = false;          // the client shut its sending side: answer, then close
+  std::optional<asio::steady_timer> probe_timer;  // see DisconnectWatch::probe
   explicit ConnectionState(asio::any_io_executor e) : executor(std::move(e)) {}
 };
 
@@ -88,6 +111,25 @@ struct Listener {
   observability::Counter* refused = nullptr;
   observability::Counter* shed = nullptr;
   observability::Gauge* open = nullptr;
+  std::mutex peers_mutex;
+  std::unordered_map<IpAddress, std::uint32_t, IpHash> per_peer;  // open connections by peer
+
+  // Counts a connection from `peer` unless it already holds `cap` (0: no cap).
+  bool add_peer(const IpAddress& peer, std::uint32_t cap) {
+    std::lock_guard lock(peers_mutex);
+    auto& n = per_peer[peer];
+    if (cap != 0 && n >= cap) {
+      if (n == 0) per_peer.erase(peer);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+  void remove_peer(const IpAddress& peer) {
+    std::lock_guard lock(peers_mutex);
+    auto it = per_peer.find(peer);
+    if (it != per_peer.end() && --it->second == 0) per_peer.erase(it);
+  }
 
   Listener(asio::io_context& io, std::string n) : name(std::move(n)), acceptor(io) {}
   std::shared_ptr<const ListenerSettings> current() const {
@@ -107,11 +149,14 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::unordered_map<std::uint64_t, std::weak_ptr<ConnectionState>> connections;
   std::atomic<std::uint64_t> next_connection_id{1};
   std::atomic<std::size_t> active_total{0};
+  observability::CounterFamily& internal_errors;
+  EventThrottle internal_error_log{1, 1};  // one line per second at most, however many fail
   observability::CounterFamily& requests;
   observability::HistogramFamily& latency;
 
   Impl(asio::io_context& i, bool one_thread, observability::MetricsRegistry& m, AuditSink& a)
       : io(i), single_threaded(one_thread), metrics(m), audit(a),
+        internal_errors(observability::internal_errors_family(m)),
         requests(m.counter("hermes_http_requests_total", "HTTP requests answered, by listener, route and status code.",
                            {"listener", "route", "code"})),
         latency(m.histogram("hermes_http_request_duration_seconds",
@@ -125,6 +170,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   void refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason);
+  // A connection's coroutine ended with an exception: counted, logged (throttled), and
+  // only that connection is closed.
+  void connection_failed(const Listener& l, std::exception_ptr e);
   asio::awaitable<void> accept_loop(Listener* l);
   // `socket` was accepted onto `executor`, the connection's (re-registering it with epoll
   // afterwards cost two epoll_ctl calls per connection).
@@ -164,6 +212,21 @@ void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t 
   audit.record(std::move(ev));
 }
 
+void HttpServer::Impl::connection_failed(const Listener& l, std::exception_ptr e) {
+  internal_errors.with({"connection"}).inc();
+  std::uint64_t suppressed = 0;
+  if (!internal_error_log.allow(suppressed)) return;
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+  }
+  spdlog::error("listener {}: connection failed: {}{}", l.name, what,
+                suppressed ? fmt::format(" ({} more not logged)", suppressed) : std::string());
+}
+
 void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
                                         asio::any_io_executor executor) {
   boost::system::error_code ec;
@@ -185,6 +248,12 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
     if (!draining.load()) refuse(l, peer, remote.port(), "max_connections");
     return;
   }
+  if (!l.add_peer(peer, settings->max_connections_per_peer)) {
+    socket.close(ec);
+    l.shed->inc();
+    refuse(l, peer, remote.port(), "max_connections_per_peer");
+    return;
+  }
   socket.set_option(tcp::no_delay(true), ec);
   l.accepted->inc();
   l.active.fetch_add(1);
@@ -197,14 +266,9 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
     connections.emplace(id, state);
   }
   auto self = shared_from_this();
-  auto finished = [self, id, lp = &l](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("listener {}: connection failed: {}", lp->name, ex.what());
-      }
-    }
+  auto finished = [self, id, lp = &l, peer](std::exception_ptr e) {
+    if (e) self->connection_failed(*lp, e);
+    lp->remove_peer(peer);
     {
       std::lock_guard lock(self->connections_mutex);
       self->connections.erase(id);
@@ -273,6 +337,21 @@ asio::awaitable<bool> write_response(Stream& stream, HttpResponse& r, bool keep_
   co_return !ec;
 }
 
+// A refusal (413, 431, 400…) may leave the client's bytes unread; closing a socket with
+// unread data sends a reset, which can destroy the refusal before the client reads it.
+// So after our FIN, what still arrives is read and dropped, for a second and 1 MiB at most
+// (nginx's lingering close).
+asio::awaitable<void> drain_before_close(beast::tcp_stream& stream) {
+  std::array<char, 4096> sink;
+  std::size_t drained = 0;
+  stream.expires_after(std::chrono::seconds(1));
+  while (drained < 1024 * 1024) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kAsTuple);
+    if (ec) break;
+    drained += n;
+  }
+}
+
 HttpResponse too_large(std::uint64_t limit) {
   auto r = HttpResponse::error(413, "request_too_large",
                                "request body exceeds the limit of " + std::to_string(limit) + " bytes");
@@ -308,11 +387,19 @@ bool tls_goodbye(const unsigned char* bytes, std::size_t n) {
 // pipelines and then leaves is noticed when its answer is written. Under TLS the bytes
 // are records, and a client closes with a close_notify alert before its FIN: see
 // tls_goodbye(). stop() before the connection does anything else with its socket.
+//
+// A plain TCP client may also shut only its sending side after a whole request (a
+// half-close) and still wait for the answer, and an EOF looks the same either way. While
+// nothing has been written (`OnEof::probe`), the watch then writes a 102 (Processing)
+// interim response, which clients must accept and skip (RFC 9110 15.2): a client that has
+// really gone answers it with a reset, which the watch looks for every 100 ms. While a
+// streamed answer is written (`OnEof::await_writes`) its own writes fail instead.
 class DisconnectWatch {
  public:
-  explicit DisconnectWatch(std::shared_ptr<ConnectionState> state) : state_(std::move(state)) {
+  enum class OnEof { probe, await_writes };
+  DisconnectWatch(std::shared_ptr<ConnectionState> state, OnEof on_eof) : state_(std::move(state)) {
     state_->left = false;
-    arm(state_, ++state_->watch_generation);
+    arm(state_, ++state_->watch_generation, on_eof);
   }
   DisconnectWatch(const DisconnectWatch&) = delete;
   DisconnectWatch& operator=(const DisconnectWatch&) = delete;
@@ -324,18 +411,24 @@ class DisconnectWatch {
       stopped_ = true;
       ++state_->watch_generation;  // a completion already queued finds itself outdated
       boost::system::error_code ec;
-      if (state_->socket) state_->socket->cancel(ec);  // only the peek is pending now
+      if (state_->socket) state_->socket->cancel(ec);  // only the peek (or probe) is pending now
+      if (state_->probe_timer) state_->probe_timer->cancel();
     }
     return state_->left;
   }
 
  private:
-  static void arm(const std::shared_ptr<ConnectionState>& state, std::uint64_t generation) {
+  static void client_left(const std::shared_ptr<ConnectionState>& state) {
+    state->left = true;
+    state->client_left.emit(asio::cancellation_type::terminal);
+  }
+
+  static void arm(const std::shared_ptr<ConnectionState>& state, std::uint64_t generation, OnEof on_eof) {
     if (!state->socket) return;
     std::size_t peek = state->tls ? state->peeked.size() : 1;
     state->socket->async_receive(
         asio::buffer(state->peeked.data(), peek), tcp::socket::message_peek,
-        [state, generation](const boost::system::error_code& ec, std::size_t n) {
+        [state, generation, on_eof](const boost::system::error_code& ec, std::size_t n) {
           // stop() moves the generation on before it cancels, so an abort that is still
           // current came from elsewhere: close_all() at the drain deadline, or Beast
           // closing the socket when a streamed chunk's write timed out. Either way the
@@ -343,9 +436,48 @@ class DisconnectWatch {
           if (generation != state->watch_generation) return;
           bool data = !ec && n > 0;
           if (data && !(state->tls && tls_goodbye(state->peeked.data(), n))) return;  // pipelined
-          state->left = true;  // EOF, reset or a closed socket
-          state->client_left.emit(asio::cancellation_type::terminal);
+          if (ec == asio::error::eof && !state->tls) {
+            state->half_closed = true;
+            if (on_eof == OnEof::probe) probe(state, generation);
+            return;
+          }
+          client_left(state);  // reset, a closed socket or a TLS goodbye
         });
+  }
+
+  static void probe(const std::shared_ptr<ConnectionState>& state, std::uint64_t generation) {
+    static constexpr std::string_view kProcessing = "HTTP/1.1 102 Processing\r\n\r\n";
+    asio::async_write(*state->socket, asio::buffer(kProcessing.data(), kProcessing.size()),
+                      [state, generation](const boost::system::error_code& ec, std::size_t) {
+                        if (generation != state->watch_generation) return;
+                        if (ec) {
+                          client_left(state);
+                          return;
+                        }
+                        check_later(state, generation);
+                      });
+  }
+
+  // A reset after the probe leaves the socket errored (SO_ERROR) or closed (TCP_INFO); a
+  // peek keeps reporting the EOF that came first.
+  static void check_later(const std::shared_ptr<ConnectionState>& state, std::uint64_t generation) {
+    if (!state->probe_timer) state->probe_timer.emplace(state->executor);
+    state->probe_timer->expires_after(std::chrono::milliseconds(100));
+    state->probe_timer->async_wait([state, generation](const boost::system::error_code& ec) {
+      if (ec || generation != state->watch_generation || !state->socket) return;
+      int fd = state->socket->native_handle();
+      int error = 0;
+      socklen_t len = sizeof(error);
+      tcp_info info{};
+      socklen_t info_len = sizeof(info);
+      bool reset = (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0) ||
+                   (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_len) == 0 && info.tcpi_state == TCP_CLOSE);
+      if (reset) {
+        client_left(state);
+        return;
+      }
+      check_later(state, generation);
+    });
   }
 
   std::shared_ptr<ConnectionState> state_;
@@ -419,7 +551,10 @@ class ChunkedResponse final : public ResponseStream {
   std::string head_;  // until the first write takes it
 };
 
-HttpRequest to_request(const http::request<http::string_body>& req, std::string body) {
+// The first `head_fields` fields are the head's; Beast appends a chunked body's trailer
+// fields after them. Trailers are dropped: a recipient must not merge them into the head
+// (RFC 9110 6.5.1), and no proxy in front looked at them.
+HttpRequest to_request(const http::request<http::string_body>& req, std::string body, std::size_t head_fields) {
   HttpRequest r;
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
@@ -428,10 +563,127 @@ HttpRequest to_request(const http::request<http::string_body>& req, std::string 
   if (q != std::string::npos) r.query = r.target.substr(q + 1);
   r.headers.reserve(16);
   for (const auto& f : req) {
+    if (r.headers.size() == head_fields) break;
     r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   }
   r.body = std::move(body);
   return r;
+}
+
+struct HeadRead {
+  boost::system::error_code ec;
+  std::size_t size = 0;    // bytes of the head (through CRLF CRLF); 0: let Beast judge them
+  bool too_large = false;  // no end of head within kHeaderLimit
+};
+
+// Whether a bare LF (not after CR) is among data[from..]: not a CRLF-delimited head.
+bool has_bare_lf(std::string_view data, std::size_t from) {
+  for (auto i = data.find('\n', from); i != std::string_view::npos; i = data.find('\n', i + 1)) {
+    if (i == 0 || data[i - 1] != '\r') return true;
+  }
+  return false;
+}
+
+// Reads until `buffer` holds a whole request head, so its raw bytes can be checked before
+// Beast parses (and silently unfolds) them. Empty lines before the request line are
+// skipped (RFC 9112 2.2). The caller has set the head deadline on the stream.
+template <class Stream>
+asio::awaitable<HeadRead> read_head(Stream& stream, beast::flat_buffer& buffer) {
+  HeadRead r;
+  std::size_t scanned = 0;
+  for (;;) {
+    std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (data.size() >= 2 && data[0] == '\r' && data[1] == '\n') {
+      buffer.consume(2);
+      scanned = 0;
+      continue;
+    }
+    std::size_t from = scanned > 3 ? scanned - 3 : 0;
+    if (auto end = data.find("\r\n\r\n", from); end != std::string_view::npos) {
+      r.size = end + 4;
+      co_return r;
+    }
+    if (has_bare_lf(data, from)) co_return r;  // Beast answers it: bad line ending
+    if (data.size() >= kHeaderLimit) {
+      r.too_large = true;
+      co_return r;
+    }
+    scanned = data.size();
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kAsTuple);
+    if (ec) {
+      r.ec = ec;
+      co_return r;
+    }
+    buffer.commit(n);
+  }
+}
+
+// RFC 9112 5.2: a line starting with a space or tab continues the previous one (obs-fold);
+// a server must reject it or replace it, and proxies disagree on which.
+bool has_obs_fold(std::string_view head) {
+  return head.find("\n ") != std::string_view::npos || head.find("\n\t") != std::string_view::npos;
+}
+
+struct Refusal {
+  int status = 400;
+  std::string code;
+  std::string message;
+};
+
+// The framing rules of RFC 9112 6.1-6.3 that Beast leaves to us: a Transfer-Encoding must
+// end in `chunked` (anything else leaves the body's length unknown), come without
+// Content-Length, name `chunked` once and nothing we cannot decode; HTTP/1.1 needs exactly
+// one Host. Each is a request-smuggling primitive behind a proxy that reads it otherwise.
+std::optional<Refusal> framing_refusal(const http::request<http::string_body>& head) {
+  auto host_fields = head.count(http::field::host);
+  if (host_fields > 1 || (host_fields == 0 && head.version() >= 11)) {
+    return Refusal{400, "bad_request", "an HTTP/1.1 request needs exactly one Host header"};
+  }
+  if (head.count(http::field::transfer_encoding) == 0) return std::nullopt;
+  if (head.count(http::field::content_length) != 0) {
+    return Refusal{400, "bad_request", "Transfer-Encoding and Content-Length together"};
+  }
+  if (head.version() < 11) {
+    return Refusal{400, "bad_request", "Transfer-Encoding in an HTTP/1.0 request"};
+  }
+  std::vector<std::string> codings;
+  auto [first_te, end_te] = head.equal_range(http::field::transfer_encoding);
+  for (auto field = first_te; field != end_te; ++field) {
+    std::string_view list = field->value();
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      auto item = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (!item.empty()) codings.emplace_back(item);
+    }
+  }
+  if (codings.empty() || !beast::iequals(codings.back(), "chunked")) {
+    return Refusal{400, "bad_request", "Transfer-Encoding must end with chunked"};
+  }
+  if (codings.size() > 1) {
+    for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
+      if (beast::iequals(codings[i], "chunked")) {
+        return Refusal{400, "bad_request", "Transfer-Encoding names chunked more than once"};
+      }
+    }
+    return Refusal{501, "not_implemented", "transfer codings other than chunked are not supported"};
+  }
+  return std::nullopt;
+}
+
+HttpResponse refused(const Refusal& refusal) {
+  auto r = HttpResponse::error(refusal.status, refusal.code, refusal.message);
+  r.close = true;
+  return r;
+}
+
+// Errors that mean the client went away or stalled: there is no one to answer.
+bool client_gone(const boost::system::error_code& ec) {
+  return ec == beast::error::timeout || ec == http::error::end_of_stream || ec == http::error::partial_message ||
+         ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+         ec == asio::error::broken_pipe;
 }
 
 }  // namespace
@@ -460,8 +712,9 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
     }
   }
 
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer(kReadBufferLimit);
   bool first = true;
+  bool linger = false;  // refused with bytes perhaps still unread: see drain_before_close
   for (;;) {
     settings = l->current();
     if (buffer.size() == 0) {
@@ -488,12 +741,12 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
     HttpResponse response =
         co_await handle(stream, buffer, l, *settings, head_deadline, peer, peer_port, request, ok, state);
     if (!ok) break;  // the connection is unusable (timeout, reset): nothing to answer
-    bool keep_alive = !response.close && !draining.load();
+    bool keep_alive = !response.close && !draining.load() && !state->half_closed;
     if (auto conn = request.header("connection"); conn && beast::iequals(*conn, "close")) keep_alive = false;
     bool head_only = request.method == "HEAD";
     if (response.stream) {
       ChunkedResponse<Stream> chunked(stream, settings->body_timeout, keep_alive);
-      DisconnectWatch watch(state);
+      DisconnectWatch watch(state, DisconnectWatch::OnEof::await_writes);
       HttpResponse answered = co_await call_streaming_body(std::move(response.stream), &chunked);
       if (watch.stop()) {
         co_await asio::this_coro::reset_cancellation_state();
@@ -508,7 +761,10 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
       keep_alive = keep_alive && !response.close;
     }
     bool written = co_await write_response(stream, response, keep_alive, head_only, settings->body_timeout);
-    if (!written || !keep_alive) break;
+    if (!written || !keep_alive) {
+      linger = written && response.status >= 400;
+      break;
+    }
   }
   state->busy = false;
   boost::system::error_code ec;
@@ -517,6 +773,7 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
     co_await stream.async_shutdown(kAsTuple);
   } else {
     lowest(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (linger) co_await drain_before_close(lowest(stream));
   }
 }
 
@@ -529,16 +786,27 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
   http::request_parser<http::string_body> parser;
   parser.header_limit(kHeaderLimit);
   parser.body_limit(settings.body_limit);
-  lowest(stream).expires_at(head_deadline);
-  auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
   auto count = [&](const std::string& route, int code) {
     requests.with({l->name, route, std::to_string(code)}).inc();
   };
-  if (hec == http::error::header_limit) {
-    count("unmatched", 431);
-    auto r = HttpResponse::error(431, "request_header_too_large", "request head exceeds 16 KiB");
-    r.close = true;
-    co_return r;
+  auto refuse_request = [&](const Refusal& why) {
+    count("unmatched", why.status);
+    return refused(why);
+  };
+  const Refusal head_too_large{431, "request_header_too_large", "request head exceeds 16 KiB"};
+  lowest(stream).expires_at(head_deadline);
+  HeadRead raw = co_await read_head(stream, buffer);
+  if (raw.too_large) co_return refuse_request(head_too_large);
+  if (raw.ec) {
+    ok = false;  // gone, stalled or reset before a whole head: nothing to answer
+    co_return HttpResponse{};
+  }
+  if (raw.size != 0 && has_obs_fold({static_cast<const char*>(buffer.data().data()), raw.size})) {
+    co_return refuse_request({400, "bad_request", "obsolete line folding (obs-fold) in the request head"});
+  }
+  auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
+  if (hec == http::error::header_limit || hec == http::error::buffer_overflow) {
+    co_return refuse_request(head_too_large);
   }
   if (hec == http::error::body_limit) {
     // Beast checks a declared Content-Length against the limit while reading the
@@ -548,17 +816,26 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     co_return too_large(settings.body_limit);
   }
   if (hec) {
-    if (hec != beast::error::timeout && hec != http::error::end_of_stream && hec != asio::error::eof &&
-        hec != asio::error::connection_reset && hec != asio::error::operation_aborted) {
-      count("unmatched", 400);
-      auto r = HttpResponse::error(400, "bad_request", "malformed HTTP request: " + hec.message());
-      r.close = true;
-      co_return r;
+    if (!client_gone(hec)) {
+      co_return refuse_request({400, "bad_request", "malformed HTTP request: " + hec.message()});
     }
     ok = false;
     co_return HttpResponse{};
   }
   auto& head = parser.get();
+  if (auto why = framing_refusal(head)) co_return refuse_request(*why);
+  if (auto host = head.find(http::field::host); host != head.end() && !settings.hosts.allows(host->value())) {
+    refuse(*l, peer, peer_port, "host_not_allowed");
+    co_return refuse_request({421, "misdirected_request",
+                              "this listener does not answer to the host named in the request "
+                              "(listeners.server_names)"});
+  }
+  if (!is_valid_utf8(head.target())) {
+    co_return refuse_request({400, "bad_request", "the request target is not valid UTF-8"});
+  }
+  // Trailer fields land after these; see to_request.
+  std::size_t head_fields = parser.chunked() ? static_cast<std::size_t>(std::distance(head.begin(), head.end()))
+                                             : std::numeric_limits<std::size_t>::max();
   if (!parser.is_done()) {
     if (beast::iequals(head[http::field::expect], "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -569,19 +846,40 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
         co_return HttpResponse{};
       }
     }
+    // Chunk extensions are read and thrown away by Beast; they count against the body
+    // limit here, and a long one is refused (the read buffer's cap bounds it already).
+    std::uint64_t chunked_bytes = 0;
+    auto on_chunk_header = [&chunked_bytes, limit = settings.body_limit](
+                               std::uint64_t size, std::string_view extensions, boost::system::error_code& ec) {
+      if (extensions.size() > kMaxChunkExtension) {
+        ec = http::error::bad_chunk_extension;
+        return;
+      }
+      chunked_bytes += size + extensions.size();
+      if (chunked_bytes > limit) ec = http::error::body_limit;
+    };
+    parser.on_chunk_header(on_chunk_header);
     lowest(stream).expires_after(settings.body_timeout);
     auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kAsTuple);
     if (bec == http::error::body_limit) {  // chunked bodies are only known to be too large here
       count("unmatched", 413);
       co_return too_large(settings.body_limit);
     }
+    if (bec == http::error::buffer_overflow) {
+      co_return refuse_request({431, "request_header_too_large",
+                                "a chunk-size line or the trailer section exceeds " +
+                                    std::to_string(kReadBufferLimit / 1024) + " KiB"});
+    }
     if (bec) {
+      if (!client_gone(bec)) {
+        co_return refuse_request({400, "bad_request", "malformed chunked body: " + bec.message()});
+      }
       ok = false;
       co_return HttpResponse{};
     }
   }
   auto started = std::chrono::steady_clock::now();
-  out = to_request(head, std::move(head.body()));
+  out = to_request(head, std::move(head.body()), head_fields);
   out.listener = l->name;
   out.tls = !std::is_same_v<Stream, beast::tcp_stream>;
   out.peer = peer;
@@ -602,7 +900,9 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     if (!refusal) {
       count(route_label, 101);
       state->websocket = true;
-      co_await serve_websocket(stream, parser.release(), match.route->websocket, out);
+      std::string early(static_cast<const char*>(buffer.data().data()), buffer.size());
+      buffer.consume(buffer.size());
+      co_await serve_websocket(stream, parser.release(), match.route->websocket, out, std::move(early));
       ok = false;  // the connection ends with the WebSocket
       co_return HttpResponse{};
     }
@@ -614,7 +914,9 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     out.method = for_handler.method;
     if (auto connection = for_handler.header("connection")) out.headers.emplace_back("connection", *connection);
     if (match.route->cancel_on_disconnect) {
-      DisconnectWatch watch(state);
+      // No interim response to an HTTP/1.0 client (RFC 9110 15.2).
+      DisconnectWatch watch(state, head.version() >= 11 ? DisconnectWatch::OnEof::probe
+                                                         : DisconnectWatch::OnEof::await_writes);
       response = co_await call_handler(match.route->handler, std::move(for_handler));
       if (watch.stop()) {
         co_await asio::this_coro::reset_cancellation_state();  // the connection ends cleanly

@@ -4,8 +4,11 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
+
+#include <sstream>
 
 #include "src/net/websocket_session.hpp"
 
@@ -35,8 +38,18 @@ class BeastWebSocket final : public WebSocket {
     ws_.read_message_max(route.max_message);
   }
 
-  asio::awaitable<bool> accept(UpgradeRequest& head) {
-    auto [ec] = co_await ws_.async_accept(head, kAsTuple);
+  asio::awaitable<bool> accept(UpgradeRequest& head, std::string early) {
+    if (early.empty()) {
+      auto [ec] = co_await ws_.async_accept(head, kAsTuple);
+      open_ = !ec;
+      co_return open_;
+    }
+    // Beast takes bytes already read only with the request in raw form: the head is
+    // written back out (as parsed) ahead of them; what follows it becomes the first frames.
+    std::ostringstream raw;
+    raw << head.base();
+    std::string bytes = raw.str() + early;
+    auto [ec] = co_await ws_.async_accept(asio::buffer(bytes), kAsTuple);
     open_ = !ec;
     co_return open_;
   }
@@ -114,9 +127,9 @@ class BeastWebSocket final : public WebSocket {
 
 template <class Stream>
 asio::awaitable<void> serve_websocket(Stream& stream, UpgradeRequest head, std::shared_ptr<const WebSocketRoute> route,
-                                      HttpRequest request) {
+                                      HttpRequest request, std::string early) {
   auto socket = std::make_shared<BeastWebSocket<Stream>>(stream, *route);
-  bool accepted = co_await socket->accept(head);
+  bool accepted = co_await socket->accept(head, std::move(early));
   if (!accepted) co_return;
   std::string path = request.path;
   try {
@@ -128,8 +141,8 @@ asio::awaitable<void> serve_websocket(Stream& stream, UpgradeRequest head, std::
 }
 
 template asio::awaitable<void> serve_websocket(beast::tcp_stream&, UpgradeRequest,
-                                               std::shared_ptr<const WebSocketRoute>, HttpRequest);
+                                               std::shared_ptr<const WebSocketRoute>, HttpRequest, std::string);
 template asio::awaitable<void> serve_websocket(asio::ssl::stream<beast::tcp_stream>&, UpgradeRequest,
-                                               std::shared_ptr<const WebSocketRoute>, HttpRequest);
+                                               std::shared_ptr<const WebSocketRoute>, HttpRequest, std::string);
 
 }  // namespace hermes::net

@@ -10,6 +10,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <memory>
+#include <string>
 
 #include "hermes/net/websocket.hpp"
 
@@ -17,15 +18,19 @@ namespace hermes::net {
 
 using UpgradeRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
-// Completes the handshake and runs the route's handler until it returns.
+// Completes the handshake and runs the route's handler until it returns. `early` holds
+// bytes the client sent after its upgrade request and before our answer (frames sent
+// too soon): they are read as the first frames, not dropped.
 template <class Stream>
 boost::asio::awaitable<void> serve_websocket(Stream& stream, UpgradeRequest head,
-                                             std::shared_ptr<const WebSocketRoute> route, HttpRequest request);
+                                             std::shared_ptr<const WebSocketRoute> route, HttpRequest request,
+                                             std::string early);
 
 extern template boost::asio::awaitable<void> serve_websocket(boost::beast::tcp_stream&, UpgradeRequest,
-                                                             std::shared_ptr<const WebSocketRoute>, HttpRequest);
+                                                             std::shared_ptr<const WebSocketRoute>, HttpRequest,
+                                                             std::string);
 extern template boost::asio::awaitable<void> serve_websocket(boost::asio::ssl::stream<boost::beast::tcp_stream>&,
                                                              UpgradeRequest, std::shared_ptr<const WebSocketRoute>,
-                                                             HttpRequest);
+                                                             HttpRequest, std::string);
 
 }  // namespace hermes::net

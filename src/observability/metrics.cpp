@@ -1,5 +1,8 @@
 #include "hermes/observability/metrics.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -140,6 +143,52 @@ HistogramFamily& MetricsRegistry::histogram(const std::string& name, const std::
                                             std::vector<std::string> labels, std::vector<double> bounds) {
   return add_family(mutex_, histograms_,
                     std::make_unique<HistogramFamily>(name, help, std::move(labels), std::move(bounds)));
+}
+
+CounterFamily& internal_errors_family(MetricsRegistry& metrics) {
+  return metrics.counter("hermes_internal_errors_total",
+                         "Exceptions caught where they would have ended a connection, a delivery or the event loop "
+                         "(a bug: please report it), by where.",
+                         {"where"});
+}
+
+struct ReportFailure::Shared {
+  Counter* counter;
+  std::string where;
+  std::mutex mutex;
+  std::chrono::steady_clock::time_point next_log{};
+  std::uint64_t not_logged = 0;
+};
+
+ReportFailure::ReportFailure(MetricsRegistry& metrics, std::string where)
+    : shared_(std::make_shared<Shared>()) {
+  shared_->counter = &internal_errors_family(metrics).with({where});
+  shared_->where = std::move(where);
+}
+
+void ReportFailure::operator()(std::exception_ptr failure) const {
+  if (!failure) return;
+  shared_->counter->inc();
+  std::uint64_t skipped = 0;
+  {
+    std::lock_guard lock(shared_->mutex);
+    auto now = std::chrono::steady_clock::now();
+    if (now < shared_->next_log) {
+      ++shared_->not_logged;
+      return;
+    }
+    shared_->next_log = now + std::chrono::seconds(1);
+    skipped = std::exchange(shared_->not_logged, 0);
+  }
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  spdlog::error("{}: failed: {}{}", shared_->where, what,
+                skipped ? fmt::format(" ({} more not logged)", skipped) : std::string());
 }
 
 void MetricsRegistry::add_collector(std::function<void(std::string&)> collector) {

@@ -83,7 +83,7 @@ listeners:
   for (int i = 0; i < 3; ++i) {
     RawConnection c(d.port(0));
     ASSERT_TRUE(c.connected());
-    c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     EXPECT_TRUE(c.closed_by_peer(3s));
     EXPECT_EQ(c.read_until("HTTP", 100ms), "") << "a refused peer must not get a response";
   }
@@ -109,8 +109,8 @@ listeners:
   ASSERT_TRUE(d.start()) << d.log();
   RawConnection a(d.port(0)), b(d.port(0));
   // Make sure both are admitted before the third arrives.
-  a.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-  b.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  a.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  b.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   EXPECT_EQ(a.read_response().status, 200);
   EXPECT_EQ(b.read_response().status, 200);
   RawConnection c(d.port(0));

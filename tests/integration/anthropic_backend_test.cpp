@@ -55,7 +55,7 @@ class AnthropicBackend : public ::testing::Test {
     RawConnection c(daemon_->port());
     std::string body =
         json{{"model", agent}, {"stream", true}, {"messages", {{{"role", "user"}, {"content", text}}}}}.dump();
-    c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+    c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\n\r\n" + body);
     return c.read_until("data: [DONE]", 10s);
   }

@@ -160,8 +160,31 @@ TEST_F(Api, RejectRuleAndBadRequests) {
   EXPECT_EQ(json::parse(r.body)["error"]["message"], "Never send passwords here.");
   EXPECT_EQ(chat(port(), json{{"messages", "nope"}}).status, 400);
   auto garbage = http_request(port(), "POST", "/v1/chat/completions",
-                              {{"Authorization", "Bearer ci-secret-key"}}, "{not json");
+                              {{"Authorization", "Bearer ci-secret-key"}, {"Content-Type", "application/json"}},
+                              "{not json");
   EXPECT_EQ(garbage.status, 400);
+}
+
+// A browser sends these cross-site without a CORS preflight; the API must not answer them.
+TEST_F(Api, OnlyJsonBodiesAreTakenSoAWebPageCannotPostWithoutAPreflight) {
+  std::string body = user("injected by a web page").dump();
+  for (std::string type : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                           "", "application/jsonx"}) {
+    std::map<std::string, std::string> headers{{"Authorization", "Bearer ci-secret-key"}};
+    if (!type.empty()) headers["Content-Type"] = type;
+    auto r = http_request(port(), "POST", "/v1/chat/completions", headers, body);
+    EXPECT_EQ(r.status, 415) << type << ": " << r.raw;
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "unsupported_media_type");
+  }
+  for (std::string type : {"application/json", "Application/JSON; charset=utf-8", "application/json;charset=UTF-8"}) {
+    auto r = http_request(port(), "POST", "/v1/chat/completions",
+                          {{"Authorization", "Bearer ci-secret-key"}, {"Content-Type", type}}, body);
+    EXPECT_EQ(r.status, 200) << type << ": " << r.raw;
+  }
+  auto refused = daemon_->audit_events("message.rejected", 5);
+  ASSERT_EQ(refused.size(), 5u);
+  for (const auto& row : refused) EXPECT_EQ(row["status"], "unsupported_media_type");
+  EXPECT_EQ(daemon_->audit_events("message.exchange", 3).size(), 3u) << "none of the refused reached a model";
 }
 
 TEST_F(Api, UpstreamGetsTheModelsKeyNeverTheClientsAndTheRequestId) {
@@ -186,7 +209,7 @@ TEST_F(Api, StreamsChunksAsTheyArriveAndEndsWithDone) {
                           {"messages", {{{"role", "user"}, {"content", "tick tock tick tock"}}}}}
                          .dump();
   auto started = std::chrono::steady_clock::now();
-  c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+  c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ci-secret-key\r\nContent-Type: application/json\r\n"
          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   auto head = c.read_until("\r\n\r\n", 5s);
   EXPECT_NE(head.find("200 OK"), std::string::npos) << head;
@@ -236,7 +259,7 @@ TEST_F(Api, AClientThatDisconnectsCancelsTheUpstreamCall) {
     std::string body = json{{"model", "long"}, {"stream", true},
                             {"messages", {{{"role", "user"}, {"content", "go"}}}}}
                            .dump();
-    c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+    c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ci-secret-key\r\nContent-Type: application/json\r\n"
            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
     auto seen = c.read_until("tok1 ", 5s);
     ASSERT_NE(seen.find("tok1 "), std::string::npos) << seen;
@@ -258,7 +281,7 @@ TEST_F(Api, AClientThatLeavesBeforeAWholeAnswerCancelsTheUpstreamCall) {
   {
     RawConnection c(port());
     std::string body = user("take your time", "slow").dump();
-    c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+    c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ci-secret-key\r\nContent-Type: application/json\r\n"
            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
     for (int i = 0; i < 50 && upstream_requests().empty(); ++i) std::this_thread::sleep_for(10ms);
     ASSERT_FALSE(upstream_requests().empty());
@@ -280,7 +303,7 @@ TEST_F(Api, AClientThatLeavesBeforeAWholeAnswerCancelsTheUpstreamCall) {
 TEST_F(Api, PipelinedRequestsAreNotMistakenForADisconnect) {
   RawConnection c(port());
   std::string body = user("one", "slow").dump();
-  std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+  std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ci-secret-key\r\nContent-Type: application/json\r\n"
                         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   ASSERT_TRUE(c.send(request));
   for (int i = 0; i < 50 && upstream_requests().empty(); ++i) std::this_thread::sleep_for(10ms);
@@ -308,7 +331,7 @@ channels:
   ASSERT_TRUE(d.start()) << d.log();
   RawConnection c(d.port());
   std::string body = user("are you there?").dump();  // the upstream never answers
-  c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+  c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ci-secret-key\r\nContent-Type: application/json\r\n"
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   for (int i = 0; i < 100 && json::parse(http_get(upstream.port(), "/_requests").body).empty(); ++i) {
     std::this_thread::sleep_for(10ms);
@@ -410,7 +433,7 @@ routes:
   // One request holds the only in-flight slot: the upstream never answers.
   RawConnection holder(d.port());
   std::string body = user("hold").dump();
-  holder.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ci-secret-key\r\n"
+  holder.send("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ci-secret-key\r\nContent-Type: application/json\r\n"
               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   for (int i = 0; i < 100 && metric_value(http_get(d.port(), "/metrics").body, "hermes_pipeline_in_flight") != 1; ++i) {
     std::this_thread::sleep_for(20ms);

@@ -273,6 +273,19 @@ bool RawConnection::closed_by_peer(std::chrono::milliseconds timeout) {
   }
 }
 
+void RawConnection::shutdown_send() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
 HttpResult parse_response(const std::string& raw) {
   HttpResult r;
   r.raw = raw;

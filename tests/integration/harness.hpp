@@ -103,6 +103,8 @@ class RawConnection {
   HttpResult read_response(std::chrono::milliseconds timeout = 5s);
   // True when the peer closed (EOF or reset) within `timeout`.
   bool closed_by_peer(std::chrono::milliseconds timeout = 5s);
+  // Shuts only the sending side (a half-close): the peer reads EOF, we can still read.
+  void shutdown_send();
 
  private:
   int fd_ = -1;
@@ -110,6 +112,9 @@ class RawConnection {
 };
 
 HttpResult parse_response(const std::string& raw);
+
+// Resident memory of process `pid` in KiB (VmRSS); -1 when unreadable.
+long rss_kib(pid_t pid);
 
 // The value of an unlabelled or labelled sample in Prometheus text; -1 when absent.
 double metric_value(const std::string& metrics_text, const std::string& series);

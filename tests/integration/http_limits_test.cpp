@@ -23,7 +23,7 @@ class HttpLimits : public ::testing::Test {
 
 TEST_F(HttpLimits, OversizedContentLengthGets413AndCloseWithoutReadingTheBody) {
   RawConnection c(daemon_.port());
-  c.send("POST /anything HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n\r\n");
+  c.send("POST /anything HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1025\r\n\r\n");
   auto r = c.read_response();
   EXPECT_EQ(r.status, 413);
   EXPECT_EQ(r.headers["connection"], "close");
@@ -33,7 +33,7 @@ TEST_F(HttpLimits, OversizedContentLengthGets413AndCloseWithoutReadingTheBody) {
 
 TEST_F(HttpLimits, ExpectContinueOversizedIsRefusedAtTheHeaders) {
   RawConnection c(daemon_.port());
-  c.send("POST /anything HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n");
+  c.send("POST /anything HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n");
   auto r = c.read_response();
   EXPECT_EQ(r.status, 413) << r.raw;  // not 100 Continue
   EXPECT_EQ(r.headers["connection"], "close");
@@ -41,7 +41,7 @@ TEST_F(HttpLimits, ExpectContinueOversizedIsRefusedAtTheHeaders) {
 
 TEST_F(HttpLimits, ExpectContinueWithinLimitGets100ThenTheAnswer) {
   RawConnection c(daemon_.port());
-  c.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n");
+  c.send("POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n");
   auto interim = c.read_until("\r\n\r\n", 2s);
   EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
   c.send("0123456789");
@@ -52,14 +52,14 @@ TEST_F(HttpLimits, ExpectContinueWithinLimitGets100ThenTheAnswer) {
 TEST_F(HttpLimits, ChunkedBodyOverTheLimitGets413) {
   RawConnection c(daemon_.port());
   std::string chunk(800, 'a');
-  c.send("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  c.send("POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n");
   c.send("320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
   EXPECT_EQ(c.read_response().status, 413);
 }
 
 TEST_F(HttpLimits, SlowlorisHeadIsCutOffAtTheHeaderTimeout) {
   RawConnection c(daemon_.port());
-  std::string head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+  std::string head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
   auto started = std::chrono::steady_clock::now();
   bool cut = false;
   // One byte every 100 ms would take far longer than the 600 ms header timeout.
@@ -75,14 +75,14 @@ TEST_F(HttpLimits, SlowlorisHeadIsCutOffAtTheHeaderTimeout) {
 
 TEST_F(HttpLimits, SlowBodyIsCutOffAtTheBodyTimeout) {
   RawConnection c(daemon_.port());
-  c.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
+  c.send("POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc");
   EXPECT_TRUE(c.closed_by_peer(3s));
 }
 
 TEST_F(HttpLimits, KeepAliveServesSeveralRequestsThenIdleTimeoutCloses) {
   RawConnection c(daemon_.port());
   for (int i = 0; i < 3; ++i) {
-    c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     auto r = c.read_response();
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.headers.count("connection"), 0u) << "keep-alive is the HTTP/1.1 default";
@@ -92,7 +92,7 @@ TEST_F(HttpLimits, KeepAliveServesSeveralRequestsThenIdleTimeoutCloses) {
 
 TEST_F(HttpLimits, PipelinedRequestsAreAnsweredInOrder) {
   RawConnection c(daemon_.port());
-  c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+  c.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   EXPECT_EQ(c.read_response().status, 200);
   EXPECT_EQ(c.read_response().status, 404);
 }
@@ -105,7 +105,7 @@ TEST_F(HttpLimits, GarbageGets400) {
 
 TEST_F(HttpLimits, OversizedHeadGets431) {
   RawConnection c(daemon_.port());
-  c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n");
+  c.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n");
   EXPECT_EQ(c.read_response().status, 431);
 }
 

@@ -152,7 +152,7 @@ TEST_F(Resilience, GarbageMidStreamEndsTheStreamWellFormedWithoutFallback) {
   RawConnection c(daemon_->port());
   std::string body =
       json{{"model", "garbling"}, {"stream", true}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}.dump();
-  c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+  c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + body);
   auto raw = c.read_until("data: [DONE]", 5s);
   EXPECT_NE(raw.find("\"content\":\"ok\""), std::string::npos) << raw;  // the part that arrived

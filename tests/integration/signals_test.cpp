@@ -91,8 +91,8 @@ TEST(Shutdown, SigtermDrainsAnInFlightRequestThenExitsZero) {
   ASSERT_TRUE(d.start()) << d.log();
   RawConnection busy(d.port());
   RawConnection idle(d.port());
-  busy.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
-  idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  busy.send("POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n01234");
+  idle.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   ASSERT_EQ(idle.read_response().status, 200);
   std::this_thread::sleep_for(100ms);
 
@@ -117,7 +117,7 @@ listeners:
 )");
   ASSERT_TRUE(d.start()) << d.log();
   RawConnection busy(d.port());
-  busy.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
+  busy.send("POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n01234");
   std::this_thread::sleep_for(100ms);
   auto started = std::chrono::steady_clock::now();
   d.signal(SIGTERM);

@@ -82,7 +82,7 @@ channels:
   make_cert(d.dir().path(), "hermes");
   ASSERT_TRUE(d.start()) << d.log();
   std::string body = R"({"model":"auto","messages":[{"role":"user","content":"hello?"}]})";
-  std::string request = "POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n"
+  std::string request = "POST /v1/chat/completions HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nContent-Type: application/json\\r\\n"
                         "Content-Length: " + std::to_string(body.size()) + "\\r\\n\\r\\n" + body;
   // s_client sends the request, and at the end of its input (300 ms later, once the
   // request is being answered) closes the session: close_notify, then FIN. TLS 1.2 shows

@@ -894,6 +894,34 @@ listeners:
   EXPECT_CONFIG_ERROR(e, 3, 11, "listeners[0].bind", "invalid bind '10.0.0.300'");
 }
 
+TEST_F(ConfigTest, ServerNamesAndThePerPeerCap) {
+  const Config& cfg = load_ok(yaml(R"(
+listeners:
+  - {name: a, port: 8080}
+  - {name: b, bind: lan, port: 8081, server_names: [Gateway.Corp.Example., "10.0.0.5", "fd00::1"]}
+  - {name: c, bind: any, port: 8082, max_connections_per_peer: 0}
+  - {name: d, bind: 127.0.0.1, port: 8083, max_connections_per_peer: 8}
+)"));
+  const auto& a = cfg.listeners[0];
+  EXPECT_EQ(a.max_connections_per_peer, 0u) << "loopback peers are this host: no cap by default";
+  EXPECT_TRUE(a.checks_host()) << "a loopback listener always checks Host";
+  EXPECT_EQ(a.host_names(), (std::vector<std::string>{"localhost", "127.0.0.1", "[::1]"}));
+  const auto& b = cfg.listeners[1];
+  EXPECT_EQ(b.max_connections_per_peer, 256u);
+  EXPECT_TRUE(b.checks_host());
+  EXPECT_EQ(b.server_names, (std::vector<std::string>{"gateway.corp.example", "10.0.0.5", "[fd00::1]"}));
+  EXPECT_FALSE(cfg.listeners[2].checks_host()) << "no server_names off loopback: every Host is answered";
+  EXPECT_EQ(cfg.listeners[2].max_connections_per_peer, 0u);
+  EXPECT_EQ(cfg.listeners[3].max_connections_per_peer, 8u);
+  EXPECT_TRUE(cfg.listeners[3].checks_host());
+
+  auto e = only_error(yaml(R"(
+listeners:
+  - {name: a, bind: lan, port: 8080, server_names: [ok.example, "https://gw.example:8443"]}
+)"));
+  EXPECT_CONFIG_ERROR(e, 2, 65, "listeners[0].server_names[1]", "is not a host name or IP address");
+}
+
 TEST_F(ConfigTest, TlsFilesMustBeReadable) {
   write_file("tls/key.pem", "KEY");
   auto e = only_error(yaml(R"(

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "hermes/app/admin.hpp"
+#include "hermes/channels/webchat.hpp"
 #include "hermes/net/http.hpp"
 
 namespace hermes::net {
@@ -11,6 +12,88 @@ std::vector<Cidr> cidrs(std::initializer_list<const char*> texts) {
   std::vector<Cidr> out;
   for (const char* t : texts) out.push_back(*Cidr::parse(t));
   return out;
+}
+
+TEST(Authority, SplitsHostAndPort) {
+  std::string_view host;
+  std::optional<std::uint16_t> port;
+  ASSERT_TRUE(split_authority("localhost:8080", host, port));
+  EXPECT_EQ(host, "localhost");
+  EXPECT_EQ(port, 8080);
+  ASSERT_TRUE(split_authority("[::1]:443", host, port));
+  EXPECT_EQ(host, "[::1]");
+  EXPECT_EQ(port, 443);
+  ASSERT_TRUE(split_authority("example.org", host, port));
+  EXPECT_FALSE(port.has_value());
+  for (std::string_view bad : {"", ":80", "[::1", "[]:80", "host:", "host:65536", "host:8o", "host:1234567", "a:1:2"}) {
+    EXPECT_FALSE(split_authority(bad, host, port)) << bad;
+  }
+}
+
+TEST(HostNames, AcceptsItsNamesWithAnyPortAndIpLiteralsOnlyWhenAsked) {
+  HostNames loopback{true, {"localhost", "127.0.0.1", "[::1]"}, false};
+  for (std::string_view ok : {"localhost", "LocalHost:8080", "localhost.", "127.0.0.1:1", "[::1]", "[::1]:8080"}) {
+    EXPECT_TRUE(loopback.allows(ok)) << ok;
+  }
+  for (std::string_view bad : {"evil.example", "localhost.evil.example", "127.0.0.2", "10.0.0.1", "", "[::1"}) {
+    EXPECT_FALSE(loopback.allows(bad)) << bad;
+  }
+  HostNames lan{true, {"localhost", "gw.corp.example"}, true};
+  EXPECT_TRUE(lan.allows("gw.corp.example:8443"));
+  EXPECT_TRUE(lan.allows("10.0.0.5:8080"));
+  EXPECT_TRUE(lan.allows("[fd00::5]:8080"));
+  EXPECT_FALSE(lan.allows("fd00::5")) << "an IPv6 literal needs its brackets in Host";
+  EXPECT_FALSE(lan.allows("10.0.0.5.nip.io"));
+  EXPECT_FALSE(lan.allows("evil.example"));
+  EXPECT_TRUE(HostNames{}.allows("anything.example")) << "not enforced";
+}
+
+TEST(MediaType, OnlyJsonWithAnyParameters) {
+  for (std::string_view ok : {"application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
+                              " application/json ;charset=UTF-8"}) {
+    EXPECT_TRUE(is_json_media_type(ok)) << ok;
+  }
+  for (std::string_view bad : {"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+                               "application/jsonp", "application/json-seq", "text/json"}) {
+    EXPECT_FALSE(is_json_media_type(bad)) << bad;
+  }
+}
+
+TEST(Utf8, AcceptsWellFormedAndRefusesTheRest) {
+  for (std::string_view ok : {"", "/plain", "/caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"}) {
+    EXPECT_TRUE(is_valid_utf8(ok)) << ok;
+  }
+  for (std::string_view bad : {"\xff", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                               "\xf8\x88\x80\x80\x80", "a\xe2\x82"}) {
+    EXPECT_FALSE(is_valid_utf8(bad)) << bad;
+  }
+}
+
+TEST(ErrorBodies, InvalidUtf8InAMessageIsReplacedNotThrown) {
+  auto r = HttpResponse::error(404, "not_found", "no such endpoint: /\xff\xfe");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("\xef\xbf\xbd"), std::string::npos) << r.body;  // U+FFFD
+}
+
+TEST(WebchatOrigin, DefaultsToTheListenersOwnNamesSchemeAndPort) {
+  using channels::webchat::OwnOrigin;
+  using channels::webchat::origin_allowed;
+  OwnOrigin own{false, 8080, HostNames{true, {"localhost", "127.0.0.1", "[::1]"}, false}};
+  for (std::string_view ok : {"http://127.0.0.1:8080", "http://localhost:8080", "HTTP://LOCALHOST:8080",
+                              "http://[::1]:8080"}) {
+    EXPECT_TRUE(origin_allowed(ok, {}, own)) << ok;
+  }
+  for (std::string_view bad : {"http://evil.example:8080", "https://127.0.0.1:8080", "http://127.0.0.1:9090",
+                               "http://127.0.0.1", "null", "", "http://localhost.evil.example:8080"}) {
+    EXPECT_FALSE(origin_allowed(bad, {}, own)) << bad;
+  }
+  OwnOrigin tls{true, 443, HostNames{true, {"chat.corp.example"}, true}};
+  EXPECT_TRUE(origin_allowed("https://chat.corp.example", {}, tls));
+  EXPECT_TRUE(origin_allowed("https://10.1.2.3", {}, tls));
+  EXPECT_FALSE(origin_allowed("https://rebound.evil.example", {}, tls));
+  // An explicit list replaces the default entirely.
+  EXPECT_TRUE(origin_allowed("https://portal.corp.example", {"https://portal.corp.example"}, own));
+  EXPECT_FALSE(origin_allowed("http://127.0.0.1:8080", {"https://portal.corp.example"}, own));
 }
 
 TEST(RecordedClient, UntrustedPeerIsRecordedWhateverItClaims) {

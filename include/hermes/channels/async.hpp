@@ -123,6 +123,7 @@ class AsyncIntake {
   OutboxDrain* outbox_;
   AuditSink& audit_;
   observability::CounterFamily& events_;
+  observability::ReportFailure report_failure_;  // what escapes an answer() coroutine
   std::mutex notices_mutex_;
   std::map<std::string, std::chrono::steady_clock::time_point> notice_until_;  // rate-limit notices sent, by sender
   std::set<std::string> refused_;  // senders told they are not allowed (bounded)

@@ -14,6 +14,7 @@
 
 #include "hermes/channels/api.hpp"
 #include "hermes/channels/channel.hpp"
+#include "hermes/net/http.hpp"
 
 namespace hermes::channels::webchat {
 
@@ -26,10 +27,18 @@ struct WebchatSpec final : config::ChannelSpec {
   void validate(const config::Config& cfg, const std::string& path, config::ParseContext& ctx) const override;
 };
 
-// Whether a WebSocket upgrade from `origin` may drive the gateway: one of
-// `allowed`, or (when `allowed` is empty) exactly the origin the request was sent to.
-bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed, std::string_view host,
-                    bool tls);
+// The origins of the web chat's own page: its listener's scheme and port, and a host the
+// listener answers to.
+struct OwnOrigin {
+  bool tls = false;
+  std::uint16_t port = 0;
+  net::HostNames hosts;  // enforced; see ListenerConfig::host_names
+};
+
+// Whether a WebSocket upgrade from `origin` may drive the gateway: one of `allowed`, or
+// (when `allowed` is empty) one of `own`. Never derived from the request's Host, which a
+// page that rebinds its name to the gateway controls, as it controls Origin.
+bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed, const OwnOrigin& own);
 
 // The embedded page (generated from share/webchat/): file name -> content.
 const std::map<std::string_view, std::string_view>& page_assets();

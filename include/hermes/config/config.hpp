@@ -59,6 +59,8 @@ struct ListenerConfig {
   bool admin = true;                  // serve /healthz /readyz /metrics /status
   std::optional<TlsConfig> tls;
   std::uint32_t max_connections = 16'384;
+  std::uint32_t max_connections_per_peer = 0;  // 0: no cap; the default is 256 off loopback
+  std::vector<std::string> server_names;       // lower-case; IPv6 literals in brackets
   ByteSize body_limit{1024 * 1024};
   Duration header_timeout{10'000};    // whole request head must arrive within this
   Duration body_timeout{30'000};
@@ -68,6 +70,11 @@ struct ListenerConfig {
 
   // The peers admitted at accept: `allow:` if given, private networks for `lan`, else all.
   bool admits(const IpAddress& peer) const;
+  // The Host check against DNS rebinding: always on a loopback listener, elsewhere when
+  // `server_names:` is set.
+  bool checks_host() const { return address.is_loopback() || !server_names.empty(); }
+  // The names a checked listener answers to: localhost, 127.0.0.1, [::1] and server_names.
+  std::vector<std::string> host_names() const;
 };
 
 enum class StoreText { full, hash, none };

@@ -24,6 +24,29 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // Case-insensitive lookup; the first value wins.
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name);
 
+// The names a listener answers to, for the Host check against DNS rebinding: a page that
+// rebinds its own name to the gateway's address still sends that name in Host (and in
+// Origin), so a request naming a host the listener does not know is refused. An IP literal
+// cannot come from rebinding, so `ip_literals` may admit any.
+struct HostNames {
+  bool enforce = false;             // false: every Host is accepted
+  std::vector<std::string> names;   // lower-case; IPv6 literals in brackets ("[::1]")
+  bool ip_literals = false;         // also any IPv4 or bracketed IPv6 literal
+
+  // `authority` is a Host value or an Origin's host[:port]; the port is not compared.
+  bool allows(std::string_view authority) const;
+};
+
+// Splits "host[:port]" ("[v6]:port" for IPv6); false when malformed (empty host, a port
+// that is not 1-5 digits, a bracket left open). The host keeps its brackets.
+bool split_authority(std::string_view authority, std::string_view& host, std::optional<std::uint16_t>& port);
+
+// True for `application/json` with any parameters (`; charset=utf-8`), in any case.
+bool is_json_media_type(std::string_view content_type);
+
+// True when every byte sequence in `s` is well-formed UTF-8.
+bool is_valid_utf8(std::string_view s);
+
 // A Retry-After value in delta-seconds, at most `cap` (the HTTP-date form reads as 0:
 // the caller's own backoff applies).
 std::chrono::milliseconds parse_retry_after(std::string_view value, std::chrono::seconds cap);

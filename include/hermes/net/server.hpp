@@ -41,6 +41,8 @@ struct ListenerSettings {
   std::function<bool(const IpAddress&)> admits;  // the admission policy, decided by config
   std::string admission_policy;                   // "private networks", "allow list", "any": for logs
   std::uint32_t max_connections = 16'384;
+  std::uint32_t max_connections_per_peer = 0;  // 0: no cap (loopback listeners)
+  HostNames hosts;                             // the Host check (DNS rebinding)
   std::uint64_t body_limit = 1024 * 1024;
   Duration header_timeout{10'000};
   Duration body_timeout{30'000};

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -128,6 +129,24 @@ class MetricsRegistry {
   std::vector<std::unique_ptr<GaugeFamily>> gauges_;
   std::vector<std::unique_ptr<HistogramFamily>> histograms_;
   std::vector<std::function<void(std::string&)>> collectors_;
+};
+
+// hermes_internal_errors_total{where}: exceptions caught where they would have ended a
+// connection, a delivery or the event loop. Any increase is a bug worth reporting.
+CounterFamily& internal_errors_family(MetricsRegistry& metrics);
+
+// The completion handler for a coroutine nobody awaits (`co_spawn(ex, work,
+// ReportFailure(metrics, "where"))` instead of `detached`): an exception that escapes it
+// is counted in hermes_internal_errors_total{where} and logged, at most once a second,
+// instead of vanishing.
+class ReportFailure {
+ public:
+  ReportFailure(MetricsRegistry& metrics, std::string where);
+  void operator()(std::exception_ptr failure) const;
+
+ private:
+  struct Shared;
+  std::shared_ptr<Shared> shared_;
 };
 
 // Helpers for collectors writing exposition text.

@@ -103,8 +103,31 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     return supplied.empty() ? generate_request_id() : supplied;
   }
 
+  // A browser sends a cross-site POST with a CORS-simple type (text/plain, a form) or none
+  // without asking first: only JSON is taken, so a web page cannot talk to the keyless
+  // loopback API behind its visitor's back.
+  HttpResponse unsupported_media_type(const HttpRequest& r, const std::string& request_id) const {
+    AuditEvent ev;
+    ev.kind = "message.rejected";
+    ev.request_id = request_id;
+    ev.channel = spec_.name;
+    ev.decision = "rejected";
+    ev.status = "unsupported_media_type";
+    ev.detail = {{"client", r.client.to_string()},
+                 {"content_type", std::string(r.header("content-type").value_or("(none)")).substr(0, 100)}};
+    record_throttled(audit_, media_type_rows_, std::move(ev));
+    requests_.with({spec_.name, "unsupported_media_type", "false"}).inc();
+    auto response = HttpResponse::error(415, "unsupported_media_type",
+                                        "send the request body as JSON with Content-Type: application/json");
+    response.with_header("Accept-Post", "application/json").with_header("X-Request-Id", request_id);
+    return response;
+  }
+
   static boost::asio::awaitable<HttpResponse> chat_completions(std::shared_ptr<ApiChannel> self, HttpRequest r) {
     std::string request_id = request_id_of(r);
+    if (!net::is_json_media_type(r.header("content-type").value_or(""))) {
+      co_return self->unsupported_media_type(r, request_id);
+    }
     auto who = self->authenticate(r);
     if (!who) co_return self->unauthorized(r, request_id);
     if (!self->ingress_->has_headroom()) {
@@ -166,6 +189,7 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
   observability::CounterFamily& requests_;
   // Refusals that cost the client nothing come in floods: see record_throttled.
   mutable EventThrottle unauthorized_rows_;
+  mutable EventThrottle media_type_rows_;
   mutable EventThrottle overloaded_rows_;
 };
 

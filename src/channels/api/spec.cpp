@@ -63,7 +63,7 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
 
 void ApiSpec::validate(const config::Config& cfg, const std::string& path, config::ParseContext& ctx) const {
   const auto* l = cfg.find_listener(listener);
-  bool loopback_only = l && l->bind == config::BindMode::loopback;
+  bool loopback_only = l && l->address.is_loopback();
   if (l && !loopback_only && keys.empty()) {
     ctx.error_at(where, path + ".keys",
                  "an api channel on a non-loopback listener needs keys: (no keys, no start)");

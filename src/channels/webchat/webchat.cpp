@@ -144,9 +144,17 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
                                        {"channel"})
                          .with({spec.name})),
         messages_(ctx.metrics.counter("hermes_webchat_messages_total",
-                                      "Web chat frames from browsers, by channel and outcome.", {"channel", "outcome"})) {}
+                                      "Web chat frames from browsers, by channel and outcome.", {"channel", "outcome"})),
+        report_failure_(ctx.metrics, "webchat_answer") {}
 
-  void mount(net::HttpRoutes& routes, bool tls) {
+  // `listener` is this channel's: the default allowed origins are its own.
+  void mount(net::HttpRoutes& routes, const config::ListenerConfig& listener) {
+    bool tls = listener.tls.has_value();
+    own_origin_.tls = tls;
+    own_origin_.port = listener.port;
+    own_origin_.hosts.enforce = true;
+    own_origin_.hosts.names = listener.host_names();
+    own_origin_.hosts.ip_literals = !listener.address.is_loopback();
     auto self = shared_from_this();
     routes.add("GET", "/chat", [](HttpRequest) { return redirect_to_page(); }, "/chat/");
     for (const auto& [file, content] : page_assets()) {
@@ -157,7 +165,7 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
     net::WebSocketRoute ws;
     ws.max_message = spec_.max_message;
     ws.idle_timeout = spec_.idle_timeout;
-    ws.admit = [self, tls](const HttpRequest& r) { return self->admit(r, tls); };
+    ws.admit = [self](const HttpRequest& r) { return self->admit(r); };
     ws.handler = [self](HttpRequest r, std::shared_ptr<net::WebSocket> socket) {
       return serve(self, std::move(r), std::move(socket));
     };
@@ -187,10 +195,9 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
   }
 
   // Before the upgrade: a page on another site must not drive the gateway with its visitors' browsers.
-  std::optional<HttpResponse> admit(const HttpRequest& r, bool tls) {
+  std::optional<HttpResponse> admit(const HttpRequest& r) {
     auto origin = r.header("origin");
-    auto host = r.header("host");
-    if (origin && origin_allowed(*origin, spec_.allowed_origins, host.value_or(""), tls)) return std::nullopt;
+    if (origin && origin_allowed(*origin, spec_.allowed_origins, own_origin_)) return std::nullopt;
     AuditEvent ev;
     ev.kind = "auth.reject";
     ev.channel = spec_.name;
@@ -286,7 +293,8 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
     if (c->answering) co_return;
     c->answering = true;
     auto executor = co_await asio::this_coro::executor;
-    asio::co_spawn(executor, answer_queue(c), asio::bind_cancellation_slot(c->cancel.slot(), asio::detached));
+    asio::co_spawn(executor, answer_queue(c),
+                   asio::bind_cancellation_slot(c->cancel.slot(), c->channel->report_failure_));
   }
 
   static asio::awaitable<void> serve(std::shared_ptr<WebchatChannel> self, HttpRequest r,
@@ -333,6 +341,7 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
   }
 
   WebchatSpec spec_;
+  OwnOrigin own_origin_;  // set by mount()
   std::shared_ptr<Ingress> ingress_;
   AuditSink& audit_;
   // auth.reject rows, one throttle per status: see record_throttled
@@ -340,27 +349,41 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
   EventThrottle key_refusal_rows_;
   observability::Gauge& connections_;
   observability::CounterFamily& messages_;
+  observability::ReportFailure report_failure_;  // what escapes an answer_queue() coroutine
 };
 
 std::shared_ptr<Channel> make_channel(const config::ChannelSpec& spec, ChannelContext& context) {
   auto channel = std::make_shared<WebchatChannel>(static_cast<const WebchatSpec&>(spec), context);
-  channel->mount(context.routes, context.listener.tls.has_value());
+  channel->mount(context.routes, context.listener);
   return channel;
 }
 
 }  // namespace
 
-bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed, std::string_view host,
-                    bool tls) {
+bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed, const OwnOrigin& own) {
   // Origins compare case-insensitively (scheme and host are).
   auto same = [origin](std::string_view candidate) {
     return candidate.size() == origin.size() && strncasecmp(candidate.data(), origin.data(), origin.size()) == 0;
   };
   if (!allowed.empty()) return std::any_of(allowed.begin(), allowed.end(), same);
-  return !host.empty() && same(std::string(tls ? "https://" : "http://") + std::string(host));
+  std::string_view scheme = own.tls ? "https://" : "http://";
+  if (origin.size() <= scheme.size() || strncasecmp(origin.data(), scheme.data(), scheme.size()) != 0) return false;
+  std::string_view authority = origin.substr(scheme.size());
+  std::string_view host;
+  std::optional<std::uint16_t> port;
+  if (!net::split_authority(authority, host, port)) return false;
+  if (port.value_or(own.tls ? 443 : 80) != own.port) return false;
+  return own.hosts.allows(host);
 }
 
 void WebchatSpec::validate(const config::Config& cfg, const std::string& path, config::ParseContext& ctx) const {
+  // As for the api channel: off loopback, anyone who can connect could reach every agent
+  // (an Origin check stops browsers, not scripts, which send whatever Origin they like).
+  const auto* l = cfg.find_listener(listener);
+  if (l && !l->address.is_loopback() && keys.empty()) {
+    ctx.error_at(where, path + ".access.keys",
+                 "a webchat channel on a non-loopback listener needs access.keys: (no keys, no start)");
+  }
   api::validate_api_keys(keys, cfg, path + ".access", ctx);
 }
 
