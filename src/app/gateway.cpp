@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -107,6 +108,7 @@ audit::AuditLogOptions audit_options(const config::Config& cfg) {
   o.retention = cfg.audit.retention;
   o.head_log_interval = cfg.audit.head_log_interval;
   o.checkpoint_interval = cfg.audit.checkpoint_interval;
+  o.stop_retry_for = cfg.gateway.drain_timeout;
   return o;
 }
 
@@ -156,11 +158,22 @@ struct Gateway::Impl final : AdminModel {
     return nullptr;
   }
 
-  std::shared_ptr<routing::PipelineShared> make_pipeline_shared() const {
+  std::shared_ptr<routing::PipelineShared> make_pipeline_shared() {
     auto s = std::make_shared<routing::PipelineShared>();
     s->limiter_store = std::make_shared<routing::InMemoryLimiterStore>();
-    s->sessions = std::make_shared<routing::SqliteSessionStore>(
-        config->gateway.data_dir / "sessions.db", config->sessions.max_in_memory, config->sessions.idle_reset);
+    routing::SessionBounds bounds{config->sessions.max_in_memory, config->sessions.max_per_key,
+                                  static_cast<std::size_t>(config->sessions.max_bytes.bytes)};
+    auto sessions = std::make_shared<routing::SqliteSessionStore>(config->gateway.data_dir / "sessions.db", bounds,
+                                                                  config->sessions.idle_reset);
+    s->sessions = sessions;
+    std::weak_ptr<routing::SqliteSessionStore> weak = sessions;
+    metrics.add_collector([weak](std::string& out) {
+      auto store = weak.lock();
+      if (!store) return;
+      observability::write_metric_header(out, "hermes_sessions", "Conversation sessions held in memory.",
+                                         observability::MetricType::gauge);
+      observability::write_sample(out, "hermes_sessions", {}, {}, static_cast<double>(store->in_memory()));
+    });
     return s;
   }
 
@@ -216,9 +229,17 @@ struct Gateway::Impl final : AdminModel {
     for (const auto& channel : snap.channels) asio::co_spawn(asio::make_strand(io), channel->run(), observability::ReportFailure(metrics, "channel_run"));
   }
   asio::awaitable<void> watchdog(std::chrono::microseconds interval);
-  void reload();
+  // SIGHUP: the file and its secrets are read on `config_loader`, never on an io thread
+  // (a slow disk or a large file would stall every connection); then applied here.
+  asio::awaitable<void> reload();
+  void apply_reload(std::shared_ptr<const config::Config> running, config::LoadResult result);
+  asio::thread_pool config_loader{1};
+  std::atomic<bool> reloading{false};     // a reload() is running
+  std::atomic<bool> reload_again{false};  // a SIGHUP came meanwhile: one more pass after it
   void record_reload(const std::string& status, nlohmann::json detail);
   asio::awaitable<void> drain();
+  // SIGTERM's time + drain_timeout: how long audit rows may still be retried at stop.
+  std::atomic<std::chrono::steady_clock::time_point> audit_retry_until{std::chrono::steady_clock::time_point{}};
 };
 
 nlohmann::json Gateway::Impl::status() const {
@@ -419,7 +440,11 @@ asio::awaitable<void> Gateway::Impl::handle_signals() {
     auto [ec, sig] = co_await signals.async_wait(kAsTuple);
     if (ec) co_return;
     if (sig == SIGHUP) {
-      reload();
+      if (reloading.exchange(true)) {
+        reload_again.store(true);  // coalesced: the running reload reads the file once more
+        continue;
+      }
+      asio::co_spawn(io, reload(), observability::ReportFailure(metrics, "reload"));
       continue;
     }
     spdlog::info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -438,11 +463,39 @@ void Gateway::Impl::record_reload(const std::string& status, nlohmann::json deta
   audit->record(std::move(ev));
 }
 
-void Gateway::Impl::reload() {
-  auto running = current();
-  sd_notify("RELOADING=1");
-  spdlog::info("reloading configuration from {}", running->file.string());
-  auto result = config::load_file(running->file, &builtin_registries());
+namespace {
+asio::awaitable<config::LoadResult> load_config(std::filesystem::path file) {
+  co_return config::load_file(file, &builtin_registries());
+}
+}  // namespace
+
+asio::awaitable<void> Gateway::Impl::reload() {
+  struct Release {  // also when a pass throws: later SIGHUPs must not wait on this one
+    std::atomic<bool>& flag;
+    bool held = true;
+    ~Release() {
+      if (held) flag.store(false);
+    }
+  } release{reloading};
+  for (;;) {
+    reload_again.store(false);
+    auto running = current();
+    sd_notify("RELOADING=1");
+    spdlog::info("reloading configuration from {}", running->file.string());
+    auto result = co_await asio::co_spawn(config_loader, load_config(running->file), asio::use_awaitable);
+    apply_reload(running, std::move(result));
+    if (reload_again.load()) continue;
+    reloading.store(false);
+    // A SIGHUP between the check and the store found us still reloading: take it, unless
+    // a new reload() already did.
+    if (!reload_again.load() || reloading.exchange(true)) {
+      release.held = false;
+      co_return;
+    }
+  }
+}
+
+void Gateway::Impl::apply_reload(std::shared_ptr<const config::Config> running, config::LoadResult result) {
   if (!result.ok()) {
     nlohmann::json errors = nlohmann::json::array();
     for (const auto& e : result.errors) {
@@ -488,6 +541,7 @@ void Gateway::Impl::reload() {
 
 asio::awaitable<void> Gateway::Impl::drain() {
   // /readyz turns 503 first, so load balancers stop sending before listeners close.
+  audit_retry_until.store(std::chrono::steady_clock::now() + current()->gateway.drain_timeout);
   draining.store(true);
   sd_notify("STOPPING=1");
   asio::steady_timer timer(io);
@@ -561,7 +615,8 @@ int Gateway::run() {
   mark_this_thread_as_io();
   run_event_loop(impl_->io, internal_errors);
   for (auto& t : pool) t.join();
-  impl_->audit->stop();
+  // Rows a full disk holds back are retried until the drain deadline, not past it.
+  impl_->audit->stop(std::max(impl_->audit_retry_until.load(), std::chrono::steady_clock::now() + std::chrono::seconds(1)));
   return 0;
 }
 

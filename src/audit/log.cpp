@@ -100,6 +100,8 @@ struct AuditLog::Impl {
   std::uint64_t done = 0;
   std::uint64_t flush_target = 0;  // flush() waits for rows up to here: don't hold them back for a batch
   bool stopping = false;
+  std::chrono::steady_clock::time_point stop_deadline{};  // set with `stopping`
+  std::chrono::steady_clock::time_point stop_started{};
   bool retention_requested = false;
   std::uint64_t retention_runs = 0;
   std::uint64_t dropped = 0;
@@ -377,15 +379,22 @@ bool AuditLog::Impl::retention_pass() {
 }
 
 bool AuditLog::Impl::write_with_retry(std::vector<AuditRecord>& batch) {
-  // Keep the rows and retry with growing backoff while running; at shutdown make
-  // a short, bounded effort and then say loudly what could not be written.
+  // Keep the rows and retry with growing backoff while running; at shutdown keep trying
+  // until the drain deadline (an operator may free space meanwhile), then say loudly, and
+  // exactly, what could not be written.
   for (int attempt = 1;; ++attempt) {
     if (write_batch(batch)) return true;
     checkpoint_if_due();  // what was committed before the failures still gets synced
     std::unique_lock lock(mutex);
-    if (stopping && attempt >= 5) {
+    if (stopping && std::chrono::steady_clock::now() >= stop_deadline) {
       std::size_t lost = batch.size() + queue.size();
-      spdlog::critical("audit log: {} row(s) could not be written before shutdown: {}", lost, last_error);
+      spdlog::critical("audit log: {} row(s) could not be written before shutdown ({} attempts over {} ms): {}; "
+                       "counted in hermes_audit_dropped_total",
+                       lost, attempt,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                             stop_started)
+                           .count(),
+                       last_error);
       dropped += lost;
       dropped_total->inc(lost);
       queue.clear();
@@ -561,11 +570,17 @@ void AuditLog::run_retention_now() {
   impl_->committed.wait(lock, [&] { return impl_->retention_runs > runs; });
 }
 
-void AuditLog::stop() {
+void AuditLog::stop() { stop(std::chrono::steady_clock::now() + impl_->options.stop_retry_for); }
+
+void AuditLog::stop(std::chrono::steady_clock::time_point retry_until) {
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->stopping && !impl_->writer.joinable()) return;
-    if (!impl_->stopping) impl_->priority.promote();  // the writer still runs: drain at full pace
+    if (!impl_->stopping) {
+      impl_->priority.promote();  // the writer still runs: drain at full pace
+      impl_->stop_deadline = retry_until;
+      impl_->stop_started = std::chrono::steady_clock::now();
+    }
     impl_->stopping = true;
     impl_->wake.notify_all();
   }

@@ -66,6 +66,17 @@ bool signature_matches(const Secret& secret, std::string_view signed_text, std::
   return constant_time_equals(hmac_sha256_hex(secret.reveal(), signed_text), provided.substr(prefix.size()));
 }
 
+void audit_bad_request(AuditSink& audit, EventThrottle& throttle, const std::string& channel,
+                       const IpAddress& client, std::string_view why) {
+  AuditEvent ev;
+  ev.kind = "message.rejected";
+  ev.channel = channel;
+  ev.decision = "rejected";
+  ev.status = "bad_request";
+  ev.detail = {{"client", client.to_string()}, {"why", std::string(why)}};
+  record_throttled(audit, throttle, std::move(ev));
+}
+
 void audit_refusal(AuditSink& audit, EventThrottle& throttle, const std::string& channel, const IpAddress& client,
                    std::string_view why) {
   AuditEvent ev;

@@ -126,7 +126,7 @@ std::optional<Duration> convert(const YAML::Node& node, const std::string& path,
   if (!require_scalar(node, path, ctx, "a duration")) return std::nullopt;
   auto d = parse_duration(node.Scalar());
   if (!d) {
-    ctx.error(node, path, "invalid duration '" + node.Scalar() + "' (use e.g. 250ms, 30s, 5m, 24h, 400d)");
+    ctx.error(node, path, "invalid duration '" + node.Scalar() + "' (use e.g. 250ms, 30s, 5m, 24h, 400d; at most 36500d)");
   }
   return d;
 }

@@ -7,14 +7,38 @@
 namespace hermes::config {
 namespace {
 
-std::optional<std::string> read_whole_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+constexpr std::uintmax_t kMaxSecretFile = 64 * 1024;
+
+// A secret file's contents; the reason it cannot be one otherwise. Only regular files of
+// at most 64 KiB: a FIFO or a device would block or never end, on the thread that loads.
+std::optional<std::string> read_whole_file(const std::filesystem::path& path, std::string& why) {
+  std::error_code ec;
+  auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) {
+    why = "does not exist or cannot be reached";
     return std::nullopt;
   }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  std::string text = buf.str();
+  if (!std::filesystem::is_regular_file(status)) {
+    why = "is not a regular file";
+    return std::nullopt;
+  }
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec || size > kMaxSecretFile) {
+    why = ec ? "cannot be read" : "is larger than 64 KiB";
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    why = "cannot be opened";
+    return std::nullopt;
+  }
+  std::string text(static_cast<std::size_t>(kMaxSecretFile) + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxSecretFile) {
+    why = "is larger than 64 KiB";  // grew since it was measured
+    return std::nullopt;
+  }
   // Files written by `echo` or editors end with a newline that is not part of the secret.
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
     text.pop_back();
@@ -72,9 +96,10 @@ SecretResult resolve_secret(std::string_view value, const SecretEnvironment& env
     if (p.is_relative()) {
       p = env.base_dir / p;
     }
-    auto v = read_whole_file(p);
+    std::string why;
+    auto v = read_whole_file(p, why);
     if (!v) {
-      return {std::nullopt, "cannot read secret file " + p.string()};
+      return {std::nullopt, "cannot read secret file " + p.string() + ": it " + why};
     }
     if (v->empty()) {
       return {std::nullopt, "secret file " + p.string() + " is empty"};
@@ -90,7 +115,8 @@ SecretResult resolve_secret(std::string_view value, const SecretEnvironment& env
       return {std::nullopt, "credential " + arg +
                                 " needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=), which is not set"};
     }
-    auto v = read_whole_file(std::filesystem::path(*dir) / arg);
+    std::string why;
+    auto v = read_whole_file(std::filesystem::path(*dir) / arg, why);
     if (!v || v->empty()) {
       return {std::nullopt, "credential " + arg + " is missing or empty in $CREDENTIALS_DIRECTORY"};
     }

@@ -209,6 +209,14 @@ SessionsConfig parse_sessions(const YAML::Node& node, ParseContext& ctx) {
   if (s.max_in_memory == 0) {
     ctx.error(r.child("max_in_memory"), r.path_of("max_in_memory"), "max_in_memory must be at least 1");
   }
+  s.max_per_key = r.optional<std::uint32_t>("max_per_key").value_or(s.max_per_key);
+  if (s.max_per_key == 0) {
+    ctx.error(r.child("max_per_key"), r.path_of("max_per_key"), "max_per_key must be at least 1");
+  }
+  s.max_bytes = r.optional<ByteSize>("max_bytes").value_or(s.max_bytes);
+  if (s.max_bytes.bytes < 1024) {
+    ctx.error(r.child("max_bytes"), r.path_of("max_bytes"), "max_bytes must be at least 1KiB");
+  }
   r.finish();
   return s;
 }

@@ -59,7 +59,7 @@ std::optional<Duration> parse_duration(std::string_view text) {
     return std::nullopt;
   }
   double ms = parts->value * *unit;
-  if (ms > static_cast<double>(std::numeric_limits<std::int64_t>::max() / 2)) {
+  if (ms > static_cast<double>(kMaxDuration.count())) {
     return std::nullopt;
   }
   return Duration{static_cast<std::int64_t>(std::llround(ms))};

@@ -19,8 +19,10 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
 
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -55,6 +57,24 @@ static_assert(kReadBufferLimit < 65'000, "a buffered field must stay below Beast
 // No client needs chunk extensions; one longer than this is refused, and all of them count
 // against the body limit.
 constexpr std::size_t kMaxChunkExtension = 1024;
+
+// A client-sent value for a log line or an audit row: printable ASCII, the rest as '?'.
+std::string sanitize_for_log(std::string_view value) {
+  std::string out(value);
+  for (auto& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  }
+  return out;
+}
+
+// Whose share of max_connections_per_peer a connection takes: the address, or for IPv6
+// its /64 (one host commonly holds a whole /64 and can pick any address in it).
+IpAddress peer_share(const IpAddress& peer) {
+  if (peer.is_v4()) return peer;
+  std::array<std::uint8_t, 16> bytes = peer.bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), std::uint8_t{0});
+  return IpAddress::from_v6(bytes);
+}
 
 // A key for per-peer connection counts.
 struct IpHash {
@@ -169,7 +189,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     return nullptr;
   }
 
-  void refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason);
+  // `host`: the Host a refused request named (host_not_allowed), for the log and the row.
+  void refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason,
+              std::string_view host = {});
   // A connection's coroutine ended with an exception: counted, logged (throttled), and
   // only that connection is closed.
   void connection_failed(const Listener& l, std::exception_ptr e);
@@ -195,12 +217,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                                        std::shared_ptr<ConnectionState> state);
 };
 
-void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason) {
+void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason,
+                              std::string_view host) {
   std::uint64_t suppressed = 0;
   if (!l.refusal_throttle.allow(suppressed)) {
     return;  // counted in the metric; the log and audit row are rate-limited
   }
-  spdlog::warn("listener {}: refused connection from {}:{} ({}){}", l.name, peer.to_string(), port, reason,
+  std::string named = host.empty() ? std::string()
+                                   : fmt::format(" for Host '{}': not in listeners.server_names",
+                                                 sanitize_for_log(host.substr(0, 200)));
+  spdlog::warn("listener {}: refused {} from {}:{} ({}){}{}", l.name, host.empty() ? "connection" : "request",
+               peer.to_string(), port, reason, named,
                suppressed ? fmt::format("; {} more refusals not logged", suppressed) : std::string());
   AuditEvent ev;
   ev.kind = "listener.refused";
@@ -209,6 +236,7 @@ void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t 
   ev.status = reason;
   ev.detail = {{"listener", l.name}, {"peer", peer.to_string()}, {"peer_port", port},
                {"suppressed_since_last", suppressed}};
+  if (!host.empty()) ev.detail["host"] = sanitize_for_log(host.substr(0, 200));
   audit.record(std::move(ev));
 }
 
@@ -248,7 +276,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
     if (!draining.load()) refuse(l, peer, remote.port(), "max_connections");
     return;
   }
-  if (!l.add_peer(peer, settings->max_connections_per_peer)) {
+  if (!l.add_peer(peer_share(peer), settings->max_connections_per_peer)) {
     socket.close(ec);
     l.shed->inc();
     refuse(l, peer, remote.port(), "max_connections_per_peer");
@@ -268,7 +296,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
   auto self = shared_from_this();
   auto finished = [self, id, lp = &l, peer](std::exception_ptr e) {
     if (e) self->connection_failed(*lp, e);
-    lp->remove_peer(peer);
+    lp->remove_peer(peer_share(peer));
     {
       std::lock_guard lock(self->connections_mutex);
       self->connections.erase(id);
@@ -445,17 +473,21 @@ class DisconnectWatch {
         });
   }
 
+  // Written at once, not queued: nothing may be left half-sent when the answer follows.
+  // Only when nothing is waiting in the send queue (earlier answers the client has not
+  // read), so that the kernel takes all of it at once; otherwise the answer's own write will
+  // tell.
   static void probe(const std::shared_ptr<ConnectionState>& state, std::uint64_t generation) {
     static constexpr std::string_view kProcessing = "HTTP/1.1 102 Processing\r\n\r\n";
-    asio::async_write(*state->socket, asio::buffer(kProcessing.data(), kProcessing.size()),
-                      [state, generation](const boost::system::error_code& ec, std::size_t) {
-                        if (generation != state->watch_generation) return;
-                        if (ec) {
-                          client_left(state);
-                          return;
-                        }
-                        check_later(state, generation);
-                      });
+    int fd = state->socket->native_handle();
+    int unsent = 0;
+    if (::ioctl(fd, SIOCOUTQ, &unsent) != 0 || unsent != 0) return;
+    auto n = ::send(fd, kProcessing.data(), kProcessing.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      client_left(state);  // EPIPE, ECONNRESET: already gone
+      return;
+    }
+    check_later(state, generation);
   }
 
   // A reset after the probe leaves the socket errored (SO_ERROR) or closed (TCP_INFO); a
@@ -551,21 +583,26 @@ class ChunkedResponse final : public ResponseStream {
   std::string head_;  // until the first write takes it
 };
 
-// The first `head_fields` fields are the head's; Beast appends a chunked body's trailer
-// fields after them. Trailers are dropped: a recipient must not merge them into the head
-// (RFC 9110 6.5.1), and no proxy in front looked at them.
-HttpRequest to_request(const http::request<http::string_body>& req, std::string body, std::size_t head_fields) {
+Headers copy_headers(const http::request<http::string_body>& req) {
+  Headers headers;
+  headers.reserve(16);
+  for (const auto& f : req) headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  return headers;
+}
+
+// `head_headers`: for a chunked request, its fields as read before the body. Beast adds a
+// chunked body's trailer fields to the same container (a repeated name next to the first),
+// but trailers are dropped: a recipient must not merge them into the head (RFC 9110
+// 6.5.1), and no proxy in front looked at them.
+HttpRequest to_request(const http::request<http::string_body>& req, std::string body,
+                       std::optional<Headers> head_headers) {
   HttpRequest r;
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
   auto q = r.target.find('?');
   r.path = r.target.substr(0, q);
   if (q != std::string::npos) r.query = r.target.substr(q + 1);
-  r.headers.reserve(16);
-  for (const auto& f : req) {
-    if (r.headers.size() == head_fields) break;
-    r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-  }
+  r.headers = head_headers ? std::move(*head_headers) : copy_headers(req);
   r.body = std::move(body);
   return r;
 }
@@ -673,6 +710,12 @@ std::optional<Refusal> framing_refusal(const http::request<http::string_body>& h
   return std::nullopt;
 }
 
+// Built by a plain function: GCC 12 mishandles braced lists of literals in coroutine bodies.
+Refusal refusal(int status, const char* code, std::string message) {
+  return Refusal{status, code, std::move(message)};
+}
+Refusal head_too_large() { return refusal(431, "request_header_too_large", "request head exceeds 16 KiB"); }
+
 HttpResponse refused(const Refusal& refusal) {
   auto r = HttpResponse::error(refusal.status, refusal.code, refusal.message);
   r.close = true;
@@ -741,7 +784,7 @@ asio::awaitable<void> HttpServer::Impl::serve(Stream& stream, Listener* l, std::
     HttpResponse response =
         co_await handle(stream, buffer, l, *settings, head_deadline, peer, peer_port, request, ok, state);
     if (!ok) break;  // the connection is unusable (timeout, reset): nothing to answer
-    bool keep_alive = !response.close && !draining.load() && !state->half_closed;
+    bool keep_alive = !response.close && !draining.load();  // after a half-close the next read ends it
     if (auto conn = request.header("connection"); conn && beast::iequals(*conn, "close")) keep_alive = false;
     bool head_only = request.method == "HEAD";
     if (response.stream) {
@@ -793,20 +836,19 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     count("unmatched", why.status);
     return refused(why);
   };
-  const Refusal head_too_large{431, "request_header_too_large", "request head exceeds 16 KiB"};
   lowest(stream).expires_at(head_deadline);
   HeadRead raw = co_await read_head(stream, buffer);
-  if (raw.too_large) co_return refuse_request(head_too_large);
+  if (raw.too_large) co_return refuse_request(head_too_large());
   if (raw.ec) {
     ok = false;  // gone, stalled or reset before a whole head: nothing to answer
     co_return HttpResponse{};
   }
   if (raw.size != 0 && has_obs_fold({static_cast<const char*>(buffer.data().data()), raw.size})) {
-    co_return refuse_request({400, "bad_request", "obsolete line folding (obs-fold) in the request head"});
+    co_return refuse_request(refusal(400, "bad_request", "obsolete line folding (obs-fold) in the request head"));
   }
   auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
   if (hec == http::error::header_limit || hec == http::error::buffer_overflow) {
-    co_return refuse_request(head_too_large);
+    co_return refuse_request(head_too_large());
   }
   if (hec == http::error::body_limit) {
     // Beast checks a declared Content-Length against the limit while reading the
@@ -817,7 +859,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
   }
   if (hec) {
     if (!client_gone(hec)) {
-      co_return refuse_request({400, "bad_request", "malformed HTTP request: " + hec.message()});
+      co_return refuse_request(refusal(400, "bad_request", "malformed HTTP request: " + hec.message()));
     }
     ok = false;
     co_return HttpResponse{};
@@ -825,17 +867,16 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
   auto& head = parser.get();
   if (auto why = framing_refusal(head)) co_return refuse_request(*why);
   if (auto host = head.find(http::field::host); host != head.end() && !settings.hosts.allows(host->value())) {
-    refuse(*l, peer, peer_port, "host_not_allowed");
-    co_return refuse_request({421, "misdirected_request",
+    refuse(*l, peer, peer_port, "host_not_allowed", host->value());
+    co_return refuse_request(refusal(421, "misdirected_request",
                               "this listener does not answer to the host named in the request "
-                              "(listeners.server_names)"});
+                              "(listeners.server_names)"));
   }
   if (!is_valid_utf8(head.target())) {
-    co_return refuse_request({400, "bad_request", "the request target is not valid UTF-8"});
+    co_return refuse_request(refusal(400, "bad_request", "the request target is not valid UTF-8"));
   }
-  // Trailer fields land after these; see to_request.
-  std::size_t head_fields = parser.chunked() ? static_cast<std::size_t>(std::distance(head.begin(), head.end()))
-                                             : std::numeric_limits<std::size_t>::max();
+  std::optional<Headers> head_headers;  // see to_request
+  if (parser.chunked()) head_headers = copy_headers(head);
   if (!parser.is_done()) {
     if (beast::iequals(head[http::field::expect], "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -866,20 +907,20 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
       co_return too_large(settings.body_limit);
     }
     if (bec == http::error::buffer_overflow) {
-      co_return refuse_request({431, "request_header_too_large",
+      co_return refuse_request(refusal(431, "request_header_too_large",
                                 "a chunk-size line or the trailer section exceeds " +
-                                    std::to_string(kReadBufferLimit / 1024) + " KiB"});
+                                    std::to_string(kReadBufferLimit / 1024) + " KiB"));
     }
     if (bec) {
       if (!client_gone(bec)) {
-        co_return refuse_request({400, "bad_request", "malformed chunked body: " + bec.message()});
+        co_return refuse_request(refusal(400, "bad_request", "malformed chunked body: " + bec.message()));
       }
       ok = false;
       co_return HttpResponse{};
     }
   }
   auto started = std::chrono::steady_clock::now();
-  out = to_request(head, std::move(head.body()), head_fields);
+  out = to_request(head, std::move(head.body()), std::move(head_headers));
   out.listener = l->name;
   out.tls = !std::is_same_v<Stream, beast::tcp_stream>;
   out.peer = peer;
@@ -953,7 +994,8 @@ std::error_code HttpServer::bind(std::vector<ListenerSettings> listeners, std::s
                                          "Connections closed at accept because the peer is not admitted.",
                                          {"listener"});
   auto& shed = impl_->metrics.counter("hermes_listener_shed_total",
-                                      "Connections closed at accept because the listener is at max_connections "
+                                      "Connections closed at accept because the listener is at max_connections, "
+                                      "the peer at max_connections_per_peer, "
                                       "or draining.",
                                       {"listener"});
   auto& accepted = impl_->metrics.counter("hermes_listener_accepted_total", "Connections admitted.", {"listener"});
@@ -994,7 +1036,8 @@ void HttpServer::start_accepting() {
     auto s = l->current();
     spdlog::info("listener {}: listening on {}:{} ({}admits {})", l->name, s->address.to_string(),
                  l->acceptor.local_endpoint().port(), s->tls ? "TLS, " : "", s->admission_policy);
-    asio::co_spawn(l->acceptor.get_executor(), impl_->accept_loop(l.get()), asio::detached);
+    asio::co_spawn(l->acceptor.get_executor(), impl_->accept_loop(l.get()),
+                   observability::ReportFailure(impl_->metrics, "accept_loop"));
   }
 }
 

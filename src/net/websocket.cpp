@@ -4,11 +4,8 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
-
-#include <sstream>
 
 #include "src/net/websocket_session.hpp"
 
@@ -20,6 +17,23 @@ namespace websocket = beast::websocket;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
+
+// Beast's WebSocket read buffer (stream::tcp_frame_size, private): what async_accept takes
+// as bytes already read must fit in it.
+constexpr std::size_t kBeastReadBuffer = 1536;
+
+// The upgrade request with only what Beast's handshake reads.
+std::string minimal_upgrade(const UpgradeRequest& head) {
+  std::string out = "GET " + std::string(head.target()) + " HTTP/1.1\r\n";
+  for (auto field : {beast::http::field::host, beast::http::field::upgrade, beast::http::field::connection,
+                     beast::http::field::sec_websocket_key, beast::http::field::sec_websocket_version,
+                     beast::http::field::sec_websocket_protocol}) {
+    for (auto it = head.find(field); it != head.end() && it->name() == field; ++it) {
+      out += std::string(it->name_string()) + ": " + std::string(it->value()) + "\r\n";
+    }
+  }
+  return out + "\r\n";
+}
 
 template <class Stream>
 class BeastWebSocket final : public WebSocket {
@@ -44,11 +58,17 @@ class BeastWebSocket final : public WebSocket {
       open_ = !ec;
       co_return open_;
     }
-    // Beast takes bytes already read only with the request in raw form: the head is
-    // written back out (as parsed) ahead of them; what follows it becomes the first frames.
-    std::ostringstream raw;
-    raw << head.base();
-    std::string bytes = raw.str() + early;
+    // Beast takes bytes already read only with the request in raw form, and holds them in
+    // a 1,536-byte buffer: the handshake is written back out with just the fields it
+    // needs (the handler has the whole request), then the early frames.
+    std::string bytes = minimal_upgrade(head) + early;
+    if (bytes.size() > kBeastReadBuffer) {
+      spdlog::debug("websocket: {} byte(s) sent before the handshake's answer are too many to keep; dropped",
+                    early.size());
+      auto [ec] = co_await ws_.async_accept(head, kAsTuple);
+      open_ = !ec;
+      co_return open_;
+    }
     auto [ec] = co_await ws_.async_accept(asio::buffer(bytes), kAsTuple);
     open_ = !ec;
     co_return open_;

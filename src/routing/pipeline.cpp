@@ -91,6 +91,18 @@ struct Pipeline::Impl {
     std::lock_guard lock(overloaded_rows_mutex);
     return overloaded_rows.try_emplace(channel).first->second;
   }
+  // Every refusal a sender can repeat (limits, routing, scope, malformed requests): rows
+  // throttled per channel, key or sender, and status; the metrics stay exact.
+  mutable KeyedEventThrottle refusal_rows;
+
+  static std::string refusal_key(const InboundMessage& m, std::string_view status) {
+    std::string key = m.channel;
+    key += m.api_key.empty() ? "\nsender:" : "\nkey:";
+    key += m.api_key.empty() ? m.sender : m.api_key;
+    key += '\n';
+    key += status;
+    return key;
+  }
 
   explicit Impl(PipelineOptions o)
       : options(std::move(o)), rules(options.config->routes),
@@ -174,7 +186,8 @@ struct Pipeline::Impl {
       for (const auto& [key, value] : detail.items())
         w.key(key).raw(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     });
-    record(std::move(row));
+    std::string throttle_key = refusal_key(m, row.status);
+    record_throttled(*options.audit, refusal_rows, throttle_key, std::move(row));
     return ReplyError{reason, std::move(message), {}, {}};
   }
 
@@ -416,22 +429,41 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
     finish(Reason::overloaded);
     co_return outcome;
   }
+  if (!m.invalid.empty()) {
+    // A request its channel could not read still costs its sender: charged to the limits
+    // before it is refused, so a known key cannot flood malformed bodies for free.
+    AuditEvent refused = p.message_row(m, "");
+    RateLimitInfo info;
+    auto limited = p.check_limits(m, LimitPhase::pre, "", info, refused);
+    if (limited) {
+      co_await channel_reply.fail(*limited);
+      finish(Reason::rate_limited);
+      co_return outcome;
+    }
+    auto error = p.reject(m, std::move(refused), "message.rejected", Reason::bad_request, m.invalid,
+                          {{"message", m.invalid}});
+    co_await channel_reply.fail(error);
+    finish(Reason::bad_request);
+    co_return outcome;
+  }
   InFlight in_flight(p.options.shared->in_flight, p.in_flight_gauge);
   m.deadline = std::min(m.deadline, started + p.cfg().gateway.request_timeout);
 
-  // Session: found or opened; /reset and /new start fresh.
-  std::string key = session_key(m);
-  Session session;
-  if (!key.empty()) session = p.options.shared->sessions->open(key, p.cfg().sessions.idle_reset);
-  outcome.session_id = session.id;
-  AuditEvent row = p.message_row(m, session.id);
-
+  AuditEvent row = p.message_row(m, "");
   RateLimitInfo limit_info;
   if (auto error = p.check_limits(m, LimitPhase::pre, "", limit_info, row)) {
     co_await channel_reply.fail(*error);
     finish(Reason::rate_limited);
     co_return outcome;
   }
+
+  // Session: found or opened (only now: a refused message opens none; senders choose the
+  // names, and each costs memory); /reset and /new start fresh.
+  std::string key = session_key(m);
+  Session session;
+  if (!key.empty()) session = p.options.shared->sessions->open(key, p.cfg().sessions.idle_reset);
+  outcome.session_id = session.id;
+  row.session_id = session.id;
 
   auto routed = p.route(m, row);
   if (auto* error = std::get_if<ReplyError>(&routed)) {

@@ -3,24 +3,82 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hermes/core/digest.hpp"
 #include "hermes/core/thread_role.hpp"
 
 namespace hermes::routing {
+
+std::string_view session_owner(std::string_view key) {
+  if (key.substr(0, 4) != "api|") return {};
+  // api|<channel>|<key name>|<hint>: channel and key names are identifiers, without '|'.
+  auto channel_end = key.find('|', 4);
+  if (channel_end == std::string_view::npos) return {};
+  auto key_end = key.find('|', channel_end + 1);
+  return key_end == std::string_view::npos ? std::string_view() : key.substr(0, key_end);
+}
+
+void trim_history(std::vector<ChatTurn>& turns, std::size_t max_bytes) {
+  std::size_t total = 0;
+  for (const auto& t : turns) total += t.role.size() + t.content.size();
+  std::size_t drop = 0;
+  while (total > max_bytes && drop + 1 < turns.size()) {
+    total -= turns[drop].role.size() + turns[drop].content.size();
+    ++drop;
+  }
+  turns.erase(turns.begin(), turns.begin() + static_cast<long>(drop));
+  if (total > max_bytes && !turns.empty()) {
+    auto& last = turns.back();
+    std::size_t keep = max_bytes > last.role.size() ? max_bytes - last.role.size() : 0;
+    if (last.content.size() > keep) last.content.resize(keep);  // JSON encoding replaces a cut sequence
+  }
+}
+
+void InMemorySessionStore::evict(const std::string& key) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  if (!it->second.owner.empty()) {
+    auto owner = owners_.find(it->second.owner);
+    owner->second.erase(it->second.owner_position);
+    if (owner->second.empty()) owners_.erase(owner);
+  }
+  lru_.erase(it->second.position);
+  entries_.erase(it);
+}
 
 InMemorySessionStore::Entry& InMemorySessionStore::touch(const std::string& key) {
   auto it = entries_.find(key);
   if (it != entries_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second.position);
+    if (!it->second.owner.empty()) {
+      auto& owned = owners_[it->second.owner];
+      owned.splice(owned.begin(), owned, it->second.owner_position);
+    }
     return it->second;
   }
-  while (entries_.size() >= max_sessions_ && !lru_.empty()) {
-    entries_.erase(lru_.back());
-    lru_.pop_back();
+  std::string owner(session_owner(key));
+  if (!owner.empty()) {
+    // A key that names ever new sessions recycles its own oldest, not everyone's.
+    auto owned = owners_.find(owner);
+    while (owned != owners_.end() && owned->second.size() >= std::max<std::size_t>(bounds_.max_per_key, 1)) {
+      std::string oldest = owned->second.back();
+      evict(oldest);
+      owned = owners_.find(owner);
+    }
+  }
+  while (entries_.size() >= std::max<std::size_t>(bounds_.max_sessions, 1) && !lru_.empty()) {
+    std::string oldest = lru_.back();
+    evict(oldest);
   }
   lru_.push_front(key);
   auto& e = entries_[key];
   e.position = lru_.begin();
   e.session.id = generate_session_id();
+  if (!owner.empty()) {
+    auto& owned = owners_[owner];
+    owned.push_front(key);
+    e.owner = std::move(owner);
+    e.owner_position = owned.begin();
+  }
   return e;
 }
 
@@ -44,6 +102,7 @@ void InMemorySessionStore::append(const std::string& key, const std::vector<Chat
     e.session.turns.erase(e.session.turns.begin(),
                           e.session.turns.begin() + static_cast<long>(e.session.turns.size() - max_turns));
   }
+  trim_history(e.session.turns, bounds_.max_bytes);
   e.session.last_active = std::chrono::system_clock::now();
 }
 
@@ -60,12 +119,24 @@ std::size_t InMemorySessionStore::size() const {
   return entries_.size();
 }
 
+namespace {
+// Names a sender chose become part of a key held in memory and on disk: past this size
+// they are replaced by their SHA-256 (still one session per name, at a bounded cost).
+constexpr std::size_t kMaxNamePart = 128;
+
+std::string bounded(std::string_view part) {
+  if (part.size() <= kMaxNamePart) return std::string(part);
+  return "sha256:" + sha256_hex(part);
+}
+}  // namespace
+
 std::string session_key(const InboundMessage& m) {
   if (m.channel_type == "api") {
-    return m.session_hint.empty() ? std::string() : "api|" + m.channel + "|" + m.api_key + "|" + m.session_hint;
+    return m.session_hint.empty() ? std::string()
+                                  : "api|" + m.channel + "|" + m.api_key + "|" + bounded(m.session_hint);
   }
-  std::string key = m.channel + "|" + m.account + "|" + m.conversation + "|" + m.thread;
-  if (m.group) key += "|" + m.sender;  // no context ever crosses senders in a group
+  std::string key = m.channel + "|" + bounded(m.account) + "|" + bounded(m.conversation) + "|" + bounded(m.thread);
+  if (m.group) key += "|" + bounded(m.sender);  // no context ever crosses senders in a group
   return key;
 }
 
@@ -121,16 +192,14 @@ std::int64_t to_ms(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-SqliteSessionStore::SqliteSessionStore(const std::filesystem::path& path, std::size_t max_in_memory,
+SqliteSessionStore::SqliteSessionStore(const std::filesystem::path& path, SessionBounds bounds,
                                        std::chrono::milliseconds idle_reset)
-    : memory_(max_in_memory) {
+    : memory_(bounds), bounds_(bounds), idle_reset_(idle_reset) {
   std::filesystem::create_directories(path.parent_path());
   db_ = std::make_unique<store::Database>(path, store::OpenOptions{});
   db_->migrate(session_migrations());
-  if (idle_reset.count() > 0) {
-    auto prune = db_->prepare("DELETE FROM sessions WHERE last_active < ?1");
-    prune.bind(1, to_ms(std::chrono::system_clock::now()) - idle_reset.count()).step();
-  }
+  prune_rows();
+  const std::size_t max_in_memory = bounds.max_sessions;
   // Oldest first, so the newest end up most recently used in the LRU.
   auto rows = db_->prepare(
       "SELECT key, id, turns, last_active FROM (SELECT * FROM sessions ORDER BY last_active DESC LIMIT ?1) "
@@ -192,15 +261,58 @@ void SqliteSessionStore::flush() {
   written_.wait(lock, [&] { return committed_ >= target || stopping_; });
 }
 
+void SqliteSessionStore::prune() {
+  {
+    std::lock_guard lock(mutex_);
+    prune_requested_ = true;
+    ++scheduled_;
+  }
+  wake_.notify_one();
+  flush();
+}
+
+void SqliteSessionStore::prune_rows() {
+  try {
+    if (idle_reset_.count() > 0) {
+      auto idle = db_->prepare("DELETE FROM sessions WHERE last_active < ?1");
+      idle.bind(1, to_ms(std::chrono::system_clock::now()) - idle_reset_.count()).step();
+    }
+    // Rows past the newest max_sessions are never loaded back: memory holds at most that many.
+    auto excess = db_->prepare(
+        "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions ORDER BY last_active DESC LIMIT -1 OFFSET ?1)");
+    excess.bind(1, static_cast<std::int64_t>(bounds_.max_sessions)).step();
+  } catch (const store::StoreError& e) {
+    spdlog::error("sessions: pruning failed: {}", e.what());
+  }
+}
+
 void SqliteSessionStore::writer_loop() {
   name_this_thread("hermes-sessions");
+  constexpr auto kPruneEvery = std::chrono::minutes(1);
+  auto next_prune = std::chrono::steady_clock::now() + kPruneEvery;
   for (;;) {
     std::vector<std::string> keys;
     std::uint64_t upto = 0;
+    bool prune_now = false;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !dirty_.empty(); });
+      wake_.wait_until(lock, next_prune, [&] { return stopping_ || !dirty_.empty() || prune_requested_; });
       if (dirty_.empty() && stopping_) return;
+      prune_now = prune_requested_ || std::chrono::steady_clock::now() >= next_prune;
+      prune_requested_ = false;
+      if (dirty_.empty()) {
+        upto = scheduled_;
+        lock.unlock();
+        if (prune_now) {
+          prune_rows();
+          next_prune = std::chrono::steady_clock::now() + kPruneEvery;
+        }
+        lock.lock();
+        committed_ = std::max(committed_, upto);
+        lock.unlock();
+        written_.notify_all();
+        continue;
+      }
       // Let a burst coalesce: one transaction for many changes.
       wake_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopping_; });
       for (auto& [key, flag] : dirty_) keys.push_back(key);
@@ -212,6 +324,10 @@ void SqliteSessionStore::writer_loop() {
       if (auto s = memory_.peek(key)) batch.emplace_back(key, std::move(*s));
     }
     write(batch);
+    if (prune_now) {
+      prune_rows();
+      next_prune = std::chrono::steady_clock::now() + kPruneEvery;
+    }
     {
       std::lock_guard lock(mutex_);
       committed_ = std::max(committed_, upto);

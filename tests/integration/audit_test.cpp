@@ -188,6 +188,40 @@ audit: {max_size: 128KiB}
   EXPECT_EQ(status["audit"]["dropped"], 0);
 }
 
+// A full audit database at stop: rows are retried until the drain deadline, then counted
+// and logged exactly, and the process still exits on time.
+TEST(AuditBackPressure, RowsAFullDatabaseHoldsAtStopAreRetriedUntilTheDrainDeadlineThenCounted) {
+  Daemon d(R"(
+gateway: {instance: it-full-stop, data_dir: "${DATA}", threads: 2, drain_timeout: 1500ms}
+listeners:
+  - {name: main, bind: loopback, port: ${PORT0}}
+audit: {max_size: 128KiB}
+)");
+  ASSERT_TRUE(d.start()) << d.log();
+  bool unready = false;
+  for (int i = 0; i < 3000 && !unready; ++i) {
+    d.signal(SIGHUP);
+    std::this_thread::sleep_for(1ms);
+    if (i % 50 == 49) unready = http_get(d.port(), "/readyz").status == 503;
+  }
+  ASSERT_TRUE(unready) << d.log();
+  auto status = nlohmann::json::parse(http_get(d.port(), "/status").body);
+  auto queued = status["audit"]["queue_depth"].get<std::uint64_t>();
+  ASSERT_GT(queued, 0u);
+  auto stopped = std::chrono::steady_clock::now();
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.wait_exit(15s), 0) << d.log();
+  auto took = std::chrono::steady_clock::now() - stopped;
+  EXPECT_GT(took, 1000ms) << "rows were retried until the drain deadline";
+  EXPECT_LT(took, 6s);
+  auto log = d.log();
+  auto at = log.find("row(s) could not be written before shutdown");
+  ASSERT_NE(at, std::string::npos) << log;
+  auto line_start = log.rfind("audit log: ", at);
+  auto lost = std::stoull(log.substr(line_start + 11, at - line_start - 11));
+  EXPECT_GE(lost, queued) << "every queued row is counted, none silently";
+}
+
 TEST(AuditStatus, StatusPublishesTheChainHeadAndMode) {
   Daemon d(R"(
 gateway: {instance: it-status, data_dir: "${DATA}", threads: 1}

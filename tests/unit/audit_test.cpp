@@ -1034,7 +1034,9 @@ class AuditBackPressureTest : public AuditLogTest {
 TEST_F(AuditBackPressureTest, FullDiskKeepsRowsAndRefusesBeyondTheHardLimit) {
   create_full_database(0);
   observability::MetricsRegistry metrics;
-  AuditLog log(capped_options(), metrics);
+  auto options = capped_options();
+  options.stop_retry_for = 500ms;  // the gateway passes its drain deadline
+  AuditLog log(options, metrics);
   EXPECT_TRUE(log.has_headroom());
   for (int i = 1; i <= 20; ++i) {
     log.record(big_event(i));
@@ -1061,9 +1063,11 @@ TEST_F(AuditBackPressureTest, FullDiskKeepsRowsAndRefusesBeyondTheHardLimit) {
   EXPECT_GE(health.queue_depth, 64U);
   EXPECT_EQ(counter_value(metrics, "hermes_audit_dropped_total"), health.dropped);
 
-  // Stopping gives up on the rows it cannot write (counted, logged) without hanging.
+  // Stopping retries until its deadline (an operator may free space), then gives up on the
+  // rows it cannot write (counted, logged) without hanging.
   auto started = std::chrono::steady_clock::now();
   log.stop();
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 450ms);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
   health = log.health();
   EXPECT_EQ(health.dropped, 120U);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "hermes/app/registries.hpp"
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -1083,6 +1084,24 @@ TEST_F(ConfigTest, FileSecretAbsolutePath) {
   auto p = write_file("abs/chain.key", "chain\r\n");
   const Config& cfg = load_ok(yaml(kMinimal) + "audit:\n  chain_key: \"${file:" + p.string() + "}\"\n");
   EXPECT_EQ(cfg.audit.chain_key.reveal(), "chain");
+}
+
+// The review froze /healthz with a FIFO as a secret file (read on the event loop by a
+// reload): only regular files of at most 64 KiB are read, whoever loads them.
+TEST_F(ConfigTest, SecretFilesMustBeSmallRegularFiles) {
+  auto fifo = write_file("secrets/placeholder", "x").parent_path() / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto e = only_error(yaml(kMinimal) + "admin:\n  key: \"${file:" + fifo.string() + "}\"\n");
+  EXPECT_NE(e.message.find("is not a regular file"), std::string::npos) << e.message;
+  auto big = write_file("secrets/big.key", std::string(64 * 1024 + 1, 'k'));
+  e = only_error(yaml(kMinimal) + "admin:\n  key: \"${file:" + big.string() + "}\"\n");
+  EXPECT_NE(e.message.find("is larger than 64 KiB"), std::string::npos) << e.message;
+  auto dir = big.parent_path();
+  e = only_error(yaml(kMinimal) + "admin:\n  key: \"${file:" + dir.string() + "}\"\n");
+  EXPECT_NE(e.message.find("is not a regular file"), std::string::npos) << e.message;
+  auto fits = write_file("secrets/fits.key", std::string(64 * 1024, 'k'));
+  const Config& cfg = load_ok(yaml(kMinimal) + "admin:\n  key: \"${file:" + fits.string() + "}\"\n");
+  EXPECT_EQ(cfg.admin.key.reveal().size(), 64u * 1024);
 }
 
 TEST_F(ConfigTest, MissingOrEmptySecretFile) {

@@ -103,5 +103,58 @@ TEST(SessionKey, GroupsArePerSenderAndTheApiIsStatelessWithoutAHint) {
   EXPECT_FALSE(session_key(api).empty());
 }
 
+// The review's 500 KB `user` names: the key stays small and is still one session per name.
+TEST(SessionKey, LongNamesAreHashedAndStayDistinct) {
+  InboundMessage api;
+  api.channel_type = "api";
+  api.channel = "api";
+  api.api_key = "ci";
+  api.session_hint = std::string(500'000, 'a');
+  auto long_a = session_key(api);
+  EXPECT_LT(long_a.size(), 200u);
+  api.session_hint.back() = 'b';
+  EXPECT_NE(session_key(api), long_a);
+  api.session_hint = "alice";
+  EXPECT_EQ(session_key(api), "api|api|ci|alice") << "short names are kept as they are";
+  EXPECT_EQ(session_owner(session_key(api)), "api|api|ci");
+  EXPECT_EQ(session_owner("slack|T1|C1|"), "") << "only API sessions count per key";
+  InboundMessage webhook;
+  webhook.channel = "hooks";
+  webhook.conversation = std::string(100'000, 'c');
+  EXPECT_LT(session_key(webhook).size(), 250u);
+}
+
+TEST(SessionBounds, AKeyRecyclesItsOwnOldestSessionsNotEveryonesAndHistoryIsCapped) {
+  InMemorySessionStore store(SessionBounds{100, 3, 1024});
+  store.open("api|api|victim|s", 24h);
+  for (int i = 0; i < 50; ++i) store.open("api|api|attacker|" + std::to_string(i), 24h);
+  EXPECT_EQ(store.size(), 4u) << "three for the flooding key, one for the other";
+  EXPECT_TRUE(store.peek("api|api|victim|s"));
+  EXPECT_TRUE(store.peek("api|api|attacker|49"));
+  EXPECT_FALSE(store.peek("api|api|attacker|46"));
+  store.append("api|api|victim|s", {{"user", std::string(600, 'a')}, {"assistant", std::string(600, 'b')}}, 50);
+  auto s = store.peek("api|api|victim|s");
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->turns.size(), 1u) << "the oldest turn went to keep the history under 1 KiB";
+  EXPECT_EQ(s->turns[0].role, "assistant");
+  store.append("api|api|victim|s", {{"user", std::string(5000, 'c')}}, 50);
+  s = store.peek("api|api|victim|s");
+  ASSERT_EQ(s->turns.size(), 1u);
+  EXPECT_LE(s->turns[0].role.size() + s->turns[0].content.size(), 1024u) << "a huge turn alone is cut";
+}
+
+TEST_F(SqliteSessions, RowsPastTheBoundArePrunedWhileRunning) {
+  SqliteSessionStore store(db(), SessionBounds{3, 1000, 1 << 20}, 24h);
+  for (int i = 0; i < 10; ++i) {
+    store.append("s" + std::to_string(i), {{"user", "hi"}}, 10);
+    store.flush();
+    std::this_thread::sleep_for(2ms);
+  }
+  store.prune();
+  SqliteSessionStore reopened(db(), SessionBounds{100, 1000, 1 << 20}, 24h);
+  EXPECT_EQ(reopened.loaded(), 3u) << "only the newest max_sessions rows are kept";
+  EXPECT_FALSE(reopened.open("s9", 24h).turns.empty());
+}
+
 }  // namespace
 }  // namespace hermes::routing

@@ -72,3 +72,55 @@ TEST(RecordThrottled, AnEncodedDetailKeepsItsKeysAndGainsTheCount) {
 
 }  // namespace
 }  // namespace hermes
+
+namespace hermes {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(KeyedEventThrottle, EachKeyHasItsOwnBudgetAndCount) {
+  KeyedEventThrottle throttle(16, 2, 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::uint64_t suppressed = 0;
+  bool overflow = true;
+  EXPECT_TRUE(throttle.allow("api|attacker|rate_limited", suppressed, overflow, t0));
+  EXPECT_FALSE(overflow);
+  EXPECT_TRUE(throttle.allow("api|attacker|rate_limited", suppressed, overflow, t0));
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(throttle.allow("api|attacker|rate_limited", suppressed, overflow, t0));
+  // Another key (or the same key with another status) is not held back by the flood.
+  EXPECT_TRUE(throttle.allow("api|victim|rate_limited", suppressed, overflow, t0));
+  EXPECT_TRUE(throttle.allow("api|attacker|bad_request", suppressed, overflow, t0));
+  EXPECT_TRUE(throttle.allow("api|attacker|rate_limited", suppressed, overflow, t0 + 1001ms));
+  EXPECT_EQ(suppressed, 100u);
+  EXPECT_EQ(throttle.size(), 3u);
+}
+
+TEST(KeyedEventThrottle, TheTableIsBoundedAndFreshKeysShareTheOverflowBucket) {
+  KeyedEventThrottle throttle(4, 1, 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::uint64_t suppressed = 0;
+  bool overflow = false;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(throttle.allow("k" + std::to_string(i), suppressed, overflow, t0));
+  // All four are busy (no token left): new keys go to the overflow bucket, one row for all.
+  EXPECT_TRUE(throttle.allow("fresh-1", suppressed, overflow, t0));
+  EXPECT_TRUE(overflow);
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(throttle.allow("fresh-" + std::to_string(i + 2), suppressed, overflow, t0));
+  EXPECT_EQ(throttle.size(), 4u) << "attacker-chosen keys cannot grow the table";
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(throttle.allow("k" + std::to_string(i), suppressed, overflow, t0 + 1000ms));
+  EXPECT_TRUE(throttle.allow("fresh-x", suppressed, overflow, t0 + 1001ms));
+  EXPECT_TRUE(overflow);
+  EXPECT_EQ(suppressed, 1000u) << "the overflow bucket counts every key it held back";
+  // A key quiet long enough to have its burst back gives its place to a new key; what it
+  // held back is handed to the overflow bucket's next row.
+  EXPECT_FALSE(throttle.allow("k0", suppressed, overflow, t0 + 1500ms));
+  EXPECT_TRUE(throttle.allow("newcomer", suppressed, overflow, t0 + 5s));
+  EXPECT_FALSE(overflow);
+  EXPECT_EQ(throttle.size(), 4u);
+  for (int i = 1; i < 4; ++i) ASSERT_TRUE(throttle.allow("k" + std::to_string(i), suppressed, overflow, t0 + 5s));
+  EXPECT_TRUE(throttle.allow("another", suppressed, overflow, t0 + 5s));
+  EXPECT_TRUE(overflow);
+  EXPECT_EQ(suppressed, 1u) << "k0's held-back refusal is counted, not lost";
+}
+
+}  // namespace
+}  // namespace hermes

@@ -55,6 +55,21 @@ TEST(ParseDuration, RejectsOverflow) {
   EXPECT_EQ(parse_duration("999999999999999999999999999999ms"), std::nullopt);
 }
 
+// The review's `header_timeout: 200000d` passed and overflowed steady_clock: every
+// connection was closed at once. Nothing past 100 years is a duration.
+TEST(ParseDuration, IsAtMostAHundredYears) {
+  EXPECT_EQ(parse_duration("36500d"), kMaxDuration);
+  EXPECT_EQ(parse_duration("876000h"), kMaxDuration);
+  for (const char* text : {"36501d", "200000d", "876001h", "3153600001s"}) {
+    EXPECT_EQ(parse_duration(text), std::nullopt) << text;
+  }
+  // Whatever is accepted can be added to either clock's now without wrapping.
+  auto steady = std::chrono::steady_clock::now();
+  EXPECT_GT(steady + std::chrono::duration_cast<std::chrono::steady_clock::duration>(kMaxDuration), steady);
+  auto system = std::chrono::system_clock::now();
+  EXPECT_GT(system + std::chrono::duration_cast<std::chrono::system_clock::duration>(kMaxDuration), system);
+}
+
 TEST(FormatDuration, PicksTheLargestExactUnit) {
   EXPECT_EQ(format_duration(Duration{250}), "250ms");
   EXPECT_EQ(format_duration(Duration{1500}), "1500ms");

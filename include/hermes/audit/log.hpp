@@ -40,6 +40,9 @@ struct AuditLogOptions {
   // How long committed rows may wait in the WAL before a checkpoint syncs them into the
   // database (sooner once 1,000 pages wait): the power-loss window of synchronous normal.
   Duration checkpoint_interval{1'000};
+  // At stop, how long rows that cannot be written (a full disk or max_size) are retried
+  // before they are counted as dropped: the gateway's drain_timeout.
+  std::chrono::milliseconds stop_retry_for{10'000};
   Duration retention{400LL * 86'400'000};  // 0: keep forever
   Duration retention_check_interval{3'600'000};
   Duration head_log_interval{300'000};
@@ -76,6 +79,9 @@ class AuditLog final : public AuditSink {
   void run_retention_now();
   // Commits what is queued, then stops the writer thread.
   void stop();
+  // The same, retrying rows that cannot be written (a full disk) until `retry_until` at
+  // the latest, instead of for options.stop_retry_for.
+  void stop(std::chrono::steady_clock::time_point retry_until);
 
  private:
   struct Impl;

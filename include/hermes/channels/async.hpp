@@ -73,6 +73,10 @@ class OutboxDrain {
 // the scheme of Slack (`v0=`), WhatsApp/Meta (`sha256=`) and the webhook channel.
 bool signature_matches(const Secret& secret, std::string_view signed_text, std::string_view provided,
                        std::string_view prefix);
+// A signed request whose body is not what the channel expects: a throttled
+// message.rejected / bad_request row, detail `client` and `why`.
+void audit_bad_request(AuditSink& audit, EventThrottle& throttle, const std::string& channel,
+                       const IpAddress& client, std::string_view why);
 // Records a refused (unsigned, mis-signed, stale) request: an `auth.reject` row, rate-limited
 // by the channel's `throttle` (anyone who reaches the endpoint can send such requests).
 void audit_refusal(AuditSink& audit, EventThrottle& throttle, const std::string& channel, const IpAddress& client,

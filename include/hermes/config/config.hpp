@@ -142,6 +142,8 @@ struct SessionsConfig {
   std::uint32_t max_turns = 50;           // history kept per session
   std::uint32_t token_budget = 8000;      // approximate tokens of history sent upstream
   std::uint32_t max_in_memory = 10'000;   // LRU bound; older sessions live in the store
+  std::uint32_t max_per_key = 1'000;      // sessions one API key may hold; its oldest goes first
+  ByteSize max_bytes{256 * 1024};         // history kept per session; the oldest turns go first
 };
 
 // Delivery of answers queued for asynchronous channels (retries, then give up).

@@ -35,6 +35,9 @@ struct InboundMessage {
   std::string session_hint; // API: `user` or X-Hermes-Session
   std::string api_key;      // the name of the key that authenticated (never the key)
   std::vector<std::string> allowed_agents;  // the key's scope; empty: any
+  // Set by a channel that could not read the request (the reason, for the client): the
+  // pipeline charges it to the sender's limits, then refuses it as bad_request.
+  std::string invalid;
   std::optional<std::int64_t> max_tokens;
   std::optional<double> temperature;
   IpAddress client;

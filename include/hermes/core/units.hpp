@@ -12,7 +12,13 @@ namespace hermes {
 
 using Duration = std::chrono::milliseconds;
 
-// "250ms", "30s", "5m", "24h", "400d"; a bare "0" is zero.
+// The longest duration anything accepts: 100 years (36500d). Any deadline computed from
+// it stays far inside the clocks' 64-bit nanoseconds (a steady_clock time point past
+// ~106,000 days wraps into the past and closes every connection at once).
+inline constexpr Duration kMaxDuration{36'500LL * 86'400'000};
+
+// "250ms", "30s", "5m", "24h", "400d"; a bare "0" is zero; nullopt for anything else, or
+// past kMaxDuration.
 std::optional<Duration> parse_duration(std::string_view text);
 std::string format_duration(Duration d);
 

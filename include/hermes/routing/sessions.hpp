@@ -39,9 +39,19 @@ class SessionStore {
   virtual std::string reset(const std::string& key) = 0;
 };
 
+// What one store may hold. Senders choose session names (the API's `user`), so every
+// dimension is bounded: the count overall, the count per API key, and the history bytes
+// of each session (the oldest turns go first).
+struct SessionBounds {
+  std::size_t max_sessions = 10'000;
+  std::size_t max_per_key = 1'000;
+  std::size_t max_bytes = 256 * 1024;
+};
+
 class InMemorySessionStore final : public SessionStore {
  public:
-  explicit InMemorySessionStore(std::size_t max_sessions) : max_sessions_(max_sessions) {}
+  explicit InMemorySessionStore(std::size_t max_sessions) : bounds_{max_sessions} {}
+  explicit InMemorySessionStore(SessionBounds bounds) : bounds_(bounds) {}
   Session open(const std::string& key, std::chrono::milliseconds idle_reset) override;
   void append(const std::string& key, const std::vector<ChatTurn>& turns, std::size_t max_turns) override;
   std::string reset(const std::string& key) override;
@@ -56,24 +66,39 @@ class InMemorySessionStore final : public SessionStore {
   struct Entry {
     Session session;
     Lru::iterator position;
+    std::string owner;             // the API key's part of the key; empty: not counted per key
+    Lru::iterator owner_position;  // in owners_[owner]
   };
   Entry& touch(const std::string& key);  // creates when absent; caller holds the lock
+  void evict(const std::string& key);   // caller holds the lock
 
-  std::size_t max_sessions_;
+  SessionBounds bounds_;
   mutable std::mutex mutex_;
   Lru lru_;  // front: most recent
   std::unordered_map<std::string, Entry> entries_;
+  std::unordered_map<std::string, Lru> owners_;  // per API key, front: most recent
 };
+
+// The part of a session key that counts against SessionBounds::max_per_key: an API
+// session's "api|channel|key"; empty for other channels (a session per conversation).
+std::string_view session_owner(std::string_view key);
+
+// Drops the oldest turns until the history is at most `max_bytes` (the newest turn is
+// cut when it alone is larger).
+void trim_history(std::vector<ChatTurn>& turns, std::size_t max_bytes);
 
 // Sessions that survive a restart: the in-memory LRU in front, and every
 // change written behind to SQLite (data_dir/sessions.db) by its own thread,
 // coalesced per key and committed in batches, so no SQLite call ever runs on
-// an io thread. At start the newest `max_in_memory` sessions are loaded back;
-// rows idle longer than idle_reset are deleted, since they would reset anyway.
+// an io thread. At start the newest `max_sessions` sessions are loaded back. Rows idle
+// longer than idle_reset are deleted, since they would reset anyway, and rows past the
+// newest `max_sessions` too: at start and then every minute while running.
 class SqliteSessionStore final : public SessionStore {
  public:
   SqliteSessionStore(const std::filesystem::path& path, std::size_t max_in_memory,
-                     std::chrono::milliseconds idle_reset);
+                     std::chrono::milliseconds idle_reset)
+      : SqliteSessionStore(path, SessionBounds{max_in_memory}, idle_reset) {}
+  SqliteSessionStore(const std::filesystem::path& path, SessionBounds bounds, std::chrono::milliseconds idle_reset);
   ~SqliteSessionStore() override;  // writes what is pending
   Session open(const std::string& key, std::chrono::milliseconds idle_reset) override;
   void append(const std::string& key, const std::vector<ChatTurn>& turns, std::size_t max_turns) override;
@@ -81,15 +106,22 @@ class SqliteSessionStore final : public SessionStore {
   // Blocks until every change made before the call is committed (tests, shutdown).
   void flush();
   std::size_t loaded() const { return loaded_; }
+  std::size_t in_memory() const { return memory_.size(); }
+  // Deletes idle rows and rows past the newest max_sessions (the writer does it every minute).
+  void prune();
 
  private:
   void schedule(const std::string& key);
   void writer_loop();
   void write(const std::vector<std::pair<std::string, Session>>& batch);
+  void prune_rows();  // on the writer thread (or in the constructor)
 
   InMemorySessionStore memory_;
   std::unique_ptr<store::Database> db_;
+  SessionBounds bounds_;
+  std::chrono::milliseconds idle_reset_;
   std::size_t loaded_ = 0;
+  bool prune_requested_ = false;
   std::mutex mutex_;
   std::condition_variable wake_, written_;
   std::unordered_map<std::string, bool> dirty_;

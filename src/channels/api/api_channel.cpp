@@ -89,11 +89,7 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     ev.decision = "rejected";
     ev.status = std::string(reason_code(error.reason));
     ev.detail = {{"client", r.client.to_string()}, {"message", error.message}};
-    if (error.reason == Reason::overloaded) {
-      record_throttled(audit_, overloaded_rows_, std::move(ev));
-    } else {
-      audit_.record(std::move(ev));
-    }
+    record_throttled(audit_, overloaded_rows_, std::move(ev));  // only overload comes here
     requests_.with({spec_.name, std::string(reason_code(error.reason)), "false"}).inc();
     return openai_error(error, request_id);
   }
@@ -138,7 +134,8 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     parsed.message = self->base_message(r, request_id, *who);
     if (auto hint = r.header("x-hermes-session")) parsed.message.session_hint = std::string(*hint);
     if (auto error = parse_body(r.body, parsed)) {
-      co_return self->rejected(r, request_id, who->name, *error);
+      parsed.message.invalid = error->message;  // charged to the key's limits, then refused
+      parsed.stream = false;
     }
     if (parsed.stream) {
       HttpResponse streaming;

@@ -51,9 +51,7 @@ std::optional<std::string> content_text(const Field& content) {
     }
     std::string_view type_name;
     if (type && type->get(type_name) != kOk) {
-      // nlohmann's value("type", "") threw here, and the handler's catch answers 500.
-      // Kept as it was: a 400 would be better.
-      throw std::invalid_argument("a content part's 'type' is not a string");
+      return std::nullopt;  // a part whose 'type' is not a string: 400, like any bad content
     }
     if (type_name == "text" && part_text && part_text->get(s) == kOk) {
       if (!text.empty()) {
@@ -168,8 +166,14 @@ std::optional<ReplyError> parse_body(std::string_view body, ParsedRequest& out) 
       msg.max_tokens = json_integer(**field);
     }
   }
+  if (msg.max_tokens && *msg.max_tokens <= 0) {
+    return bad_request("'max_tokens' and 'max_completion_tokens' must be positive");
+  }
   double number = 0;
   if (temperature && temperature->get(number) == kOk) {
+    if (!(number >= 0 && number <= 2)) {
+      return bad_request("'temperature' must be between 0 and 2");
+    }
     msg.temperature = number;
   }
   return std::nullopt;

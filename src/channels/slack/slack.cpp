@@ -69,8 +69,15 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
 
 // Built outside coroutines: GCC 12 mishandles braced lists of literals in their bodies.
 HttpResponse acknowledged() { return HttpResponse::json(200, {{"ok", true}}); }
-HttpResponse challenge_answer(const nlohmann::json& body) {
-  return HttpResponse::json(200, {{"challenge", body.value("challenge", "")}});
+HttpResponse challenge_answer(const std::string& challenge) { return HttpResponse::json(200, {{"challenge", challenge}}); }
+
+// A top-level string field: "" when absent; nullopt when present with another type
+// (nlohmann's value() threw on those: a 500 with no audit row).
+std::optional<std::string> string_or_empty(const nlohmann::json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return std::nullopt;
+  return it->get<std::string>();
 }
 
 // Slack Web API errors worth another try; anything else is permanent for this message.
@@ -202,6 +209,12 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     return HttpResponse::error(401, why, "the request signature is missing, stale or wrong");
   }
 
+  HttpResponse bad_request(const HttpRequest& r, std::string_view why) {
+    audit_bad_request(audit_, bad_request_rows_, spec_.name, r.client, why);
+    events_.with({spec_.name, "bad_request"}).inc();
+    return HttpResponse::error(400, "bad_request", why);
+  }
+
   // Before parsing anything: the timestamp is recent and the signature covers it and the body.
   std::optional<std::string_view> signature_problem(const HttpRequest& r) const {
     auto timestamp = r.header("x-slack-request-timestamp");
@@ -216,16 +229,16 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   static asio::awaitable<HttpResponse> receive(std::shared_ptr<SlackChannel> self, HttpRequest r) {
     if (auto problem = self->signature_problem(r)) co_return self->refuse(r, *problem);
     auto body = nlohmann::json::parse(r.body, nullptr, false);
-    if (!body.is_object()) {
-      self->events_.with({self->spec_.name, "bad_request"}).inc();
-      co_return HttpResponse::error(400, "bad_request", "the body is not a JSON object");
-    }
-    std::string type = body.value("type", "");
-    if (type == "url_verification") {
+    if (!body.is_object()) co_return self->bad_request(r, "the body is not a JSON object");
+    auto type = string_or_empty(body, "type");
+    if (!type) co_return self->bad_request(r, "'type' must be a string");
+    if (*type == "url_verification") {
+      auto challenge = string_or_empty(body, "challenge");
+      if (!challenge) co_return self->bad_request(r, "'challenge' must be a string");
       self->events_.with({self->spec_.name, "url_verification"}).inc();
-      co_return challenge_answer(body);
+      co_return challenge_answer(*challenge);
     }
-    if (type != "event_callback") {
+    if (*type != "event_callback") {
       self->events_.with({self->spec_.name, "ignored"}).inc();
       co_return acknowledged();
     }
@@ -266,6 +279,7 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   net::HttpClient* http_;
   AuditSink& audit_;
   EventThrottle refusal_rows_;  // auth.reject rows: see record_throttled
+  EventThrottle bad_request_rows_;  // message.rejected / bad_request rows
   observability::CounterFamily& events_;
   observability::CounterFamily& api_errors_;
   mutable std::mutex identity_mutex_;

@@ -36,6 +36,32 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
 // Built outside coroutines: GCC 12 mishandles braced lists of literals in their bodies.
 HttpResponse status_answer(const std::string& status) { return HttpResponse::json(200, {{"status", status}}); }
 
+// The event's fields into `m`; what is wrong otherwise. Optional fields of the wrong type
+// are refused too (nlohmann's value() threw on them: a 500 with no audit row).
+std::optional<std::string> read_event(const std::string& raw, InboundMessage& m) {
+  auto body = nlohmann::json::parse(raw, nullptr, false);
+  if (!body.is_object()) return "the body is not a JSON object";
+  auto string_field = [&body](const char* key, std::string& out, bool required) -> bool {
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return !required;
+    if (!it->is_string()) return false;
+    out = it->get<std::string>();
+    return true;
+  };
+  if (!string_field("event_id", m.event_id, true) || !string_field("text", m.text, true)) {
+    return "need string event_id and text";
+  }
+  for (auto [key, field] : {std::pair{"sender", &m.sender}, std::pair{"conversation", &m.conversation},
+                            std::pair{"thread", &m.thread}}) {
+    if (!string_field(key, *field, false)) return std::string("'") + key + "' must be a string";
+  }
+  if (auto group = body.find("group"); group != body.end() && !group->is_null()) {
+    if (!group->is_boolean()) return "'group' must be true or false";
+    m.group = group->get<bool>();
+  }
+  return std::nullopt;
+}
+
 class WebhookChannel final : public Channel, public std::enable_shared_from_this<WebhookChannel> {
  public:
   WebhookChannel(const WebhookSpec& spec, ChannelContext& ctx)
@@ -86,25 +112,20 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
     return HttpResponse::error(status, why, "the request signature is missing or wrong");
   }
 
+  HttpResponse bad_request(const HttpRequest& r, std::string_view why) {
+    audit_bad_request(audit_, bad_request_rows_, spec_.name, r.client, why);
+    events_.with({spec_.name, "bad_request"}).inc();
+    return HttpResponse::error(400, "bad_request", why);
+  }
+
   static asio::awaitable<HttpResponse> receive(std::shared_ptr<WebhookChannel> self, HttpRequest r) {
     if (!self->signed_correctly(r)) co_return self->refuse(r, 401, "bad_signature");
-    auto body = nlohmann::json::parse(r.body, nullptr, false);
-    if (!body.is_object() || !body.contains("event_id") || !body["event_id"].is_string() ||
-        !body.contains("text") || !body["text"].is_string()) {
-      self->events_.with({self->spec_.name, "bad_request"}).inc();
-      co_return HttpResponse::error(400, "bad_request", "need string event_id and text");
-    }
     InboundMessage m;
+    if (auto why = read_event(r.body, m)) co_return self->bad_request(r, *why);
     m.request_id = generate_request_id();
     m.channel = self->spec_.name;
     m.channel_type = "webhook";
     m.account = self->spec_.name;
-    m.event_id = body["event_id"].get<std::string>();
-    m.sender = body.value("sender", "");
-    m.conversation = body.value("conversation", "");
-    m.thread = body.value("thread", "");
-    m.group = body.value("group", false);
-    m.text = body["text"].get<std::string>();
     m.client = r.client;
     std::shared_ptr<Channel> owner = self;
     auto accepted = co_await AsyncIntake::accept(self->async_, owner, std::move(m));
@@ -128,6 +149,7 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
   net::HttpClient* http_;
   AuditSink& audit_;
   EventThrottle refusal_rows_;  // auth.reject rows: see record_throttled
+  EventThrottle bad_request_rows_;  // message.rejected / bad_request rows
   observability::CounterFamily& events_;
 };
 
