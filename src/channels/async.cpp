@@ -122,6 +122,9 @@ Delivery classify_http_delivery(const net::ClientResult& result) {
   if (!result.ok()) {
     d.result = DeliveryResult::retry;
     d.detail = std::string(net::client_error_name(result.error));
+    // A timeout or a reset after the whole request went out: the peer may have processed
+    // it, and the retry may deliver it twice.
+    d.ambiguous = result.request_sent;
     return d;
   }
   d.detail = "http_" + std::to_string(result.status);
@@ -165,7 +168,7 @@ struct OutboxDrain::State {
   void count_pending(std::int64_t delta) { pending_gauge.set(static_cast<double>(pending += delta)); }
 
   void record(const OutboxEntry& e, const std::string& decision, const std::string& status, std::int64_t latency_ms,
-              const std::string& peer_id = {}) {
+              const std::string& peer_id = {}, bool may_have_arrived = false) {
     AuditEvent ev;
     ev.kind = "message.delivery";
     ev.request_id = e.request_id;
@@ -179,6 +182,7 @@ struct OutboxDrain::State {
     ev.detail = {{"event_id", e.event_id}, {"outbox_id", e.id}, {"part", e.part + 1}, {"parts", e.parts},
                  {"attempts", e.attempts}};
     if (!peer_id.empty()) ev.detail["peer_id"] = peer_id;
+    if (may_have_arrived) ev.detail["may_have_arrived"] = true;
     audit.record(std::move(ev));
     deliveries.with({e.channel, decision}).inc();
   }
@@ -261,13 +265,15 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
     bool too_old = now_ms() - entry.created_at_ms > policy.give_up_after.count();
     if (d.result == DeliveryResult::failed || entry.attempts >= policy.max_attempts || too_old) {
       co_await st->outbox.gave_up(entry.id, d.detail);
-      st->record(entry, "gave_up", d.detail, latency);
+      st->record(entry, "gave_up", d.detail, latency, {}, d.ambiguous);
       spdlog::error("outbox: gave up delivering {} event {} part {} after {} attempt(s): {}", entry.channel,
                     entry.event_id, entry.part + 1, entry.attempts, d.detail);
       co_return EntryOutcome::gave_up;
     }
     co_await st->outbox.attempt_failed(entry.id, d.detail);
-    st->record(entry, "retry", d.detail, latency);
+    // After an ambiguous failure the retry may deliver twice: the row says so, as for a
+    // send interrupted by a restart.
+    st->record(entry, d.ambiguous ? "ambiguous" : "retry", d.detail, latency, {}, d.ambiguous);
     sent.release();
     auto delay = std::max(d.retry_after, backoff(policy, entry.attempts));
     spdlog::warn("outbox: {} event {} part {} not delivered ({}); attempt {} in {} ms", entry.channel, entry.event_id,

@@ -66,8 +66,9 @@ std::string sha256_hex(std::string_view data) {
   return hex_encode(digest.data(), digest.size());
 }
 
+namespace {
 // HMAC-SHA256 as RFC 2104 defines it, on the cached digest.
-std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+Sha256 hmac_sha256(std::string_view key, std::string_view data) {
   std::array<unsigned char, kSha256Block> block{};
   if (key.size() > kSha256Block) {
     Sha256 hashed = sha256_of(std::array{key});
@@ -85,7 +86,40 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   OPENSSL_cleanse(block.data(), block.size());
   OPENSSL_cleanse(inner_pad.data(), inner_pad.size());
   OPENSSL_cleanse(outer_pad.data(), outer_pad.size());
-  return hex_encode(outer.data(), outer.size());
+  return outer;
+}
+}  // namespace
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  Sha256 mac = hmac_sha256(key, data);
+  return hex_encode(mac.data(), mac.size());
+}
+
+std::string hmac_sha256_base64(std::string_view key, std::string_view data) {
+  Sha256 mac = hmac_sha256(key, data);
+  return base64_encode(view(mac.data(), mac.size()));
+}
+
+std::string base64_encode(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string out(3 * (text.size() / 4), '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts padding as zero bytes.
+  std::size_t padding = 0;
+  if (!text.empty() && text.back() == '=') ++padding;
+  if (text.size() > 1 && text[text.size() - 2] == '=') ++padding;
+  out.resize(static_cast<std::size_t>(n) - padding);
+  return out;
 }
 
 }  // namespace hermes

@@ -461,6 +461,7 @@ asio::awaitable<Outcome> HttpClient::Impl::exchange(Stream& stream, Connection& 
     result.message += ": sending the request failed: " + wec.message();
     co_return Outcome::close;
   }
+  result.request_sent = true;
 
   http::response_parser<http::buffer_body> parser;
   parser.header_limit(kHeaderLimit);

@@ -9,6 +9,7 @@
 
 #include "harness.hpp"
 #include "hermes/audit/record.hpp"
+#include "hermes/core/standard_webhooks.hpp"
 #include "node_peer.hpp"
 
 namespace hermes::test {
@@ -130,6 +131,69 @@ TEST_F(Intake, KillNineAfterTheAckStillEndsWithExactlyOneAnswer) {
             "duplicate");
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(deliveries(sink_.port()).size(), 1u);
+}
+
+}  // namespace
+}  // namespace hermes::test
+
+namespace hermes::test {
+namespace {
+
+// Standard Webhooks (#18, review L7): a signed timestamp bounds replays to five minutes,
+// far inside the 24 hours for which event ids are remembered; deliveries are signed the
+// same way.
+TEST(IntakeStandardWebhooks, SignedRequestsAreTakenAndReplaysOutsideTheWindowRefused) {
+  constexpr const char* kWhsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  NodePeer sink("tests/peers/webhook_sink.mjs");
+  ASSERT_TRUE(sink.start()) << sink.error();
+  Daemon d(R"(
+gateway: {instance: it-standard, data_dir: "${DATA}", threads: 2}
+listeners:
+  - {name: local, bind: loopback, port: ${PORT0}}
+channels:
+  - {name: hooks, type: webhook, listener: local, secret: "${env:IT_HOOK_SECRET}", signature: standard,
+     deliver_url: "http://127.0.0.1:)" + std::to_string(sink.port()) + R"(/deliver"}
+models:
+  - {name: demo, type: echo}
+agents:
+  - {name: general, model: demo}
+routes:
+  - {name: default, agent: general}
+)",
+           {{"IT_HOOK_SECRET", kWhsec}});
+  ASSERT_TRUE(d.start()) << d.log();
+  auto send = [&](const std::string& id, std::chrono::system_clock::time_point when, const std::string& body) {
+    auto headers = standard_webhooks::signature_headers(standard_webhooks::Scheme::standard, kWhsec, id, body, when);
+    std::map<std::string, std::string> h{{"Content-Type", "application/json"}};
+    for (auto& [k, v] : headers) h[k] = v;
+    return http_request(d.port(), "POST", "/webhook/hooks/events", h, body);
+  };
+  std::string body = json{{"event_id", "ev-std"}, {"sender", "u1"}, {"conversation", "c1"}, {"text", "hi"}}.dump();
+  auto now = std::chrono::system_clock::now();
+  auto r = send("msg_1", now, body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  // Captured and replayed ten minutes later: refused before the body is read.
+  EXPECT_EQ(send("msg_1", now - std::chrono::minutes(10), body).status, 401);
+  // Hermes' own scheme is not accepted on a standard channel.
+  auto legacy = http_request(d.port(), "POST", "/webhook/hooks/events",
+                             {{"Content-Type", "application/json"},
+                              {"X-Hermes-Signature", "sha256=" + audit::hmac_sha256_hex(kWhsec, body)}},
+                             body);
+  EXPECT_EQ(legacy.status, 401);
+  auto refused = d.audit_events("auth.reject", 2);
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_EQ(refused[0]["status"], "stale_timestamp");
+  EXPECT_EQ(refused[1]["status"], "bad_signature");
+  // The answer is delivered signed the same way.
+  auto got = wait_for_deliveries(sink.port(), 1);
+  ASSERT_EQ(got.size(), 1u);
+  const auto& h = got[0]["headers"];
+  EXPECT_EQ(standard_webhooks::verify(standard_webhooks::signing_key(kWhsec), h.value("webhook-id", ""),
+                                      h.value("webhook-timestamp", ""), h.value("webhook-signature", ""),
+                                      got[0]["raw"].get<std::string>(), std::chrono::system_clock::now()),
+            standard_webhooks::Verdict::ok)
+      << h.dump();
+  EXPECT_EQ(h.value("webhook-id", ""), h.value("x-hermes-delivery-id", ""));
 }
 
 }  // namespace

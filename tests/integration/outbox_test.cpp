@@ -19,14 +19,14 @@ namespace {
 using nlohmann::json;
 constexpr const char* kSecret = "outbox-test-secret";
 
-std::string config(std::uint16_t sink_port) {
+std::string config(std::uint16_t sink_port, const std::string& channel_extra = "") {
   return R"(
 gateway: {instance: it-outbox, data_dir: "${DATA}", threads: 2}
 listeners:
   - {name: local, bind: loopback, port: ${PORT0}}
 channels:
   - {name: hooks, type: webhook, listener: local, secret: "${env:IT_HOOK_SECRET}",
-     deliver_url: "http://127.0.0.1:)" + std::to_string(sink_port) + R"(/deliver"}
+     deliver_url: "http://127.0.0.1:)" + std::to_string(sink_port) + R"(/deliver")" + channel_extra + R"(}
 models:
   - {name: demo, type: echo}
 agents:
@@ -178,6 +178,26 @@ TEST_F(OutboxDelivery, ACrashMidSendIsResentOnceAndAuditedAsAmbiguous) {
   EXPECT_EQ(delivered[0]["headers"]["x-hermes-delivery-id"], delivered[1]["headers"]["x-hermes-delivery-id"]);
   auto decisions = delivery_decisions(2);
   EXPECT_EQ(decisions, (std::vector<std::string>{"ambiguous", "delivered"}));
+}
+
+// Review L8: an attempt that timed out after the whole request was sent may still have been
+// processed; the retry can deliver twice, and the row says so beforehand.
+TEST_F(OutboxDelivery, ATimeoutAfterTheRequestWasSentIsAuditedAsAmbiguous) {
+  daemon_.reset();
+  daemon_ = std::make_unique<Daemon>(config(sink_.port(), ", deliver_timeout: 600ms"),
+                                     std::map<std::string, std::string>{{"IT_HOOK_SECRET", kSecret}});
+  ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  script({{{"status", 200}, {"delay_ms", 1500}}});  // the receiver takes it, and answers too late
+  ASSERT_EQ(post_event("ev-late"), "accepted");
+  auto delivered = wait_for("/_requests", 2);
+  ASSERT_EQ(delivered.size(), 2u) << daemon_->log();
+  EXPECT_EQ(delivered[0]["headers"]["x-hermes-delivery-id"], delivered[1]["headers"]["x-hermes-delivery-id"]);
+  auto rows = daemon_->audit_events("message.delivery", 2);
+  ASSERT_GE(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["decision"], "ambiguous") << json(rows).dump(1);
+  EXPECT_EQ(rows[0]["status"], "timeout");
+  EXPECT_EQ(rows[0]["detail"]["may_have_arrived"], true);
+  EXPECT_EQ(rows[1]["decision"], "delivered");
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "hermes/backends/registry.hpp"
 #include "hermes/config/extensions.hpp"
 #include "hermes/core/secret.hpp"
+#include "hermes/core/standard_webhooks.hpp"
 #include "hermes/core/units.hpp"
 
 namespace hermes::config {
@@ -35,6 +36,7 @@ namespace hermes::backends::webhook {
 struct Spec : config::ModelSpec {
   std::string url;
   Secret secret;
+  standard_webhooks::Scheme signature = standard_webhooks::Scheme::hermes_v1;
   HttpDeadlines deadlines;  // timeout, connect_timeout, first_byte_timeout
 };
 

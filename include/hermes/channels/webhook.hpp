@@ -8,12 +8,14 @@
 // Answers are POSTed as JSON to `deliver_url`.
 
 #include "hermes/channels/channel.hpp"
+#include "hermes/core/standard_webhooks.hpp"
 #include "hermes/core/secret.hpp"
 
 namespace hermes::channels::webhook {
 
 struct WebhookSpec final : config::ChannelSpec {
   Secret secret;
+  standard_webhooks::Scheme signature = standard_webhooks::Scheme::hermes_v1;  // both directions
   std::string deliver_url;
   Duration deliver_timeout{10'000};
 };

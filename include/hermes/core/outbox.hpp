@@ -48,6 +48,7 @@ struct Delivery {
   std::chrono::milliseconds retry_after{0};  // the peer's Retry-After; 0: use backoff
   std::string detail;                        // HTTP status or the peer's error code; never secrets
   std::string peer_id;                       // the peer's id for the delivered message (Slack ts...)
+  bool ambiguous = false;  // failed after the whole request was sent: the peer may have taken it
 };
 
 class Outbox {

@@ -75,6 +75,7 @@ struct ClientResult {
   std::string message;  // for logs: names scheme://host:port/path, never the query or credentials
   bool reused_connection = false;
   bool retried_stale = false;  // a pooled connection had been closed by the server: sent again on a fresh one
+  bool request_sent = false;   // the whole request was written: a failure after it may have been processed
 
   bool ok() const { return error == ClientErrorKind::none; }
   std::optional<std::string_view> header(std::string_view name) const { return find_header(headers, name); }

@@ -186,7 +186,11 @@ class Backend final : public ValueCancellingBackend {
     r.body = request_body(request);
     r.headers.emplace_back("Content-Type", "application/json");
     r.headers.emplace_back("Accept", "text/event-stream, application/json");
-    r.headers.emplace_back("X-Hermes-Signature", "sha256=" + hmac_sha256_hex(spec_.secret.reveal(), r.body));
+    for (auto& header : standard_webhooks::signature_headers(spec_.signature, spec_.secret.reveal(),
+                                                             "msg_" + request.request_id, r.body,
+                                                             std::chrono::system_clock::now())) {
+      r.headers.push_back(std::move(header));
+    }
     add_trace_headers(r, request);
     apply_deadlines(r, spec_.deadlines, request.deadline);
     return r;
@@ -221,6 +225,14 @@ std::unique_ptr<config::ModelSpec> parse_spec(config::MapReader& r) {
     spec->url = *url;
   }
   if (auto secret = r.required<Secret>("secret")) spec->secret = *secret;
+  if (auto scheme = r.optional<std::string>("signature")) {
+    if (auto parsed = standard_webhooks::parse_scheme(*scheme)) {
+      spec->signature = *parsed;
+    } else {
+      ctx.error(r.child("signature"), r.path_of("signature"),
+                "invalid signature '" + *scheme + "' (expected hermes-v1 | standard)");
+    }
+  }
   parse_deadlines(r, spec->deadlines);
   return spec;
 }

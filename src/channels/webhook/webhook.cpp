@@ -24,6 +24,14 @@ using net::HttpResponse;
 std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   auto spec = std::make_unique<WebhookSpec>();
   if (auto s = r.required<Secret>("secret")) spec->secret = *s;
+  if (auto scheme = r.optional<std::string>("signature")) {
+    if (auto parsed = standard_webhooks::parse_scheme(*scheme)) {
+      spec->signature = *parsed;
+    } else {
+      r.context().error(r.child("signature"), r.path_of("signature"),
+                        "invalid signature '" + *scheme + "' (expected hermes-v1 | standard)");
+    }
+  }
   spec->deliver_url = r.required<std::string>("deliver_url").value_or("");
   std::string url_error;
   if (!spec->deliver_url.empty() && !net::parse_http_url(spec->deliver_url, url_error)) {
@@ -35,6 +43,9 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
 
 // Built outside coroutines: GCC 12 mishandles braced lists of literals in their bodies.
 HttpResponse status_answer(const std::string& status) { return HttpResponse::json(200, {{"status", status}}); }
+net::Headers delivery_headers(const std::string& delivery_id, const std::string& request_id) {
+  return {{"Content-Type", "application/json"}, {"X-Hermes-Delivery-Id", delivery_id}, {"X-Request-Id", request_id}};
+}
 
 // The event's fields into `m`; what is wrong otherwise. Optional fields of the wrong type
 // are refused too (nlohmann's value() threw on them: a 500 with no audit row).
@@ -91,25 +102,37 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
     req.url = spec_.deliver_url;
     req.body = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     // The receiver can drop a resend after an ambiguous crash by this id.
-    req.headers = {{"Content-Type", "application/json"},
-                   {"X-Hermes-Delivery-Id", entry.channel + ":" + entry.event_id + ":" + std::to_string(entry.part)},
-                   {"X-Request-Id", entry.request_id},
-                   {"X-Hermes-Signature", "sha256=" + hmac_sha256_hex(spec_.secret.reveal(), req.body)}};
+    std::string delivery_id = entry.channel + ":" + entry.event_id + ":" + std::to_string(entry.part);
+    req.headers = delivery_headers(delivery_id, entry.request_id);
+    for (auto& header : standard_webhooks::signature_headers(spec_.signature, spec_.secret.reveal(), delivery_id,
+                                                             req.body, std::chrono::system_clock::now())) {
+      req.headers.push_back(std::move(header));
+    }
     req.deadline = std::chrono::steady_clock::now() + spec_.deliver_timeout;
     auto result = co_await http_->fetch(std::move(req));
     co_return classify_http_delivery(result);
   }
 
  private:
-  bool signed_correctly(const HttpRequest& r) const {
-    auto sig = r.header("x-hermes-signature");
-    return sig && signature_matches(spec_.secret, r.body, *sig, "sha256=");
+  // Why the request's signature is refused; nullopt when it is good.
+  std::optional<std::string_view> signature_problem(const HttpRequest& r) const {
+    if (spec_.signature == standard_webhooks::Scheme::hermes_v1) {
+      auto sig = r.header("x-hermes-signature");
+      if (sig && signature_matches(spec_.secret, r.body, *sig, "sha256=")) return std::nullopt;
+      return "bad_signature";
+    }
+    auto verdict = standard_webhooks::verify(
+        standard_webhooks::signing_key(spec_.secret.reveal()), r.header("webhook-id").value_or(""),
+        r.header("webhook-timestamp").value_or(""), r.header("webhook-signature").value_or(""), r.body,
+        std::chrono::system_clock::now());
+    if (verdict == standard_webhooks::Verdict::ok) return std::nullopt;
+    return verdict == standard_webhooks::Verdict::stale_timestamp ? "stale_timestamp" : "bad_signature";
   }
 
   HttpResponse refuse(const HttpRequest& r, int status, std::string_view why) {
     audit_refusal(audit_, refusal_rows_, spec_.name, r.client, why);
     events_.with({spec_.name, std::string(why)}).inc();
-    return HttpResponse::error(status, why, "the request signature is missing or wrong");
+    return HttpResponse::error(status, why, "the request signature is missing, stale or wrong");
   }
 
   HttpResponse bad_request(const HttpRequest& r, std::string_view why) {
@@ -119,7 +142,7 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
   }
 
   static asio::awaitable<HttpResponse> receive(std::shared_ptr<WebhookChannel> self, HttpRequest r) {
-    if (!self->signed_correctly(r)) co_return self->refuse(r, 401, "bad_signature");
+    if (auto problem = self->signature_problem(r)) co_return self->refuse(r, 401, *problem);
     InboundMessage m;
     if (auto why = read_event(r.body, m)) co_return self->bad_request(r, *why);
     m.request_id = generate_request_id();
