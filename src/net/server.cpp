@@ -169,14 +169,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::unordered_map<std::uint64_t, std::weak_ptr<ConnectionState>> connections;
   std::atomic<std::uint64_t> next_connection_id{1};
   std::atomic<std::size_t> active_total{0};
-  observability::CounterFamily& internal_errors;
-  EventThrottle internal_error_log{1, 1};  // one line per second at most, however many fail
+  // A connection's coroutine ended with an exception: counted in
+  // hermes_internal_errors_total{where="connection"}, logged (throttled), and only that
+  // connection is closed.
+  observability::ReportFailure connection_failed;
   observability::CounterFamily& requests;
   observability::HistogramFamily& latency;
 
   Impl(asio::io_context& i, bool one_thread, observability::MetricsRegistry& m, AuditSink& a)
       : io(i), single_threaded(one_thread), metrics(m), audit(a),
-        internal_errors(observability::internal_errors_family(m)),
+        connection_failed(m, "connection"),
         requests(m.counter("hermes_http_requests_total", "HTTP requests answered, by listener, route and status code.",
                            {"listener", "route", "code"})),
         latency(m.histogram("hermes_http_request_duration_seconds",
@@ -192,9 +194,6 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // `host`: the Host a refused request named (host_not_allowed), for the log and the row.
   void refuse(Listener& l, const IpAddress& peer, std::uint16_t port, const char* reason,
               std::string_view host = {});
-  // A connection's coroutine ended with an exception: counted, logged (throttled), and
-  // only that connection is closed.
-  void connection_failed(const Listener& l, std::exception_ptr e);
   asio::awaitable<void> accept_loop(Listener* l);
   // `socket` was accepted onto `executor`, the connection's (re-registering it with epoll
   // afterwards cost two epoll_ctl calls per connection).
@@ -240,21 +239,6 @@ void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t 
   audit.record(std::move(ev));
 }
 
-void HttpServer::Impl::connection_failed(const Listener& l, std::exception_ptr e) {
-  internal_errors.with({"connection"}).inc();
-  std::uint64_t suppressed = 0;
-  if (!internal_error_log.allow(suppressed)) return;
-  std::string what = "unknown exception";
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    what = ex.what();
-  } catch (...) {
-  }
-  spdlog::error("listener {}: connection failed: {}{}", l.name, what,
-                suppressed ? fmt::format(" ({} more not logged)", suppressed) : std::string());
-}
-
 void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
                                         asio::any_io_executor executor) {
   boost::system::error_code ec;
@@ -295,7 +279,7 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
   }
   auto self = shared_from_this();
   auto finished = [self, id, lp = &l, peer](std::exception_ptr e) {
-    if (e) self->connection_failed(*lp, e);
+    if (e) self->connection_failed(e);
     lp->remove_peer(peer_share(peer));
     {
       std::lock_guard lock(self->connections_mutex);

@@ -158,6 +158,16 @@ listeners:
   EXPECT_EQ(count.column_int(2), watermark);
 }
 
+// Reloads until config.reload rows fill the small database and /readyz says so.
+bool fill_until_unready(Daemon& d) {
+  for (int i = 0; i < 3000; ++i) {
+    d.signal(SIGHUP);
+    std::this_thread::sleep_for(1ms);
+    if (i % 50 == 49 && http_get(d.port(), "/readyz").status == 503) return true;
+  }
+  return false;
+}
+
 TEST(AuditBackPressure, AFullDatabaseTurnsReadyzFalseWithoutBlockingOtherPaths) {
   Daemon d(R"(
 gateway: {instance: it-full, data_dir: "${DATA}", threads: 2}
@@ -167,13 +177,7 @@ audit: {max_size: 128KiB}
 )");
   ASSERT_TRUE(d.start()) << d.log();
   EXPECT_EQ(http_get(d.port(), "/readyz").status, 200);
-  bool unready = false;
-  for (int i = 0; i < 3000 && !unready; ++i) {
-    d.signal(SIGHUP);
-    std::this_thread::sleep_for(1ms);
-    if (i % 50 == 49) unready = http_get(d.port(), "/readyz").status == 503;
-  }
-  ASSERT_TRUE(unready) << d.log();
+  ASSERT_TRUE(fill_until_unready(d)) << d.log();
   auto readyz = http_get(d.port(), "/readyz");
   EXPECT_NE(readyz.body.find("audit log not writable"), std::string::npos) << readyz.body;
   auto started = std::chrono::steady_clock::now();
@@ -198,13 +202,7 @@ listeners:
 audit: {max_size: 128KiB}
 )");
   ASSERT_TRUE(d.start()) << d.log();
-  bool unready = false;
-  for (int i = 0; i < 3000 && !unready; ++i) {
-    d.signal(SIGHUP);
-    std::this_thread::sleep_for(1ms);
-    if (i % 50 == 49) unready = http_get(d.port(), "/readyz").status == 503;
-  }
-  ASSERT_TRUE(unready) << d.log();
+  ASSERT_TRUE(fill_until_unready(d)) << d.log();
   auto status = nlohmann::json::parse(http_get(d.port(), "/status").body);
   auto queued = status["audit"]["queue_depth"].get<std::uint64_t>();
   ASSERT_GT(queued, 0u);
