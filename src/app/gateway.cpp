@@ -78,6 +78,7 @@ void apply_logging(const config::LogConfig& log) {
 std::string admission_policy(const config::ListenerConfig& l) {
   if (!l.allow.empty()) return "the allow list";
   if (l.bind == config::BindMode::lan) return "private networks only";
+  if (l.address.is_loopback()) return "loopback only";  // only this host can reach it
   return "any peer";
 }
 

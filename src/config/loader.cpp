@@ -398,6 +398,81 @@ const ListenerConfig* Config::find_listener(std::string_view name) const {
   return nullptr;
 }
 
+namespace {
+
+// Where the last '{' or '[' still open at `end` was opened (1-based line and column), for
+// a flow collection the parser found unclosed. Quoted text and comments are skipped.
+std::optional<std::pair<int, int>> unclosed_bracket(std::string_view text, std::size_t end, char open) {
+  std::vector<std::pair<int, int>> stack;  // positions of open brackets of this kind
+  std::vector<char> kinds;
+  int line = 1, column = 0;
+  char quote = 0;
+  bool comment = false;
+  for (std::size_t i = 0; i < std::min(end, text.size()); ++i) {
+    char c = text[i];
+    ++column;
+    if (c == '\n') {
+      ++line;
+      column = 0;
+      comment = false;
+      continue;
+    }
+    if (comment) continue;
+    if (quote) {
+      if (c == '\\' && quote == '"') {
+        ++i;
+        ++column;
+      } else if (c == quote) {
+        quote = 0;
+      }
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) {
+      comment = true;
+    } else if (c == '{' || c == '[') {
+      kinds.push_back(c);
+      stack.emplace_back(line, column);
+    } else if ((c == '}' || c == ']') && !kinds.empty()) {
+      kinds.pop_back();
+      stack.pop_back();
+    }
+  }
+  for (std::size_t k = kinds.size(); k-- > 0;) {
+    if (kinds[k] == open) return stack[k];
+  }
+  return std::nullopt;
+}
+
+// yaml-cpp's words for the common slips, said as what is wrong; its own words follow.
+std::string explain_yaml_error(const YAML::Exception& e, std::string_view text) {
+  const std::string& raw = e.msg;
+  std::string what;
+  if (raw.find("tab") != std::string::npos) {
+    what = "a tab is used for indentation; YAML indents with spaces only";
+  } else if (raw == "end of map flow not found" || raw == "end of sequence flow not found") {
+    char open = raw.find("map") != std::string::npos ? '{' : '[';
+    char close = open == '{' ? '}' : ']';
+    auto end = e.mark.pos >= 0 ? static_cast<std::size_t>(e.mark.pos) : text.size();
+    if (auto at = unclosed_bracket(text, end, open)) {
+      what = std::string("'") + open + "' opened at " + std::to_string(at->first) + ":" + std::to_string(at->second) +
+             " is never closed with '" + close + "'";
+    } else {
+      what = std::string("a '") + open + "' is never closed with '" + close + "'";
+    }
+  } else if (raw == "illegal map value") {
+    what = "a ': ' inside an unquoted value (put the value in quotes) or a key where none can be";
+  } else if (raw == "illegal block entry") {
+    what = "a '- ' list item where none can be: check the indentation, and for a '{' or '[' left open above";
+  } else {
+    return raw;
+  }
+  return what + " (YAML: " + raw + ")";
+}
+
+}  // namespace
+
 LoadResult load_string(std::string_view yaml, const std::string& file_name, const SecretEnvironment& env,
                        const Registries* registries) {
   ParseContext ctx(file_name, env);
@@ -405,7 +480,7 @@ LoadResult load_string(std::string_view yaml, const std::string& file_name, cons
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    ctx.error(e.mark, "", e.msg);
+    ctx.error(e.mark, "", explain_yaml_error(e, yaml));
     return {nullptr, ctx.take_errors()};
   }
   if (!root.IsDefined() || root.IsNull()) {
@@ -425,6 +500,10 @@ LoadResult load_string(std::string_view yaml, const std::string& file_name, cons
 }
 
 LoadResult load_file(const std::filesystem::path& path, const SecretEnvironment& env, const Registries* registries) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return {nullptr, {ConfigError{path.string(), 0, 0, "", "is a directory, not a configuration file"}}};
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return {nullptr, {ConfigError{path.string(), 0, 0, "", "cannot open the configuration file"}}};

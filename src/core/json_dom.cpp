@@ -1,5 +1,7 @@
 #include "hermes/core/json_dom.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -93,6 +95,23 @@ bool parse_json(std::string_view text, simdjson::dom::element& root) {
     }
   }
   return error == simdjson::SUCCESS;
+}
+
+std::string json_error_position(std::string_view text) {
+  try {
+    nlohmann::json parsed = nlohmann::json::parse(text);  // throws where it stops
+    (void)parsed;
+  } catch (const nlohmann::json::parse_error& e) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: …": the part a
+    // client can act on, short (it may quote the client's own bytes).
+    std::string message = e.what();
+    if (auto at = message.find("parse error"); at != std::string::npos) message.erase(0, at);
+    if (message.size() > 200) message = message.substr(0, 200) + "…";
+    return message;
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "parse error";
 }
 
 std::optional<std::string> widen_big_integers(std::string_view text) {

@@ -15,6 +15,7 @@ void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: hermesctl check-config FILE\n"
                "       hermesctl status [--url http://127.0.0.1:8080]   (admin key from $HERMES_ADMIN_KEY)\n"
+               "       hermesctl reload [--url http://127.0.0.1:8080]   (SIGHUP to that hermesd, on this host)\n"
                "       hermesctl audit query|verify|export (--db PATH | --config FILE) ...\n"
                "       hermesctl routes test --config FILE --channel NAME|TYPE [--sender S] [--text T] [--model M]\n"
                "       hermesctl --version\n");
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "check-config") return check_config(args);
   if (command == "status") return hermes::ctl::status(args);
+  if (command == "reload") return hermes::ctl::reload(args);
   if (command == "audit") return hermes::ctl::audit_command(args);
   if (command == "routes" && !args.empty() && args[0] == "test") {
     return hermes::ctl::routes_test(std::vector<std::string>(args.begin() + 1, args.end()));

@@ -700,6 +700,15 @@ Refusal refusal(int status, const char* code, std::string message) {
 }
 Refusal head_too_large() { return refusal(431, "request_header_too_large", "request head exceeds 16 KiB"); }
 
+// The root is where a person with a browser lands first: say where to go.
+std::string not_found_message(const std::string& path) {
+  if (path == "/") {
+    return "no such endpoint: /. The web chat, where one is configured, is at /chat/; the gateway's "
+           "state is at /status and /healthz; the API at /v1/chat/completions";
+  }
+  return "no such endpoint: " + path;
+}
+
 HttpResponse refused(const Refusal& refusal) {
   auto r = HttpResponse::error(refusal.status, refusal.code, refusal.message);
   r.close = true;
@@ -956,7 +965,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
     response = HttpResponse::error(405, "method_not_allowed", "method " + out.method + " is not allowed here");
     response.with_header("Allow", match.allowed);
   } else {
-    response = HttpResponse::error(404, "not_found", "no such endpoint: " + out.path);
+    response = HttpResponse::error(404, "not_found", not_found_message(out.path));
   }
   count(route_label, response.status);
   latency.with({l->name, route_label})

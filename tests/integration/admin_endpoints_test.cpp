@@ -165,5 +165,47 @@ TEST(Hermesctl, CheckConfigExitCodesAndErrorList) {
       << text;
 }
 
+// Errors in an operator's words (#19): no Boost source paths, and a directory is named so.
+TEST(Hermesctl, ErrorsSayWhatIsWrong) {
+  TempDir dir;
+  std::string ctl = HERMESCTL_PATH;
+  auto run = [&](const std::string& args, int& rc) {
+    auto out = dir.path() / "out.txt";
+    rc = WEXITSTATUS(std::system((ctl + " " + args + " >" + out.string() + " 2>&1").c_str()));
+    std::ifstream in(out);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  int rc = 0;
+  auto refused = run("status --url http://127.0.0.1:" + std::to_string(free_port()), rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(refused.find("cannot connect to 127.0.0.1:"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("Connection refused"), std::string::npos) << refused;
+  EXPECT_EQ(refused.find("/usr/include"), std::string::npos) << refused;
+  auto directory = run("check-config " + dir.path().string(), rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(directory.find("is a directory, not a configuration file"), std::string::npos) << directory;
+}
+
+// `hermesctl reload` signals the hermesd that answers at --url, not every hermesd on the host.
+TEST(Hermesctl, ReloadSignalsTheInstanceAtTheUrl) {
+  Daemon d(R"(
+gateway: {instance: it-ctl-reload, data_dir: "${DATA}"}
+listeners:
+  - {name: main, bind: loopback, port: ${PORT0}}
+)");
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string ctl = HERMESCTL_PATH;
+  auto out = d.dir().path() / "reload.txt";
+  int rc = std::system(
+      (ctl + " reload --url http://127.0.0.1:" + std::to_string(d.port()) + " >" + out.string() + " 2>&1").c_str());
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(WEXITSTATUS(rc), 0) << text;
+  EXPECT_NE(text.find("sent SIGHUP to hermesd pid " + std::to_string(d.pid())), std::string::npos) << text;
+  auto reloads = d.audit_events("config.reload", 1, 5s);
+  ASSERT_EQ(reloads.size(), 1u) << d.log();
+  EXPECT_EQ(reloads[0]["status"], "applied");
+}
+
 }  // namespace
 }  // namespace hermes::test

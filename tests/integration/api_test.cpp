@@ -143,8 +143,22 @@ TEST_F(Api, ModelSemantics) {
 
 TEST_F(Api, KeysAndScopes) {
   EXPECT_EQ(chat(port(), user("hi"), "wrong-key").status, 401);
-  EXPECT_EQ(json::parse(chat(port(), user("hi"), "wrong-key").body)["error"]["code"], "invalid_api_key");
+  auto wrong = chat(port(), user("hi"), "wrong-key");
+  EXPECT_EQ(json::parse(wrong.body)["error"]["code"], "invalid_api_key");
+  EXPECT_EQ(json::parse(wrong.body)["error"]["message"], "Incorrect API key provided.");
+  EXPECT_EQ(wrong.headers["www-authenticate"], "Bearer error=\"invalid_token\"");
   EXPECT_EQ(daemon_->audit_events("auth.reject", 2).size(), 2u);
+  // A missing key is not called wrong: the client is told how to send one.
+  auto missing = http_request(port(), "POST", "/v1/chat/completions", {{"Content-Type", "application/json"}},
+                              user("hi").dump());
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(missing.headers["www-authenticate"], "Bearer");
+  EXPECT_EQ(json::parse(missing.body)["error"]["message"],
+            "No API key provided: send it as 'Authorization: Bearer <key>'.");
+  auto basic = http_request(port(), "POST", "/v1/chat/completions",
+                            {{"Content-Type", "application/json"}, {"Authorization", "Basic dXNlcjpwYXNz"}},
+                            user("hi").dump());
+  EXPECT_EQ(json::parse(basic.body)["error"]["message"], "The Authorization header must be 'Bearer <key>'.");
   auto denied = chat(port(), user("my invoice"), "narrow-secret-key");
   EXPECT_EQ(denied.status, 403) << "the narrow key may not use the billing agent";
   EXPECT_EQ(chat(port(), user("hello"), "narrow-secret-key").status, 200);

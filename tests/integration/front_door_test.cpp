@@ -255,7 +255,12 @@ TEST_F(FrontDoor, MemoryStaysBoundedUnderFramingFloods) {
   flood("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX: ", std::string(32 * 1024, 'h'));    // an endless head
   expect_alive();
   long after = rss_kib(daemon_->pid());
+#if defined(__SANITIZE_ADDRESS__)  // ASan keeps freed memory in quarantine: RSS says nothing there
+  (void)before;
+  (void)after;
+#else
   EXPECT_LT(after - before, 32 * 1024) << "RSS " << before << " KiB -> " << after << " KiB";
+#endif
 }
 
 TEST_F(FrontDoor, AnUpstreamTrailerOf64KiBFailsThatCallNotTheGateway) {

@@ -422,6 +422,10 @@ TEST_F(ConfigTest, LoadFileNamesTheFileAndRecordsItsAbsolutePath) {
   ASSERT_EQ(result.errors.size(), 1u);
   EXPECT_FALSE(result.ok());
   EXPECT_TRUE(contains(result.errors[0].to_string(), "missing.yaml"));
+
+  result = load_file(dir_, env());
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].to_string(), dir_.string() + ": is a directory, not a configuration file");
 }
 
 // --- YAML syntax errors ------------------------------------------------------
@@ -443,6 +447,21 @@ TEST_F(ConfigTest, TabIndentationIsASyntaxError) {
   auto e = only_error("listeners:\n  - name: a\n\t port: 8080\n");
   EXPECT_EQ(e.line, 3);
   EXPECT_EQ(e.column, 1);
+  EXPECT_TRUE(contains(e.message, "a tab is used for indentation; YAML indents with spaces only")) << e.message;
+}
+
+// The parser's words ("end of map flow not found") say where it gave up, not what is wrong.
+TEST_F(ConfigTest, SyntaxErrorsSayWhatIsWrong) {
+  auto e = only_error("listeners:\n  - {name: a, port: 8080\nroutes: []\n");
+  EXPECT_TRUE(contains(e.message, "'{' opened at 2:5 is never closed with '}'")) << e.message;
+  EXPECT_TRUE(contains(e.message, "(YAML: end of map flow not found)")) << e.message;
+  e = only_error("listeners: [ {name: a, port: 8080}\n");
+  EXPECT_TRUE(contains(e.message, "'[' opened at 1:12 is never closed with ']'")) << e.message;
+  e = only_error("listeners:\n  - {name: \"a{\", port: 8080\n");  // a quoted '{' does not count
+  EXPECT_TRUE(contains(e.message, "'{' opened at 2:5 is never closed")) << e.message;
+  e = only_error("listeners:\n  - name: a\n    port: 8080\nadmin:\n  key: abc: def\n");
+  EXPECT_EQ(e.line, 5);
+  EXPECT_TRUE(contains(e.message, "put the value in quotes")) << e.message;
 }
 
 TEST_F(ConfigTest, EmptyFileIsAnError) {

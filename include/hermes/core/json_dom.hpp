@@ -33,6 +33,10 @@ namespace hermes {
 // their own, freed by the next call.
 bool parse_json(std::string_view text, simdjson::dom::element& root);
 
+// Where and why `text` is not JSON, in nlohmann's words ("parse error at line 1, column 2:
+// …"), at most about 200 bytes. For error messages only: it parses the text again.
+std::string json_error_position(std::string_view text);
+
 inline constexpr std::size_t kKeptJsonCapacity = 256 * 1024;
 
 // An integer as nlohmann's is_number_integer() and get<std::int64_t>() read it: past

@@ -61,7 +61,15 @@ class ApiChannel final : public Channel, public std::enable_shared_from_this<Api
     ev.detail = {{"client", r.client.to_string()}, {"path", r.path}};
     record_throttled(audit_, unauthorized_rows_, std::move(ev));
     requests_.with({spec_.name, "unauthorized", "false"}).inc();
-    return openai_error({Reason::unauthorized, "Incorrect API key provided.", {}, {}}, request_id);
+    // Say which: a client without a key is told how to send one (RFC 6750's challenge too).
+    auto presented = r.header("authorization");
+    std::string why = !presented ? "No API key provided: send it as 'Authorization: Bearer <key>'."
+                      : presented->size() < 7 || strncasecmp(presented->data(), "Bearer ", 7) != 0
+                          ? "The Authorization header must be 'Bearer <key>'."
+                          : "Incorrect API key provided.";
+    auto response = openai_error({Reason::unauthorized, why, {}, {}}, request_id);
+    response.with_header("WWW-Authenticate", presented ? "Bearer error=\"invalid_token\"" : "Bearer");
+    return response;
   }
 
   InboundMessage base_message(const HttpRequest& r, const std::string& request_id, const Identity& who) const {

@@ -68,7 +68,10 @@ std::optional<std::string> content_text(const Field& content) {
 std::optional<ReplyError> parse_body(std::string_view body, ParsedRequest& out) {
   element root;
   simdjson::dom::object fields;
-  if (!parse_json(body, root) || root.get(fields) != kOk) {
+  if (!parse_json(body, root)) {
+    return bad_request("the request body is not a JSON object: " + json_error_position(body));
+  }
+  if (root.get(fields) != kOk) {
     return bad_request("the request body is not a JSON object");
   }
   Field messages, model, stream, stream_options, user, max_completion_tokens, max_tokens, temperature;
