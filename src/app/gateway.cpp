@@ -497,6 +497,7 @@ asio::awaitable<void> Gateway::Impl::reload() {
 }
 
 void Gateway::Impl::apply_reload(std::shared_ptr<const config::Config> running, config::LoadResult result) {
+  for (const auto& w : result.warnings) spdlog::warn("reload: {}", w.to_string());
   if (!result.ok()) {
     nlohmann::json errors = nlohmann::json::array();
     for (const auto& e : result.errors) {

@@ -496,7 +496,7 @@ LoadResult load_string(std::string_view yaml, const std::string& file_name, cons
     return {nullptr, std::move(errors)};
   }
   cfg->sha256 = sha256_hex(yaml);
-  return {std::move(cfg), {}};
+  return {std::move(cfg), {}, ctx.take_warnings()};
 }
 
 LoadResult load_file(const std::filesystem::path& path, const SecretEnvironment& env, const Registries* registries) {

@@ -68,6 +68,11 @@ void ParseContext::error(const YAML::Node& at, std::string path, std::string mes
   error(at.IsDefined() ? at.Mark() : YAML::Mark::null_mark(), std::move(path), std::move(message));
 }
 
+void ParseContext::warning(const YAML::Node& at, std::string path, std::string message) {
+  auto where = location(at);
+  warnings_.push_back(ConfigError{file_, where.line, where.column, std::move(path), std::move(message)});
+}
+
 void ParseContext::error_at(const SourceLocation& at, std::string path, std::string message) {
   errors_.push_back(ConfigError{file_, at.line, at.column, std::move(path), std::move(message)});
 }
@@ -177,6 +182,10 @@ std::optional<Secret> convert(const YAML::Node& node, const std::string& path, P
   auto result = resolve_secret(node.Scalar(), ctx.secrets());
   if (!result.secret) {
     ctx.error(node, path, result.error);
+  } else if (result.secret->source() == "inline" && !result.secret->empty()) {
+    ctx.warning(node, path,
+                "warning: an inline secret is readable by anyone who can read this file or its backups; use "
+                "${env:NAME}, ${file:PATH} or ${credential:NAME}");
   }
   return result.secret;
 }

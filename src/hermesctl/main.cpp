@@ -32,6 +32,7 @@ int check_config(const std::vector<std::string>& args) {
     std::fprintf(stderr, "%s: %zu error(s)\n", args[0].c_str(), loaded.errors.size());
     return 1;
   }
+  std::fputs(hermes::config::format_errors(loaded.warnings).c_str(), stdout);
   const auto& c = *loaded.config;
   std::printf("%s: OK (%zu listener(s), %zu channel(s), %zu model(s), %zu agent(s), %zu route(s), sha256 %s)\n",
               args[0].c_str(), c.listeners.size(), c.channels.size(), c.models.size(), c.agents.size(),

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
     std::fputs(hermes::config::format_errors(loaded.errors).c_str(), stderr);
     return 1;
   }
+  std::fputs(hermes::config::format_errors(loaded.warnings).c_str(), stderr);  // starts all the same
   try {
     hermes::app::Gateway gateway(loaded.config);
     return gateway.run();

@@ -184,6 +184,12 @@ TEST(Hermesctl, ErrorsSayWhatIsWrong) {
   auto directory = run("check-config " + dir.path().string(), rc);
   EXPECT_EQ(rc, 1);
   EXPECT_NE(directory.find("is a directory, not a configuration file"), std::string::npos) << directory;
+  auto inline_secret = dir.write("inline.yaml", "admin: {key: xoxb-not-a-reference}\nlisteners:\n  - {name: a, port: 8080}\n");
+  auto warned = run("check-config " + inline_secret.string(), rc);
+  EXPECT_EQ(rc, 0) << warned;
+  EXPECT_NE(warned.find("inline.yaml:1:14: admin.key: warning: an inline secret"), std::string::npos) << warned;
+  EXPECT_NE(warned.find(": OK ("), std::string::npos) << warned;
+  EXPECT_EQ(warned.find("xoxb-not"), std::string::npos) << warned;
 }
 
 // `hermesctl reload` signals the hermesd that answers at --url, not every hermesd on the host.

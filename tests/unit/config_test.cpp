@@ -1099,6 +1099,20 @@ listeners:
   EXPECT_EQ(cfg.admin.key.source(), "file:" + p.string());
 }
 
+// An inline secret is legal (the demo needs none) but named, so it is not left by accident.
+TEST_F(ConfigTest, InlineSecretsAreLoadedWithAWarning) {
+  auto result = load(yaml(kMinimal) + "admin:\n  key: hunter2-inline\n");
+  ASSERT_TRUE(result.ok()) << format_errors(result.errors);
+  EXPECT_EQ(result.config->admin.key.reveal(), "hunter2-inline");
+  ASSERT_EQ(result.warnings.size(), 1u);
+  EXPECT_EQ(result.warnings[0].line, 5);
+  EXPECT_EQ(result.warnings[0].path, "admin.key");
+  EXPECT_TRUE(contains(result.warnings[0].message, "warning: an inline secret")) << result.warnings[0].message;
+  EXPECT_FALSE(contains(result.warnings[0].to_string(), "hunter2")) << "the warning never shows the secret";
+  env_vars_["IT_ADMIN"] = "from-env";
+  EXPECT_TRUE(load(yaml(kMinimal) + "admin:\n  key: \"${env:IT_ADMIN}\"\n").warnings.empty());
+}
+
 TEST_F(ConfigTest, FileSecretAbsolutePath) {
   auto p = write_file("abs/chain.key", "chain\r\n");
   const Config& cfg = load_ok(yaml(kMinimal) + "audit:\n  chain_key: \"${file:" + p.string() + "}\"\n");

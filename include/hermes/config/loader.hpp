@@ -15,6 +15,7 @@ namespace hermes::config {
 struct LoadResult {
   std::shared_ptr<const Config> config;  // set only when there are no errors
   std::vector<ConfigError> errors;
+  std::vector<ConfigError> warnings;     // legal but unwise (inline secrets); messages start "warning: "
   bool ok() const { return config != nullptr; }
 };
 

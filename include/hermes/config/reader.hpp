@@ -33,17 +33,21 @@ class ParseContext {
   void error(const YAML::Mark& mark, std::string path, std::string message);
   void error(const YAML::Node& at, std::string path, std::string message);
   void error_at(const SourceLocation& at, std::string path, std::string message);
+  // Legal but unwise (an inline secret): reported, never refused.
+  void warning(const YAML::Node& at, std::string path, std::string message);
   SourceLocation location(const YAML::Node& node) const;
 
   const std::string& file() const { return file_; }
   const SecretEnvironment& secrets() const { return env_; }
   const std::vector<ConfigError>& errors() const { return errors_; }
   std::vector<ConfigError> take_errors() { return std::move(errors_); }
+  std::vector<ConfigError> take_warnings() { return std::move(warnings_); }
 
  private:
   std::string file_;
   SecretEnvironment env_;
   std::vector<ConfigError> errors_;
+  std::vector<ConfigError> warnings_;
 };
 
 std::string join_path(std::string_view parent, std::string_view key);
