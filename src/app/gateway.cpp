@@ -235,8 +235,10 @@ struct Gateway::Impl final : AdminModel {
   asio::awaitable<void> reload();
   void apply_reload(std::shared_ptr<const config::Config> running, config::LoadResult result);
   asio::thread_pool config_loader{1};
-  std::atomic<bool> reloading{false};     // a reload() is running
-  std::atomic<bool> reload_again{false};  // a SIGHUP came meanwhile: one more pass after it
+  // Signals and reloads run here, one handler at a time: the flags below need no atomics.
+  asio::strand<asio::io_context::executor_type> control{asio::make_strand(io)};
+  bool reloading = false;     // a reload() is running
+  bool reload_again = false;  // a SIGHUP came meanwhile: one more pass after it
   void record_reload(const std::string& status, nlohmann::json detail);
   asio::awaitable<void> drain();
   // SIGTERM's time + drain_timeout: how long audit rows may still be retried at stop.
@@ -315,9 +317,7 @@ net::ListenerSettings listener_settings(const config::ListenerConfig& l) {
   s.max_connections_per_peer = l.max_connections_per_peer;
   s.hosts.enforce = l.checks_host();
   s.hosts.names = l.host_names();
-  // An IP literal cannot come from DNS rebinding: off loopback, clients that use the
-  // address itself are answered as well as those using a server name.
-  s.hosts.ip_literals = !l.address.is_loopback();
+  s.hosts.ip_literals = l.answers_ip_literals();
   s.body_limit = l.body_limit.bytes;
   s.header_timeout = l.header_timeout;
   s.body_timeout = l.body_timeout;
@@ -396,7 +396,7 @@ int Gateway::Impl::start() {
   signals.add(SIGINT);
   signals.add(SIGHUP);
   server.start_accepting();
-  asio::co_spawn(io, handle_signals(), observability::ReportFailure(metrics, "signals"));
+  asio::co_spawn(control, handle_signals(), observability::ReportFailure(metrics, "signals"));
   if (auto interval = sd_watchdog_interval()) {
     asio::co_spawn(io, watchdog(*interval), asio::detached);
   }
@@ -441,11 +441,12 @@ asio::awaitable<void> Gateway::Impl::handle_signals() {
     auto [ec, sig] = co_await signals.async_wait(kAsTuple);
     if (ec) co_return;
     if (sig == SIGHUP) {
-      if (reloading.exchange(true)) {
-        reload_again.store(true);  // coalesced: the running reload reads the file once more
+      if (reloading) {
+        reload_again = true;  // coalesced: the running reload reads the file once more
         continue;
       }
-      asio::co_spawn(io, reload(), observability::ReportFailure(metrics, "reload"));
+      reloading = true;
+      asio::co_spawn(control, reload(), observability::ReportFailure(metrics, "reload"));
       continue;
     }
     spdlog::info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -471,29 +472,18 @@ asio::awaitable<config::LoadResult> load_config(std::filesystem::path file) {
 }  // namespace
 
 asio::awaitable<void> Gateway::Impl::reload() {
-  struct Release {  // also when a pass throws: later SIGHUPs must not wait on this one
-    std::atomic<bool>& flag;
-    bool held = true;
-    ~Release() {
-      if (held) flag.store(false);
-    }
-  } release{reloading};
-  for (;;) {
-    reload_again.store(false);
+  struct Done {  // also when a pass throws: later SIGHUPs must not wait on this one
+    bool& reloading;
+    ~Done() { reloading = false; }
+  } done{reloading};
+  do {
+    reload_again = false;
     auto running = current();
     sd_notify("RELOADING=1");
     spdlog::info("reloading configuration from {}", running->file.string());
     auto result = co_await asio::co_spawn(config_loader, load_config(running->file), asio::use_awaitable);
     apply_reload(running, std::move(result));
-    if (reload_again.load()) continue;
-    reloading.store(false);
-    // A SIGHUP between the check and the store found us still reloading: take it, unless
-    // a new reload() already did.
-    if (!reload_again.load() || reloading.exchange(true)) {
-      release.held = false;
-      co_return;
-    }
-  }
+  } while (reload_again);
 }
 
 void Gateway::Impl::apply_reload(std::shared_ptr<const config::Config> running, config::LoadResult result) {
@@ -580,20 +570,15 @@ Gateway::~Gateway() = default;
 namespace {
 
 // Runs the event loop until it is stopped. An exception that escapes a handler (a bug: a
-// peer's bytes must never reach one) is logged and counted, and the loop goes on: one
-// connection's failure must not end every other's. Nothing a handler throws may end the
-// process.
-void run_event_loop(asio::io_context& io, observability::CounterFamily& internal_errors) {
+// peer's bytes must never reach one) is counted and logged by `failed`, and the loop goes
+// on: one connection's failure must not end every other's, nor the process.
+void run_event_loop(asio::io_context& io, const observability::ReportFailure& failed) {
   for (;;) {
     try {
       io.run();
       return;
-    } catch (const std::exception& e) {
-      internal_errors.with({"event_loop"}).inc();
-      spdlog::critical("event loop: a handler threw ({}); the loop goes on", e.what());
     } catch (...) {
-      internal_errors.with({"event_loop"}).inc();
-      spdlog::critical("event loop: a handler threw a non-standard exception; the loop goes on");
+      failed(std::current_exception());
     }
   }
 }
@@ -605,17 +590,17 @@ int Gateway::run() {
     return rc;
   }
   unsigned threads = impl_->current()->gateway.threads;
-  auto& internal_errors = observability::internal_errors_family(impl_->metrics);
+  observability::ReportFailure event_loop_failed(impl_->metrics, "event_loop");
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) {
-    pool.emplace_back([this, &internal_errors] {
+    pool.emplace_back([this, &event_loop_failed] {
       name_this_thread("hermes-io");
       mark_this_thread_as_io();
-      run_event_loop(impl_->io, internal_errors);
+      run_event_loop(impl_->io, event_loop_failed);
     });
   }
   mark_this_thread_as_io();
-  run_event_loop(impl_->io, internal_errors);
+  run_event_loop(impl_->io, event_loop_failed);
   for (auto& t : pool) t.join();
   // Rows a full disk holds back are retried until the drain deadline, not past it.
   impl_->audit->stop(std::max(impl_->audit_retry_until.load(), std::chrono::steady_clock::now() + std::chrono::seconds(1)));

@@ -148,17 +148,16 @@ struct OutboxDrain::State {
   DeliveryPolicy policy_;
   observability::CounterFamily& deliveries;
   observability::Gauge& pending_gauge;
-  observability::Counter& internal_errors;  // deliveries that threw
-  observability::ReportFailure report_failure;  // what escapes a delivery coroutine
+  observability::ReportFailure delivery_failed;  // a channel's deliver() that threw
+  observability::ReportFailure report_failure;   // what escapes a delivery coroutine
   std::atomic<std::int64_t> pending{0};
   std::atomic<std::int64_t> sending{0};
   std::atomic<bool> stopped{false};
 
   State(asio::any_io_executor ex, Outbox& o, ChannelLookup l, AuditSink& a, DeliveryPolicy p,
-        observability::CounterFamily& d, observability::Gauge& g, observability::Counter& e,
-        observability::MetricsRegistry& m)
+        observability::CounterFamily& d, observability::Gauge& g, observability::MetricsRegistry& m)
       : executor(std::move(ex)), outbox(o), lookup(std::move(l)), audit(a), policy_(p), deliveries(d),
-        pending_gauge(g), internal_errors(e), report_failure(m, "outbox") {}
+        pending_gauge(g), delivery_failed(m, "delivery"), report_failure(m, "outbox") {}
 
   DeliveryPolicy policy() const {
     std::lock_guard lock(policy_mutex);
@@ -202,20 +201,15 @@ Delivery not_configured() {
 enum class EntryOutcome { delivered, gave_up, stopped };
 
 // A channel's deliver() that throws (a bug, or a peer's answer it did not expect) fails
-// that entry for good: retried, it would throw again, and at every restart.
+// that entry for good: retried, it would throw again, and at every restart. The exception
+// is counted and logged by `delivery_failed`; the give-up that follows names the entry.
 asio::awaitable<Delivery> deliver_guarded(std::shared_ptr<State> st, std::shared_ptr<Channel> channel,
                                           OutboxEntry entry) {
-  std::string what;
   try {
     co_return co_await channel->deliver(entry);
-  } catch (const std::exception& e) {
-    what = e.what();
   } catch (...) {
-    what = "unknown exception";
+    st->delivery_failed(std::current_exception());
   }
-  st->internal_errors.inc();
-  spdlog::error("outbox: delivering {} event {} part {} threw: {}", entry.channel, entry.event_id, entry.part + 1,
-                what);
   Delivery d;
   d.result = DeliveryResult::failed;
   d.detail = "internal_error";
@@ -312,7 +306,7 @@ OutboxDrain::OutboxDrain(asio::any_io_executor executor, Outbox& outbox, Channel
                           {"channel", "result"}),
           metrics.gauge("hermes_outbox_pending", "Answers queued for asynchronous channels and not yet delivered.")
               .with({}),
-          observability::internal_errors_family(metrics).with({"delivery"}), metrics)) {}
+          metrics)) {}
 
 OutboxDrain::~OutboxDrain() = default;
 

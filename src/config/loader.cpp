@@ -403,8 +403,11 @@ namespace {
 // Where the last '{' or '[' still open at `end` was opened (1-based line and column), for
 // a flow collection the parser found unclosed. Quoted text and comments are skipped.
 std::optional<std::pair<int, int>> unclosed_bracket(std::string_view text, std::size_t end, char open) {
-  std::vector<std::pair<int, int>> stack;  // positions of open brackets of this kind
-  std::vector<char> kinds;
+  struct Open {
+    char bracket;
+    int line, column;
+  };
+  std::vector<Open> open_brackets;  // '{' and '[' not closed yet, innermost last
   int line = 1, column = 0;
   char quote = 0;
   bool comment = false;
@@ -432,15 +435,13 @@ std::optional<std::pair<int, int>> unclosed_bracket(std::string_view text, std::
     } else if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) {
       comment = true;
     } else if (c == '{' || c == '[') {
-      kinds.push_back(c);
-      stack.emplace_back(line, column);
-    } else if ((c == '}' || c == ']') && !kinds.empty()) {
-      kinds.pop_back();
-      stack.pop_back();
+      open_brackets.push_back({c, line, column});
+    } else if ((c == '}' || c == ']') && !open_brackets.empty()) {
+      open_brackets.pop_back();
     }
   }
-  for (std::size_t k = kinds.size(); k-- > 0;) {
-    if (kinds[k] == open) return stack[k];
+  for (auto it = open_brackets.rbegin(); it != open_brackets.rend(); ++it) {
+    if (it->bracket == open) return std::pair{it->line, it->column};
   }
   return std::nullopt;
 }

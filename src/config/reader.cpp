@@ -191,6 +191,13 @@ std::optional<Secret> convert(const YAML::Node& node, const std::string& path, P
 }
 
 template <>
+std::optional<standard_webhooks::Scheme> convert(const YAML::Node& node, const std::string& path, ParseContext& ctx) {
+  return convert_enum<standard_webhooks::Scheme>(
+      node, path, ctx,
+      {{"hermes-v1", standard_webhooks::Scheme::hermes_v1}, {"standard", standard_webhooks::Scheme::standard}});
+}
+
+template <>
 std::optional<std::vector<std::string>> convert(const YAML::Node& node, const std::string& path,
                                                 ParseContext& ctx) {
   std::size_t before = ctx.errors().size();

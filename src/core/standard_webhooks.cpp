@@ -28,16 +28,6 @@ std::string sign(std::string_view key, std::string_view id, std::int64_t timesta
   return "v1," + hmac_sha256_base64(key, signed_content(id, std::to_string(timestamp), body));
 }
 
-std::string_view verdict_name(Verdict v) {
-  switch (v) {
-    case Verdict::ok: return "ok";
-    case Verdict::missing_header: return "missing_header";
-    case Verdict::stale_timestamp: return "stale_timestamp";
-    case Verdict::bad_signature: return "bad_signature";
-  }
-  return "bad_signature";
-}
-
 Verdict verify(std::string_view key, std::string_view id, std::string_view timestamp, std::string_view signatures,
                std::string_view body, std::chrono::system_clock::time_point now) {
   if (id.empty() || timestamp.empty() || signatures.empty()) return Verdict::missing_header;
@@ -56,12 +46,6 @@ Verdict verify(std::string_view key, std::string_view id, std::string_view times
     match = constant_time_equals(expected, one.substr(3)) || match;  // no early exit: every entry is compared
   }
   return match ? Verdict::ok : Verdict::bad_signature;
-}
-
-std::optional<Scheme> parse_scheme(std::string_view name) {
-  if (name == "hermes-v1") return Scheme::hermes_v1;
-  if (name == "standard") return Scheme::standard;
-  return std::nullopt;
 }
 
 std::vector<std::pair<std::string, std::string>> signature_headers(Scheme scheme, std::string_view secret,

@@ -27,8 +27,6 @@
 
 #include <array>
 #include <cerrno>
-#include <iterator>
-#include <limits>
 #include <unordered_map>
 
 #include "hermes/core/throttle.hpp"
@@ -115,7 +113,6 @@ struct ConnectionState {
   bool tls = false;                  // the socket carries TLS records, not HTTP bytes
   std::array<unsigned char, 64> peeked{};  // the watch's peek lands here (TLS: a record's start)
   std::uint64_t watch_generation = 0;  // a watch's callback acts only for its own handler call
-  bool half_closed = false;          // the client shut its sending side: answer, then close
   std::optional<asio::steady_timer> probe_timer;  // see DisconnectWatch::probe
   explicit ConnectionState(asio::any_io_executor e) : executor(std::move(e)) {}
 };
@@ -222,9 +219,9 @@ void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t 
   if (!l.refusal_throttle.allow(suppressed)) {
     return;  // counted in the metric; the log and audit row are rate-limited
   }
+  std::string shown_host = sanitize_for_log(host.substr(0, 200));
   std::string named = host.empty() ? std::string()
-                                   : fmt::format(" for Host '{}': not in listeners.server_names",
-                                                 sanitize_for_log(host.substr(0, 200)));
+                                   : fmt::format(" for Host '{}': not in listeners.server_names", shown_host);
   spdlog::warn("listener {}: refused {} from {}:{} ({}){}{}", l.name, host.empty() ? "connection" : "request",
                peer.to_string(), port, reason, named,
                suppressed ? fmt::format("; {} more refusals not logged", suppressed) : std::string());
@@ -235,7 +232,7 @@ void HttpServer::Impl::refuse(Listener& l, const IpAddress& peer, std::uint16_t 
   ev.status = reason;
   ev.detail = {{"listener", l.name}, {"peer", peer.to_string()}, {"peer_port", port},
                {"suppressed_since_last", suppressed}};
-  if (!host.empty()) ev.detail["host"] = sanitize_for_log(host.substr(0, 200));
+  if (!host.empty()) ev.detail["host"] = shown_host;
   audit.record(std::move(ev));
 }
 
@@ -448,8 +445,7 @@ class DisconnectWatch {
           if (generation != state->watch_generation) return;
           bool data = !ec && n > 0;
           if (data && !(state->tls && tls_goodbye(state->peeked.data(), n))) return;  // pipelined
-          if (ec == asio::error::eof && !state->tls) {
-            state->half_closed = true;
+          if (ec == asio::error::eof && !state->tls) {  // a half-close, or gone: see probe()
             if (on_eof == OnEof::probe) probe(state, generation);
             return;
           }
@@ -673,10 +669,8 @@ std::optional<Refusal> framing_refusal(const http::request<http::string_body>& h
     std::string_view list = field->value();
     while (!list.empty()) {
       auto comma = list.find(',');
-      auto item = list.substr(0, comma);
+      auto item = trim_ows(list.substr(0, comma));
       list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
       if (!item.empty()) codings.emplace_back(item);
     }
   }

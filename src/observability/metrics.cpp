@@ -1,8 +1,9 @@
 #include "hermes/observability/metrics.hpp"
 
+#include "hermes/core/throttle.hpp"
+
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -145,24 +146,20 @@ HistogramFamily& MetricsRegistry::histogram(const std::string& name, const std::
                     std::make_unique<HistogramFamily>(name, help, std::move(labels), std::move(bounds)));
 }
 
-CounterFamily& internal_errors_family(MetricsRegistry& metrics) {
-  return metrics.counter("hermes_internal_errors_total",
-                         "Exceptions caught where they would have ended a connection, a delivery or the event loop "
-                         "(a bug: please report it), by where.",
-                         {"where"});
-}
-
 struct ReportFailure::Shared {
   Counter* counter;
   std::string where;
-  std::mutex mutex;
-  std::chrono::steady_clock::time_point next_log{};
-  std::uint64_t not_logged = 0;
+  EventThrottle log_lines{1, 1};  // one line a second at most, with the count it held back
 };
 
 ReportFailure::ReportFailure(MetricsRegistry& metrics, std::string where)
     : shared_(std::make_shared<Shared>()) {
-  shared_->counter = &internal_errors_family(metrics).with({where});
+  shared_->counter = &metrics
+                          .counter("hermes_internal_errors_total",
+                                   "Exceptions caught where they would have ended a connection, a delivery or the "
+                                   "event loop (a bug: please report it), by where.",
+                                   {"where"})
+                          .with({where});
   shared_->where = std::move(where);
 }
 
@@ -170,16 +167,7 @@ void ReportFailure::operator()(std::exception_ptr failure) const {
   if (!failure) return;
   shared_->counter->inc();
   std::uint64_t skipped = 0;
-  {
-    std::lock_guard lock(shared_->mutex);
-    auto now = std::chrono::steady_clock::now();
-    if (now < shared_->next_log) {
-      ++shared_->not_logged;
-      return;
-    }
-    shared_->next_log = now + std::chrono::seconds(1);
-    skipped = std::exchange(shared_->not_logged, 0);
-  }
+  if (!shared_->log_lines.allow(skipped)) return;
   std::string what = "unknown exception";
   try {
     std::rethrow_exception(failure);

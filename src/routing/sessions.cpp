@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "hermes/core/digest.hpp"
 #include "hermes/core/thread_role.hpp"
 
@@ -298,23 +300,11 @@ void SqliteSessionStore::writer_loop() {
       std::unique_lock lock(mutex_);
       wake_.wait_until(lock, next_prune, [&] { return stopping_ || !dirty_.empty() || prune_requested_; });
       if (dirty_.empty() && stopping_) return;
-      prune_now = prune_requested_ || std::chrono::steady_clock::now() >= next_prune;
-      prune_requested_ = false;
-      if (dirty_.empty()) {
-        upto = scheduled_;
-        lock.unlock();
-        if (prune_now) {
-          prune_rows();
-          next_prune = std::chrono::steady_clock::now() + kPruneEvery;
-        }
-        lock.lock();
-        committed_ = std::max(committed_, upto);
-        lock.unlock();
-        written_.notify_all();
-        continue;
+      prune_now = std::exchange(prune_requested_, false) || std::chrono::steady_clock::now() >= next_prune;
+      if (!dirty_.empty()) {
+        // Let a burst coalesce: one transaction for many changes.
+        wake_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopping_; });
       }
-      // Let a burst coalesce: one transaction for many changes.
-      wake_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopping_; });
       for (auto& [key, flag] : dirty_) keys.push_back(key);
       dirty_.clear();
       upto = scheduled_;
@@ -323,7 +313,7 @@ void SqliteSessionStore::writer_loop() {
     for (const auto& key : keys) {
       if (auto s = memory_.peek(key)) batch.emplace_back(key, std::move(*s));
     }
-    write(batch);
+    if (!batch.empty()) write(batch);
     if (prune_now) {
       prune_rows();
       next_prune = std::chrono::steady_clock::now() + kPruneEvery;

@@ -6,6 +6,7 @@
 #include "hermes/backends/echo.hpp"
 #include "hermes/backends/openai.hpp"
 #include "hermes/backends/registry.hpp"
+#include "hermes/backends/webhook.hpp"
 #include "hermes/config/loader.hpp"
 #include "hermes/net/client.hpp"
 
@@ -119,6 +120,18 @@ TEST_F(BackendConfig, OpenAiBaseUrlErrorsPointAtTheValue) {
   EXPECT_EQ(find("models[2].base_url")->message.find("secret"), std::string::npos);
   ASSERT_NE(find("models[3].base_url"), nullptr) << errors_of(loaded.result);  // required
   ASSERT_NE(find("models[3].timeout"), nullptr) << errors_of(loaded.result);
+}
+
+TEST_F(BackendConfig, WebhookSignatureSchemes) {
+  auto loaded = load("  - {name: a, type: webhook, url: \"http://127.0.0.1:9/\", secret: s, signature: standard}\n"
+                     "  - {name: b, type: webhook, url: \"http://127.0.0.1:9/\", secret: s}\n");
+  ASSERT_TRUE(loaded.result.ok()) << errors_of(loaded.result);
+  EXPECT_EQ(dynamic_cast<const webhook::Spec&>(*loaded.model(0)).signature, standard_webhooks::Scheme::standard);
+  EXPECT_EQ(dynamic_cast<const webhook::Spec&>(*loaded.model(1)).signature, standard_webhooks::Scheme::hermes_v1);
+  auto bad = load("  - {name: a, type: webhook, url: \"http://127.0.0.1:9/\", secret: s, signature: hmac}\n");
+  EXPECT_NE(errors_of(bad.result).find("models[0].signature: invalid value 'hmac' (expected hermes-v1 | standard)"),
+            std::string::npos)
+      << errors_of(bad.result);
 }
 
 TEST_F(BackendConfig, FactoriesBuildEveryBuiltinType) {

@@ -75,6 +75,9 @@ struct ListenerConfig {
   bool checks_host() const { return address.is_loopback() || !server_names.empty(); }
   // The names a checked listener answers to: localhost, 127.0.0.1, [::1] and server_names.
   std::vector<std::string> host_names() const;
+  // Whether any IP literal is answered too: off loopback, yes (DNS rebinding needs a name,
+  // and clients that use the address itself are answered as well as those using a name).
+  bool answers_ip_literals() const { return !address.is_loopback(); }
 };
 
 enum class StoreText { full, hash, none };

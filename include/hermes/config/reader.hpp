@@ -23,6 +23,7 @@
 #include "hermes/config/config.hpp"
 #include "hermes/config/errors.hpp"
 #include "hermes/config/secrets.hpp"
+#include "hermes/core/standard_webhooks.hpp"
 
 namespace hermes::config {
 
@@ -71,6 +72,7 @@ HERMES_CONFIG_CONVERTIBLE(ByteSize);
 HERMES_CONFIG_CONVERTIBLE(Cidr);
 HERMES_CONFIG_CONVERTIBLE(IpAddress);
 HERMES_CONFIG_CONVERTIBLE(Secret);
+HERMES_CONFIG_CONVERTIBLE(standard_webhooks::Scheme);  // "hermes-v1" | "standard"
 HERMES_CONFIG_CONVERTIBLE(std::vector<std::string>);
 HERMES_CONFIG_CONVERTIBLE(std::vector<Cidr>);
 #undef HERMES_CONFIG_CONVERTIBLE

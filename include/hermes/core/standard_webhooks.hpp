@@ -24,7 +24,6 @@ std::string signing_key(std::string_view secret);
 std::string sign(std::string_view key, std::string_view id, std::int64_t timestamp, std::string_view body);
 
 enum class Verdict { ok, missing_header, stale_timestamp, bad_signature };
-std::string_view verdict_name(Verdict v);  // "ok", "missing_header", "stale_timestamp", "bad_signature"
 
 // Checks the three header values against `body`; compares in constant time.
 Verdict verify(std::string_view key, std::string_view id, std::string_view timestamp, std::string_view signatures,
@@ -35,7 +34,6 @@ Verdict verify(std::string_view key, std::string_view id, std::string_view times
 // body only, so a captured request replays once its event id is forgotten), or Standard
 // Webhooks (standard).
 enum class Scheme { hermes_v1, standard };
-std::optional<Scheme> parse_scheme(std::string_view name);  // "hermes-v1" | "standard"
 
 // The headers that sign `body` for sending: `id` names the message (the same on every
 // retry of it), `now` is the time of this attempt.

@@ -41,6 +41,9 @@ struct HostNames {
 // that is not 1-5 digits, a bracket left open). The host keeps its brackets.
 bool split_authority(std::string_view authority, std::string_view& host, std::optional<std::uint16_t>& port);
 
+// `s` without the optional white space (spaces, tabs) HTTP allows around values and list items.
+std::string_view trim_ows(std::string_view s);
+
 // True for `application/json` with any parameters (`; charset=utf-8`), in any case.
 bool is_json_media_type(std::string_view content_type);
 

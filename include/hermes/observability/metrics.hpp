@@ -131,14 +131,11 @@ class MetricsRegistry {
   std::vector<std::function<void(std::string&)>> collectors_;
 };
 
-// hermes_internal_errors_total{where}: exceptions caught where they would have ended a
-// connection, a delivery or the event loop. Any increase is a bug worth reporting.
-CounterFamily& internal_errors_family(MetricsRegistry& metrics);
-
 // The completion handler for a coroutine nobody awaits (`co_spawn(ex, work,
-// ReportFailure(metrics, "where"))` instead of `detached`): an exception that escapes it
-// is counted in hermes_internal_errors_total{where} and logged, at most once a second,
-// instead of vanishing.
+// ReportFailure(metrics, "where"))` instead of `detached`), and what a catch-all calls
+// where an exception would otherwise end a connection, a delivery or the event loop: the
+// exception is counted in hermes_internal_errors_total{where} (any increase is a bug worth
+// reporting) and logged, at most once a second, instead of vanishing.
 class ReportFailure {
  public:
   ReportFailure(MetricsRegistry& metrics, std::string where);

@@ -225,14 +225,7 @@ std::unique_ptr<config::ModelSpec> parse_spec(config::MapReader& r) {
     spec->url = *url;
   }
   if (auto secret = r.required<Secret>("secret")) spec->secret = *secret;
-  if (auto scheme = r.optional<std::string>("signature")) {
-    if (auto parsed = standard_webhooks::parse_scheme(*scheme)) {
-      spec->signature = *parsed;
-    } else {
-      ctx.error(r.child("signature"), r.path_of("signature"),
-                "invalid signature '" + *scheme + "' (expected hermes-v1 | standard)");
-    }
-  }
+  spec->signature = r.optional<standard_webhooks::Scheme>("signature").value_or(spec->signature);
   parse_deadlines(r, spec->deadlines);
   return spec;
 }

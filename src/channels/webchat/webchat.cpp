@@ -154,7 +154,7 @@ class WebchatChannel final : public Channel, public std::enable_shared_from_this
     own_origin_.port = listener.port;
     own_origin_.hosts.enforce = true;
     own_origin_.hosts.names = listener.host_names();
-    own_origin_.hosts.ip_literals = !listener.address.is_loopback();
+    own_origin_.hosts.ip_literals = listener.answers_ip_literals();
     auto self = shared_from_this();
     routes.add("GET", "/chat", [](HttpRequest) { return redirect_to_page(); }, "/chat/");
     for (const auto& [file, content] : page_assets()) {

@@ -24,14 +24,7 @@ using net::HttpResponse;
 std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   auto spec = std::make_unique<WebhookSpec>();
   if (auto s = r.required<Secret>("secret")) spec->secret = *s;
-  if (auto scheme = r.optional<std::string>("signature")) {
-    if (auto parsed = standard_webhooks::parse_scheme(*scheme)) {
-      spec->signature = *parsed;
-    } else {
-      r.context().error(r.child("signature"), r.path_of("signature"),
-                        "invalid signature '" + *scheme + "' (expected hermes-v1 | standard)");
-    }
-  }
+  spec->signature = r.optional<standard_webhooks::Scheme>("signature").value_or(spec->signature);
   spec->deliver_url = r.required<std::string>("deliver_url").value_or("");
   std::string url_error;
   if (!spec->deliver_url.empty() && !net::parse_http_url(spec->deliver_url, url_error)) {
