@@ -29,10 +29,6 @@ struct AuditArgs {
   audit::QueryFilter filter;
 };
 
-class UsageError : public std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -53,7 +49,7 @@ std::int64_t parse_time(const std::string& text) {
   return static_cast<std::int64_t>(timegm(&tm)) * 1000;
 }
 
-AuditArgs parse_args(const std::vector<std::string>& args) {
+AuditArgs parse_audit_args(const std::vector<std::string>& args) {
   AuditArgs a;
   auto value = [&](std::size_t& i) -> const std::string& {
     if (i + 1 >= args.size()) throw UsageError(args[i] + " needs a value");
@@ -88,6 +84,31 @@ AuditArgs parse_args(const std::vector<std::string>& args) {
   return a;
 }
 
+// The audit database of the hermesd serving `cfg` from this host, asked through an
+// admin listener's /status. The configured path depends on hermesd's environment
+// ($STATE_DIRECTORY, set by systemd or ./scripts/run), which this shell may not share.
+std::optional<std::filesystem::path> running_database(const config::Config& cfg) {
+  for (const auto& l : cfg.listeners) {
+    if (!l.admin || l.tls) continue;
+    std::string host = l.address.is_unspecified() ? (l.address.is_v4() ? "127.0.0.1" : "::1") : l.address.to_string();
+    std::string url = "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                      std::to_string(l.port);
+    int rc = 0;
+    std::string error;
+    auto status = query_status(url, rc, error);
+    if (!status) continue;
+    std::error_code ec;
+    auto served = status->value("/config/file"_json_pointer, std::string());
+    auto db = status->value("/audit/path"_json_pointer, std::string());
+    if (served.empty() || db.empty() || !std::filesystem::equivalent(served, cfg.file, ec)) continue;
+    if (!std::filesystem::exists(db, ec)) continue;
+    std::fprintf(stderr, "hermesctl: using %s, the audit database of the hermesd (pid %d) serving %s\n", db.c_str(),
+                 status->value("pid", 0), cfg.file.c_str());
+    return db;
+  }
+  return std::nullopt;
+}
+
 // Resolves the database path and chain key from --db/--config/--chain-key-file.
 std::pair<std::filesystem::path, std::string> locate(const AuditArgs& a) {
   std::string key;
@@ -99,6 +120,15 @@ std::pair<std::filesystem::path, std::string> locate(const AuditArgs& a) {
     }
     db = loaded.config->audit.path;
     key = loaded.config->audit.chain_key.reveal();
+    if (!std::filesystem::exists(db)) {
+      auto running = running_database(*loaded.config);
+      if (!running) {
+        throw std::runtime_error("no audit database at " + db.string() +
+                                 " (gateway.data_dir, else $STATE_DIRECTORY, else /var/lib/hermes), and no hermesd "
+                                 "serving this configuration answers on its admin listener; give --db PATH");
+      }
+      db = *running;
+    }
   }
   if (!a.chain_key_file.empty()) {
     // Read exactly as hermesd reads ${file:...}: trailing newlines are not part of the key.
@@ -250,7 +280,7 @@ int audit_command(const std::vector<std::string>& args) {
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
   try {
-    auto parsed = parse_args(rest);
+    auto parsed = parse_audit_args(rest);
     if (args[0] == "query") return query(parsed);
     if (args[0] == "verify") return verify(parsed);
     if (args[0] == "export") return export_jsonl(parsed);

@@ -23,10 +23,6 @@ constexpr const char* kUsage =
     "                             [--conversation C] [--recipient R]\n"
     "exit: 0 a route answers, 1 no route / rejected / model not found, 2 usage or invalid config\n";
 
-class UsageError : public std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 struct RoutesTestArgs {
   std::string config_path;
   std::string channel;
@@ -34,7 +30,7 @@ struct RoutesTestArgs {
   routing::RouteQuery query;
 };
 
-RoutesTestArgs parse_args(std::vector<std::string> args) {
+RoutesTestArgs parse_routes_args(std::vector<std::string> args) {
   if (!args.empty() && args[0] == "test") {
     args.erase(args.begin());  // called with or without the subcommand word
   }
@@ -162,7 +158,7 @@ int run(RoutesTestArgs args) {
 
 int routes_test(const std::vector<std::string>& args) {
   try {
-    return run(parse_args(args));
+    return run(parse_routes_args(args));
   } catch (const UsageError& e) {
     std::fprintf(stderr, "hermesctl routes test: %s\n%s", e.what(), kUsage);
     return 2;

@@ -43,10 +43,19 @@ std::optional<std::string> url_argument(const std::vector<std::string>& args, co
 
 // GET /status; the JSON, or nullopt with the reason printed and `rc` set.
 std::optional<nlohmann::json> fetch_status(const std::string& url, int& rc) {
+  std::string error;
+  auto status = query_status(url, rc, error);
+  if (!status) std::fprintf(stderr, "hermesctl: %s\n", error.c_str());
+  return status;
+}
+
+}  // namespace
+
+std::optional<nlohmann::json> query_status(const std::string& url, int& rc, std::string& error) {
   rc = 1;
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed || parsed->scheme() != "http") {
-    std::fprintf(stderr, "hermesctl: --url must be an http:// URL (got %s)\n", url.c_str());
+    error = "--url must be an http:// URL (got " + url + ")";
     rc = 2;
     return std::nullopt;
   }
@@ -59,13 +68,13 @@ std::optional<nlohmann::json> fetch_status(const std::string& url, int& rc) {
   boost::system::error_code ec;
   auto endpoints = resolver.resolve(host, port, ec);
   if (ec) {
-    std::fprintf(stderr, "hermesctl: cannot resolve %s: %s\n", host.c_str(), ec.message().c_str());
+    error = "cannot resolve " + host + ": " + ec.message();
     return std::nullopt;
   }
   stream.expires_after(std::chrono::seconds(10));
   stream.connect(endpoints, ec);
   if (ec) {
-    std::fprintf(stderr, "hermesctl: cannot connect to %s:%s: %s\n", host.c_str(), port.c_str(), ec.message().c_str());
+    error = "cannot connect to " + host + ":" + port + ": " + ec.message();
     return std::nullopt;
   }
   http::request<http::empty_body> req(http::verb::get, "/status", 11);
@@ -78,23 +87,23 @@ std::optional<nlohmann::json> fetch_status(const std::string& url, int& rc) {
   http::response<http::string_body> res;
   if (!ec) http::read(stream, buffer, res, ec);
   if (ec) {
-    std::fprintf(stderr, "hermesctl: %s/status: %s\n", url.c_str(), ec.message().c_str());
+    error = url + "/status: " + ec.message();
     return std::nullopt;
   }
   if (res.result() != http::status::ok) {
-    std::fprintf(stderr, "hermesctl: %s/status answered %u: %s", url.c_str(), res.result_int(), res.body().c_str());
+    auto body = res.body();
+    while (!body.empty() && body.back() == '\n') body.pop_back();
+    error = url + "/status answered " + std::to_string(res.result_int()) + ": " + body;
     return std::nullopt;
   }
   auto status = nlohmann::json::parse(res.body(), nullptr, false);
   if (status.is_discarded()) {
-    std::fprintf(stderr, "hermesctl: %s/status did not answer JSON\n", url.c_str());
+    error = url + "/status did not answer JSON";
     return std::nullopt;
   }
   rc = 0;
   return status;
 }
-
-}  // namespace
 
 int status(const std::vector<std::string>& args) {
   auto url = url_argument(args, "status");

@@ -21,6 +21,7 @@
 #include <stdexcept>
 
 #include "hermes/observability/metrics.hpp"
+#include "src/net/as_tuple.hpp"
 #include "src/net/wire.hpp"
 
 namespace hermes::net {
@@ -31,18 +32,17 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-constexpr std::uint32_t kHeaderLimit = 32 * 1024;
+constexpr std::uint32_t kResponseHeaderLimit = 32 * 1024;
 // The read buffer holds what is being parsed: a response head, a chunk-size line, a trailer
 // section (bodies are handed on as they arrive). Beast limits neither chunk extensions nor
 // trailers, so this cap is what bounds them, and keeps every buffered field below the
 // 64 KiB at which Beast's fields throw (an upstream could end the process with one).
-constexpr std::size_t kReadBufferLimit = kHeaderLimit + 16 * 1024;
-static_assert(kReadBufferLimit < 65'000, "a buffered field must stay below Beast's 64 KiB field limit");
-constexpr std::size_t kMaxChunkExtension = 1024;
+constexpr std::size_t kResponseBufferLimit = kResponseHeaderLimit + 16 * 1024;
+static_assert(kResponseBufferLimit < 65'000, "a buffered field must stay below Beast's 64 KiB field limit");
+constexpr std::size_t kResponseChunkExtensionLimit = 1024;
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr auto kTrustedIdle = std::chrono::seconds(1);  // reused without a liveness poll
 
@@ -230,7 +230,7 @@ std::optional<ParsedUrl> parse_http_url(std::string_view text, std::string& erro
 struct Connection {
   std::optional<tcp::socket> plain;
   std::optional<ssl::stream<tcp::socket>> tls;
-  beast::flat_buffer buffer{kReadBufferLimit};
+  beast::flat_buffer buffer{kResponseBufferLimit};
   // Response bodies are read through this; kept with the connection, because a 16 KiB
   // allocation per response made glibc consolidate its free lists on every request.
   std::unique_ptr<char[]> body_chunk;
@@ -464,14 +464,14 @@ asio::awaitable<Outcome> HttpClient::Impl::exchange(Stream& stream, Connection& 
   result.request_sent = true;
 
   http::response_parser<http::buffer_body> parser;
-  parser.header_limit(kHeaderLimit);
+  parser.header_limit(kResponseHeaderLimit);
   parser.body_limit(boost::none);  // the deadline bounds a stream; fetch() bounds what it keeps
   if (request.method == "HEAD") {
     parser.skip(true);
   }
   // No server needs chunk extensions: a long one is a protocol error, not a buffer to grow.
   auto on_chunk_header = [](std::uint64_t, std::string_view extensions, boost::system::error_code& ec) {
-    if (extensions.size() > kMaxChunkExtension) ec = http::error::bad_chunk_extension;
+    if (extensions.size() > kResponseChunkExtensionLimit) ec = http::error::bad_chunk_extension;
   };
   parser.on_chunk_header(on_chunk_header);
   auto [hec, hn] = co_await http::async_read_header(stream, conn.buffer, parser, kAsTuple);

@@ -31,6 +31,7 @@
 
 #include "hermes/core/throttle.hpp"
 #include "hermes/observability/metrics.hpp"
+#include "src/net/as_tuple.hpp"
 #include "src/net/tls_context.hpp"
 #include "src/net/websocket_session.hpp"
 #include "src/net/wire.hpp"
@@ -41,7 +42,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 

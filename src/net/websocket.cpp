@@ -7,6 +7,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "src/net/as_tuple.hpp"
 #include "src/net/websocket_session.hpp"
 
 namespace hermes::net {
@@ -14,7 +15,6 @@ namespace hermes::net {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
-constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 

@@ -13,7 +13,7 @@ namespace {
 using nlohmann::json;
 constexpr const char* kKey = "anthropic-upstream-key";
 
-std::string config(std::uint16_t upstream) {
+std::string anthropic_backend_config(std::uint16_t upstream) {
   std::string base = "http://127.0.0.1:" + std::to_string(upstream);
   return R"(
 gateway: {instance: it-anthropic, data_dir: "${DATA}", threads: 2}
@@ -41,7 +41,7 @@ class AnthropicBackend : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(upstream_.start()) << upstream_.error();
-    daemon_ = std::make_unique<Daemon>(config(upstream_.port()),
+    daemon_ = std::make_unique<Daemon>(anthropic_backend_config(upstream_.port()),
                                        std::map<std::string, std::string>{{"IT_ANTHROPIC_KEY", kKey}});
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }

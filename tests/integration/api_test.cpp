@@ -14,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string config(std::uint16_t upstream_port, const std::string& extra_limits = "") {
+std::string api_config(std::uint16_t upstream_port, const std::string& extra_limits = "") {
   return R"(
 gateway: {instance: it-api, data_dir: "${DATA}", threads: 2, request_timeout: 5s}
 listeners:
@@ -73,7 +73,7 @@ class Api : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(upstream_.start()) << "node stand-in did not start: " << upstream_.error();
-    daemon_ = std::make_unique<Daemon>(config(upstream_.port()), keys());
+    daemon_ = std::make_unique<Daemon>(api_config(upstream_.port()), keys());
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }
   std::uint16_t port() const { return daemon_->port(0); }
@@ -363,7 +363,7 @@ channels:
 TEST(ApiSessions, ARestartKeepsServerSideHistory) {
   NodePeer upstream("tests/peers/openai_upstream.mjs");
   ASSERT_TRUE(upstream.start()) << upstream.error();
-  std::string cfg = config(upstream.port());
+  std::string cfg = api_config(upstream.port());
   json first = {{"model", "upstream"}, {"user", "alice"}, {"messages", {{{"role", "user"}, {"content", "my name is Ada"}}}}};
   json second = {{"model", "upstream"}, {"user", "alice"}, {"messages", {{{"role", "user"}, {"content", "who am I?"}}}}};
   json stranger = {{"model", "upstream"}, {"user", "bob"}, {"messages", {{{"role", "user"}, {"content", "who am I?"}}}}};

@@ -120,6 +120,37 @@ TEST_F(AuditIntegration, ExportWritesOneJsonObjectPerLine) {
   EXPECT_EQ(n, 6);
 }
 
+// hermesd got its data directory from $STATE_DIRECTORY (systemd, ./scripts/run); the
+// operator's shell has none. hermesctl asks the running hermesd for its database.
+TEST(AuditLocation, HermesctlFindsTheDatabaseOfTheHermesdServingTheConfiguration) {
+  Daemon daemon(R"(
+gateway: {instance: it-where, threads: 1}
+listeners:
+  - {name: main, bind: loopback, port: ${PORT0}}
+)");
+  ASSERT_TRUE(daemon.start()) << daemon.log();
+  ASSERT_EQ(daemon.audit_events("gateway.start", 1).size(), 1u);
+  auto query = "env -u STATE_DIRECTORY " + ctl("audit query --kind gateway.start --config " +
+                                               daemon.config_path().string());
+  auto found = run(query);
+  EXPECT_EQ(found.exit_code, 0) << found.output;
+  EXPECT_NE(found.output.find("using " + daemon.audit_db().string() + ", the audit database of the hermesd (pid " +
+                              std::to_string(daemon.pid()) + ")"),
+            std::string::npos)
+      << found.output;
+  EXPECT_NE(found.output.find("gateway.start"), std::string::npos) << found.output;
+
+  daemon.signal(SIGTERM);
+  ASSERT_EQ(daemon.wait_exit(), 0) << daemon.log();
+  auto stopped = run(query);
+  EXPECT_EQ(stopped.exit_code, 1) << stopped.output;
+  EXPECT_NE(stopped.output.find("no audit database at /var/lib/hermes/audit.db (gateway.data_dir, else "
+                                "$STATE_DIRECTORY, else /var/lib/hermes), and no hermesd serving this configuration "
+                                "answers on its admin listener; give --db PATH"),
+            std::string::npos)
+      << stopped.output;
+}
+
 TEST(AuditDurability, KillNineKeepsEveryRowBelowTheReportedWatermark) {
   Daemon d(R"(
 gateway: {instance: it-kill, data_dir: "${DATA}", threads: 2}

@@ -17,9 +17,9 @@ namespace hermes::test {
 namespace {
 
 using nlohmann::json;
-constexpr const char* kSecret = "floods-webhook-secret";
+constexpr const char* kFloodsSecret = "floods-webhook-secret";
 
-const char* kConfig = R"(
+const char* kFloodsConfig = R"(
 gateway: {instance: it-floods, data_dir: "${DATA}", threads: 2}
 listeners:
   - {name: local, bind: loopback, port: ${PORT0}}
@@ -58,10 +58,10 @@ class Floods : public ::testing::Test {
   }
   std::size_t rows(const std::string& kind) { return daemon_.audit_events(kind, 0, 0ms).size(); }
 
-  Daemon daemon_{kConfig, {{"IT_ATTACKER", "attacker-secret-key"},
+  Daemon daemon_{kFloodsConfig, {{"IT_ATTACKER", "attacker-secret-key"},
                            {"IT_VICTIM", "victim-secret-key"},
                            {"IT_SESSIONS", "sessions-secret-key"},
-                           {"IT_HOOK_SECRET", kSecret}}};
+                           {"IT_HOOK_SECRET", kFloodsSecret}}};
 };
 
 TEST_F(Floods, ARateLimitedKeyCannotFillTheAuditLogOrStarveAnother) {
@@ -126,7 +126,7 @@ TEST_F(Floods, SignedWebhookBodiesOfTheWrongShapeGet400AndARow) {
                            R"({"event_id":7,"text":"hi"})", R"([1,2])"}) {
     auto r = http_request(daemon_.port(), "POST", "/webhook/hooks/events",
                           {{"Content-Type", "application/json"},
-                           {"X-Hermes-Signature", "sha256=" + audit::hmac_sha256_hex(kSecret, body)}},
+                           {"X-Hermes-Signature", "sha256=" + audit::hmac_sha256_hex(kFloodsSecret, body)}},
                           body);
     EXPECT_EQ(r.status, 400) << body << ": " << r.raw;
   }

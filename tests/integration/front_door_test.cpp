@@ -115,7 +115,7 @@ std::string plain_answer(const std::string& text) {
          "\r\n\r\n" + body;
 }
 
-std::string config(std::uint16_t hostile_port, std::uint16_t slow_port) {
+std::string front_door_config(std::uint16_t hostile_port, std::uint16_t slow_port) {
   return R"(
 gateway: {instance: it-front, data_dir: "${DATA}", threads: 2, request_timeout: 5s}
 listeners:
@@ -146,7 +146,7 @@ routes:
 class FrontDoor : public ::testing::Test {
  protected:
   void SetUp() override {
-    daemon_ = std::make_unique<Daemon>(config(hostile_.port(), slow_.port()),
+    daemon_ = std::make_unique<Daemon>(front_door_config(hostile_.port(), slow_.port()),
                                        std::map<std::string, std::string>{{"IT_KEY", "ci-front-key"}});
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }

@@ -8,7 +8,7 @@
 namespace hermes::test {
 namespace {
 
-const char* kConfig = R"(
+const char* kHttpLimitsConfig = R"(
 gateway: {instance: it-limits, data_dir: "${DATA}", threads: 2}
 listeners:
   - {name: main, bind: loopback, port: ${PORT0}, body_limit: 1KiB, header_timeout: 600ms,
@@ -18,7 +18,7 @@ listeners:
 class HttpLimits : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(daemon_.start()) << daemon_.log(); }
-  Daemon daemon_{kConfig};
+  Daemon daemon_{kHttpLimitsConfig};
 };
 
 TEST_F(HttpLimits, OversizedContentLengthGets413AndCloseWithoutReadingTheBody) {

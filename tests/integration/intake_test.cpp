@@ -16,9 +16,9 @@ namespace hermes::test {
 namespace {
 
 using nlohmann::json;
-constexpr const char* kSecret = "webhook-test-secret";
+constexpr const char* kIntakeSecret = "webhook-test-secret";
 
-std::string config(std::uint16_t sink_port) {
+std::string intake_config(std::uint16_t sink_port) {
   return R"(
 gateway: {instance: it-intake, data_dir: "${DATA}", threads: 2}
 listeners:
@@ -38,7 +38,7 @@ routes:
 )";
 }
 
-HttpResult post_event(std::uint16_t port, const json& event, const std::string& secret = kSecret) {
+HttpResult post_event(std::uint16_t port, const json& event, const std::string& secret = kIntakeSecret) {
   std::string body = event.dump();
   return http_request(port, "POST", "/webhook/hooks/events",
                       {{"Content-Type", "application/json"},
@@ -63,7 +63,7 @@ class Intake : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(sink_.start()) << sink_.error();
-    daemon_ = std::make_unique<Daemon>(config(sink_.port()), std::map<std::string, std::string>{{"IT_HOOK_SECRET", kSecret}});
+    daemon_ = std::make_unique<Daemon>(intake_config(sink_.port()), std::map<std::string, std::string>{{"IT_HOOK_SECRET", kIntakeSecret}});
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }
   NodePeer sink_{"tests/peers/webhook_sink.mjs"};
@@ -83,7 +83,7 @@ TEST_F(Intake, ASignedEventIsAcknowledgedAndAnsweredOnce) {
   EXPECT_NE(got[0]["body"]["text"].get<std::string>().find("hello hooks"), std::string::npos);
   // The delivery is signed with the same secret, so the receiver can trust it.
   EXPECT_EQ(got[0]["headers"]["x-hermes-signature"],
-            "sha256=" + audit::hmac_sha256_hex(kSecret, got[0]["raw"].get<std::string>()));
+            "sha256=" + audit::hmac_sha256_hex(kIntakeSecret, got[0]["raw"].get<std::string>()));
 }
 
 TEST_F(Intake, RetriesIncludingOneRacingTheFirstAreAnsweredOnce) {

@@ -17,9 +17,9 @@ namespace hermes::test {
 namespace {
 
 using nlohmann::json;
-constexpr const char* kSecret = "outbox-test-secret";
+constexpr const char* kOutboxSecret = "outbox-test-secret";
 
-std::string config(std::uint16_t sink_port, const std::string& channel_extra = "") {
+std::string outbox_config(std::uint16_t sink_port, const std::string& channel_extra = "") {
   return R"(
 gateway: {instance: it-outbox, data_dir: "${DATA}", threads: 2}
 listeners:
@@ -41,8 +41,8 @@ class OutboxDelivery : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(sink_.start()) << sink_.error();
-    daemon_ = std::make_unique<Daemon>(config(sink_.port()),
-                                       std::map<std::string, std::string>{{"IT_HOOK_SECRET", kSecret}});
+    daemon_ = std::make_unique<Daemon>(outbox_config(sink_.port()),
+                                       std::map<std::string, std::string>{{"IT_HOOK_SECRET", kOutboxSecret}});
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }
 
@@ -56,7 +56,7 @@ class OutboxDelivery : public ::testing::Test {
     std::string body = json{{"event_id", event_id}, {"sender", "u1"}, {"conversation", "c1"}, {"text", text}}.dump();
     auto r = http_request(daemon_->port(), "POST", "/webhook/hooks/events",
                           {{"Content-Type", "application/json"},
-                           {"X-Hermes-Signature", "sha256=" + audit::hmac_sha256_hex(kSecret, body)}},
+                           {"X-Hermes-Signature", "sha256=" + audit::hmac_sha256_hex(kOutboxSecret, body)}},
                           body);
     return r.status == 200 ? json::parse(r.body).value("status", "") : "http " + std::to_string(r.status);
   }
@@ -184,8 +184,8 @@ TEST_F(OutboxDelivery, ACrashMidSendIsResentOnceAndAuditedAsAmbiguous) {
 // processed; the retry can deliver twice, and the row says so beforehand.
 TEST_F(OutboxDelivery, ATimeoutAfterTheRequestWasSentIsAuditedAsAmbiguous) {
   daemon_.reset();
-  daemon_ = std::make_unique<Daemon>(config(sink_.port(), ", deliver_timeout: 600ms"),
-                                     std::map<std::string, std::string>{{"IT_HOOK_SECRET", kSecret}});
+  daemon_ = std::make_unique<Daemon>(outbox_config(sink_.port(), ", deliver_timeout: 600ms"),
+                                     std::map<std::string, std::string>{{"IT_HOOK_SECRET", kOutboxSecret}});
   ASSERT_TRUE(daemon_->start()) << daemon_->log();
   script({{{"status", 200}, {"delay_ms", 1500}}});  // the receiver takes it, and answers too late
   ASSERT_EQ(post_event("ev-late"), "accepted");

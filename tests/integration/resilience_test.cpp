@@ -14,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string config(std::uint16_t upstream) {
+std::string resilience_config(std::uint16_t upstream) {
   std::string base = "http://127.0.0.1:" + std::to_string(upstream) + "/v1";
   return R"(
 gateway: {instance: it-resilience, data_dir: "${DATA}", threads: 2}
@@ -50,7 +50,7 @@ class Resilience : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(upstream_.start()) << upstream_.error();
-    daemon_ = std::make_unique<Daemon>(config(upstream_.port()));
+    daemon_ = std::make_unique<Daemon>(resilience_config(upstream_.port()));
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }
 

@@ -30,14 +30,14 @@ std::string served_subject(std::uint16_t port) {
   return run("curl -sSkv --max-time 5 https://127.0.0.1:" + std::to_string(port) + "/healthz 2>&1");
 }
 
-const char* kConfig = R"(
+const char* kTlsConfig = R"(
 gateway: {instance: it-tls, data_dir: "${DATA}", threads: 1}
 listeners:
   - {name: secure, bind: loopback, port: ${PORT0}, tls: {cert: "${DIR}/cert.pem", key: "${DIR}/key.pem"}}
 )";
 
 TEST(Tls, ServesOverTlsAndReReadsTheCertificateOnReload) {
-  Daemon d(kConfig);
+  Daemon d(kTlsConfig);
   make_cert(d.dir().path(), "hermes-one");
   ASSERT_TRUE(d.start()) << d.log();
 
@@ -56,7 +56,7 @@ TEST(Tls, ServesOverTlsAndReReadsTheCertificateOnReload) {
 }
 
 TEST(Tls, KeyThatDoesNotMatchTheCertificateRefusesToStart) {
-  Daemon d(kConfig);
+  Daemon d(kTlsConfig);
   TempDir a, b;
   make_cert(a.path(), "a");
   make_cert(b.path(), "b");

@@ -10,7 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-const char* kConfig = R"(
+const char* kTokenBudgetConfig = R"(
 gateway: {instance: it-tokens, data_dir: "${DATA}", threads: 2}
 listeners:
   - {name: local, bind: loopback, port: ${PORT0}}
@@ -27,7 +27,7 @@ limits:
 )";
 
 TEST(TokenBudgetApi, ReportedUsageIsDebitedUntilTheBudgetRefuses) {
-  Daemon daemon(kConfig);
+  Daemon daemon(kTokenBudgetConfig);
   ASSERT_TRUE(daemon.start()) << daemon.log();
   std::string text(400, 'a');  // ~100 prompt tokens, and the echo repeats it: ~200 tokens a call
   json body = {{"user", "alice"}, {"messages", {{{"role", "user"}, {"content", text}}}}};

@@ -26,7 +26,7 @@ namespace websocket = beast::websocket;
 using nlohmann::json;
 constexpr const char* kKey = "webchat-access-key-1234";
 
-const char* kConfig = R"(
+const char* kWebchatConfig = R"(
 gateway: {instance: it-webchat, data_dir: "${DATA}", threads: 2}
 listeners:
   - {name: local, bind: loopback, port: ${PORT0}}
@@ -149,7 +149,7 @@ long rss_kib(pid_t pid) {
 class Webchat : public ::testing::Test {
  protected:
   void SetUp() override {
-    daemon_ = std::make_unique<Daemon>(kConfig, std::map<std::string, std::string>{{"IT_CHAT_KEY", kKey}});
+    daemon_ = std::make_unique<Daemon>(kWebchatConfig, std::map<std::string, std::string>{{"IT_CHAT_KEY", kKey}});
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }
   std::string origin(int listener = 0) const { return "http://127.0.0.1:" + std::to_string(daemon_->port(listener)); }

@@ -11,9 +11,9 @@ namespace hermes::test {
 namespace {
 
 using nlohmann::json;
-constexpr const char* kSecret = "agent-shared-secret";
+constexpr const char* kWebhookAgentSecret = "agent-shared-secret";
 
-std::string config(std::uint16_t agent) {
+std::string webhook_agent_config(std::uint16_t agent) {
   return R"(
 gateway: {instance: it-agent, data_dir: "${DATA}", threads: 2}
 listeners:
@@ -38,8 +38,8 @@ class WebhookAgent : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(agent_.start()) << agent_.error();
-    daemon_ = std::make_unique<Daemon>(config(agent_.port()),
-                                       std::map<std::string, std::string>{{"IT_AGENT_SECRET", kSecret},
+    daemon_ = std::make_unique<Daemon>(webhook_agent_config(agent_.port()),
+                                       std::map<std::string, std::string>{{"IT_AGENT_SECRET", kWebhookAgentSecret},
                                                                           {"IT_CLIENT_KEY", "client-secret-key"}});
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }
@@ -51,7 +51,7 @@ class WebhookAgent : public ::testing::Test {
   }
   json received() { return json::parse(http_get(agent_.port(), "/_requests").body); }
 
-  NodePeer agent_{"tests/peers/webhook_agent.mjs", {"--port", "0", "--secret", kSecret}};
+  NodePeer agent_{"tests/peers/webhook_agent.mjs", {"--port", "0", "--secret", kWebhookAgentSecret}};
   std::unique_ptr<Daemon> daemon_;
 };
 
