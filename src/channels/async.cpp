@@ -216,9 +216,17 @@ asio::awaitable<Delivery> deliver_guarded(std::shared_ptr<State> st, std::shared
   co_return d;
 }
 
+// How often a held answer asks its channel again whether it can send.
+constexpr milliseconds kHoldRecheck{2'000};
+
+bool too_old(const State& st, const OutboxEntry& entry) {
+  return now_ms() - entry.created_at_ms > st.policy().give_up_after.count();
+}
+
 // Sends one entry until it is delivered, given up, or the gateway stops (then it stays queued).
 asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry) {
   asio::steady_timer wait(co_await asio::this_coro::executor);
+  bool held = false;
   if (entry.ambiguous) {
     // A send began before the last stop and its outcome is unknown. Sending again
     // may duplicate the message; not sending may lose it. We send (at least once)
@@ -244,7 +252,19 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
     auto started = std::chrono::steady_clock::now();
     Delivery d = not_configured();
     auto channel = st->lookup(entry.channel);
-    if (channel) {
+    auto hold = channel ? channel->delivery_hold() : std::string();
+    if (!hold.empty() && !too_old(*st, entry)) {
+      // Nothing is sent and no attempt used; one audit row for the first hold only.
+      if (!std::exchange(held, true)) st->record(entry, "held", hold, -1);
+      sent.release();
+      wait.expires_after(kHoldRecheck);
+      co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    if (!hold.empty()) {
+      d.result = DeliveryResult::failed;  // held until give_up_after
+      d.detail = hold;
+    } else if (channel) {
       co_await st->outbox.attempt_started(entry.id);
       d = co_await deliver_guarded(st, channel, entry);
     }
@@ -256,8 +276,7 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
     }
     ++entry.attempts;
     auto policy = st->policy();
-    bool too_old = now_ms() - entry.created_at_ms > policy.give_up_after.count();
-    if (d.result == DeliveryResult::failed || entry.attempts >= policy.max_attempts || too_old) {
+    if (d.result == DeliveryResult::failed || entry.attempts >= policy.max_attempts || too_old(*st, entry)) {
       co_await st->outbox.gave_up(entry.id, d.detail);
       st->record(entry, "gave_up", d.detail, latency, {}, d.ambiguous);
       spdlog::error("outbox: gave up delivering {} event {} part {} after {} attempt(s): {}", entry.channel,

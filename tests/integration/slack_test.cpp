@@ -18,7 +18,7 @@ using nlohmann::json;
 constexpr const char* kSigningSecret = "8f742231b10e8888abcd99yyyzzz85a5";
 constexpr const char* kToken = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy";
 
-std::string config(std::uint16_t peer) {
+std::string slack_config(std::uint16_t peer) {
   std::string api = "http://127.0.0.1:" + std::to_string(peer) + "/api";
   return R"(
 gateway: {instance: it-slack, data_dir: "${DATA}", threads: 2}
@@ -75,7 +75,7 @@ class Slack : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(peer_.start()) << peer_.error();
-    daemon_ = std::make_unique<Daemon>(config(peer_.port()),
+    daemon_ = std::make_unique<Daemon>(slack_config(peer_.port()),
                                        std::map<std::string, std::string>{{"IT_SLACK_SIGNING_SECRET", kSigningSecret},
                                                                           {"IT_SLACK_BOT_TOKEN", kToken}});
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
@@ -309,6 +309,56 @@ TEST_F(Slack, ARefusedSenderIsAuditedAndToldOnce) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0]["status"], "not_allowed");
   EXPECT_EQ(rows[0]["sender"], "U1");
+}
+
+TEST_F(Slack, ARefusedTokenHoldsAnswersUntilItWorksAndSaysSoOnce) {
+  // Slack stops accepting the configured token (revoked, rotated elsewhere).
+  ASSERT_EQ(http_request(peer_.port(), "POST", "/_token", {{"Content-Type", "application/json"}},
+                         R"({"token":"xoxb-1-2-rotated"})")
+                .status,
+            200);
+  ASSERT_EQ(send(callback(message_event("D0TOKEN", "1700000100.000100", "hello"), "Ev100")).status, 200);
+  auto rows = daemon_->audit_events("message.delivery", 2);
+  ASSERT_EQ(rows.size(), 2u) << daemon_->log();
+  EXPECT_EQ(rows[0]["decision"], "retry");
+  EXPECT_EQ(rows[0]["status"], "slack:invalid_auth");
+  EXPECT_EQ(rows[1]["decision"], "held");  // no attempts used while the token is refused
+  EXPECT_EQ(rows[1]["status"], "slack:invalid_auth (bot token refused)");
+
+  json slack_health = json::object();
+  wait_until([&] {
+    auto status = json::parse(http_get(daemon_->port(), "/status").body);
+    for (const auto& c : status["channels"]) {
+      if (c["name"] == "slack") slack_health = c;
+    }
+    return slack_health.value("healthy", true) == false;
+  });
+  ASSERT_EQ(slack_health.value("healthy", true), false) << slack_health;
+  EXPECT_NE(slack_health["detail"].get<std::string>().find("bot token is refused (slack:invalid_auth)"),
+            std::string::npos)
+      << slack_health;
+  wait_until([&] { return calls_of("auth.test") >= 4; });  // the probe has retried at least once
+  auto log = daemon_->log();
+  std::size_t said = 0;
+  for (auto at = log.find("slack slack: the bot token is refused"); at != std::string::npos;
+       at = log.find("slack slack: the bot token is refused", at + 1)) {
+    ++said;
+  }
+  EXPECT_EQ(said, 1u) << log;
+  EXPECT_EQ(calls_of("chat.postMessage"), 1u);  // held: not sent again with a refused token
+
+  // The token works again: the held answer is delivered, once.
+  ASSERT_EQ(http_request(peer_.port(), "POST", "/_token", {{"Content-Type", "application/json"}},
+                         json{{"token", kToken}}.dump())
+                .status,
+            200);
+  auto got = posts(1, 20s);
+  ASSERT_EQ(got.size(), 1u) << daemon_->log();
+  EXPECT_EQ(got[0]["channel"], "D0TOKEN");
+  rows = daemon_->audit_events("message.delivery", 3);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2]["decision"], "delivered");
+  EXPECT_NE(daemon_->log().find("held answers are being delivered"), std::string::npos);
 }
 
 }  // namespace

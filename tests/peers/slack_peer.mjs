@@ -10,6 +10,7 @@
 //   Test control:
 //     POST /_script [{"status":429,"retry_after":"1"}, {"error":"channel_not_found"}, ...]
 //       answers the next chat.postMessage calls with these, in order, then success
+//     POST /_token {"token"} accepts this bot token from now on (a rotation at Slack)
 //     GET /_posts (delivered posts)   GET /_calls (every Web API call)
 //
 //   node slack_peer.mjs --port 0 --signing-secret S --token xoxb-…
@@ -101,6 +102,10 @@ const server = http.createServer(async (req, res) => {
     script.length = 0;
     script.push(...JSON.parse(body));
     return sendJson(res, 200, { queued: script.length });
+  }
+  if (req.url === '/_token') {
+    options.token = JSON.parse(body).token;
+    return sendJson(res, 200, { ok: true });
   }
   if (req.url === '/_send') {
     try {

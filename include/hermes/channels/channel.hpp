@@ -58,6 +58,9 @@ class Channel {
   virtual boost::asio::awaitable<Delivery> deliver(OutboxEntry entry);
   // Asynchronous channels: an answer cut into parts that fit the peer's message limit.
   virtual std::vector<std::string> split_for_delivery(std::string text) const;
+  // Asynchronous channels: why nothing can be sent now (its credentials do not work), or
+  // empty. The drain holds answers meanwhile without using attempts, until give_up_after.
+  virtual std::string delivery_hold() const { return {}; }
 };
 
 // Shared: route handlers hold their channel, so a reload never frees one mid-request.

@@ -1,6 +1,8 @@
 // The Slack channel: signature check, Events API acknowledgement over durable
 // intake, chat.postMessage delivery through the outbox, auth.test at start.
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -86,6 +88,12 @@ bool transient_slack_error(std::string_view error) {
          error == "service_unavailable" || error == "request_timeout";
 }
 
+// The bot token itself is refused: nothing can be posted until an operator fixes it.
+bool token_error(std::string_view detail) {
+  return detail == "slack:invalid_auth" || detail == "slack:not_authed" || detail == "slack:account_inactive" ||
+         detail == "slack:token_revoked" || detail == "slack:token_expired";
+}
+
 class SlackChannel final : public Channel, public std::enable_shared_from_this<SlackChannel> {
  public:
   SlackChannel(const SlackSpec& spec, ChannelContext& ctx)
@@ -108,8 +116,14 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
 
   ChannelHealth health() const override {
     std::lock_guard lock(identity_mutex_);
+    if (!token_error_.empty()) return {false, token_refused(token_error_)};
     if (bot_user_id_.empty()) return {false, "auth.test has not succeeded: " + identity_error_};
     return {true, "bot user " + bot_user_id_};
+  }
+
+  std::string delivery_hold() const override {
+    std::lock_guard lock(identity_mutex_);
+    return token_error_.empty() ? std::string() : token_error_ + " (bot token refused)";
   }
 
   asio::awaitable<void> resume(InboundMessage message) override {
@@ -131,7 +145,16 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     if (!entry.thread.empty()) body["thread_ts"] = entry.thread;
     auto result = co_await call_api("chat.postMessage", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                                     entry.request_id);
-    co_return api_outcome("chat.postMessage", result);
+    auto outcome = api_outcome("chat.postMessage", result);
+    if (token_error(outcome.detail)) {
+      // Revoked or expired while running: hold the outbox and ask auth.test until it works.
+      outcome.result = DeliveryResult::retry;
+      if (refuse_token(outcome.detail)) {
+        auto executor = co_await asio::this_coro::executor;
+        asio::co_spawn(executor, learn_identity(weak_from_this()), asio::detached);
+      }
+    }
+    co_return outcome;
   }
 
  private:
@@ -175,9 +198,24 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     return d;
   }
 
-  // auth.test tells the bot its own user id (to skip its own posts and strip its mention).
+  static std::string token_refused(const std::string& detail) {
+    return "the bot token is refused (" + detail +
+           "): events are still accepted and their answers held in the outbox until it works; "
+           "fix bot_token and reload";
+  }
+
+  // Records a refused token; true when no auth.test probe is running to notice its repair.
+  bool refuse_token(const std::string& detail) {
+    std::lock_guard lock(identity_mutex_);
+    token_error_ = detail;
+    return !std::exchange(probing_, true);
+  }
+
+  // auth.test tells the bot its own user id (to skip its own posts and strip its mention)
+  // and whether the token works. One probe at a time; it logs a failure once, not per retry.
   static asio::awaitable<void> learn_identity(std::weak_ptr<SlackChannel> weak) {
     asio::steady_timer wait(co_await asio::this_coro::executor);
+    std::string logged;
     for (int attempt = 0;; ++attempt) {
       auto self = weak.lock();
       if (!self) co_return;  // replaced by a reload
@@ -187,16 +225,28 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
       if (outcome.result == DeliveryResult::delivered && reply.is_object() && reply.contains("user_id")) {
         std::lock_guard lock(self->identity_mutex_);
         self->bot_user_id_ = reply.value("user_id", "");
-        spdlog::info("slack {}: connected as bot user {} in team {}", self->spec_.name, self->bot_user_id_,
-                     reply.value("team_id", ""));
+        self->token_error_.clear();
+        self->probing_ = false;
+        spdlog::info("slack {}: connected as bot user {} in team {}{}", self->spec_.name, self->bot_user_id_,
+                     reply.value("team_id", ""), logged.empty() ? "" : "; held answers are being delivered");
         co_return;
       }
+      bool refused = token_error(outcome.detail);
       {
         std::lock_guard lock(self->identity_mutex_);
         self->identity_error_ = outcome.detail;
+        if (refused) self->token_error_ = outcome.detail;
+        self->probing_ = true;
       }
-      spdlog::error("slack {}: auth.test failed ({}); check bot_token and api_url. Retrying", self->spec_.name,
-                    outcome.detail);
+      if (logged != outcome.detail) {
+        logged = outcome.detail;
+        if (refused) {
+          spdlog::error("slack {}: {}", self->spec_.name, token_refused(outcome.detail));
+        } else {
+          spdlog::error("slack {}: auth.test failed ({}); check api_url and the network. Retrying with backoff",
+                        self->spec_.name, outcome.detail);
+        }
+      }
       self.reset();
       wait.expires_after(std::chrono::seconds(std::min(60, 1 << std::min(attempt, 6))));
       co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -285,6 +335,8 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   mutable std::mutex identity_mutex_;
   std::string bot_user_id_;
   std::string identity_error_ = "not tried yet";
+  std::string token_error_;  // the token is refused (slack:invalid_auth…): deliveries are held
+  bool probing_ = true;      // learn_identity is running (run() starts it)
 };
 
 std::shared_ptr<Channel> make_channel(const config::ChannelSpec& spec, ChannelContext& context) {
