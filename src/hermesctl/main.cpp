@@ -29,6 +29,7 @@ int check_config(const std::vector<std::string>& args) {
   auto loaded = hermes::config::load_file(args[0], &hermes::app::builtin_registries());
   if (!loaded.ok()) {
     std::fputs(hermes::config::format_errors(loaded.errors).c_str(), stdout);
+    std::fflush(stdout);  // errors before the count, also when both go to one pipe
     std::fprintf(stderr, "%s: %zu error(s)\n", args[0].c_str(), loaded.errors.size());
     return 1;
   }
