@@ -201,6 +201,8 @@ class ResilientBackend final : public ModelBackend {
     co_return co_await with_retries(std::move(request), reply);
   }
 
+  std::string cannot_serve(const CompletionRequest& request) const override { return inner_->cannot_serve(request); }
+
   // Unhealthy only while the breaker is open. It half-opens by itself after the
   // cooldown, so a /readyz that depends on this recovers without traffic (a load
   // balancer that stopped sending would otherwise keep it failed for good).

@@ -1,5 +1,6 @@
 #include "src/config/sections.hpp"
 
+#include <set>
 #include <re2/re2.h>
 
 #include <regex>
@@ -100,6 +101,14 @@ std::optional<AgentConfig> parse_agent(const YAML::Node& node, const std::string
   a.fallback = string_list(r, "fallback");
   a.system_prompt = r.optional<std::string>("system_prompt").value_or("");
   a.history = r.optional<std::uint32_t>("history").value_or(a.history);
+  a.passthrough = string_list(r, "passthrough");
+  for (std::size_t i = 0; i < a.passthrough.size(); ++i) {
+    static const std::set<std::string, std::less<>> kOwned = {"messages", "model", "stream", "stream_options"};
+    if (kOwned.count(a.passthrough[i])) {
+      ctx.error(r.child("passthrough"), r.path_of("passthrough"),
+                "'" + a.passthrough[i] + "' is the gateway's own field and cannot be passed through");
+    }
+  }
   if (auto t = r.optional<std::int64_t>("max_tokens")) {
     if (*t <= 0) ctx.error(r.child("max_tokens"), r.path_of("max_tokens"), "max_tokens must be positive");
     a.max_tokens = *t;

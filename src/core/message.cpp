@@ -137,3 +137,31 @@ std::string_view backend_error_name(BackendErrorKind k) {
 }
 
 }  // namespace hermes
+
+namespace hermes {
+
+boost::asio::awaitable<bool> ReplyStream::write_tool_call(const ToolCallDelta&) { co_return true; }
+
+std::string structured_features(const CompletionRequest& request) {
+  std::vector<std::string> used;
+  if (!request.options.tools.empty() || !request.options.tool_choice.empty()) used.emplace_back("tools");
+  bool tool_turns = false;
+  bool parts = false;
+  for (const auto& t : request.messages) {
+    tool_turns = tool_turns || !t.tool_calls.empty() || t.role == "tool";
+    parts = parts || !t.parts.empty();
+  }
+  if (tool_turns) used.emplace_back("tool calls in the conversation");
+  if (parts) used.emplace_back("content parts other than text (images, audio, files)");
+  if (!request.options.response_format.empty()) used.emplace_back("response_format");
+  std::string out;
+  for (const auto& u : used) out += (out.empty() ? "" : ", ") + u;
+  return out;
+}
+
+std::string ModelBackend::cannot_serve(const CompletionRequest& request) const {
+  auto used = structured_features(request);
+  return used.empty() ? std::string() : "this agent's model does not take " + used;
+}
+
+}  // namespace hermes

@@ -39,12 +39,25 @@ class TappedReply final : public ReplyStream {
     if (answer_.size() < kKeep) answer_.append(text.substr(0, kKeep - answer_.size()));
     co_return co_await inner_.write_delta(text);
   }
+  boost::asio::awaitable<bool> write_tool_call(const ToolCallDelta& delta) override {
+    co_await begin_once();
+    auto index = static_cast<std::size_t>(std::max(0, delta.index));
+    if (index < kMaxToolCalls) {
+      if (calls_.size() <= index) calls_.resize(index + 1);
+      auto& call = calls_[index];
+      if (!delta.id.empty()) call.id = delta.id;
+      if (!delta.name.empty()) call.name = delta.name;
+      if (call.arguments.size() < kKeep) call.arguments += delta.arguments;
+    }
+    co_return co_await inner_.write_tool_call(delta);
+  }
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view reason) override {
     co_await begin_once();
     co_await inner_.finish(usage, reason);
   }
   boost::asio::awaitable<void> fail(const ReplyError& error) override { co_await inner_.fail(error); }
   const std::string& answer() const { return answer_; }
+  const std::vector<ToolCall>& tool_calls() const { return calls_; }
   bool streaming() const override { return inner_.streaming(); }
 
  private:
@@ -55,6 +68,8 @@ class TappedReply final : public ReplyStream {
   }
 
   static constexpr std::size_t kKeep = 256 * 1024;
+  static constexpr std::size_t kMaxToolCalls = 128;
+  std::vector<ToolCall> calls_;
   ReplyStream& inner_;
   ReplyMeta meta_;
   bool begun_ = false;
@@ -171,6 +186,8 @@ struct Pipeline::Impl {
       if (!m.api_key.empty()) w.key("api_key").value(m.api_key);
       if (!m.traceparent.empty()) w.key("traceparent").value(m.traceparent);
       if (!m.context.empty()) w.key("context_turns").value(static_cast<std::int64_t>(m.context.size()));
+      if (!m.followups.empty()) w.key("followup_turns").value(static_cast<std::int64_t>(m.followups.size()));
+      if (!m.options.tools.empty()) w.key("tools_offered").boolean(true);
       add_keys(w);
     });
   }
@@ -254,8 +271,25 @@ struct Pipeline::Impl {
                                  cfg().sessions.token_budget);
     if (!m.context.empty()) window = m.context;  // the API client owns its context
     out.insert(out.end(), window.begin(), window.end());
-    out.push_back({"user", m.text});
+    out.push_back(user_turn(m));
+    out.insert(out.end(), m.followups.begin(), m.followups.end());
     return out;
+  }
+
+  static ChatTurn user_turn(const InboundMessage& m) {
+    ChatTurn turn{"user", m.text};
+    turn.parts = m.text_parts;
+    return turn;
+  }
+
+  // What the client asked the model for, as this agent allows it: other request fields
+  // only where the agent lists them in `passthrough:`.
+  static ModelOptions agent_options(const config::AgentConfig& agent, const InboundMessage& m) {
+    ModelOptions options = m.options;
+    std::erase_if(options.passthrough, [&](const auto& field) {
+      return std::find(agent.passthrough.begin(), agent.passthrough.end(), field.first) == agent.passthrough.end();
+    });
+    return options;
   }
 
   struct Dispatched {
@@ -281,6 +315,24 @@ struct Pipeline::Impl {
           std::chrono::duration_cast<std::chrono::milliseconds>(c.time_to_first_token).count()));
     }
   }
+  // The tools the answer called: names always, arguments only where message text is kept.
+  static void write_tool_calls(JsonWriter& w, const std::vector<ToolCall>& calls, bool with_arguments) {
+    if (calls.empty()) return;
+    w.key("tool_calls").begin_array();
+    for (const auto& c : calls) {
+      w.begin_object().key("name").value(c.name);
+      if (with_arguments) w.key("arguments").value(c.arguments);
+      w.end_object();
+    }
+    w.end_array();
+  }
+
+  // Why the agent's first model cannot take this request (tools to a text-only backend…).
+  std::string cannot_serve(const config::AgentConfig& agent, const CompletionRequest& request) const {
+    auto it = options.backends.find(agent.model);
+    return it == options.backends.end() || !it->second ? std::string() : it->second->cannot_serve(request);
+  }
+
   // The message's last call (answered or abandoned), on the message's row.
   static void write_last_call(JsonWriter& w, const Dispatched& d) {
     write_call_facts(w, d.model, d.attempt, d.completion);
@@ -319,6 +371,7 @@ boost::asio::awaitable<Pipeline::Impl::Dispatched> Pipeline::Impl::dispatch(
   for (const auto& model : chain) {
     auto it = options.backends.find(model);
     if (it == options.backends.end()) continue;
+    if (model != agent.model && !it->second->cannot_serve(request).empty()) continue;  // a fallback that cannot
     if (Clock::now() >= request.deadline) {
       result.error = ReplyError{Reason::timeout, "The request deadline passed.", {}, {}};
       break;
@@ -525,6 +578,13 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   request.temperature = m.temperature ? m.temperature : agent->temperature;
   request.deadline = m.deadline;
   request.stream = reply.streaming();
+  request.options = Impl::agent_options(*agent, m);
+  if (auto refusal = p.cannot_serve(*agent, request); !refusal.empty()) {
+    auto error = p.reject(m, std::move(row), "message.rejected", Reason::bad_request, refusal, {{"message", refusal}});
+    co_await reply.fail(error);
+    finish(Reason::bad_request);
+    co_return outcome;
+  }
 
   auto dispatched = co_await p.dispatch(m, *agent, choice.rule, session.id, std::move(request), reply);
   p.debit_tokens(m, choice.agent, dispatched.completion.usage);
@@ -532,15 +592,22 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   if (dispatched.ok) {
     co_await reply.finish(dispatched.completion.usage, dispatched.completion.finish_reason);
     if (!key.empty()) {
-      p.options.shared->sessions->append(key, {{"user", m.text}, {"assistant", reply.answer()}},
-                                         p.cfg().sessions.max_turns);
+      std::vector<ChatTurn> turns{Impl::user_turn(m)};
+      turns.insert(turns.end(), m.followups.begin(), m.followups.end());
+      ChatTurn answer{"assistant", reply.answer()};
+      answer.tool_calls = reply.tool_calls();
+      turns.push_back(std::move(answer));
+      p.options.shared->sessions->append(key, turns, p.cfg().sessions.max_turns);
     }
     row.decision = "answered";
     row.status = "ok";
     row.tokens_in = dispatched.completion.usage.prompt_tokens;
     row.tokens_out = dispatched.completion.usage.completion_tokens;
     row.answer = reply.answer();
-    row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) { Impl::write_last_call(w, dispatched); });
+    row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) {
+      Impl::write_last_call(w, dispatched);
+      Impl::write_tool_calls(w, reply.tool_calls(), p.cfg().audit.store_text == config::StoreText::full);
+    });
     p.record(std::move(row));
     finish(Reason::none);
     co_return outcome;

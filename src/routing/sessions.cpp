@@ -19,14 +19,54 @@ std::string_view session_owner(std::string_view key) {
   return key_end == std::string_view::npos ? std::string_view() : key.substr(0, key_end);
 }
 
+std::size_t turn_bytes(const ChatTurn& t) {
+  std::size_t n = t.role.size() + t.content.size() + t.parts.size() + t.tool_call_id.size();
+  for (const auto& c : t.tool_calls) n += c.id.size() + c.name.size() + c.arguments.size();
+  return n;
+}
+
+// `first` moved past `tool` results whose call is not in the window: a model refuses a
+// result without the assistant turn that asked for it.
+std::size_t without_orphan_results(const std::vector<ChatTurn>& turns, std::size_t first) {
+  while (first < turns.size() && turns[first].role == "tool") ++first;
+  return first;
+}
+
+// A turn in sessions.db: {"role","content"} as before tool calls existed (such rows still
+// read), plus "parts", "tool_calls" [{id,name,arguments}] and "tool_call_id" when set.
+nlohmann::json turn_to_json(const ChatTurn& t) {
+  nlohmann::json j = {{"role", t.role}, {"content", t.content}};
+  if (!t.parts.empty()) j["parts"] = t.parts;
+  if (!t.tool_call_id.empty()) j["tool_call_id"] = t.tool_call_id;
+  if (!t.tool_calls.empty()) {
+    auto& calls = j["tool_calls"] = nlohmann::json::array();
+    for (const auto& c : t.tool_calls) calls.push_back({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
+  }
+  return j;
+}
+
+ChatTurn turn_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return {};
+  ChatTurn t{j.value("role", ""), j.value("content", "")};
+  t.parts = j.value("parts", "");
+  t.tool_call_id = j.value("tool_call_id", "");
+  if (auto calls = j.find("tool_calls"); calls != j.end() && calls->is_array()) {
+    for (const auto& c : *calls) {
+      if (c.is_object()) t.tool_calls.push_back({c.value("id", ""), c.value("name", ""), c.value("arguments", "")});
+    }
+  }
+  return t;
+}
+
 void trim_history(std::vector<ChatTurn>& turns, std::size_t max_bytes) {
   std::size_t total = 0;
-  for (const auto& t : turns) total += t.role.size() + t.content.size();
+  for (const auto& t : turns) total += turn_bytes(t);
   std::size_t drop = 0;
   while (total > max_bytes && drop + 1 < turns.size()) {
-    total -= turns[drop].role.size() + turns[drop].content.size();
+    total -= turn_bytes(turns[drop]);
     ++drop;
   }
+  while (drop + 1 < turns.size() && turns[drop].role == "tool") total -= turn_bytes(turns[drop++]);
   turns.erase(turns.begin(), turns.begin() + static_cast<long>(drop));
   if (total > max_bytes && !turns.empty()) {
     auto& last = turns.back();
@@ -148,11 +188,12 @@ std::vector<ChatTurn> history_window(const std::vector<ChatTurn>& turns, std::si
   std::size_t used = 0;
   std::size_t first = turns.size();
   while (first > 0 && turns.size() - first < max_turns) {
-    std::size_t cost = turns[first - 1].content.size() + 4;
+    std::size_t cost = turn_bytes(turns[first - 1]) - turns[first - 1].role.size() + 4;
     if (used + cost > budget_chars) break;
     used += cost;
     --first;
   }
+  first = without_orphan_results(turns, first);
   return {turns.begin() + static_cast<long>(first), turns.end()};
 }
 
@@ -212,7 +253,7 @@ SqliteSessionStore::SqliteSessionStore(const std::filesystem::path& path, Sessio
     s.id = rows.column_text(1);
     auto turns = nlohmann::json::parse(rows.column_text(2), nullptr, false);
     if (turns.is_array()) {
-      for (const auto& t : turns) s.turns.push_back({t.value("role", ""), t.value("content", "")});
+      for (const auto& t : turns) s.turns.push_back(turn_from_json(t));
     }
     s.last_active = std::chrono::system_clock::time_point(std::chrono::milliseconds(rows.column_int(3)));
     memory_.restore(rows.column_text(0), std::move(s));
@@ -332,7 +373,7 @@ void SqliteSessionStore::write(const std::vector<std::pair<std::string, Session>
     auto& upsert = db_->cached("INSERT OR REPLACE INTO sessions (key, id, turns, last_active) VALUES (?1, ?2, ?3, ?4)");
     for (const auto& [key, s] : batch) {
       nlohmann::json turns = nlohmann::json::array();
-      for (const auto& t : s.turns) turns.push_back({{"role", t.role}, {"content", t.content}});
+      for (const auto& t : s.turns) turns.push_back(turn_to_json(t));
       upsert.bind(1, key).bind(2, s.id);
       upsert.bind(3, turns.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       upsert.bind(4, to_ms(s.last_active)).step();

@@ -83,7 +83,7 @@ TEST(ApiRequest, ContentIsAStringNullOrTextParts) {
   EXPECT_EQ(parsed(R"({"messages":[{"role":"user","content":[]}]})").message.text, "");
   for (auto content : {"7", "true", R"({"text":"x"})", "1.5"}) {
     EXPECT_EQ(refusal(std::string(R"({"messages":[{"role":"user","content":)") + content + "}]}"),
-              "message 'content' must be a string or a list of text parts")
+              "message 'content' must be a string or a list of content parts")
         << content;
   }
 }
@@ -92,7 +92,7 @@ TEST(ApiRequest, ContentIsAStringNullOrTextParts) {
 TEST(ApiRequest, APartWhoseTypeIsNotAStringIsRefused) {
   for (auto type : {"5", "null", "[]", "{}", "true"}) {
     std::string body = std::string(R"({"messages":[{"role":"user","content":[{"type":)") + type + R"(,"text":"x"}]}]})";
-    EXPECT_EQ(refusal(body), "message 'content' must be a string or a list of text parts") << body;
+    EXPECT_EQ(refusal(body), "message 'content' must be a string or a list of content parts") << body;
   }
 }
 
@@ -122,7 +122,7 @@ TEST(ApiRequest, AcceptsWhatJsonAllows) {
   // A UTF-8 byte order mark, whitespace, escapes, numbers of every shape in unknown fields.
   auto r = parsed("\xEF\xBB\xBF \t\r\n{\"messages\":[{\"role\":\"user\",\"content\":"
                   R"("Hi \u00e9 \ud83d\ude00 \"q\" \\ \/ \b\f\n\r\t \u0000 end"}],)"
-                  R"("n":[0,-0,1.5e3,1E-400,18446744073709551615,-9223372036854775808,99999999999999999999,)"
+                  R"("numbers":[0,-0,1.5e3,1E-400,18446744073709551615,-9223372036854775808,99999999999999999999,)"
                   R"(-99999999999999999999,123456789012345678901234567890.5],"o":{"deep":[{"x":null}]}} )");
   EXPECT_EQ(r.message.text, std::string("Hi \xC3\xA9 \xF0\x9F\x98\x80 \"q\" \\ / \b\f\n\r\t ") + '\0' + " end");
   // Keys are compared unescaped.
@@ -153,7 +153,7 @@ TEST(ApiRequest, MessagesMustBeANonEmptyArrayOfObjectsWithARole) {
   }
   // The first failing message decides, in order.
   EXPECT_EQ(refusal(R"({"messages":[{"role":"user","content":7},{"content":"x"}]})"),
-            "message 'content' must be a string or a list of text parts");
+            "message 'content' must be a string or a list of content parts");
 }
 
 TEST(ApiRequest, TypesOfTheOptionalFields) {

@@ -105,6 +105,8 @@ struct AgentConfig {
   std::uint32_t history = 20;         // turns of session history sent with each message
   std::optional<std::int64_t> max_tokens;
   std::optional<double> temperature;
+  // API request fields passed to the model beyond the documented list (docs/api.md).
+  std::vector<std::string> passthrough;
   SourceLocation where;
 };
 

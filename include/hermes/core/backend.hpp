@@ -33,6 +33,7 @@ struct CompletionRequest {
   std::vector<ChatTurn> messages;  // system prompt, history and the new user turn, in order
   std::optional<std::int64_t> max_tokens;
   std::optional<double> temperature;
+  ModelOptions options;  // tools, response_format, stop... as the client asked
   bool stream = true;  // the client sees deltas as they come; false: one whole answer will do
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
@@ -53,7 +54,8 @@ std::string_view backend_error_name(BackendErrorKind k);
 struct Completion {
   bool ok = false;
   Usage usage;
-  std::string finish_reason = "stop";
+  std::string finish_reason = "stop";  // "tool_calls" when the model called tools
+  std::vector<ToolCall> tool_calls;    // the calls, whole (their deltas went to the ReplyStream)
   BackendErrorKind error = BackendErrorKind::none;
   std::string error_message;  // for logs and audit; never contains credentials
   int upstream_status = 0;
@@ -75,6 +77,13 @@ class ModelBackend {
   // and reports the outcome. Must honour request.deadline and coroutine cancellation.
   virtual boost::asio::awaitable<Completion> complete(CompletionRequest request, ReplyStream& reply) = 0;
   virtual BackendHealth health() const = 0;
+  // Why this backend cannot serve `request` (tools, images... it does not take), for a
+  // clear 400 instead of a silent drop; empty when it can.
+  virtual std::string cannot_serve(const CompletionRequest& request) const;
 };
+
+// Whether a request uses more than plain text turns: tools, tool turns, content parts
+// or options. What a text-only backend refuses (ModelBackend::cannot_serve).
+std::string structured_features(const CompletionRequest& request);
 
 }  // namespace hermes

@@ -11,10 +11,42 @@
 
 namespace hermes {
 
+// A function call the model asked for (OpenAI `tool_calls[]`, Anthropic `tool_use`).
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  // JSON text as the model wrote it (not necessarily valid JSON)
+  friend bool operator==(const ToolCall&, const ToolCall&) = default;
+};
+
 struct ChatTurn {
-  std::string role;  // "system" | "user" | "assistant"
-  std::string content;
+  std::string role;     // "system" | "user" | "assistant" | "tool"
+  std::string content;  // the text (of a list of parts: the text parts, joined by "\n")
+  // A content list with more than text (image_url, input_audio, file...): the list as
+  // the client sent it, JSON text, for backends that take it. Empty: `content` is all.
+  std::string parts;
+  std::vector<ToolCall> tool_calls;  // assistant turns that call tools
+  std::string tool_call_id;          // role "tool": the call this answers
   friend bool operator==(const ChatTurn&, const ChatTurn&) = default;
+};
+
+// Request fields passed on to the model as the client gave them (docs/api.md lists them).
+// JSON values are kept as JSON text; empty / nullopt: not given.
+struct ModelOptions {
+  std::string tools;            // array of {"type":"function","function":{name,description,parameters}}
+  std::string tool_choice;      // "auto" | "none" | "required" | {"type":"function","function":{"name"}}
+  std::string response_format;  // {"type":"json_object"} | {"type":"json_schema",...} | {"type":"text"}
+  std::string stop;             // a string or an array of strings
+  std::optional<bool> parallel_tool_calls;
+  std::optional<std::int64_t> seed;
+  std::optional<double> frequency_penalty;
+  std::optional<double> presence_penalty;
+  std::optional<double> top_p;
+  std::optional<bool> logprobs;
+  std::optional<std::int64_t> top_logprobs;
+  // Fields an agent opted in to with `passthrough:` (name, JSON text), sent as they came.
+  std::vector<std::pair<std::string, std::string>> passthrough;
+  friend bool operator==(const ModelOptions&, const ModelOptions&) = default;
 };
 
 struct InboundMessage {
@@ -30,6 +62,11 @@ struct InboundMessage {
   bool group = false;       // group conversation: sessions are per sender
   std::string text;         // the new user message
   std::vector<ChatTurn> context;  // client-supplied turns before `text` (the API sends whole histories)
+  // Client-supplied turns after the user's (an agent's tool loop: the assistant's tool
+  // calls and the `tool` results), sent to the model after `text`.
+  std::vector<ChatTurn> followups;
+  std::string text_parts;   // the user turn's content list when it has more than text (ChatTurn::parts)
+  ModelOptions options;
   std::string model;        // API: requested model ("" or "auto": route by rules)
   std::string event_id;     // async channels: the upstream event id, for dedup
   std::string session_hint; // API: `user` or X-Hermes-Session

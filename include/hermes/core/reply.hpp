@@ -60,6 +60,15 @@ struct ReplyMeta {
   RateLimitInfo rate_limit;
 };
 
+// One piece of a tool call as the model streams it: the first piece of call `index`
+// carries its id and name, later ones more of its JSON arguments.
+struct ToolCallDelta {
+  int index = 0;
+  std::string id;
+  std::string name;
+  std::string arguments;
+};
+
 class ReplyStream {
  public:
   virtual ~ReplyStream() = default;
@@ -67,6 +76,9 @@ class ReplyStream {
   virtual boost::asio::awaitable<void> begin(const ReplyMeta& meta) = 0;
   // Applies back-pressure from the client; false when the client is gone (stop generating).
   virtual boost::asio::awaitable<bool> write_delta(std::string_view text) = 0;
+  // A tool call delta; channels that cannot show tool calls ignore it. False when the
+  // client is gone.
+  virtual boost::asio::awaitable<bool> write_tool_call(const ToolCallDelta& delta);
   virtual boost::asio::awaitable<void> finish(const Usage& usage, std::string_view finish_reason) = 0;
   // Before or after begin(): the channel ends the reply well-formed either way.
   virtual boost::asio::awaitable<void> fail(const ReplyError& error) = 0;

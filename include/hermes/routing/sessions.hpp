@@ -3,6 +3,8 @@
 // to Redis without touching the pipeline. Sessions hold history turns; the
 // in-memory store keeps at most `max_sessions` (least recently used leave).
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -86,6 +88,9 @@ std::string_view session_owner(std::string_view key);
 // Drops the oldest turns until the history is at most `max_bytes` (the newest turn is
 // cut when it alone is larger).
 void trim_history(std::vector<ChatTurn>& turns, std::size_t max_bytes);
+// A turn as sessions.db stores it (JSON), and back; rows from before tool calls read too.
+nlohmann::json turn_to_json(const ChatTurn& turn);
+ChatTurn turn_from_json(const nlohmann::json& json);
 
 // Sessions that survive a restart: the in-memory LRU in front, and every
 // change written behind to SQLite (data_dir/sessions.db) by its own thread,

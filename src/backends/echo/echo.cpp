@@ -4,6 +4,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <exception>
 #include <stdexcept>
 
@@ -55,11 +57,40 @@ std::string last_user_message(const std::vector<ChatTurn>& messages) {
   return {};
 }
 
+// The demo's tool loop, scripted: offered tools and not answered by a tool result yet,
+// it calls the first tool with {"text": <the user's message>}; after a tool result it
+// echoes that result. tool_choice "none" turns calling off.
+struct ToolScript {
+  std::optional<ToolCall> call;  // to make now
+  std::string answer;            // else the text to answer
+};
+
+ToolScript script_tools(const CompletionRequest& request) {
+  ToolScript out;
+  const auto& last = request.messages.back();
+  if (last.role == "tool") {
+    out.answer = "[echo demo] agent=" + request.agent + " tool result: " + last.content;
+    return out;
+  }
+  auto tools = nlohmann::json::parse(request.options.tools, nullptr, false);
+  bool none = request.options.tool_choice == "\"none\"";
+  if (!none && tools.is_array() && !tools.empty()) {
+    ToolCall call;
+    call.id = "call_echo_" + request.request_id.substr(0, 12);
+    call.name = tools[0]["function"].value("name", "");
+    call.arguments = nlohmann::json{{"text", last_user_message(request.messages)}}.dump();
+    out.call = std::move(call);
+  }
+  return out;
+}
+
 class Backend final : public ValueCancellingBackend {
  public:
   explicit Backend(const Spec& spec) : chunks_(spec.chunks), delay_(spec.delay) {}
 
   BackendHealth health() const override { return {true, "built-in demo"}; }
+  // A demo: tools are scripted (script_tools), content parts echoed as their text.
+  std::string cannot_serve(const CompletionRequest&) const override { return {}; }
 
  private:
   asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply) override;
@@ -96,8 +127,38 @@ asio::awaitable<bool> Backend::pause(Clock::time_point deadline, Completion& out
 asio::awaitable<Completion> Backend::run(CompletionRequest request, ReplyStream& reply) {
   auto started = Clock::now();
   Completion out;
-  std::string answer =
-      "[echo demo] agent=" + request.agent + " rule=" + request.rule + ": " + last_user_message(request.messages);
+  auto tools = script_tools(request);
+  if (tools.call) {
+    // Streamed as OpenAI does: id and name first, then the arguments in pieces.
+    auto pieces = split(tools.call->arguments, chunks_);
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      ToolCallDelta delta;
+      if (i == 0) {
+        delta.id = tools.call->id;
+        delta.name = tools.call->name;
+      }
+      delta.arguments = pieces[i];
+      bool more = co_await reply.write_tool_call(delta);
+      if (!out.streamed) {
+        out.streamed = true;
+        out.time_to_first_token = Clock::now() - started;
+      }
+      if (!more) {
+        out.error = BackendErrorKind::cancelled;
+        out.error_message = "the client went away";
+        co_return out;
+      }
+    }
+    out.ok = true;
+    out.finish_reason = "tool_calls";
+    out.usage.prompt_tokens = 1;
+    out.usage.completion_tokens = approximate_tokens(characters(tools.call->arguments));
+    out.tool_calls.push_back(std::move(*tools.call));
+    co_return out;
+  }
+  std::string answer = !tools.answer.empty() ? tools.answer
+                                             : "[echo demo] agent=" + request.agent + " rule=" + request.rule + ": " +
+                                                   last_user_message(request.messages);
   auto pieces = split(answer, chunks_);
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     if (i > 0 && delay_.count() > 0) {

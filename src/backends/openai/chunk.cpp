@@ -10,7 +10,30 @@ using simdjson::dom::element;
 // Fields are read in document order, a duplicate key each time it appears, as the
 // SAX reader this replaces did: a later value of a field replaces an earlier one.
 
-// choices[0].delta.content (a chunk) or choices[0].message.content (an answer).
+// tool_calls[]: {"index"?, "id"?, "type"?, "function": {"name"?, "arguments"?}}. A
+// missing index (whole answers) is the call's position.
+void read_tool_calls(element value, ChunkFields& out) {
+  simdjson::dom::array calls;
+  if (value.get(calls) != simdjson::SUCCESS) return;
+  int position = 0;
+  for (element call : calls) {
+    ToolCallDelta delta;
+    delta.index = position++;
+    std::string_view text;
+    if (auto index = call["index"]; !index.error()) {
+      if (auto n = json_integer(index.value()); n && *n >= 0 && *n < 1024) delta.index = static_cast<int>(*n);
+    }
+    if (call["id"].get(text) == simdjson::SUCCESS) delta.id = text;
+    element function;
+    if (call["function"].get(function) == simdjson::SUCCESS) {
+      if (function["name"].get(text) == simdjson::SUCCESS) delta.name = text;
+      if (function["arguments"].get(text) == simdjson::SUCCESS) delta.arguments = text;
+    }
+    out.tool_calls.push_back(std::move(delta));
+  }
+}
+
+// choices[0].delta (a chunk) or choices[0].message (an answer): content and tool calls.
 void read_content(element body, ChunkFields& out) {
   simdjson::dom::object fields;
   if (body.get(fields) != simdjson::SUCCESS) {
@@ -20,6 +43,9 @@ void read_content(element body, ChunkFields& out) {
     std::string_view text;
     if (field.key == "content" && field.value.get(text) == simdjson::SUCCESS) {
       out.content = text;
+    } else if (field.key == "tool_calls") {
+      out.tool_calls.clear();
+      read_tool_calls(field.value, out);
     }
   }
 }

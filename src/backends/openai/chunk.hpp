@@ -8,11 +8,17 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "hermes/core/reply.hpp"
 
 namespace hermes::backends::openai {
 
 struct ChunkFields {
   std::string content;        // choices[0].delta.content (chunk) or choices[0].message.content (answer)
+  // choices[0].delta.tool_calls[] (pieces: index, and id/name/arguments as they come) or
+  // choices[0].message.tool_calls[] (whole calls, indexed by position)
+  std::vector<ToolCallDelta> tool_calls;
   std::string finish_reason;  // choices[0].finish_reason
   std::optional<std::int64_t> prompt_tokens;      // usage.prompt_tokens
   std::optional<std::int64_t> completion_tokens;  // usage.completion_tokens

@@ -80,8 +80,13 @@ asio::awaitable<bool> Exchange::on_piece(std::string piece) {
       co_return false;
     }
     std::string delta;
-    if (!apply_chunk(event.data, delta)) {
+    std::vector<ToolCallDelta> calls;
+    if (!apply_chunk(event.data, delta, calls)) {
       co_return false;
+    }
+    if (!calls.empty()) {
+      bool more = co_await write_calls(std::move(calls));
+      if (!more) co_return false;
     }
     if (!delta.empty()) {
       bool more = co_await write(std::move(delta));
@@ -93,7 +98,7 @@ asio::awaitable<bool> Exchange::on_piece(std::string piece) {
   co_return true;
 }
 
-bool Exchange::apply_chunk(std::string_view data, std::string& delta) {
+bool Exchange::apply_chunk(std::string_view data, std::string& delta, std::vector<ToolCallDelta>& calls) {
   if (data == "[DONE]") {
     done_ = true;
     return true;
@@ -109,10 +114,35 @@ bool Exchange::apply_chunk(std::string_view data, std::string& delta) {
     return false;
   }
   delta = std::move(chunk.content);
+  calls = std::move(chunk.tool_calls);
   if (!chunk.finish_reason.empty()) finish_reason_ = chunk.finish_reason;
   if (chunk.prompt_tokens) usage_.prompt_tokens = *chunk.prompt_tokens;
   if (chunk.completion_tokens) usage_.completion_tokens = *chunk.completion_tokens;
   return true;
+}
+
+// Tool call deltas to the client, and assembled for the Completion.
+asio::awaitable<bool> Exchange::write_calls(std::vector<ToolCallDelta> calls) {
+  constexpr std::size_t kMaxCalls = 128;
+  for (auto& delta : calls) {
+    auto index = static_cast<std::size_t>(delta.index);
+    if (index >= kMaxCalls) continue;
+    if (calls_.size() <= index) calls_.resize(index + 1);
+    auto& call = calls_[index];
+    if (!delta.id.empty()) call.id = delta.id;
+    if (!delta.name.empty()) call.name = delta.name;
+    call.arguments += delta.arguments;
+    if (!streamed_) {
+      streamed_ = true;
+      time_to_first_token_ = Clock::now() - started_;
+    }
+    bool delivered = co_await reply_.write_tool_call(delta);
+    if (!delivered) {
+      client_gone_ = true;
+      co_return false;
+    }
+  }
+  co_return true;
 }
 
 asio::awaitable<bool> Exchange::write(std::string text) {
@@ -152,6 +182,7 @@ asio::awaitable<Completion> Exchange::conclude(net::ClientResult result) {
     c.finish_reason = finish_reason_;
   }
   c.usage = usage_;
+  c.tool_calls = calls_;
   c.upstream_status = status_;
   c.streamed = streamed_;
   c.time_to_first_token = time_to_first_token_;
@@ -176,6 +207,14 @@ asio::awaitable<Completion> Exchange::conclude_answer() {
   if (!answer.finish_reason.empty()) finish_reason_ = answer.finish_reason;
   if (answer.prompt_tokens) usage_.prompt_tokens = *answer.prompt_tokens;
   if (answer.completion_tokens) usage_.completion_tokens = *answer.completion_tokens;
+  if (!answer.tool_calls.empty()) {
+    bool delivered = co_await write_calls(std::move(answer.tool_calls));
+    if (!delivered) {
+      c.error = BackendErrorKind::cancelled;
+      c.error_message = "the client went away";
+      co_return c;
+    }
+  }
   if (!answer.content.empty()) {
     bool delivered = co_await write(std::move(answer.content));
     if (!delivered) {
@@ -191,7 +230,17 @@ asio::awaitable<Completion> Exchange::conclude_stream() {
   // Lenient about a last event that lacks its blank line.
   std::optional<net::SseEvent> tail = sse_.finish();
   std::string delta;
-  if (tail && !done_ && apply_chunk(tail->data, delta) && !delta.empty()) {
+  std::vector<ToolCallDelta> calls;
+  bool applied = tail && !done_ && apply_chunk(tail->data, delta, calls);
+  if (applied && !calls.empty()) {
+    bool delivered = co_await write_calls(std::move(calls));
+    if (!delivered) {
+      c.error = BackendErrorKind::cancelled;
+      c.error_message = "the client went away";
+      co_return c;
+    }
+  }
+  if (applied && !delta.empty()) {
     bool delivered = co_await write(std::move(delta));
     if (!delivered) {
       c.error = BackendErrorKind::cancelled;

@@ -30,7 +30,8 @@ class Exchange {
 
   // Applies one `data:` payload of the stream. Sets `delta` to the text to pass
   // on; false on a protocol error (recorded in protocol_error_).
-  bool apply_chunk(std::string_view data, std::string& delta);
+  bool apply_chunk(std::string_view data, std::string& delta, std::vector<ToolCallDelta>& calls);
+  boost::asio::awaitable<bool> write_calls(std::vector<ToolCallDelta> calls);
   // Records finish_reason and usage from a chunk or a whole answer.
   boost::asio::awaitable<bool> write(std::string text);
   boost::asio::awaitable<Completion> conclude_answer();  // a plain JSON answer
@@ -52,6 +53,7 @@ class Exchange {
   bool done_ = false;  // `data: [DONE]` seen
   std::string finish_reason_;
   Usage usage_;
+  std::vector<ToolCall> calls_;  // the tool calls so far, assembled from their deltas
   bool streamed_ = false;
   std::chrono::steady_clock::duration time_to_first_token_{0};
   bool client_gone_ = false;  // write_delta returned false

@@ -16,6 +16,47 @@ namespace {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
+void write_turn(JsonWriter& w, const ChatTurn& turn) {
+  w.begin_object().key("role").value(turn.role).key("content");
+  if (!turn.parts.empty()) {
+    w.raw(turn.parts);  // the client's content list, images and all (validated JSON)
+  } else if (turn.content.empty() && !turn.tool_calls.empty()) {
+    w.null();
+  } else {
+    w.value(turn.content);
+  }
+  if (!turn.tool_calls.empty()) {
+    w.key("tool_calls").begin_array();
+    for (const auto& c : turn.tool_calls) {
+      w.begin_object().key("id").value(c.id).key("type").value("function");
+      w.key("function").begin_object().key("name").value(c.name).key("arguments").value(c.arguments).end_object();
+      w.end_object();
+    }
+    w.end_array();
+  }
+  if (!turn.tool_call_id.empty()) w.key("tool_call_id").value(turn.tool_call_id);
+  w.end_object();
+}
+
+// The client's model options, as it sent them (JSON values were validated on the way in).
+void write_options(JsonWriter& w, const ModelOptions& o) {
+  auto raw = [&w](const char* name, const std::string& json) {
+    if (!json.empty()) w.key(name).raw(json);
+  };
+  raw("tools", o.tools);
+  raw("tool_choice", o.tool_choice);
+  raw("response_format", o.response_format);
+  raw("stop", o.stop);
+  if (o.parallel_tool_calls) w.key("parallel_tool_calls").boolean(*o.parallel_tool_calls);
+  if (o.seed) w.key("seed").value(*o.seed);
+  if (o.frequency_penalty) w.key("frequency_penalty").value(*o.frequency_penalty);
+  if (o.presence_penalty) w.key("presence_penalty").value(*o.presence_penalty);
+  if (o.top_p) w.key("top_p").value(*o.top_p);
+  if (o.logprobs) w.key("logprobs").boolean(*o.logprobs);
+  if (o.top_logprobs) w.key("top_logprobs").value(*o.top_logprobs);
+  for (const auto& [name, json] : o.passthrough) w.key(name).raw(json);
+}
+
 // Written with JsonWriter: one body per request, and a DOM for it cost more than sending it.
 std::string request_body(const CompletionRequest& request, const std::string& model) {
   std::string body;
@@ -23,9 +64,10 @@ std::string request_body(const CompletionRequest& request, const std::string& mo
   JsonWriter w(body);
   w.begin_object().key("model").value(model).key("messages").begin_array();
   for (const auto& turn : request.messages) {
-    w.begin_object().key("role").value(turn.role).key("content").value(turn.content).end_object();
+    write_turn(w, turn);
   }
   w.end_array();
+  write_options(w, request.options);
   // A client that gets the answer whole costs one JSON parse instead of one per chunk.
   w.key("stream").boolean(request.stream);
   if (request.stream) w.key("stream_options").begin_object().key("include_usage").boolean(true).end_object();
@@ -38,6 +80,9 @@ std::string request_body(const CompletionRequest& request, const std::string& mo
 class Backend final : public ValueCancellingBackend {
  public:
   Backend(const Spec& spec, net::HttpClient& http) : spec_(spec), http_(http) {}
+
+  // Everything a client may send is OpenAI's own format: passed on as it came.
+  std::string cannot_serve(const CompletionRequest&) const override { return {}; }
 
   BackendHealth health() const override {
     std::lock_guard lock(health_mutex_);

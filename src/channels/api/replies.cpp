@@ -11,6 +11,8 @@ std::int64_t unix_now() {
 
 namespace {
 
+constexpr std::size_t kMaxToolCalls = 128;  // per answer; more are not relayed
+
 // Replies are written with JsonWriter, not a nlohmann DOM: they are built once per
 // request or per token chunk, and the DOM cost more than the rest of the reply path.
 void write_usage(JsonWriter& w, const Usage& u) {
@@ -93,6 +95,17 @@ boost::asio::awaitable<bool> BufferedReply::write_delta(std::string_view text) {
   co_return true;
 }
 
+boost::asio::awaitable<bool> BufferedReply::write_tool_call(const ToolCallDelta& delta) {
+  auto index = static_cast<std::size_t>(std::max(0, delta.index));
+  if (index >= kMaxToolCalls) co_return true;
+  if (tool_calls_.size() <= index) tool_calls_.resize(index + 1);
+  auto& call = tool_calls_[index];
+  if (!delta.id.empty()) call.id = delta.id;
+  if (!delta.name.empty()) call.name = delta.name;
+  call.arguments += delta.arguments;
+  co_return true;
+}
+
 boost::asio::awaitable<void> BufferedReply::finish(const Usage& usage, std::string_view finish_reason) {
   usage_ = usage;
   finish_reason_ = finish_reason;
@@ -112,7 +125,22 @@ net::HttpResponse BufferedReply::response(const std::string& request_id) const {
   w.begin_object().key("id").value(completion_id(request_id)).key("object").value("chat.completion");
   w.key("created").value(unix_now()).key("model").value(meta_.agent);
   w.key("choices").begin_array().begin_object().key("index").value(0);
-  w.key("message").begin_object().key("role").value("assistant").key("content").value(content_).end_object();
+  w.key("message").begin_object().key("role").value("assistant").key("content");
+  if (content_.empty() && !tool_calls_.empty()) {
+    w.null();  // as OpenAI answers a message that only calls tools
+  } else {
+    w.value(content_);
+  }
+  if (!tool_calls_.empty()) {
+    w.key("tool_calls").begin_array();
+    for (const auto& c : tool_calls_) {
+      w.begin_object().key("id").value(c.id).key("type").value("function");
+      w.key("function").begin_object().key("name").value(c.name).key("arguments").value(c.arguments).end_object();
+      w.end_object();
+    }
+    w.end_array();
+  }
+  w.end_object();
   w.key("logprobs").null().key("finish_reason").value(finish_reason_.empty() ? "stop" : finish_reason_);
   w.end_object().end_array();
   w.key("usage");
@@ -177,6 +205,21 @@ std::string SseReply::content_event(std::string_view text) const {
   return chunk_event([text](JsonWriter& w) { w.key("content").value(text); }, {});
 }
 
+// {"tool_calls":[{"index","id","type","function":{"name","arguments"}}]}: id, type and
+// name in a call's first delta only, as OpenAI streams them.
+std::string SseReply::tool_call_event(const ToolCallDelta& delta) const {
+  return chunk_event(
+      [&delta](JsonWriter& w) {
+        w.key("tool_calls").begin_array().begin_object().key("index").value(delta.index);
+        if (!delta.id.empty()) w.key("id").value(delta.id).key("type").value("function");
+        w.key("function").begin_object();
+        if (!delta.name.empty()) w.key("name").value(delta.name);
+        w.key("arguments").value(delta.arguments).end_object();
+        w.end_object().end_array();
+      },
+      {});
+}
+
 std::string SseReply::finish_event(std::string_view reason) const {
   return chunk_event([](JsonWriter&) {}, reason.empty() ? "stop" : reason);
 }
@@ -204,6 +247,11 @@ boost::asio::awaitable<void> SseReply::begin(const ReplyMeta& meta) {
 boost::asio::awaitable<bool> SseReply::write_delta(std::string_view text) {
   if (text.empty()) co_return open_;
   std::string event = content_event(text);
+  co_return co_await send_event(std::move(event));
+}
+
+boost::asio::awaitable<bool> SseReply::write_tool_call(const ToolCallDelta& delta) {
+  std::string event = tool_call_event(delta);
   co_return co_await send_event(std::move(event));
 }
 

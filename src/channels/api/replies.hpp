@@ -7,6 +7,7 @@
 #include <string>
 
 #include "hermes/core/json_writer.hpp"
+#include "hermes/core/message.hpp"
 #include "hermes/core/reply.hpp"
 #include "hermes/net/http.hpp"
 
@@ -25,6 +26,7 @@ class BufferedReply final : public ReplyStream {
   bool streaming() const override { return false; }
   boost::asio::awaitable<void> begin(const ReplyMeta& meta) override;
   boost::asio::awaitable<bool> write_delta(std::string_view text) override;
+  boost::asio::awaitable<bool> write_tool_call(const ToolCallDelta& delta) override;
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view finish_reason) override;
   boost::asio::awaitable<void> fail(const ReplyError& error) override;
 
@@ -34,6 +36,7 @@ class BufferedReply final : public ReplyStream {
  private:
   ReplyMeta meta_;
   std::string content_;
+  std::vector<ToolCall> tool_calls_;
   Usage usage_;
   std::string finish_reason_;
   std::optional<ReplyError> error_;
@@ -48,6 +51,7 @@ class SseReply final : public ReplyStream {
 
   boost::asio::awaitable<void> begin(const ReplyMeta& meta) override;
   boost::asio::awaitable<bool> write_delta(std::string_view text) override;
+  boost::asio::awaitable<bool> write_tool_call(const ToolCallDelta& delta) override;
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view finish_reason) override;
   boost::asio::awaitable<void> fail(const ReplyError& error) override;
 
@@ -59,6 +63,7 @@ class SseReply final : public ReplyStream {
   net::Headers stream_headers() const;
   std::string role_event() const;
   std::string content_event(std::string_view text) const;
+  std::string tool_call_event(const ToolCallDelta& delta) const;
   std::string finish_event(std::string_view reason) const;
   std::string usage_event(const Usage& usage) const;
   void write_chunk_head(JsonWriter& w) const;
