@@ -16,6 +16,14 @@
 //   mock-tail     content chunks, then the finish_reason chunk without its blank line, no [DONE]
 //   mock-401      HTTP 401 whose message quotes the key it was sent (as OpenAI's does)
 //   mock-flip     HTTP 500 while "down", mock-echo otherwise: PUT /_flip {"down": true|false}
+//   mock-tools    a model with tools, as OpenAI answers:
+//                 - after `tool` results: "mock:tool results: <id>=<content>; ..."
+//                 - with `tools` offered (tool_choice not "none"): calls the first tool, or
+//                   the first two unless parallel_tool_calls is false, with arguments
+//                   {"q": <last user text>}; streamed as OpenAI does (id, type and name in
+//                   a call's first delta, the arguments in pieces), finish_reason tool_calls
+//                 - response_format json_schema / json_object: {"answer": <last user text>}
+//                 - image_url parts in the last user turn: "mock:<text> [N image(s): <urls>]"
 // Any other model behaves like mock-echo.
 //
 // Every request is recorded (method, path, headers, JSON body, remote port,
@@ -26,7 +34,7 @@
 import http from 'node:http';
 
 const MODELS = ['mock-echo', 'mock-slow', 'mock-500', 'mock-429', 'mock-garbage', 'mock-reset', 'mock-hang', 'mock-long',
-                'mock-nostream', 'mock-401', 'mock-tail', 'mock-flip'];
+                'mock-nostream', 'mock-401', 'mock-tail', 'mock-flip', 'mock-tools'];
 let flipDown = true;
 
 let port = 0;
@@ -48,12 +56,76 @@ function openaiError(res, status, message, type, code, headers = {}) {
   sendJson(res, status, { error: { message, type, param: null, code } }, headers);
 }
 
+function partsText(content) {
+  if (!Array.isArray(content)) return String(content ?? '');
+  return content.filter((p) => p?.type === 'text').map((p) => p.text).join('\n');
+}
+
 function lastUserContent(body) {
   const messages = Array.isArray(body?.messages) ? body.messages : [];
   for (let i = messages.length - 1; i >= 0; i--) {
-    if (messages[i]?.role === 'user') return String(messages[i].content ?? '');
+    if (messages[i]?.role === 'user') return partsText(messages[i].content);
   }
   return '';
+}
+
+// What mock-tools answers: {calls} or {text}.
+function toolsAnswer(body) {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  const results = [];
+  for (let i = messages.length - 1; i >= 0 && messages[i]?.role === 'tool'; i--) {
+    results.unshift(`${messages[i].tool_call_id}=${partsText(messages[i].content)}`);
+  }
+  if (results.length) return { text: 'mock:tool results: ' + results.join('; ') };
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  if (tools.length && body.tool_choice !== 'none') {
+    const count = body.parallel_tool_calls === false ? 1 : Math.min(2, tools.length);
+    const args = JSON.stringify({ q: lastUserContent(body) });
+    return { calls: tools.slice(0, count).map((t, i) => ({ id: `call_mock_${i + 1}`, type: 'function',
+                                                           function: { name: t.function.name, arguments: args } })) };
+  }
+  const format = body.response_format?.type;
+  if (format === 'json_schema' || format === 'json_object') return { text: JSON.stringify({ answer: lastUserContent(body) }) };
+  const last = [...messages].reverse().find((m) => m?.role === 'user');
+  const images = Array.isArray(last?.content) ? last.content.filter((p) => p?.type === 'image_url') : [];
+  if (images.length) {
+    return { text: `mock:${lastUserContent(body)} [${images.length} image(s): ${images.map((p) => p.image_url.url).join(', ')}]` };
+  }
+  return { text: 'mock:' + lastUserContent(body) };
+}
+
+async function answerWithTools(res, body) {
+  const answer = toolsAnswer(body);
+  const id = 'chatcmpl-mock' + nextId++;
+  const created = Math.floor(Date.now() / 1000);
+  const finish = answer.calls ? 'tool_calls' : 'stop';
+  if (!body.stream) {
+    const message = answer.calls ? { role: 'assistant', content: null, tool_calls: answer.calls, refusal: null }
+                                 : { role: 'assistant', content: answer.text, refusal: null };
+    return sendJson(res, 200, { id, object: 'chat.completion', created, model: body.model, system_fingerprint: 'fp_mock',
+                                choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
+                                usage: usageFor(body, answer.text ?? JSON.stringify(answer.calls)) });
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const send = (delta, reason = null) => res.write('data: ' + JSON.stringify(chunk(id, body.model, created, delta, reason)) + '\n\n');
+  send({ role: 'assistant', content: null });
+  if (answer.calls) {
+    answer.calls.forEach((call, index) => {
+      send({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] });
+      for (const piece of splitInto(call.function.arguments, 3)) {
+        send({ tool_calls: [{ index, function: { arguments: piece } }] });
+      }
+    });
+  } else {
+    for (const piece of splitInto(answer.text, 3)) send({ content: piece });
+  }
+  send({}, finish);
+  if (body.stream_options?.include_usage) {
+    res.write('data: ' + JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [],
+                                          usage: usageFor(body, answer.text ?? '') }) + '\n\n');
+  }
+  res.write('data: [DONE]\n\n');
+  res.end();
 }
 
 function splitInto(text, n) {
@@ -164,6 +236,8 @@ async function completions(req, res, body, entry) {
     }
     case 'mock-nostream':
       return wholeAnswer(res, body, answer);
+    case 'mock-tools':
+      return answerWithTools(res, body);
     case 'mock-slow':
       if (body.stream) return streamAnswer(req, res, body, splitInto(answer, 4), 100);
       return setTimeout(() => wholeAnswer(res, body, answer), 400);  // as long as the paced stream

@@ -263,5 +263,62 @@ TEST(ApiRequest, LargeBodies) {
   EXPECT_EQ(parsed(R"({"messages":[{"role":"user","content":"small"}]})").message.text, "small");
 }
 
+TEST(ApiRequest, ToolLoopsKeepTheTurnsAfterTheUsersAndTheirCalls) {
+  auto r = parsed(R"({"messages":[{"role":"user","content":"weather?"},)"
+                  R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",)"
+                  R"("function":{"name":"get_weather","arguments":"{\"q\":\"Paris\"}"}}]},)"
+                  R"({"role":"tool","tool_call_id":"c1","content":"sunny"}],)"
+                  R"("tools":[{"type":"function","function":{"name":"get_weather","parameters":{}}}],)"
+                  R"("tool_choice":"auto","parallel_tool_calls":false,"stop":["\n"],"seed":7,"top_p":0.5})");
+  EXPECT_EQ(r.message.text, "weather?");
+  ASSERT_EQ(r.message.followups.size(), 2u);
+  ASSERT_EQ(r.message.followups[0].tool_calls.size(), 1u);
+  EXPECT_EQ(r.message.followups[0].tool_calls[0], (ToolCall{"c1", "get_weather", R"({"q":"Paris"})"}));
+  EXPECT_EQ(r.message.followups[1].role, "tool");
+  EXPECT_EQ(r.message.followups[1].tool_call_id, "c1");
+  EXPECT_EQ(r.message.options.tools, R"([{"type":"function","function":{"name":"get_weather","parameters":{}}}])");
+  EXPECT_EQ(r.message.options.tool_choice, R"("auto")");
+  EXPECT_EQ(r.message.options.parallel_tool_calls, false);
+  EXPECT_EQ(r.message.options.stop, R"(["\n"])");
+  EXPECT_EQ(r.message.options.seed, 7);
+  EXPECT_EQ(r.message.options.top_p, 0.5);
+}
+
+TEST(ApiRequest, ImagePartsAreKeptWholeBesideTheirText) {
+  auto r = parsed(R"({"messages":[{"role":"user","content":[{"type":"text","text":"what?"},)"
+                  R"({"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]})");
+  EXPECT_EQ(r.message.text, "what?");
+  EXPECT_EQ(r.message.text_parts, R"([{"type":"text","text":"what?"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}])");
+  EXPECT_TRUE(parsed(R"({"messages":[{"role":"user","content":[{"type":"text","text":"a"}]}]})").message.text_parts.empty());
+}
+
+TEST(ApiRequest, OptionsAndToolTurnsAreChecked) {
+  constexpr std::string_view kMessages = R"("messages":[{"role":"user","content":"x"}])";
+  auto with = [&](std::string_view fields) { return "{" + std::string(fields) + "," + std::string(kMessages) + "}"; };
+  EXPECT_EQ(refusal(with(R"("tools":{})")), "'tools' must be an array");
+  EXPECT_EQ(refusal(with(R"("tools":[{"type":"function"}])")), "every tool needs \"type\": \"function\" and 'function.name'");
+  EXPECT_EQ(refusal(with(R"("tool_choice":"sometimes")")),
+            "'tool_choice' must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", ...}");
+  EXPECT_EQ(refusal(with(R"("response_format":{"type":"xml"})")),
+            "'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"");
+  EXPECT_EQ(refusal(with(R"("stop":[1])")), "'stop' must be a string or an array of strings");
+  EXPECT_EQ(refusal(with(R"("n":2)")),
+            "'n' must be 1: the gateway relays one choice (token budgets and the audit count one answer)");
+  EXPECT_EQ(refusal(with(R"("top_p":2)")), "'top_p' must be a number from 0 to 1");
+  EXPECT_EQ(refusal(with(R"("frequency_penalty":-3)")), "'frequency_penalty' must be a number from -2 to 2");
+  EXPECT_EQ(refusal(with(R"("top_logprobs":21)")), "'top_logprobs' must be from 0 to 20");
+  EXPECT_TRUE(parsed(with(R"("n":1,"tools":null)")).message.options.tools.empty());
+  // Other fields are kept aside for agents that opt in (agents[].passthrough), never sent by default.
+  auto extra = parsed(with(R"("service_tier":"flex","store":true)")).message.options.passthrough;
+  ASSERT_EQ(extra.size(), 2u);
+  EXPECT_EQ(extra[0], (std::pair<std::string, std::string>{"service_tier", R"("flex")"}));
+  EXPECT_EQ(refusal(R"({"messages":[{"role":"user","content":"x"},{"role":"tool","content":"r"}]})"),
+            "a 'tool' message needs a string 'tool_call_id'");
+  EXPECT_EQ(refusal(R"({"messages":[{"role":"user","content":"x","tool_calls":[]}]})"),
+            "only assistant messages have 'tool_calls'");
+  EXPECT_EQ(refusal(R"({"messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"a"}]}]})"),
+            "every tool call needs 'function.name'");
+}
+
 }  // namespace
 }  // namespace hermes::channels::api

@@ -156,5 +156,50 @@ TEST_F(SqliteSessions, RowsPastTheBoundArePrunedWhileRunning) {
   EXPECT_FALSE(reopened.open("s9", 24h).turns.empty());
 }
 
+ChatTurn calling(std::string id) {
+  ChatTurn t{"assistant", ""};
+  t.tool_calls.push_back({id, "get_weather", R"({"q":"x"})"});
+  return t;
+}
+
+ChatTurn result(std::string id) {
+  ChatTurn t{"tool", "sunny"};
+  t.tool_call_id = std::move(id);
+  return t;
+}
+
+TEST(History, WindowsNeverStartWithAToolResultWhoseCallIsLeftOut) {
+  std::vector<ChatTurn> turns{{"user", "q1"}, calling("c1"), result("c1"), result("c1b"), {"assistant", "a1"},
+                              {"user", "q2"}};
+  for (std::size_t max_turns = 1; max_turns <= turns.size(); ++max_turns) {
+    auto window = history_window(turns, max_turns, 100000);
+    ASSERT_FALSE(window.empty()) << max_turns;
+    EXPECT_NE(window.front().role, "tool") << max_turns;
+    for (std::size_t i = 0; i < window.size(); ++i) {
+      if (window[i].role == "tool") {
+        // Its call is in the window, before it.
+        bool called = false;
+        for (std::size_t j = 0; j < i; ++j) called = called || !window[j].tool_calls.empty();
+        EXPECT_TRUE(called) << max_turns;
+      }
+    }
+  }
+  auto trimmed = turns;
+  trim_history(trimmed, 40);  // about the last two turns' worth
+  ASSERT_FALSE(trimmed.empty());
+  EXPECT_NE(trimmed.front().role, "tool");
+}
+
+TEST(History, StructuredTurnsRoundTripAndOldRowsStillRead) {
+  ChatTurn user{"user", "what is this?"};
+  user.parts = R"([{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:,x"}}])";
+  for (const auto& turn : {user, calling("c1"), result("c1"), ChatTurn{"assistant", "plain"}}) {
+    EXPECT_EQ(turn_from_json(nlohmann::json::parse(turn_to_json(turn).dump())), turn);
+  }
+  // A row written before tool calls existed.
+  EXPECT_EQ(turn_from_json(nlohmann::json::parse(R"({"role":"user","content":"hi"})")), (ChatTurn{"user", "hi"}));
+  EXPECT_EQ(turn_from_json(nlohmann::json::parse("7")), ChatTurn{});
+}
+
 }  // namespace
 }  // namespace hermes::routing
