@@ -117,14 +117,98 @@ describe('An agent\'s tool loop through the gateway (openai client)', () => {
       assert.equal(image.choices[0].message.content, 'mock:what is this? [1 image(s): data:image/png;base64,iVBORw0KGgo=]');
     }));
 
-  test('a model that cannot take tools is a clear 400, not a silent drop', { timeout: TEST_TIMEOUT_MS },
+  test('what a model cannot take is a clear 400, not a silent drop', { timeout: TEST_TIMEOUT_MS },
     withLog(hermes, async () => {
       await assert.rejects(
-        client.chat.completions.create({ model: 'texty', messages: [{ role: 'user', content: 'x' }], tools: TOOLS }),
+        client.chat.completions.create({ model: 'texty', messages: [{ role: 'user', content: 'x' }],
+                                         response_format: { type: 'json_object' } }),
         (err) => {
           assert.equal(err.status, 400);
-          assert.match(err.message, /does not take tools/);
+          assert.match(err.message, /does not take response_format/);
           return true;
         });
+    }));
+});
+
+function startAnthropic(key) {
+  const peer = spawn('node', [path.join(repoRoot, 'tests/peers/anthropic_upstream.mjs'), '--port', '0', '--key', key],
+                     { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = new Promise((resolve, reject) => {
+    peer.stdout.on('data', (d) => {
+      const m = /listening (\d+)/.exec(String(d));
+      if (m) resolve(Number(m[1]));
+    });
+    peer.once('exit', (code) => reject(new Error(`stand-in exited with ${code}`)));
+  });
+  return { peer, port };
+}
+
+describe('The same tool loop through an anthropic model, translated both ways', () => {
+  const hermes = new Daemon();
+  const KEY = 'anthropic-e2e-key';
+  let client, peer, anthropicPort;
+  before(async () => {
+    const upstream = startAnthropic(KEY);
+    peer = upstream.peer;
+    anthropicPort = await upstream.port;
+    await hermes.start(({ dataDir, port }) => `gateway: {instance: e2e-tools-a, data_dir: ${JSON.stringify(dataDir)}}
+listeners:
+  - {name: local, bind: loopback, port: ${port}}
+channels:
+  - {name: api, type: api, listener: local}
+models:
+  - {name: claude, type: anthropic, base_url: "http://127.0.0.1:${anthropicPort}", api_key: "\${env:E2E_ANTHROPIC_KEY}", model: claude-tools}
+agents:
+  - {name: tooled, model: claude}
+routes:
+  - {name: default, agent: tooled}
+`, { E2E_ANTHROPIC_KEY: KEY });
+    client = new OpenAI({ baseURL: `http://127.0.0.1:${hermes.port}/v1`, apiKey: 'none', maxRetries: 0, timeout: 5000 });
+  });
+  after(async () => {
+    await hermes.stop();
+    peer?.kill();
+  });
+
+  test('tool_use blocks come back as OpenAI tool calls; tool results go back as tool_result blocks',
+    { timeout: TEST_TIMEOUT_MS }, withLog(hermes, async () => {
+      const messages = [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'Rome' }];
+      const first = await client.chat.completions.create({ messages, tools: TOOLS, tool_choice: 'required' });
+      const message = first.choices[0].message;
+      assert.equal(first.choices[0].finish_reason, 'tool_calls');
+      assert.deepEqual(message.tool_calls.map((c) => [c.id, c.function.name]),
+                       [['toolu_mock_1', 'get_weather'], ['toolu_mock_2', 'get_time']]);
+      for (const call of message.tool_calls) assert.deepEqual(JSON.parse(call.function.arguments), { q: 'Rome' });
+      messages.push(message, ...message.tool_calls.map((c) => ({ role: 'tool', tool_call_id: c.id, content: runTool(c) })));
+      const stream = await client.chat.completions.create({ messages, tools: TOOLS, stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      assert.equal(text, 'echo:tool results: toolu_mock_1=get_weather(Rome) = sunny; toolu_mock_2=get_time(Rome) = sunny');
+      // What Anthropic was sent: tools with input_schema, tool_choice required as any, the
+      // tool_use and both tool_results (in one user message), the system prompt apart.
+      const requests = await (await fetch(`http://127.0.0.1:${anthropicPort}/_requests`)).json();
+      assert.deepEqual(requests.at(-2).body.tool_choice, { type: 'any' });
+      const sent = requests.at(-1).body;
+      assert.equal(sent.system, 'be brief');
+      assert.deepEqual(sent.tools[0], { name: 'get_weather', description: 'Weather for a city',
+                                        input_schema: TOOLS[0].function.parameters });
+      assert.deepEqual(sent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+      assert.deepEqual(sent.messages[1].content.map((b) => b.type), ['tool_use', 'tool_use']);
+      assert.deepEqual(sent.messages[1].content[0].input, { q: 'Rome' });
+      assert.deepEqual(sent.messages[2].content.map((b) => [b.type, b.tool_use_id]),
+                       [['tool_result', 'toolu_mock_1'], ['tool_result', 'toolu_mock_2']]);
+    }));
+
+  test('an image part becomes an image block; parallel_tool_calls false is disable_parallel_tool_use',
+    { timeout: TEST_TIMEOUT_MS }, withLog(hermes, async () => {
+      const image = await client.chat.completions.create({
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'what?' },
+                                             { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+                                             { type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }],
+      });
+      assert.equal(image.choices[0].message.content, 'echo:what? [2 image(s): base64, url]');
+      const one = await client.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], tools: TOOLS,
+                                                         parallel_tool_calls: false });
+      assert.equal(one.choices[0].message.tool_calls.length, 1);
     }));
 });

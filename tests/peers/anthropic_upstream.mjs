@@ -11,6 +11,12 @@
 //   claude-midstream  two deltas, then an `error` event (overloaded_error)
 //   claude-529        HTTP 529 overloaded_error
 //   claude-401        HTTP 401 authentication_error
+//   claude-tools      a model with tools, in Anthropic's format (streamed only): after tool_result
+//                     blocks "echo:tool results: <tool_use_id>=<content>; ..."; with `tools`
+//                     offered (tool_choice not none) tool_use blocks for the first tool, or the
+//                     first two unless disable_parallel_tool_use, input {"q": <last user text>}
+//                     sent as input_json_delta pieces, stop_reason tool_use; images in the last
+//                     user message: "echo:<text> [N image(s): <source type>...]"
 // Requests without the right key (--key; x-api-key or Bearer) get 401. GET /_requests lists what came in.
 import http from 'node:http';
 
@@ -75,6 +81,44 @@ async function stream(req, res, body, pieces, failAfter) {
   res.end();
 }
 
+async function streamTools(res, body) {
+  const id = `msg_mock${nextId++}`;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const send = (type, data) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+  send('message_start', { message: message(body, id, [], 1) });
+  const last = body.messages[body.messages.length - 1];
+  const blocks = Array.isArray(last?.content) ? last.content : [];
+  const results = blocks.filter((b) => b.type === 'tool_result');
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  let stop = 'end_turn';
+  const text = (t, index) => {
+    send('content_block_start', { index, content_block: { type: 'text', text: '' } });
+    for (const piece of split(t, 3)) send('content_block_delta', { index, delta: { type: 'text_delta', text: piece } });
+    send('content_block_stop', { index });
+  };
+  if (results.length) {
+    text('echo:tool results: ' + results.map((r) => `${r.tool_use_id}=${typeof r.content === 'string' ? r.content : JSON.stringify(r.content)}`).join('; '), 0);
+  } else if (tools.length && body.tool_choice?.type !== 'none') {
+    const count = body.tool_choice?.disable_parallel_tool_use ? 1 : Math.min(2, tools.length);
+    const input = JSON.stringify({ q: lastUserText(body) });
+    for (let index = 0; index < count; index++) {
+      send('content_block_start', { index, content_block: { type: 'tool_use', id: `toolu_mock_${index + 1}`,
+                                                             name: tools[index].name, input: {} } });
+      for (const piece of split(input, 3)) {
+        send('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } });
+      }
+      send('content_block_stop', { index });
+    }
+    stop = 'tool_use';
+  } else {
+    const images = blocks.filter((b) => b.type === 'image');
+    text(`echo:${lastUserText(body)}` + (images.length ? ` [${images.length} image(s): ${images.map((i) => i.source.type).join(', ')}]` : ''), 0);
+  }
+  send('message_delta', { delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 5 } });
+  send('message_stop', {});
+  res.end();
+}
+
 async function messages(req, res, body) {
   // The API takes the key as x-api-key (what the gateway sends) or, from newer SDKs, as a Bearer token.
   const presented = req.headers['x-api-key'] ?? (req.headers.authorization ?? '').replace(/^Bearer /, '');
@@ -88,6 +132,7 @@ async function messages(req, res, body) {
     case 'claude-529': return error(res, 529, 'overloaded_error', 'Overloaded');
     case 'claude-401': return error(res, 401, 'authentication_error', 'invalid x-api-key');
     case 'claude-midstream': return stream(req, res, body, split(answer, 4), 2);
+    case 'claude-tools': return streamTools(res, body);
     default:
       if (body.stream) return stream(req, res, body, split(answer, 4));
       return sendJson(res, 200, { ...message(body, `msg_mock${nextId++}`, [{ type: 'text', text: answer }],

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
@@ -41,8 +43,94 @@ std::string finish_reason_of(const std::string& stop_reason) {
   return "stop";  // end_turn, stop_sequence, pause_turn
 }
 
-// System turns go to the top-level `system`; the rest must alternate starting
-// with a user turn, so consecutive turns of one role are merged.
+// An OpenAI image_url part as an Anthropic image block: a data URL's bytes inline
+// (base64 source), any other URL by reference (url source).
+json image_block(const json& part) {
+  std::string url = part.contains("image_url") && part["image_url"].is_object() ? json_string(part["image_url"], "url")
+                                                                               : "";
+  constexpr std::string_view kData = "data:";
+  if (url.rfind(kData, 0) == 0) {
+    auto comma = url.find(',');
+    auto meta = url.substr(kData.size(), comma == std::string::npos ? 0 : comma - kData.size());
+    auto semicolon = meta.find(';');
+    return {{"type", "image"},
+            {"source", {{"type", "base64"},
+                        {"media_type", meta.substr(0, semicolon)},
+                        {"data", comma == std::string::npos ? "" : url.substr(comma + 1)}}}};
+  }
+  return {{"type", "image"}, {"source", {{"type", "url"}, {"url", url}}}};
+}
+
+// A turn's content blocks: text and images; an assistant's tool calls as tool_use
+// blocks; a tool result as a tool_result block (sent in a user message).
+json content_blocks(const ChatTurn& turn) {
+  json blocks = json::array();
+  if (turn.role == "tool") {
+    blocks.push_back({{"type", "tool_result"}, {"tool_use_id", turn.tool_call_id}, {"content", turn.content}});
+    return blocks;
+  }
+  auto parts = turn.parts.empty() ? json() : json::parse(turn.parts, nullptr, false);
+  if (parts.is_array()) {
+    for (const auto& part : parts) {
+      std::string type = part.is_object() ? json_string(part, "type") : "";
+      if (type == "text") blocks.push_back({{"type", "text"}, {"text", json_string(part, "text")}});
+      if (type == "image_url") blocks.push_back(image_block(part));
+    }
+  } else if (!turn.content.empty()) {
+    blocks.push_back({{"type", "text"}, {"text", turn.content}});
+  }
+  for (const auto& call : turn.tool_calls) {
+    auto input = json::parse(call.arguments, nullptr, false);
+    if (!input.is_object()) input = json::object();  // Anthropic takes an object; the model wrote something else
+    blocks.push_back({{"type", "tool_use"}, {"id", call.id}, {"name", call.name}, {"input", std::move(input)}});
+  }
+  return blocks;
+}
+
+// Only text blocks: the plain string the API has always been sent.
+json collapsed(json blocks) {
+  std::string text;
+  for (const auto& b : blocks) {
+    if (b["type"] != "text") return blocks;
+    text += (text.empty() ? "" : "\n\n") + b["text"].get<std::string>();
+  }
+  return text;
+}
+
+// OpenAI tools and tool_choice in Anthropic's words.
+void add_tools(json& body, const ModelOptions& o) {
+  auto tools = o.tools.empty() ? json() : json::parse(o.tools, nullptr, false);
+  if (tools.is_array() && !tools.empty()) {
+    json out = json::array();
+    for (const auto& t : tools) {
+      json f = t.is_object() ? t.value("function", json::object()) : json::object();
+      if (!f.is_object()) continue;
+      json tool = {{"name", json_string(f, "name")},
+                   {"input_schema", f.contains("parameters") && f["parameters"].is_object() ? f["parameters"]
+                                                                                          : json{{"type", "object"}}}};
+      if (auto d = json_string(f, "description"); !d.empty()) tool["description"] = d;
+      out.push_back(std::move(tool));
+    }
+    body["tools"] = std::move(out);
+  }
+  auto choice = o.tool_choice.empty() ? json() : json::parse(o.tool_choice, nullptr, false);
+  json mapped;
+  if (choice == "auto") mapped = {{"type", "auto"}};
+  if (choice == "required") mapped = {{"type", "any"}};
+  if (choice == "none") mapped = {{"type", "none"}};
+  if (choice.is_object() && choice.contains("function") && choice["function"].is_object()) {
+    mapped = {{"type", "tool"}, {"name", json_string(choice["function"], "name")}};
+  }
+  if (o.parallel_tool_calls == false && body.contains("tools")) {
+    if (mapped.is_null()) mapped = {{"type", "auto"}};
+    if (mapped["type"] != "none") mapped["disable_parallel_tool_use"] = true;
+  }
+  if (!mapped.is_null()) body["tool_choice"] = std::move(mapped);
+}
+
+// System turns go to the top-level `system`; the rest must alternate starting with a
+// user turn, so consecutive turns of one role are merged: their blocks joined, which also
+// puts the results of parallel tool calls in one user message, as the API wants them.
 json request_body(const CompletionRequest& request, const Spec& spec) {
   std::string system;
   json messages = json::array();
@@ -53,18 +141,27 @@ json request_body(const CompletionRequest& request, const Spec& spec) {
     }
     std::string role = turn.role == "assistant" ? "assistant" : "user";
     if (messages.empty() && role == "assistant") continue;  // the API wants a user turn first
+    auto blocks = content_blocks(turn);
     if (!messages.empty() && messages.back()["role"] == role) {
-      messages.back()["content"] = messages.back()["content"].get<std::string>() + "\n\n" + turn.content;
+      auto& into = messages.back()["content"];
+      for (auto& b : blocks) into.push_back(std::move(b));
     } else {
-      messages.push_back({{"role", role}, {"content", turn.content}});
+      messages.push_back({{"role", role}, {"content", std::move(blocks)}});
     }
   }
+  for (auto& m : messages) m["content"] = collapsed(std::move(m["content"]));
   json body = {{"model", spec.model},
                {"max_tokens", request.max_tokens.value_or(spec.max_tokens)},
                {"messages", std::move(messages)},
                {"stream", true}};
   if (!system.empty()) body["system"] = system;
   if (request.temperature) body["temperature"] = std::min(*request.temperature, 1.0);  // Anthropic's range is 0..1
+  if (request.options.top_p) body["top_p"] = *request.options.top_p;
+  if (!request.options.stop.empty()) {
+    auto stop = json::parse(request.options.stop, nullptr, false);
+    body["stop_sequences"] = stop.is_string() ? json::array({stop}) : stop;
+  }
+  add_tools(body, request.options);
   return body;
 }
 
@@ -92,7 +189,12 @@ class Exchange {
     }
     for (auto& event : events) {
       std::string delta;
-      if (!apply(event, delta)) co_return false;
+      std::optional<ToolCallDelta> call;
+      if (!apply(event, delta, call)) co_return false;
+      if (call) {
+        bool more = co_await write_call(std::move(*call));
+        if (!more) co_return false;
+      }
       if (delta.empty()) continue;
       bool more = co_await write(std::move(delta));
       if (!more) co_return false;
@@ -122,6 +224,7 @@ class Exchange {
     }
     c.ok = c.error == BackendErrorKind::none;
     c.finish_reason = finish_reason_;
+    c.tool_calls = calls_;
     c.usage = usage_;
     c.upstream_status = status_;
     c.streamed = streamed_;
@@ -130,7 +233,9 @@ class Exchange {
   }
 
  private:
-  bool apply(const net::SseEvent& event, std::string& delta) {
+  // tool_use blocks become OpenAI tool calls, numbered in order of appearance: the
+  // block's start carries id and name, its input_json_delta events the arguments.
+  bool apply(const net::SseEvent& event, std::string& delta, std::optional<ToolCallDelta>& call) {
     if (stopped_) return true;  // nothing after message_stop matters
     auto data = json::parse(event.data, nullptr, false);
     if (!data.is_object()) {
@@ -145,9 +250,20 @@ class Exchange {
     }
     if (type == "message_start") {
       if (auto m = data.find("message"); m != data.end() && m->is_object()) read_usage(*m);
+    } else if (type == "content_block_start") {
+      auto block = data.find("content_block");
+      if (block != data.end() && block->is_object() && json_string(*block, "type") == "tool_use") {
+        int index = static_cast<int>(tool_blocks_.size());
+        tool_blocks_[block_index(data)] = index;
+        call = ToolCallDelta{index, json_string(*block, "id"), json_string(*block, "name"), ""};
+      }
     } else if (type == "content_block_delta") {
       auto d = data.find("delta");
-      if (d != data.end() && d->is_object() && json_string(*d, "type") == "text_delta") delta = json_string(*d, "text");
+      std::string kind = d != data.end() && d->is_object() ? json_string(*d, "type") : "";
+      if (kind == "text_delta") delta = json_string(*d, "text");
+      if (auto block = tool_blocks_.find(block_index(data)); kind == "input_json_delta" && block != tool_blocks_.end()) {
+        call = ToolCallDelta{block->second, "", "", json_string(*d, "partial_json")};
+      }
     } else if (type == "message_delta") {
       if (auto d = data.find("delta"); d != data.end() && d->is_object()) {
         if (auto reason = json_string(*d, "stop_reason"); !reason.empty()) finish_reason_ = finish_reason_of(reason);
@@ -157,6 +273,11 @@ class Exchange {
       stopped_ = true;
     }
     return true;  // ping, content_block_start/stop and unknown types carry nothing to pass on
+  }
+
+  static int block_index(const json& event) {
+    auto i = event.find("index");
+    return i != event.end() && i->is_number_integer() ? i->get<int>() : -1;
   }
 
   void read_usage(const json& object) {
@@ -180,6 +301,21 @@ class Exchange {
     co_return delivered;
   }
 
+  asio::awaitable<bool> write_call(ToolCallDelta delta) {
+    if (!streamed_) {
+      streamed_ = true;
+      time_to_first_token_ = Clock::now() - started_;
+    }
+    auto index = static_cast<std::size_t>(delta.index);
+    if (calls_.size() <= index) calls_.resize(index + 1);
+    if (!delta.id.empty()) calls_[index].id = delta.id;
+    if (!delta.name.empty()) calls_[index].name = delta.name;
+    calls_[index].arguments += delta.arguments;
+    bool delivered = co_await reply_.write_tool_call(delta);
+    if (!delivered) client_gone_ = true;
+    co_return delivered;
+  }
+
   std::string scrub(std::string text) const { return redact_secret(std::move(text), key_.reveal()); }
 
   ReplyStream& reply_;
@@ -196,6 +332,8 @@ class Exchange {
   Usage usage_;
   std::string protocol_error_;
   Clock::duration time_to_first_token_{0};
+  std::map<int, int> tool_blocks_;  // content block index -> tool call index
+  std::vector<ToolCall> calls_;
 };
 
 class Backend final : public ValueCancellingBackend {
@@ -203,6 +341,21 @@ class Backend final : public ValueCancellingBackend {
   Backend(const Spec& spec, net::HttpClient& http) : spec_(spec), http_(http) {}
 
   BackendHealth health() const override { return health_.get(); }
+
+  // Tools, tool turns and images translate; JSON modes and audio or file parts do not.
+  std::string cannot_serve(const CompletionRequest& request) const override {
+    if (!request.options.response_format.empty()) return "this agent's model (anthropic) does not take response_format";
+    for (const auto& turn : request.messages) {
+      auto parts = turn.parts.empty() ? json() : json::parse(turn.parts, nullptr, false);
+      for (const auto& part : parts.is_array() ? parts : json::array()) {
+        auto type = part.is_object() ? json_string(part, "type") : "";
+        if (type != "text" && type != "image_url") {
+          return "this agent's model (anthropic) does not take '" + type + "' content parts";
+        }
+      }
+    }
+    return {};
+  }
 
  private:
   net::ClientRequest upstream_request(const CompletionRequest& request) const {
