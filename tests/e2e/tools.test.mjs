@@ -212,3 +212,55 @@ routes:
       assert.equal(one.choices[0].message.tool_calls.length, 1);
     }));
 });
+
+describe('The tool loop through a webhook agent service', () => {
+  const hermes = new Daemon();
+  const SECRET = 'webhook-e2e-secret';
+  let client, peer;
+  before(async () => {
+    peer = spawn('node', [path.join(repoRoot, 'tests/peers/webhook_agent.mjs'), '--port', '0', '--secret', SECRET],
+                 { stdio: ['ignore', 'pipe', 'inherit'] });
+    const agentPort = await new Promise((resolve, reject) => {
+      peer.stdout.on('data', (d) => {
+        const m = /listening (\d+)/.exec(String(d));
+        if (m) resolve(Number(m[1]));
+      });
+      peer.once('exit', (code) => reject(new Error(`stand-in exited with ${code}`)));
+    });
+    await hermes.start(({ dataDir, port }) => `gateway: {instance: e2e-tools-w, data_dir: ${JSON.stringify(dataDir)}}
+listeners:
+  - {name: local, bind: loopback, port: ${port}}
+channels:
+  - {name: api, type: api, listener: local}
+models:
+  - {name: service, type: webhook, url: "http://127.0.0.1:${agentPort}/answer", secret: "\${env:E2E_AGENT_SECRET}"}
+agents:
+  - {name: helper, model: service}
+routes:
+  - {name: default, agent: helper}
+`, { E2E_AGENT_SECRET: SECRET });
+    client = new OpenAI({ baseURL: `http://127.0.0.1:${hermes.port}/v1`, apiKey: 'none', maxRetries: 0, timeout: 5000 });
+  });
+  after(async () => {
+    await hermes.stop();
+    peer?.kill();
+  });
+
+  for (const stream of [false, true]) {
+    test(`the agent service gets the tools and answers with a tool call (${stream ? 'SSE' : 'JSON'})`,
+      { timeout: TEST_TIMEOUT_MS }, withLog(hermes, async () => {
+        const text = stream ? 'stream Lima' : 'Lima';
+        const messages = [{ role: 'user', content: text }];
+        const first = stream
+          ? await client.chat.completions.stream({ messages, tools: TOOLS, stream: true }).finalChatCompletion()
+          : await client.chat.completions.create({ messages, tools: TOOLS });
+        const message = first.choices[0].message;
+        assert.equal(first.choices[0].finish_reason, 'tool_calls');
+        assert.equal(message.tool_calls[0].function.name, 'get_weather');
+        assert.deepEqual(JSON.parse(message.tool_calls[0].function.arguments), { q: text });
+        messages.push(message, { role: 'tool', tool_call_id: message.tool_calls[0].id, content: 'sunny' });
+        const second = await client.chat.completions.create({ messages, tools: TOOLS });
+        assert.equal(second.choices[0].message.content, 'agent got: call_w1=sunny');
+      }));
+  }
+});

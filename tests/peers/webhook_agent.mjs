@@ -4,6 +4,9 @@
 // The new message's text picks the behaviour:
 //   contains "stream"  an SSE answer: {"text"} deltas, {"usage"}, {"done": true}
 //   contains "fail"    HTTP 500
+//   `tools` offered    a tool call of the first tool with {"q": <text>}: JSON {"tool_calls"},
+//                      or with "stream" in the text SSE {"tool_call"} deltas; after a `tool`
+//                      turn, {"text": "agent got: <tool_call_id>=<content>"}
 //   otherwise          JSON {"text": "agent saw: <text> (<n> earlier turns)", "usage"}
 // A bad signature gets 401. GET /_requests lists requests with `signature_ok`.
 import crypto from 'node:crypto';
@@ -45,6 +48,28 @@ const server = http.createServer((req, res) => {
     if (text.includes('fail')) {
       res.writeHead(500, { 'content-type': 'application/json' });
       return res.end('{"error":"agent failed"}');
+    }
+    const turns = body?.messages ?? [];
+    const last = turns[turns.length - 1];
+    if (last?.role === 'tool') {
+      const answer = JSON.stringify({ text: `agent got: ${last.tool_call_id}=${last.content}` });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+      return res.end(answer);
+    }
+    if (Array.isArray(body?.tools) && body.tools.length) {
+      const call = { id: 'call_w1', name: body.tools[0].function.name, arguments: JSON.stringify({ q: text }) };
+      if (text.includes('stream')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(`data: ${JSON.stringify({ tool_call: { index: 0, id: call.id, name: call.name, arguments: '' } })}\n\n`);
+        for (const piece of [call.arguments.slice(0, 5), call.arguments.slice(5)]) {
+          res.write(`data: ${JSON.stringify({ tool_call: { index: 0, arguments: piece } })}\n\n`);
+        }
+        res.write('data: {"done": true}\n\n');
+        return res.end();
+      }
+      const answer = JSON.stringify({ tool_calls: [call] });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+      return res.end(answer);
     }
     if (text.includes('stream')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });

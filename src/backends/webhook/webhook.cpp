@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <exception>
+#include <optional>
 #include <mutex>
 #include <stdexcept>
 
@@ -22,9 +24,30 @@ using nlohmann::json;
 
 constexpr std::size_t kAnswerLimit = 8 * 1024 * 1024;
 
+// A turn as the agent service gets it: role and text, and where present the content
+// parts, the tool calls an assistant turn made and the call a tool turn answers.
+json turn_json(const ChatTurn& t) {
+  json turn = {{"role", t.role}, {"content", t.content}};
+  if (!t.parts.empty()) turn["parts"] = json::parse(t.parts, nullptr, false);
+  if (!t.tool_call_id.empty()) turn["tool_call_id"] = t.tool_call_id;
+  if (!t.tool_calls.empty()) {
+    auto& calls = turn["tool_calls"] = json::array();
+    for (const auto& c : t.tool_calls) calls.push_back({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
+  }
+  return turn;
+}
+
+// {"id","name","arguments"} from the agent: a tool call (arguments: JSON text).
+std::optional<ToolCallDelta> tool_call_of(const json& c, int index) {
+  if (!c.is_object() || !c.contains("name") || !c["name"].is_string()) return std::nullopt;
+  ToolCallDelta d{index, json_string(c, "id"), json_string(c, "name"), json_string(c, "arguments")};
+  if (d.id.empty()) d.id = "call_" + std::to_string(index);
+  return d;
+}
+
 std::string request_body(const CompletionRequest& r) {
   json messages = json::array();
-  for (const auto& t : r.messages) messages.push_back({{"role", t.role}, {"content", t.content}});
+  for (const auto& t : r.messages) messages.push_back(turn_json(t));
   std::string text = r.messages.empty() ? std::string() : r.messages.back().content;
   json body = {{"request_id", r.request_id},
                {"timestamp", std::chrono::duration_cast<std::chrono::seconds>(
@@ -43,6 +66,12 @@ std::string request_body(const CompletionRequest& r) {
                {"messages", std::move(messages)}};
   if (r.max_tokens) body["max_tokens"] = *r.max_tokens;
   if (r.temperature) body["temperature"] = *r.temperature;
+  auto add = [&body](const char* name, const std::string& json_text) {
+    if (!json_text.empty()) body[name] = json::parse(json_text, nullptr, false);
+  };
+  add("tools", r.options.tools);
+  add("tool_choice", r.options.tool_choice);
+  add("response_format", r.options.response_format);
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -98,6 +127,14 @@ class Exchange {
       }
       read_usage(data, usage_);
       if (data.value("done", false)) done_ = true;
+      if (auto call = data.find("tool_call"); call != data.end()) {
+        int index = call->is_object() && call->contains("index") && (*call)["index"].is_number_integer()
+                        ? std::clamp((*call)["index"].get<int>(), 0, 127)
+                        : 0;
+        ToolCallDelta d{index, json_string(*call, "id"), json_string(*call, "name"), json_string(*call, "arguments")};
+        bool more = co_await write_call(std::move(d));
+        if (!more) co_return false;
+      }
       std::string text = json_string(data, "text");
       if (text.empty()) continue;
       bool more = co_await write(std::move(text));
@@ -124,12 +161,28 @@ class Exchange {
       c.error_message = "the agent's event stream ended without {\"done\": true}";
     } else if (!sse_mode_) {
       auto answer = json::parse(body_, nullptr, false);
-      if (!answer.is_object() || !answer.contains("text") || !answer["text"].is_string()) {
+      bool has_calls = answer.is_object() && answer.contains("tool_calls") && answer["tool_calls"].is_array();
+      bool has_text = answer.is_object() && answer.contains("text") && answer["text"].is_string();
+      if (!has_text && !has_calls) {
         c.error = BackendErrorKind::protocol;
-        c.error_message = "the agent's answer is not JSON with a string \"text\"";
+        c.error_message = "the agent's answer is not JSON with a string \"text\" or a \"tool_calls\" array";
       } else {
         read_usage(answer, usage_);
-        std::string text = answer["text"].get<std::string>();
+        for (int i = 0; has_calls && i < static_cast<int>(std::min<std::size_t>(answer["tool_calls"].size(), 128)); ++i) {
+          auto call = tool_call_of(answer["tool_calls"][static_cast<std::size_t>(i)], i);
+          if (!call) {
+            c.error = BackendErrorKind::protocol;
+            c.error_message = "a tool call in the agent's answer has no string \"name\"";
+            break;
+          }
+          bool delivered = co_await write_call(std::move(*call));
+          if (!delivered) {
+            c.error = BackendErrorKind::cancelled;
+            c.error_message = "the client went away";
+            break;
+          }
+        }
+        std::string text = has_text && c.error == BackendErrorKind::none ? answer["text"].get<std::string>() : "";
         if (!text.empty()) {
           bool delivered = co_await write(std::move(text));
           if (!delivered) {
@@ -140,6 +193,10 @@ class Exchange {
       }
     }
     c.ok = c.error == BackendErrorKind::none;
+    if (c.ok && !calls_.empty()) {
+      c.finish_reason = "tool_calls";
+      c.tool_calls = calls_;
+    }
     c.usage = usage_;
     c.upstream_status = status_;
     c.streamed = streamed_;
@@ -148,6 +205,21 @@ class Exchange {
   }
 
  private:
+  asio::awaitable<bool> write_call(ToolCallDelta delta) {
+    if (!streamed_) {
+      streamed_ = true;
+      ttft_ = Clock::now() - started_;
+    }
+    auto index = static_cast<std::size_t>(delta.index);
+    if (calls_.size() <= index) calls_.resize(index + 1);
+    if (!delta.id.empty()) calls_[index].id = delta.id;
+    if (!delta.name.empty()) calls_[index].name = delta.name;
+    calls_[index].arguments += delta.arguments;
+    bool delivered = co_await reply_.write_tool_call(delta);
+    if (!delivered) client_gone_ = true;
+    co_return delivered;
+  }
+
   asio::awaitable<bool> write(std::string text) {
     if (!streamed_) {
       streamed_ = true;
@@ -168,6 +240,7 @@ class Exchange {
   bool streamed_ = false;
   bool client_gone_ = false;
   Usage usage_;
+  std::vector<ToolCall> calls_;
   std::string problem_;
   Clock::duration ttft_{0};
 };
@@ -177,6 +250,8 @@ class Backend final : public ValueCancellingBackend {
   Backend(const Spec& spec, net::HttpClient& http) : spec_(spec), http_(http) {}
 
   BackendHealth health() const override { return health_.get(); }
+  // The agent service gets everything in its JSON (docs/backends/webhook.md).
+  std::string cannot_serve(const CompletionRequest&) const override { return {}; }
 
  private:
   net::ClientRequest upstream_request(const CompletionRequest& request) const {
