@@ -207,5 +207,13 @@ TEST(OpenAiChunk, ArgumentsSplitAtEveryByteReassemble) {
   }
 }
 
+TEST(OpenAiChunk, CachedPromptTokensAreReadWhenReported) {
+  auto f = read(R"({"choices":[],"usage":{"prompt_tokens":2006,"completion_tokens":300,)"
+                R"("prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0}}})");
+  EXPECT_EQ(f.prompt_tokens, 2006);
+  EXPECT_EQ(f.cached_tokens, 1920);
+  EXPECT_FALSE(read(R"({"choices":[],"usage":{"prompt_tokens":1,"prompt_tokens_details":null}})").cached_tokens);
+}
+
 }  // namespace
 }  // namespace hermes::backends::openai

@@ -14,6 +14,7 @@ namespace hermes {
 struct Usage {
   std::int64_t prompt_tokens = -1;  // -1: not reported
   std::int64_t completion_tokens = -1;
+  std::int64_t cached_tokens = -1;  // of prompt_tokens, served from the provider's prompt cache
   bool reported() const { return prompt_tokens >= 0 || completion_tokens >= 0; }
 };
 

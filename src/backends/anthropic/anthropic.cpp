@@ -283,12 +283,19 @@ class Exchange {
   void read_usage(const json& object) {
     auto usage = object.find("usage");
     if (usage == object.end() || !usage->is_object()) return;
-    if (auto i = usage->find("input_tokens"); i != usage->end() && i->is_number_integer()) {
-      usage_.prompt_tokens = i->get<std::int64_t>();
+    auto count = [&usage](const char* name, std::int64_t& into) {
+      if (auto n = usage->find(name); n != usage->end() && n->is_number_integer()) into = n->get<std::int64_t>();
+    };
+    count("input_tokens", input_tokens_);
+    count("cache_read_input_tokens", cache_read_);
+    count("cache_creation_input_tokens", cache_creation_);
+    count("output_tokens", usage_.completion_tokens);
+    // Anthropic counts cached input apart from input_tokens; OpenAI's prompt_tokens include
+    // it, and so do the gateway's (token budgets pay for every input token).
+    if (input_tokens_ >= 0) {
+      usage_.prompt_tokens = input_tokens_ + std::max<std::int64_t>(0, cache_read_) + std::max<std::int64_t>(0, cache_creation_);
     }
-    if (auto o = usage->find("output_tokens"); o != usage->end() && o->is_number_integer()) {
-      usage_.completion_tokens = o->get<std::int64_t>();
-    }
+    if (cache_read_ >= 0) usage_.cached_tokens = cache_read_;
   }
 
   asio::awaitable<bool> write(std::string text) {
@@ -333,6 +340,7 @@ class Exchange {
   std::string protocol_error_;
   Clock::duration time_to_first_token_{0};
   std::map<int, int> tool_blocks_;  // content block index -> tool call index
+  std::int64_t input_tokens_ = -1, cache_read_ = -1, cache_creation_ = -1;
   std::vector<ToolCall> calls_;
 };
 

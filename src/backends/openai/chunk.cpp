@@ -100,6 +100,11 @@ void read_usage(element value, ChunkFields& out) {
       out.prompt_tokens = n;
     } else if (field.key == "completion_tokens" && (n = json_integer(field.value))) {
       out.completion_tokens = n;
+    } else if (field.key == "prompt_tokens_details") {
+      element cached;
+      if (field.value["cached_tokens"].get(cached) == simdjson::SUCCESS && (n = json_integer(cached))) {
+        out.cached_tokens = n;
+      }
     }
   }
 }

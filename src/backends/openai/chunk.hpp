@@ -22,6 +22,7 @@ struct ChunkFields {
   std::string finish_reason;  // choices[0].finish_reason
   std::optional<std::int64_t> prompt_tokens;      // usage.prompt_tokens
   std::optional<std::int64_t> completion_tokens;  // usage.completion_tokens
+  std::optional<std::int64_t> cached_tokens;      // usage.prompt_tokens_details.cached_tokens
   bool has_choice = false;    // choices[0] is an object
   bool has_error = false;     // a non-null top-level "error"
   std::string error_message;  // error.message, or error itself when a string

@@ -118,6 +118,7 @@ bool Exchange::apply_chunk(std::string_view data, std::string& delta, std::vecto
   if (!chunk.finish_reason.empty()) finish_reason_ = chunk.finish_reason;
   if (chunk.prompt_tokens) usage_.prompt_tokens = *chunk.prompt_tokens;
   if (chunk.completion_tokens) usage_.completion_tokens = *chunk.completion_tokens;
+  if (chunk.cached_tokens) usage_.cached_tokens = *chunk.cached_tokens;
   return true;
 }
 
@@ -207,6 +208,7 @@ asio::awaitable<Completion> Exchange::conclude_answer() {
   if (!answer.finish_reason.empty()) finish_reason_ = answer.finish_reason;
   if (answer.prompt_tokens) usage_.prompt_tokens = *answer.prompt_tokens;
   if (answer.completion_tokens) usage_.completion_tokens = *answer.completion_tokens;
+  if (answer.cached_tokens) usage_.cached_tokens = *answer.cached_tokens;
   if (!answer.tool_calls.empty()) {
     bool delivered = co_await write_calls(std::move(answer.tool_calls));
     if (!delivered) {

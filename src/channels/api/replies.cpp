@@ -19,7 +19,9 @@ void write_usage(JsonWriter& w, const Usage& u) {
   std::int64_t prompt = std::max<std::int64_t>(0, u.prompt_tokens);
   std::int64_t completion = std::max<std::int64_t>(0, u.completion_tokens);
   w.begin_object().key("prompt_tokens").value(prompt).key("completion_tokens").value(completion);
-  w.key("total_tokens").value(prompt + completion).end_object();
+  w.key("total_tokens").value(prompt + completion);
+  if (u.cached_tokens >= 0) w.key("prompt_tokens_details").begin_object().key("cached_tokens").value(u.cached_tokens).end_object();
+  w.end_object();
 }
 
 std::string framed(std::string_view data) {
