@@ -368,7 +368,8 @@ boost::asio::awaitable<Pipeline::Impl::Dispatched> Pipeline::Impl::dispatch(
   Dispatched result;
   result.error = ReplyError{Reason::backend_error, "The agent's backends are unavailable.", {}, {}};
   int attempt = 0;
-  for (const auto& model : chain) {
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    const auto& model = chain[i];
     auto it = options.backends.find(model);
     if (it == options.backends.end()) continue;
     if (model != agent.model && !it->second->cannot_serve(request).empty()) continue;  // a fallback that cannot
@@ -378,7 +379,10 @@ boost::asio::awaitable<Pipeline::Impl::Dispatched> Pipeline::Impl::dispatch(
     }
     ++attempt;
     auto started = Clock::now();
-    Completion c = co_await it->second->complete(request, reply);
+    // The last model in the chain takes the request itself: a copy of every turn and
+    // option per message showed in the profile (docs/performance.md).
+    CompletionRequest call = i + 1 == chain.size() ? std::move(request) : request;
+    Completion c = co_await it->second->complete(std::move(call), reply);
     double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     backend_latency.with({model}).observe(seconds);
     backend_requests.with({model, c.ok ? "ok" : std::string(backend_error_name(c.error))}).inc();
