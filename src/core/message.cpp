@@ -142,6 +142,18 @@ namespace hermes {
 
 boost::asio::awaitable<bool> ReplyStream::write_tool_call(const ToolCallDelta&) { co_return true; }
 
+bool add_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& delta) {
+  if (delta.index < 0 || static_cast<std::size_t>(delta.index) >= kMaxToolCalls) return false;
+  auto index = static_cast<std::size_t>(delta.index);
+  if (calls.size() <= index) calls.resize(index + 1);
+  auto& call = calls[index];
+  if (call.arguments.size() + delta.arguments.size() > kMaxToolArguments) return false;
+  if (!delta.id.empty()) call.id = delta.id;
+  if (!delta.name.empty()) call.name = delta.name;
+  call.arguments += delta.arguments;
+  return true;
+}
+
 std::string structured_features(const CompletionRequest& request) {
   std::vector<std::string> used;
   if (!request.options.tools.empty() || !request.options.tool_choice.empty()) used.emplace_back("tools");

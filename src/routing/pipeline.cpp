@@ -41,14 +41,7 @@ class TappedReply final : public ReplyStream {
   }
   boost::asio::awaitable<bool> write_tool_call(const ToolCallDelta& delta) override {
     co_await begin_once();
-    auto index = static_cast<std::size_t>(std::max(0, delta.index));
-    if (index < kMaxToolCalls) {
-      if (calls_.size() <= index) calls_.resize(index + 1);
-      auto& call = calls_[index];
-      if (!delta.id.empty()) call.id = delta.id;
-      if (!delta.name.empty()) call.name = delta.name;
-      if (call.arguments.size() < kKeep) call.arguments += delta.arguments;
-    }
+    add_tool_call_delta(calls_, delta);  // for the session and the audit row
     co_return co_await inner_.write_tool_call(delta);
   }
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view reason) override {
@@ -68,7 +61,6 @@ class TappedReply final : public ReplyStream {
   }
 
   static constexpr std::size_t kKeep = 256 * 1024;
-  static constexpr std::size_t kMaxToolCalls = 128;
   std::vector<ToolCall> calls_;
   ReplyStream& inner_;
   ReplyMeta meta_;

@@ -3,25 +3,16 @@
 // stand-in exercise the real format.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { repoRoot } from './daemon.mjs';
+import { startPeer } from './daemon.mjs';
 
 const KEY = 'anthropic-wire-key';
 
 describe('Anthropic stand-in vs the official SDK', () => {
   let peer, client;
   before(async () => {
-    peer = spawn('node', [path.join(repoRoot, 'tests/peers/anthropic_upstream.mjs'), '--port', '0', '--key', KEY],
-                 { stdio: ['ignore', 'pipe', 'inherit'] });
-    const port = await new Promise((resolve, reject) => {
-      peer.stdout.on('data', (d) => {
-        const m = /listening (\d+)/.exec(String(d));
-        if (m) resolve(Number(m[1]));
-      });
-      peer.once('exit', (code) => reject(new Error(`stand-in exited with ${code}`)));
-    });
+    let port;
+    ({ peer, port } = await startPeer('anthropic_upstream.mjs', ['--key', KEY]));
     client = new Anthropic({ apiKey: KEY, baseURL: `http://127.0.0.1:${port}`, maxRetries: 0, timeout: 5000 });
   });
   after(() => peer?.kill());

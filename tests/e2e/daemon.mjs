@@ -27,6 +27,20 @@ function freePort() {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Starts a stand-in from tests/peers (`node <script> --port 0 ...args`) and resolves with
+// {peer, port} once it prints "listening <port>". Kill `peer` in after().
+export function startPeer(script, args = []) {
+  const peer = spawn('node', [path.join(repoRoot, 'tests/peers', script), '--port', '0', ...args],
+                     { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    peer.stdout.on('data', (d) => {
+      const m = /listening (\d+)/.exec(String(d));
+      if (m) resolve({ peer, port: Number(m[1]) });
+    });
+    peer.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
 const children = new Set();
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');

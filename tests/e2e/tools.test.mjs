@@ -5,10 +5,8 @@
 // parallel calls, json_schema, an image part, and the 400 for a model that cannot.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import OpenAI from 'openai';
-import { Daemon, repoRoot, withLog } from './daemon.mjs';
+import { Daemon, startPeer, withLog } from './daemon.mjs';
 
 const TEST_TIMEOUT_MS = 10000;
 
@@ -36,19 +34,6 @@ audit: {store_text: full}
 `;
 }
 
-function startUpstream() {
-  const peer = spawn('node', [path.join(repoRoot, 'tests/peers/openai_upstream.mjs'), '--port', '0'],
-                     { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = new Promise((resolve, reject) => {
-    peer.stdout.on('data', (d) => {
-      const m = /listening (\d+)/.exec(String(d));
-      if (m) resolve(Number(m[1]));
-    });
-    peer.once('exit', (code) => reject(new Error(`stand-in exited with ${code}`)));
-  });
-  return { peer, port };
-}
-
 // Runs the tool the model asked for, as an agent would.
 const runTool = (call) => `${call.function.name}(${JSON.parse(call.function.arguments).q}) = sunny`;
 
@@ -56,9 +41,9 @@ describe('An agent\'s tool loop through the gateway (openai client)', () => {
   const hermes = new Daemon();
   let client, peer;
   before(async () => {
-    const upstream = startUpstream();
+    const upstream = await startPeer('openai_upstream.mjs');
     peer = upstream.peer;
-    await hermes.start(config(await upstream.port), { E2E_UNUSED_KEY: 'sk-unused' });
+    await hermes.start(config(upstream.port), { E2E_UNUSED_KEY: 'sk-unused' });
     client = new OpenAI({ baseURL: `http://127.0.0.1:${hermes.port}/v1`, apiKey: 'none', maxRetries: 0, timeout: 5000 });
   });
   after(async () => {
@@ -130,27 +115,14 @@ describe('An agent\'s tool loop through the gateway (openai client)', () => {
     }));
 });
 
-function startAnthropic(key) {
-  const peer = spawn('node', [path.join(repoRoot, 'tests/peers/anthropic_upstream.mjs'), '--port', '0', '--key', key],
-                     { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = new Promise((resolve, reject) => {
-    peer.stdout.on('data', (d) => {
-      const m = /listening (\d+)/.exec(String(d));
-      if (m) resolve(Number(m[1]));
-    });
-    peer.once('exit', (code) => reject(new Error(`stand-in exited with ${code}`)));
-  });
-  return { peer, port };
-}
-
 describe('The same tool loop through an anthropic model, translated both ways', () => {
   const hermes = new Daemon();
   const KEY = 'anthropic-e2e-key';
   let client, peer, anthropicPort;
   before(async () => {
-    const upstream = startAnthropic(KEY);
+    const upstream = await startPeer('anthropic_upstream.mjs', ['--key', KEY]);
     peer = upstream.peer;
-    anthropicPort = await upstream.port;
+    anthropicPort = upstream.port;
     await hermes.start(({ dataDir, port }) => `gateway: {instance: e2e-tools-a, data_dir: ${JSON.stringify(dataDir)}}
 listeners:
   - {name: local, bind: loopback, port: ${port}}
@@ -218,15 +190,9 @@ describe('The tool loop through a webhook agent service', () => {
   const SECRET = 'webhook-e2e-secret';
   let client, peer;
   before(async () => {
-    peer = spawn('node', [path.join(repoRoot, 'tests/peers/webhook_agent.mjs'), '--port', '0', '--secret', SECRET],
-                 { stdio: ['ignore', 'pipe', 'inherit'] });
-    const agentPort = await new Promise((resolve, reject) => {
-      peer.stdout.on('data', (d) => {
-        const m = /listening (\d+)/.exec(String(d));
-        if (m) resolve(Number(m[1]));
-      });
-      peer.once('exit', (code) => reject(new Error(`stand-in exited with ${code}`)));
-    });
+    const agent = await startPeer('webhook_agent.mjs', ['--secret', SECRET]);
+    peer = agent.peer;
+    const agentPort = agent.port;
     await hermes.start(({ dataDir, port }) => `gateway: {instance: e2e-tools-w, data_dir: ${JSON.stringify(dataDir)}}
 listeners:
   - {name: local, bind: loopback, port: ${port}}

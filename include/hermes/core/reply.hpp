@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "hermes/core/message.hpp"
 
 namespace hermes {
 
@@ -69,6 +72,13 @@ struct ToolCallDelta {
   std::string name;
   std::string arguments;
 };
+
+// A streamed piece added to the call it belongs to. False, and nothing added, beyond
+// kMaxToolCalls calls or kMaxToolArguments bytes of one call's arguments: a backend ends
+// such an answer as a protocol error, a reply stops recording it.
+inline constexpr std::size_t kMaxToolCalls = 128;
+inline constexpr std::size_t kMaxToolArguments = 1024 * 1024;
+bool add_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& delta);
 
 class ReplyStream {
  public:

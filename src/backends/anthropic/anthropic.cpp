@@ -313,11 +313,10 @@ class Exchange {
       streamed_ = true;
       time_to_first_token_ = Clock::now() - started_;
     }
-    auto index = static_cast<std::size_t>(delta.index);
-    if (calls_.size() <= index) calls_.resize(index + 1);
-    if (!delta.id.empty()) calls_[index].id = delta.id;
-    if (!delta.name.empty()) calls_[index].name = delta.name;
-    calls_[index].arguments += delta.arguments;
+    if (!add_tool_call_delta(calls_, delta)) {
+      protocol_error_ = "the upstream's tool calls exceed 128 calls or 1 MiB of arguments";
+      co_return false;
+    }
     bool delivered = co_await reply_.write_tool_call(delta);
     if (!delivered) client_gone_ = true;
     co_return delivered;

@@ -124,15 +124,11 @@ bool Exchange::apply_chunk(std::string_view data, std::string& delta, std::vecto
 
 // Tool call deltas to the client, and assembled for the Completion.
 asio::awaitable<bool> Exchange::write_calls(std::vector<ToolCallDelta> calls) {
-  constexpr std::size_t kMaxCalls = 128;
   for (auto& delta : calls) {
-    auto index = static_cast<std::size_t>(delta.index);
-    if (index >= kMaxCalls) continue;
-    if (calls_.size() <= index) calls_.resize(index + 1);
-    auto& call = calls_[index];
-    if (!delta.id.empty()) call.id = delta.id;
-    if (!delta.name.empty()) call.name = delta.name;
-    call.arguments += delta.arguments;
+    if (!add_tool_call_delta(calls_, delta)) {
+      protocol_error_ = "the upstream's tool calls exceed 128 calls or 1 MiB of arguments";
+      co_return false;
+    }
     if (!streamed_) {
       streamed_ = true;
       time_to_first_token_ = Clock::now() - started_;
@@ -212,8 +208,8 @@ asio::awaitable<Completion> Exchange::conclude_answer() {
   if (!answer.tool_calls.empty()) {
     bool delivered = co_await write_calls(std::move(answer.tool_calls));
     if (!delivered) {
-      c.error = BackendErrorKind::cancelled;
-      c.error_message = "the client went away";
+      c.error = protocol_error_.empty() ? BackendErrorKind::cancelled : BackendErrorKind::protocol;
+      c.error_message = protocol_error_.empty() ? "the client went away" : protocol_error_;
       co_return c;
     }
   }
@@ -237,8 +233,8 @@ asio::awaitable<Completion> Exchange::conclude_stream() {
   if (applied && !calls.empty()) {
     bool delivered = co_await write_calls(std::move(calls));
     if (!delivered) {
-      c.error = BackendErrorKind::cancelled;
-      c.error_message = "the client went away";
+      c.error = protocol_error_.empty() ? BackendErrorKind::cancelled : BackendErrorKind::protocol;
+      c.error_message = protocol_error_.empty() ? "the client went away" : protocol_error_;
       co_return c;
     }
   }

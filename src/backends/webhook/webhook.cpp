@@ -177,8 +177,8 @@ class Exchange {
           }
           bool delivered = co_await write_call(std::move(*call));
           if (!delivered) {
-            c.error = BackendErrorKind::cancelled;
-            c.error_message = "the client went away";
+            c.error = problem_.empty() ? BackendErrorKind::cancelled : BackendErrorKind::protocol;
+            c.error_message = problem_.empty() ? "the client went away" : problem_;
             break;
           }
         }
@@ -210,11 +210,10 @@ class Exchange {
       streamed_ = true;
       ttft_ = Clock::now() - started_;
     }
-    auto index = static_cast<std::size_t>(delta.index);
-    if (calls_.size() <= index) calls_.resize(index + 1);
-    if (!delta.id.empty()) calls_[index].id = delta.id;
-    if (!delta.name.empty()) calls_[index].name = delta.name;
-    calls_[index].arguments += delta.arguments;
+    if (!add_tool_call_delta(calls_, delta)) {
+      problem_ = "the agent's tool calls exceed 128 calls or 1 MiB of arguments";
+      co_return false;
+    }
     bool delivered = co_await reply_.write_tool_call(delta);
     if (!delivered) client_gone_ = true;
     co_return delivered;

@@ -11,8 +11,6 @@ std::int64_t unix_now() {
 
 namespace {
 
-constexpr std::size_t kMaxToolCalls = 128;  // per answer; more are not relayed
-
 // Replies are written with JsonWriter, not a nlohmann DOM: they are built once per
 // request or per token chunk, and the DOM cost more than the rest of the reply path.
 void write_usage(JsonWriter& w, const Usage& u) {
@@ -98,13 +96,7 @@ boost::asio::awaitable<bool> BufferedReply::write_delta(std::string_view text) {
 }
 
 boost::asio::awaitable<bool> BufferedReply::write_tool_call(const ToolCallDelta& delta) {
-  auto index = static_cast<std::size_t>(std::max(0, delta.index));
-  if (index >= kMaxToolCalls) co_return true;
-  if (tool_calls_.size() <= index) tool_calls_.resize(index + 1);
-  auto& call = tool_calls_[index];
-  if (!delta.id.empty()) call.id = delta.id;
-  if (!delta.name.empty()) call.name = delta.name;
-  call.arguments += delta.arguments;
+  add_tool_call_delta(tool_calls_, delta);
   co_return true;
 }
 
