@@ -156,7 +156,7 @@ bool add_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& delt
 
 std::string structured_features(const CompletionRequest& request) {
   std::vector<std::string> used;
-  if (!request.options.tools.empty() || !request.options.tool_choice.empty()) used.emplace_back("tools");
+  if (!request.options().tools.empty() || !request.options().tool_choice.empty()) used.emplace_back("tools");
   bool tool_turns = false;
   bool parts = false;
   for (const auto& t : request.messages) {
@@ -165,7 +165,7 @@ std::string structured_features(const CompletionRequest& request) {
   }
   if (tool_turns) used.emplace_back("tool calls in the conversation");
   if (parts) used.emplace_back("content parts other than text (images, audio, files)");
-  if (!request.options.response_format.empty()) used.emplace_back("response_format");
+  if (!request.options().response_format.empty()) used.emplace_back("response_format");
   std::string out;
   for (const auto& u : used) out += (out.empty() ? "" : ", ") + u;
   return out;

@@ -179,7 +179,7 @@ struct Pipeline::Impl {
       if (!m.traceparent.empty()) w.key("traceparent").value(m.traceparent);
       if (!m.context.empty()) w.key("context_turns").value(static_cast<std::int64_t>(m.context.size()));
       if (!m.followups.empty()) w.key("followup_turns").value(static_cast<std::int64_t>(m.followups.size()));
-      if (!m.options.tools.empty()) w.key("tools_offered").boolean(true);
+      if (!m.options().tools.empty()) w.key("tools_offered").boolean(true);
       add_keys(w);
     });
   }
@@ -276,11 +276,14 @@ struct Pipeline::Impl {
 
   // What the client asked the model for, as this agent allows it: other request fields
   // only where the agent lists them in `passthrough:`.
-  static ModelOptions agent_options(const config::AgentConfig& agent, const InboundMessage& m) {
-    ModelOptions options = m.options;
-    std::erase_if(options.passthrough, [&](const auto& field) {
-      return std::find(agent.passthrough.begin(), agent.passthrough.end(), field.first) == agent.passthrough.end();
-    });
+  static std::shared_ptr<const ModelOptions> agent_options(const config::AgentConfig& agent, const InboundMessage& m) {
+    auto allowed = [&](const auto& field) {
+      return std::find(agent.passthrough.begin(), agent.passthrough.end(), field.first) != agent.passthrough.end();
+    };
+    const auto& given = m.options().passthrough;
+    if (std::all_of(given.begin(), given.end(), allowed)) return m.model_options;  // shared, not copied
+    auto options = std::make_shared<ModelOptions>(m.options());
+    std::erase_if(options->passthrough, [&](const auto& field) { return !allowed(field); });
     return options;
   }
 
@@ -574,7 +577,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
   request.temperature = m.temperature ? m.temperature : agent->temperature;
   request.deadline = m.deadline;
   request.stream = reply.streaming();
-  request.options = Impl::agent_options(*agent, m);
+  request.model_options = Impl::agent_options(*agent, m);
   if (auto refusal = p.cannot_serve(*agent, request); !refusal.empty()) {
     auto error = p.reject(m, std::move(row), "message.rejected", Reason::bad_request, refusal, {{"message", refusal}});
     co_await reply.fail(error);

@@ -276,12 +276,12 @@ TEST(ApiRequest, ToolLoopsKeepTheTurnsAfterTheUsersAndTheirCalls) {
   EXPECT_EQ(r.message.followups[0].tool_calls[0], (ToolCall{"c1", "get_weather", R"({"q":"Paris"})"}));
   EXPECT_EQ(r.message.followups[1].role, "tool");
   EXPECT_EQ(r.message.followups[1].tool_call_id, "c1");
-  EXPECT_EQ(r.message.options.tools, R"([{"type":"function","function":{"name":"get_weather","parameters":{}}}])");
-  EXPECT_EQ(r.message.options.tool_choice, R"("auto")");
-  EXPECT_EQ(r.message.options.parallel_tool_calls, false);
-  EXPECT_EQ(r.message.options.stop, R"(["\n"])");
-  EXPECT_EQ(r.message.options.seed, 7);
-  EXPECT_EQ(r.message.options.top_p, 0.5);
+  EXPECT_EQ(r.message.options().tools, R"([{"type":"function","function":{"name":"get_weather","parameters":{}}}])");
+  EXPECT_EQ(r.message.options().tool_choice, R"("auto")");
+  EXPECT_EQ(r.message.options().parallel_tool_calls, false);
+  EXPECT_EQ(r.message.options().stop, R"(["\n"])");
+  EXPECT_EQ(r.message.options().seed, 7);
+  EXPECT_EQ(r.message.options().top_p, 0.5);
 }
 
 TEST(ApiRequest, ImagePartsAreKeptWholeBesideTheirText) {
@@ -307,9 +307,9 @@ TEST(ApiRequest, OptionsAndToolTurnsAreChecked) {
   EXPECT_EQ(refusal(with(R"("top_p":2)")), "'top_p' must be a number from 0 to 1");
   EXPECT_EQ(refusal(with(R"("frequency_penalty":-3)")), "'frequency_penalty' must be a number from -2 to 2");
   EXPECT_EQ(refusal(with(R"("top_logprobs":21)")), "'top_logprobs' must be from 0 to 20");
-  EXPECT_TRUE(parsed(with(R"("n":1,"tools":null)")).message.options.tools.empty());
+  EXPECT_TRUE(parsed(with(R"("n":1,"tools":null)")).message.options().tools.empty());
   // Other fields are kept aside for agents that opt in (agents[].passthrough), never sent by default.
-  auto extra = parsed(with(R"("service_tier":"flex","store":true)")).message.options.passthrough;
+  auto extra = parsed(with(R"("service_tier":"flex","store":true)")).message.options().passthrough;
   ASSERT_EQ(extra.size(), 2u);
   EXPECT_EQ(extra[0], (std::pair<std::string, std::string>{"service_tier", R"("flex")"}));
   EXPECT_EQ(refusal(R"({"messages":[{"role":"user","content":"x"},{"role":"tool","content":"r"}]})"),

@@ -33,7 +33,9 @@ struct CompletionRequest {
   std::vector<ChatTurn> messages;  // system prompt, history and the new user turn, in order
   std::optional<std::int64_t> max_tokens;
   std::optional<double> temperature;
-  ModelOptions options;  // tools, response_format, stop... as the client asked
+  // Tools, response_format, stop... as the client asked; null: none (InboundMessage).
+  std::shared_ptr<const ModelOptions> model_options;
+  const ModelOptions& options() const { return model_options ? *model_options : kNoModelOptions; }
   bool stream = true;  // the client sees deltas as they come; false: one whole answer will do
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };

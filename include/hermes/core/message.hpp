@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,7 @@ struct ModelOptions {
   std::vector<std::pair<std::string, std::string>> passthrough;
   friend bool operator==(const ModelOptions&, const ModelOptions&) = default;
 };
+inline const ModelOptions kNoModelOptions{};
 
 struct InboundMessage {
   std::string request_id;   // X-Request-Id or generated; in every log line, audit row, upstream call
@@ -66,7 +68,10 @@ struct InboundMessage {
   // calls and the `tool` results), sent to the model after `text`.
   std::vector<ChatTurn> followups;
   std::string text_parts;   // the user turn's content list when it has more than text (ChatTurn::parts)
-  ModelOptions options;
+  // Null for the common message that sets none: a message is moved several times on its
+  // way, and the options' strings made every move cost (docs/performance.md).
+  std::shared_ptr<const ModelOptions> model_options;
+  const ModelOptions& options() const { return model_options ? *model_options : kNoModelOptions; }
   std::string model;        // API: requested model ("" or "auto": route by rules)
   std::string event_id;     // async channels: the upstream event id, for dedup
   std::string session_hint; // API: `user` or X-Hermes-Session

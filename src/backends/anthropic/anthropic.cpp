@@ -156,12 +156,12 @@ json request_body(const CompletionRequest& request, const Spec& spec) {
                {"stream", true}};
   if (!system.empty()) body["system"] = system;
   if (request.temperature) body["temperature"] = std::min(*request.temperature, 1.0);  // Anthropic's range is 0..1
-  if (request.options.top_p) body["top_p"] = *request.options.top_p;
-  if (!request.options.stop.empty()) {
-    auto stop = json::parse(request.options.stop, nullptr, false);
+  if (request.options().top_p) body["top_p"] = *request.options().top_p;
+  if (!request.options().stop.empty()) {
+    auto stop = json::parse(request.options().stop, nullptr, false);
     body["stop_sequences"] = stop.is_string() ? json::array({stop}) : stop;
   }
-  add_tools(body, request.options);
+  add_tools(body, request.options());
   return body;
 }
 
@@ -351,7 +351,7 @@ class Backend final : public ValueCancellingBackend {
 
   // Tools, tool turns and images translate; JSON modes and audio or file parts do not.
   std::string cannot_serve(const CompletionRequest& request) const override {
-    if (!request.options.response_format.empty()) return "this agent's model (anthropic) does not take response_format";
+    if (!request.options().response_format.empty()) return "this agent's model (anthropic) does not take response_format";
     for (const auto& turn : request.messages) {
       auto parts = turn.parts.empty() ? json() : json::parse(turn.parts, nullptr, false);
       for (const auto& part : parts.is_array() ? parts : json::array()) {

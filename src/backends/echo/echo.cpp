@@ -72,8 +72,8 @@ ToolScript script_tools(const CompletionRequest& request) {
     out.answer = "[echo demo] agent=" + request.agent + " tool result: " + last.content;
     return out;
   }
-  auto tools = nlohmann::json::parse(request.options.tools, nullptr, false);
-  bool none = request.options.tool_choice == "\"none\"";
+  auto tools = nlohmann::json::parse(request.options().tools, nullptr, false);
+  bool none = request.options().tool_choice == "\"none\"";
   if (!none && tools.is_array() && !tools.empty()) {
     ToolCall call;
     call.id = "call_echo_" + request.request_id.substr(0, 12);

@@ -67,7 +67,7 @@ std::string request_body(const CompletionRequest& request, const std::string& mo
     write_turn(w, turn);
   }
   w.end_array();
-  write_options(w, request.options);
+  write_options(w, request.options());
   // A client that gets the answer whole costs one JSON parse instead of one per chunk.
   w.key("stream").boolean(request.stream);
   if (request.stream) w.key("stream_options").begin_object().key("include_usage").boolean(true).end_object();

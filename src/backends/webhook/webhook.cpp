@@ -69,9 +69,9 @@ std::string request_body(const CompletionRequest& r) {
   auto add = [&body](const char* name, const std::string& json_text) {
     if (!json_text.empty()) body[name] = json::parse(json_text, nullptr, false);
   };
-  add("tools", r.options.tools);
-  add("tool_choice", r.options.tool_choice);
-  add("response_format", r.options.response_format);
+  add("tools", r.options().tools);
+  add("tool_choice", r.options().tool_choice);
+  add("response_format", r.options().response_format);
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

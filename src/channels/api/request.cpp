@@ -210,6 +210,7 @@ std::optional<ReplyError> parse_body(std::string_view body, ParsedRequest& out) 
   }
   Field messages, model, stream, stream_options, user, max_completion_tokens, max_tokens, temperature;
   auto& msg = out.message;
+  ModelOptions model_options;
   for (auto field : fields) {
     std::string_view key = field.key;
     if (key == "messages") {
@@ -230,10 +231,13 @@ std::optional<ReplyError> parse_body(std::string_view body, ParsedRequest& out) 
       temperature = field.value;
     } else {
       bool known = false;
-      if (auto error = read_option(key, field.value, msg.options, known)) return bad_request(std::move(*error));
+      if (auto error = read_option(key, field.value, model_options, known)) return bad_request(std::move(*error));
       // Anything else reaches the model only where the agent lists it in `passthrough:`.
-      if (!known) msg.options.passthrough.emplace_back(std::string(key), simdjson::minify(field.value));
+      if (!known) model_options.passthrough.emplace_back(std::string(key), simdjson::minify(field.value));
     }
+  }
+  if (model_options != kNoModelOptions) {
+    msg.model_options = std::make_shared<const ModelOptions>(std::move(model_options));
   }
 
   simdjson::dom::array list;
