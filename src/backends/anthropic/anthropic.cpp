@@ -13,6 +13,7 @@
 #include "hermes/net/client.hpp"
 #include "hermes/net/sse.hpp"
 #include "src/backends/common.hpp"
+#include "src/backends/anthropic/translate.hpp"
 #include "src/backends/coro.hpp"
 
 namespace hermes::backends::anthropic {
@@ -128,6 +129,8 @@ void add_tools(json& body, const ModelOptions& o) {
   if (!mapped.is_null()) body["tool_choice"] = std::move(mapped);
 }
 
+}  // namespace
+
 // System turns go to the top-level `system`; the rest must alternate starting with a
 // user turn, so consecutive turns of one role are merged: their blocks joined, which also
 // puts the results of parallel tool calls in one user message, as the API wants them.
@@ -164,6 +167,8 @@ json request_body(const CompletionRequest& request, const Spec& spec) {
   add_tools(body, request.options());
   return body;
 }
+
+namespace {
 
 // One upstream call: the event stream (or an error answer) into deltas and a Completion.
 class Exchange {
