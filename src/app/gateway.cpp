@@ -552,8 +552,13 @@ asio::awaitable<void> Gateway::Impl::drain() {
   if (auto left = server.active_connections(); left > 0) {
     spdlog::warn("drain deadline reached with {} connection(s) still open; closing them", left);
     server.close_all();
-    timer.expires_after(std::chrono::milliseconds(200));
-    co_await timer.async_wait(kAsTuple);
+    // A cut message ends, and writes its audit row, as its connection unwinds: wait for
+    // that rather than a fixed time (200 ms lost rows on a loaded machine), at most 2 s.
+    auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (server.active_connections() > 0 && std::chrono::steady_clock::now() < grace) {
+      timer.expires_after(std::chrono::milliseconds(20));
+      co_await timer.async_wait(kAsTuple);
+    }
   }
   // The audit writer commits what is queued after the io threads stop (Gateway::run).
   spdlog::info("stopped");
