@@ -219,8 +219,8 @@ asio::awaitable<Delivery> deliver_guarded(std::shared_ptr<State> st, std::shared
 // How often a held answer asks its channel again whether it can send.
 constexpr milliseconds kHoldRecheck{2'000};
 
-bool too_old(const State& st, const OutboxEntry& entry) {
-  return now_ms() - entry.created_at_ms > st.policy().give_up_after.count();
+bool too_old(const OutboxEntry& entry, const DeliveryPolicy& policy) {
+  return now_ms() - entry.created_at_ms > policy.give_up_after.count();
 }
 
 // Sends one entry until it is delivered, given up, or the gateway stops (then it stays queued).
@@ -253,7 +253,7 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
     Delivery d = not_configured();
     auto channel = st->lookup(entry.channel);
     auto hold = channel ? channel->delivery_hold() : std::string();
-    if (!hold.empty() && !too_old(*st, entry)) {
+    if (!hold.empty() && !too_old(entry, st->policy())) {
       // Nothing is sent and no attempt used; one audit row for the first hold only.
       if (!std::exchange(held, true)) st->record(entry, "held", hold, -1);
       sent.release();
@@ -276,7 +276,7 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
     }
     ++entry.attempts;
     auto policy = st->policy();
-    if (d.result == DeliveryResult::failed || entry.attempts >= policy.max_attempts || too_old(*st, entry)) {
+    if (d.result == DeliveryResult::failed || entry.attempts >= policy.max_attempts || too_old(entry, policy)) {
       co_await st->outbox.gave_up(entry.id, d.detail);
       st->record(entry, "gave_up", d.detail, latency, {}, d.ambiguous);
       spdlog::error("outbox: gave up delivering {} event {} part {} after {} attempt(s): {}", entry.channel,

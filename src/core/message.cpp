@@ -9,6 +9,7 @@
 
 #include "hermes/core/backend.hpp"
 #include "hermes/core/digest.hpp"
+#include "hermes/core/json_writer.hpp"
 
 namespace hermes {
 
@@ -136,11 +137,18 @@ std::string_view backend_error_name(BackendErrorKind k) {
   return "unknown";
 }
 
-}  // namespace hermes
-
-namespace hermes {
-
 boost::asio::awaitable<bool> ReplyStream::write_tool_call(const ToolCallDelta&) { co_return true; }
+
+void write_openai_tool_calls(JsonWriter& w, const std::vector<ToolCall>& calls) {
+  if (calls.empty()) return;
+  w.key("tool_calls").begin_array();
+  for (const auto& c : calls) {
+    w.begin_object().key("id").value(c.id).key("type").value("function");
+    w.key("function").begin_object().key("name").value(c.name).key("arguments").value(c.arguments).end_object();
+    w.end_object();
+  }
+  w.end_array();
+}
 
 bool add_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& delta) {
   if (delta.index < 0 || static_cast<std::size_t>(delta.index) >= kMaxToolCalls) return false;

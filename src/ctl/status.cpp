@@ -41,10 +41,15 @@ std::optional<std::string> url_argument(const std::vector<std::string>& args, co
   return url;
 }
 
-// GET /status; the JSON, or nullopt with the reason printed and `rc` set.
-std::optional<nlohmann::json> fetch_status(const std::string& url, int& rc) {
+// GET /status of the hermesd at the command's --url; the JSON, or nullopt with the
+// reason (or the usage) printed and `rc` set to the command's exit code.
+std::optional<nlohmann::json> fetch_status(const std::optional<std::string>& url, int& rc) {
+  if (!url) {
+    rc = 2;
+    return std::nullopt;
+  }
   std::string error;
-  auto status = query_status(url, rc, error);
+  auto status = query_status(*url, rc, error);
   if (!status) std::fprintf(stderr, "hermesctl: %s\n", error.c_str());
   return status;
 }
@@ -106,10 +111,8 @@ std::optional<nlohmann::json> query_status(const std::string& url, int& rc, std:
 }
 
 int status(const std::vector<std::string>& args) {
-  auto url = url_argument(args, "status");
-  if (!url) return 2;
   int rc = 0;
-  auto status = fetch_status(*url, rc);
+  auto status = fetch_status(url_argument(args, "status"), rc);
   if (!status) return rc;
   std::printf("%s\n", status->dump(2).c_str());
   return 0;
@@ -119,9 +122,8 @@ int status(const std::vector<std::string>& args) {
 // `kill -HUP $(pgrep hermesd)` it reaches that one instance, and only a hermesd.
 int reload(const std::vector<std::string>& args) {
   auto url = url_argument(args, "reload");
-  if (!url) return 2;
   int rc = 0;
-  auto status = fetch_status(*url, rc);
+  auto status = fetch_status(url, rc);
   if (!status) return rc;
   auto pid = status->value("pid", 0);
   std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");

@@ -41,7 +41,6 @@ class TappedReply final : public ReplyStream {
   }
   boost::asio::awaitable<bool> write_tool_call(const ToolCallDelta& delta) override {
     co_await begin_once();
-    add_tool_call_delta(calls_, delta);  // for the session and the audit row
     co_return co_await inner_.write_tool_call(delta);
   }
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view reason) override {
@@ -50,7 +49,6 @@ class TappedReply final : public ReplyStream {
   }
   boost::asio::awaitable<void> fail(const ReplyError& error) override { co_await inner_.fail(error); }
   const std::string& answer() const { return answer_; }
-  const std::vector<ToolCall>& tool_calls() const { return calls_; }
   bool streaming() const override { return inner_.streaming(); }
 
  private:
@@ -61,7 +59,6 @@ class TappedReply final : public ReplyStream {
   }
 
   static constexpr std::size_t kKeep = 256 * 1024;
-  std::vector<ToolCall> calls_;
   ReplyStream& inner_;
   ReplyMeta meta_;
   bool begun_ = false;
@@ -594,7 +591,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
       std::vector<ChatTurn> turns{Impl::user_turn(m)};
       turns.insert(turns.end(), m.followups.begin(), m.followups.end());
       ChatTurn answer{"assistant", reply.answer()};
-      answer.tool_calls = reply.tool_calls();
+      answer.tool_calls = dispatched.completion.tool_calls;  // assembled by the backend
       turns.push_back(std::move(answer));
       p.options.shared->sessions->append(key, turns, p.cfg().sessions.max_turns);
     }
@@ -605,7 +602,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
     row.answer = reply.answer();
     row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) {
       Impl::write_last_call(w, dispatched);
-      Impl::write_tool_calls(w, reply.tool_calls(), p.cfg().audit.store_text == config::StoreText::full);
+      Impl::write_tool_calls(w, dispatched.completion.tool_calls, p.cfg().audit.store_text == config::StoreText::full);
     });
     p.record(std::move(row));
     finish(Reason::none);

@@ -20,6 +20,13 @@ struct ToolCall {
   friend bool operator==(const ToolCall&, const ToolCall&) = default;
 };
 
+class JsonWriter;
+
+// `"tool_calls": [{"id", "type": "function", "function": {"name", "arguments"}}]`, as
+// OpenAI writes an assistant message's calls (the API's answers, the openai backend's
+// requests); nothing when `calls` is empty.
+void write_openai_tool_calls(JsonWriter& w, const std::vector<ToolCall>& calls);
+
 struct ChatTurn {
   std::string role;     // "system" | "user" | "assistant" | "tool"
   std::string content;  // the text (of a list of parts: the text parts, joined by "\n")

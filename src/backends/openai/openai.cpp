@@ -25,15 +25,7 @@ void write_turn(JsonWriter& w, const ChatTurn& turn) {
   } else {
     w.value(turn.content);
   }
-  if (!turn.tool_calls.empty()) {
-    w.key("tool_calls").begin_array();
-    for (const auto& c : turn.tool_calls) {
-      w.begin_object().key("id").value(c.id).key("type").value("function");
-      w.key("function").begin_object().key("name").value(c.name).key("arguments").value(c.arguments).end_object();
-      w.end_object();
-    }
-    w.end_array();
-  }
+  write_openai_tool_calls(w, turn.tool_calls);
   if (!turn.tool_call_id.empty()) w.key("tool_call_id").value(turn.tool_call_id);
   w.end_object();
 }

@@ -125,15 +125,7 @@ net::HttpResponse BufferedReply::response(const std::string& request_id) const {
   } else {
     w.value(content_);
   }
-  if (!tool_calls_.empty()) {
-    w.key("tool_calls").begin_array();
-    for (const auto& c : tool_calls_) {
-      w.begin_object().key("id").value(c.id).key("type").value("function");
-      w.key("function").begin_object().key("name").value(c.name).key("arguments").value(c.arguments).end_object();
-      w.end_object();
-    }
-    w.end_array();
-  }
+  write_openai_tool_calls(w, tool_calls_);
   w.end_object();
   w.key("logprobs").null().key("finish_reason").value(finish_reason_.empty() ? "stop" : finish_reason_);
   w.end_object().end_array();
