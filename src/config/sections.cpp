@@ -1,5 +1,7 @@
 #include "src/config/sections.hpp"
 
+#include "hermes/core/message.hpp"
+
 #include <set>
 #include <re2/re2.h>
 
@@ -108,6 +110,13 @@ std::optional<AgentConfig> parse_agent(const YAML::Node& node, const std::string
       ctx.error(r.child("passthrough"), r.path_of("passthrough"),
                 "'" + a.passthrough[i] + "' is the gateway's own field and cannot be passed through");
     }
+  }
+  if (auto n = r.optional<std::uint32_t>("max_choices")) {
+    if (*n < 1 || *n > kMaxChoices) {
+      ctx.error(r.child("max_choices"), r.path_of("max_choices"),
+                "max_choices must be from 1 to " + std::to_string(kMaxChoices));
+    }
+    a.max_choices = *n;
   }
   if (auto t = r.optional<std::int64_t>("max_tokens")) {
     if (*t <= 0) ctx.error(r.child("max_tokens"), r.path_of("max_tokens"), "max_tokens must be positive");

@@ -138,6 +138,7 @@ std::string_view backend_error_name(BackendErrorKind k) {
 }
 
 boost::asio::awaitable<bool> ReplyStream::write_tool_call(const ToolCallDelta&) { co_return true; }
+boost::asio::awaitable<bool> ReplyStream::write_choice(const ChoiceDelta&) { co_return true; }
 
 void write_openai_tool_calls(JsonWriter& w, const std::vector<ToolCall>& calls) {
   if (calls.empty()) return;
@@ -174,6 +175,7 @@ std::string structured_features(const CompletionRequest& request) {
   if (tool_turns) used.emplace_back("tool calls in the conversation");
   if (parts) used.emplace_back("content parts other than text (images, audio, files)");
   if (!request.options().response_format.empty()) used.emplace_back("response_format");
+  if (request.options().choices > 1) used.emplace_back("several choices ('n')");
   std::string out;
   for (const auto& u : used) out += (out.empty() ? "" : ", ") + u;
   return out;

@@ -43,6 +43,10 @@ class TappedReply final : public ReplyStream {
     co_await begin_once();
     co_return co_await inner_.write_tool_call(delta);
   }
+  boost::asio::awaitable<bool> write_choice(const ChoiceDelta& delta) override {
+    co_await begin_once();
+    co_return co_await inner_.write_choice(delta);
+  }
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view reason) override {
     co_await begin_once();
     co_await inner_.finish(usage, reason);
@@ -319,8 +323,14 @@ struct Pipeline::Impl {
     w.end_array();
   }
 
-  // Why the agent's first model cannot take this request (tools to a text-only backend…).
+  // Why the agent's first model cannot take this request (more answers than the agent
+  // allows, tools to a text-only backend…).
   std::string cannot_serve(const config::AgentConfig& agent, const CompletionRequest& request) const {
+    if (request.options().choices > agent.max_choices) {
+      return "'n' is " + std::to_string(request.options().choices) + " but agent '" + agent.name + "' answers with " +
+             (agent.max_choices == 1 ? std::string("one choice") : "at most " + std::to_string(agent.max_choices) + " choices") +
+             " (its max_choices)";
+    }
     auto it = options.backends.find(agent.model);
     return it == options.backends.end() || !it->second ? std::string() : it->second->cannot_serve(request);
   }
@@ -582,6 +592,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
     co_return outcome;
   }
 
+  const std::int64_t request_choices = request.options().choices;
   auto dispatched = co_await p.dispatch(m, *agent, choice.rule, session.id, std::move(request), reply);
   p.debit_tokens(m, choice.agent, dispatched.completion.usage);
   row.latency_ms = elapsed_ms(started);
@@ -603,6 +614,7 @@ boost::asio::awaitable<Outcome> Pipeline::run(InboundMessage m, ReplyStream& cha
     row.detail_json = Impl::message_detail(m, [&](JsonWriter& w) {
       Impl::write_last_call(w, dispatched);
       Impl::write_tool_calls(w, dispatched.completion.tool_calls, p.cfg().audit.store_text == config::StoreText::full);
+      if (request_choices > 1) w.key("choices").value(request_choices);  // the answer and text are choice 0's
     });
     p.record(std::move(row));
     finish(Reason::none);

@@ -25,9 +25,11 @@ channels:
 models:
   - {name: upstream, type: openai, base_url: "http://127.0.0.1:${upstreamPort}/v1", model: mock-tools}
   - {name: claude, type: anthropic, base_url: "http://127.0.0.1:9/v1", api_key: "\${env:E2E_UNUSED_KEY}", model: claude-x}
+  - {name: chooser, type: openai, base_url: "http://127.0.0.1:${upstreamPort}/v1", model: mock-choices}
 agents:
   - {name: tooled, model: upstream}
   - {name: texty, model: claude}
+  - {name: several, model: chooser, max_choices: 3}
 routes:
   - {name: default, agent: tooled}
 audit: {store_text: full}
@@ -112,6 +114,62 @@ describe('An agent\'s tool loop through the gateway (openai client)', () => {
           assert.match(err.message, /does not take response_format/);
           return true;
         });
+    }));
+});
+
+describe('Several choices (n) where the agent allows them (openai client)', () => {
+  const hermes = new Daemon();
+  let client, peer;
+  before(async () => {
+    const upstream = await startPeer('openai_upstream.mjs');
+    peer = upstream.peer;
+    await hermes.start(config(upstream.port), { E2E_UNUSED_KEY: 'sk-unused' });
+    client = new OpenAI({ baseURL: `http://127.0.0.1:${hermes.port}/v1`, apiKey: 'none', maxRetries: 0, timeout: 5000 });
+  });
+  after(async () => {
+    await hermes.stop();
+    peer?.kill();
+  });
+
+  test('whole: every choice with its index, text and tool calls', { timeout: TEST_TIMEOUT_MS },
+    withLog(hermes, async () => {
+      const answer = await client.chat.completions.create({
+        model: 'several', n: 3, tools: TOOLS, messages: [{ role: 'user', content: 'Rome' }] });
+      assert.deepEqual(answer.choices.map((c) => c.index), [0, 1, 2]);
+      assert.equal(answer.choices[0].message.content, 'mock[0]:Rome');
+      assert.equal(answer.choices[1].finish_reason, 'tool_calls');
+      assert.equal(answer.choices[1].message.tool_calls[0].id, 'call_mock_c1');
+      assert.deepEqual(JSON.parse(answer.choices[1].message.tool_calls[0].function.arguments), { q: 'Rome' });
+      assert.equal(answer.choices[2].message.content, 'mock[2]:Rome');
+      assert.equal(answer.choices[2].finish_reason, 'stop');
+    }));
+
+  test('streamed: the client assembles interleaved choices by index', { timeout: TEST_TIMEOUT_MS },
+    withLog(hermes, async () => {
+      const stream = client.chat.completions.stream({
+        model: 'several', n: 3, tools: TOOLS, stream: true, stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: 'Lima' }] });
+      const done = await stream.finalChatCompletion();
+      const choices = [...done.choices].sort((a, b) => a.index - b.index);
+      assert.equal(choices.length, 3);
+      assert.equal(choices[0].message.content, 'mock[0]:Lima');
+      assert.equal(choices[1].finish_reason, 'tool_calls');
+      assert.deepEqual(JSON.parse(choices[1].message.tool_calls[0].function.arguments), { q: 'Lima' });
+      assert.equal(choices[2].message.content, 'mock[2]:Lima');
+      assert.ok(done.usage.completion_tokens >= 6, 'usage counts every choice');
+    }));
+
+  test('more choices than the agent allows, or from an agent that allows one, is a clear 400',
+    { timeout: TEST_TIMEOUT_MS }, withLog(hermes, async () => {
+      for (const [model, n, pattern] of [['several', 4, /'n' is 4 but agent 'several' answers with at most 3 choices/],
+                                         ['tooled', 2, /'n' is 2 but agent 'tooled' answers with one choice/]]) {
+        await assert.rejects(client.chat.completions.create({ model, n, messages: [{ role: 'user', content: 'x' }] }),
+          (err) => {
+            assert.equal(err.status, 400);
+            assert.match(err.message, pattern);
+            return true;
+          });
+      }
     }));
 });
 

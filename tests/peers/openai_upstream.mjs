@@ -24,6 +24,10 @@
 //                   a call's first delta, the arguments in pieces), finish_reason tool_calls
 //                 - response_format json_schema / json_object: {"answer": <last user text>}
 //                 - image_url parts in the last user turn: "mock:<text> [N image(s): <urls>]"
+//   mock-choices  `n` answers (1 when absent), as OpenAI sends several choices: choice i says
+//                 "mock[i]:<last user text>", except that with `tools` offered the odd choices
+//                 call the first tool (id call_mock_c<i>); streamed interleaved (one choice per
+//                 chunk, each with its index, a finish chunk per choice), usage summed over all
 // Any other model behaves like mock-echo.
 //
 // Every request is recorded (method, path, headers, JSON body, remote port,
@@ -34,7 +38,7 @@
 import http from 'node:http';
 
 const MODELS = ['mock-echo', 'mock-slow', 'mock-500', 'mock-429', 'mock-garbage', 'mock-reset', 'mock-hang', 'mock-long',
-                'mock-nostream', 'mock-401', 'mock-tail', 'mock-flip', 'mock-tools'];
+                'mock-nostream', 'mock-401', 'mock-tail', 'mock-flip', 'mock-tools', 'mock-choices'];
 let flipDown = true;
 
 let port = 0;
@@ -123,6 +127,48 @@ async function answerWithTools(res, body) {
   if (body.stream_options?.include_usage) {
     res.write('data: ' + JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [],
                                           usage: usageFor(body, answer.text ?? '') }) + '\n\n');
+  }
+  res.write('data: [DONE]\n\n');
+  res.end();
+}
+
+async function answerChoices(res, body) {
+  const n = Number.isInteger(body.n) ? body.n : 1;
+  const text = lastUserContent(body);
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  const answers = Array.from({ length: n }, (_, i) => (tools.length && i % 2 === 1)
+    ? { calls: [{ id: `call_mock_c${i}`, type: 'function',
+                  function: { name: tools[0].function.name, arguments: JSON.stringify({ q: text }) } }] }
+    : { text: `mock[${i}]:${text}` });
+  const id = 'chatcmpl-mock' + nextId++;
+  const created = Math.floor(Date.now() / 1000);
+  const finish = (a) => (a.calls ? 'tool_calls' : 'stop');
+  const usage = usageFor(body, answers.map((a) => a.text ?? JSON.stringify(a.calls)).join(''));
+  if (!body.stream) {
+    const choices = answers.map((a, index) => ({
+      index, logprobs: null, finish_reason: finish(a),
+      message: a.calls ? { role: 'assistant', content: null, tool_calls: a.calls, refusal: null }
+                       : { role: 'assistant', content: a.text, refusal: null } }));
+    return sendJson(res, 200, { id, object: 'chat.completion', created, model: body.model, system_fingerprint: 'fp_mock',
+                                choices, usage });
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const send = (index, delta, reason = null) => res.write('data: ' + JSON.stringify({
+    id, object: 'chat.completion.chunk', created, model: body.model, system_fingerprint: 'fp_mock',
+    choices: [{ index, delta, logprobs: null, finish_reason: reason }] }) + '\n\n');
+  answers.forEach((_, i) => send(i, { role: 'assistant', content: '' }));
+  const pieces = answers.map((a) => (a.calls
+    ? [{ tool_calls: [{ index: 0, id: a.calls[0].id, type: 'function',
+                        function: { name: a.calls[0].function.name, arguments: '' } }] },
+       ...splitInto(a.calls[0].function.arguments, 2).map((p) => ({ tool_calls: [{ index: 0, function: { arguments: p } }] }))]
+    : splitInto(a.text, 3).map((p) => ({ content: p }))));
+  for (let round = 0; pieces.some((p) => round < p.length); round++) {
+    pieces.forEach((p, i) => { if (round < p.length) send(i, p[round]); });
+  }
+  answers.forEach((a, i) => send(i, {}, finish(a)));
+  if (body.stream_options?.include_usage) {
+    res.write('data: ' + JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [],
+                                          usage }) + '\n\n');
   }
   res.write('data: [DONE]\n\n');
   res.end();
@@ -238,6 +284,8 @@ async function completions(req, res, body, entry) {
       return wholeAnswer(res, body, answer);
     case 'mock-tools':
       return answerWithTools(res, body);
+    case 'mock-choices':
+      return answerChoices(res, body);
     case 'mock-slow':
       if (body.stream) return streamAnswer(req, res, body, splitInto(answer, 4), 100);
       return setTimeout(() => wholeAnswer(res, body, answer), 400);  // as long as the paced stream

@@ -302,8 +302,10 @@ TEST(ApiRequest, OptionsAndToolTurnsAreChecked) {
   EXPECT_EQ(refusal(with(R"("response_format":{"type":"xml"})")),
             "'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"");
   EXPECT_EQ(refusal(with(R"("stop":[1])")), "'stop' must be a string or an array of strings");
-  EXPECT_EQ(refusal(with(R"("n":2)")),
-            "'n' must be 1: the gateway relays one choice (token budgets and the audit count one answer)");
+  EXPECT_EQ(refusal(with(R"("n":0)")), "'n' must be from 1 to 16");
+  EXPECT_EQ(refusal(with(R"("n":17)")), "'n' must be from 1 to 16");
+  EXPECT_EQ(refusal(with(R"("n":2.5)")), "'n' must be an integer");
+  EXPECT_EQ(parsed(with(R"("n":3)")).message.options().choices, 3);  // the agent's max_choices decides
   EXPECT_EQ(refusal(with(R"("top_p":2)")), "'top_p' must be a number from 0 to 1");
   EXPECT_EQ(refusal(with(R"("frequency_penalty":-3)")), "'frequency_penalty' must be a number from -2 to 2");
   EXPECT_EQ(refusal(with(R"("top_logprobs":21)")), "'top_logprobs' must be from 0 to 20");

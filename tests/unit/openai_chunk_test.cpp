@@ -30,13 +30,46 @@ TEST(OpenAiChunk, ReadsContentFinishReasonAndUsage) {
   EXPECT_EQ(f.completion_tokens, 8);
 }
 
-TEST(OpenAiChunk, OnlyTheFirstChoiceAndTheRightPathsCount) {
+TEST(OpenAiChunk, ChoiceZeroIsTheAnswerAndOnlyTheRightPathsCount) {
   auto f = read(R"({"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"}}],)"
                 R"("extra":{"delta":{"content":"x"},"usage":{"prompt_tokens":99}},"content":"y"})");
   EXPECT_EQ(f.content, "a");
+  ASSERT_EQ(f.other_choices.size(), 1u);  // without "index", a choice's position is its index
+  EXPECT_EQ(f.other_choices[0].index, 1);
+  EXPECT_EQ(f.other_choices[0].content, "b");
   EXPECT_FALSE(f.prompt_tokens.has_value());
   f = read(R"({"choices":[{"delta":{"content":"a","tool_calls":[{"function":{"arguments":"{}"}}]}}]})");
   EXPECT_EQ(f.content, "a");
+}
+
+// With `n`, OpenAI streams one choice per chunk, each with its index, and answers whole
+// with all of them.
+TEST(OpenAiChunk, SeveralChoicesAreReadByTheirIndex) {
+  auto f = read(R"({"choices":[{"index":2,"delta":{"content":"c"},"finish_reason":null}]})");
+  EXPECT_FALSE(f.content.size());
+  EXPECT_TRUE(f.has_choice);
+  ASSERT_EQ(f.other_choices.size(), 1u);
+  EXPECT_EQ(f.other_choices[0].index, 2);
+  EXPECT_EQ(f.other_choices[0].content, "c");
+  f = read(R"({"choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"id":"t","function":{"name":"f","arguments":""}}]},)"
+           R"("finish_reason":"tool_calls"}]})");
+  ASSERT_EQ(f.other_choices.size(), 1u);
+  ASSERT_EQ(f.other_choices[0].tool_calls.size(), 1u);
+  EXPECT_EQ(f.other_choices[0].tool_calls[0].name, "f");
+  EXPECT_EQ(f.other_choices[0].finish_reason, "tool_calls");
+  EXPECT_EQ(f.finish_reason, "");  // choice 0's is not touched
+  f = read(R"({"choices":[{"index":1,"message":{"content":"b"},"finish_reason":"length"},)"
+           R"({"index":0,"message":{"content":"a"},"finish_reason":"stop"}]})");
+  EXPECT_EQ(f.content, "a");
+  EXPECT_EQ(f.finish_reason, "stop");
+  ASSERT_EQ(f.other_choices.size(), 1u);
+  EXPECT_EQ(f.other_choices[0].content, "b");
+  EXPECT_EQ(f.other_choices[0].finish_reason, "length");
+  // An index that is not a small non-negative integer counts as the choice's position.
+  f = read(R"({"choices":[{"index":-1,"delta":{"content":"a"}},{"index":"1","delta":{"content":"b"}}]})");
+  EXPECT_EQ(f.content, "a");
+  ASSERT_EQ(f.other_choices.size(), 1u);
+  EXPECT_EQ(f.other_choices[0].index, 1);
 }
 
 TEST(OpenAiChunk, ReadsAWholeAnswer) {

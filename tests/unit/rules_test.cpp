@@ -354,6 +354,29 @@ TEST(RouteConfigRegex, InvalidRegexIsAConfigError) {
   EXPECT_TRUE(contains(e.message, "invalid regular expression: missing )")) << e.to_string();
 }
 
+TEST(AgentConfig, MaxChoicesIsFromOneToTheGatewaysCap) {
+  config::SecretEnvironment env;
+  env.getenv = [](const std::string&) { return std::optional<std::string>(); };
+  auto load = [&](const std::string& agent) {
+    return config::load_string("listeners:\n  - {name: a, port: 8080}\nmodels:\n  - {name: demo, type: echo}\n"
+                               "agents:\n  - " + agent + "\n", "hermes.yaml", env);
+  };
+  // Without registries `echo` is an unknown type: only the max_choices errors count here.
+  auto choice_errors = [](const config::LoadResult& r) {
+    std::vector<std::string> out;
+    for (const auto& e : r.errors) {
+      if (e.path == "agents[0].max_choices") out.push_back(e.message);
+    }
+    return out;
+  };
+  EXPECT_TRUE(choice_errors(load("{name: several, model: demo, max_choices: 16}")).empty());
+  EXPECT_TRUE(choice_errors(load("{name: one, model: demo}")).empty());
+  for (const char* bad : {"0", "17"}) {
+    EXPECT_EQ(choice_errors(load(std::string("{name: x, model: demo, max_choices: ") + bad + "}")),
+              std::vector<std::string>{"max_choices must be from 1 to 16"}) << bad;
+  }
+}
+
 // hermesctl routes test, end to end on a file, through the built-in registries.
 class RoutesTestCommand : public ::testing::Test {
  protected:

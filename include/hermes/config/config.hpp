@@ -105,6 +105,8 @@ struct AgentConfig {
   std::uint32_t history = 20;         // turns of session history sent with each message
   std::optional<std::int64_t> max_tokens;
   std::optional<double> temperature;
+  // Answers one API request may ask for (`n`); token budgets count every one.
+  std::uint32_t max_choices = 1;
   // API request fields passed to the model beyond the documented list (docs/api.md).
   std::vector<std::string> passthrough;
   SourceLocation where;

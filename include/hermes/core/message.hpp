@@ -40,6 +40,10 @@ struct ChatTurn {
 
 // Request fields passed on to the model as the client gave them (docs/api.md lists them).
 // JSON values are kept as JSON text; empty / nullopt: not given.
+// The most answers one request may ask for (`n`, an agent's `max_choices`): each one
+// is generated, relayed and, on a buffered answer, held until the end.
+inline constexpr std::int64_t kMaxChoices = 16;
+
 struct ModelOptions {
   std::string tools;            // array of {"type":"function","function":{name,description,parameters}}
   std::string tool_choice;      // "auto" | "none" | "required" | {"type":"function","function":{"name"}}
@@ -52,6 +56,9 @@ struct ModelOptions {
   std::optional<double> top_p;
   std::optional<bool> logprobs;
   std::optional<std::int64_t> top_logprobs;
+  // `n`: answers wanted. Above 1 only where the agent's `max_choices` allows it; choice 0
+  // is the answer (sessions, the audit's text), the others reach the client only.
+  std::int64_t choices = 1;
   // Fields an agent opted in to with `passthrough:` (name, JSON text), sent as they came.
   std::vector<std::pair<std::string, std::string>> passthrough;
   friend bool operator==(const ModelOptions&, const ModelOptions&) = default;

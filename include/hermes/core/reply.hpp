@@ -80,6 +80,16 @@ inline constexpr std::size_t kMaxToolCalls = 128;
 inline constexpr std::size_t kMaxToolArguments = 1024 * 1024;
 bool add_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& delta);
 
+// A piece of a further choice when the client asked for several (`n`): choice 0 flows
+// through write_delta/write_tool_call/finish, choices 1..n-1 through write_choice. One
+// of `text`, `tool_call` or `finish_reason` is set.
+struct ChoiceDelta {
+  int choice = 1;
+  std::string_view text;
+  const ToolCallDelta* tool_call = nullptr;
+  std::string_view finish_reason;  // the choice has ended
+};
+
 class ReplyStream {
  public:
   virtual ~ReplyStream() = default;
@@ -90,6 +100,9 @@ class ReplyStream {
   // A tool call delta; channels that cannot show tool calls ignore it. False when the
   // client is gone.
   virtual boost::asio::awaitable<bool> write_tool_call(const ToolCallDelta& delta);
+  // A further choice's piece; channels that show one answer ignore it (the default).
+  // False when the client is gone.
+  virtual boost::asio::awaitable<bool> write_choice(const ChoiceDelta& delta);
   virtual boost::asio::awaitable<void> finish(const Usage& usage, std::string_view finish_reason) = 0;
   // Before or after begin(): the channel ends the reply well-formed either way.
   virtual boost::asio::awaitable<void> fail(const ReplyError& error) = 0;

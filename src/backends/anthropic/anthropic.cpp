@@ -357,6 +357,7 @@ class Backend final : public ValueCancellingBackend {
   // Tools, tool turns and images translate; JSON modes and audio or file parts do not.
   std::string cannot_serve(const CompletionRequest& request) const override {
     if (!request.options().response_format.empty()) return "this agent's model (anthropic) does not take response_format";
+    if (request.options().choices > 1) return "this agent's model (anthropic) returns one choice ('n' must be 1)";
     for (const auto& turn : request.messages) {
       auto parts = turn.parts.empty() ? json() : json::parse(turn.parts, nullptr, false);
       for (const auto& part : parts.is_array() ? parts : json::array()) {

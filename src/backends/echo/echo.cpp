@@ -90,7 +90,9 @@ class Backend final : public ValueCancellingBackend {
 
   BackendHealth health() const override { return {true, "built-in demo"}; }
   // A demo: tools are scripted (script_tools), content parts echoed as their text.
-  std::string cannot_serve(const CompletionRequest&) const override { return {}; }
+  std::string cannot_serve(const CompletionRequest& request) const override {
+    return request.options().choices > 1 ? "this agent's model (echo) returns one choice ('n' must be 1)" : "";
+  }
 
  private:
   asio::awaitable<Completion> run(CompletionRequest request, ReplyStream& reply) override;

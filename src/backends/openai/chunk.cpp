@@ -12,7 +12,7 @@ using simdjson::dom::element;
 
 // tool_calls[]: {"index"?, "id"?, "type"?, "function": {"name"?, "arguments"?}}. A
 // missing index (whole answers) is the call's position.
-void read_tool_calls(element value, ChunkFields& out) {
+void read_tool_calls(element value, std::vector<ToolCallDelta>& out) {
   simdjson::dom::array calls;
   if (value.get(calls) != simdjson::SUCCESS) return;
   int position = 0;
@@ -29,12 +29,12 @@ void read_tool_calls(element value, ChunkFields& out) {
       if (function["name"].get(text) == simdjson::SUCCESS) delta.name = text;
       if (function["arguments"].get(text) == simdjson::SUCCESS) delta.arguments = text;
     }
-    out.tool_calls.push_back(std::move(delta));
+    out.push_back(std::move(delta));
   }
 }
 
-// choices[0].delta (a chunk) or choices[0].message (an answer): content and tool calls.
-void read_content(element body, ChunkFields& out) {
+// A choice's delta (a chunk) or message (an answer): content and tool calls.
+void read_content(element body, std::string& content, std::vector<ToolCallDelta>& tool_calls) {
   simdjson::dom::object fields;
   if (body.get(fields) != simdjson::SUCCESS) {
     return;
@@ -42,28 +42,52 @@ void read_content(element body, ChunkFields& out) {
   for (auto field : fields) {
     std::string_view text;
     if (field.key == "content" && field.value.get(text) == simdjson::SUCCESS) {
-      out.content = text;
+      content = text;
     } else if (field.key == "tool_calls") {
-      out.tool_calls.clear();
-      read_tool_calls(field.value, out);
+      tool_calls.clear();
+      read_tool_calls(field.value, tool_calls);
+    }
+  }
+}
+
+// The choice's "index" when it has a sane one, else its position in the array.
+int choice_index(simdjson::dom::object choice, int position) {
+  element index;
+  if (choice["index"].get(index) != simdjson::SUCCESS) return position;
+  auto n = json_integer(index);
+  return n && *n >= 0 && *n < 1024 ? static_cast<int>(*n) : position;
+}
+
+void read_choice(simdjson::dom::object choice, std::string& content, std::vector<ToolCallDelta>& tool_calls,
+                 std::string& finish_reason) {
+  for (auto field : choice) {
+    std::string_view text;
+    if (field.key == "delta" || field.key == "message") {
+      read_content(field.value, content, tool_calls);
+    } else if (field.key == "finish_reason" && field.value.get(text) == simdjson::SUCCESS) {
+      finish_reason = text;
     }
   }
 }
 
 void read_choices(element value, ChunkFields& out) {
   simdjson::dom::array choices;
-  simdjson::dom::object choice;
-  if (value.get(choices) != simdjson::SUCCESS || choices.begin() == choices.end() ||
-      (*choices.begin()).get(choice) != simdjson::SUCCESS) {
-    return;
-  }
-  out.has_choice = true;
-  for (auto field : choice) {
-    std::string_view text;
-    if (field.key == "delta" || field.key == "message") {
-      read_content(field.value, out);
-    } else if (field.key == "finish_reason" && field.value.get(text) == simdjson::SUCCESS) {
-      out.finish_reason = text;
+  if (value.get(choices) != simdjson::SUCCESS) return;
+  int position = 0;
+  for (element item : choices) {
+    simdjson::dom::object choice;
+    if (item.get(choice) != simdjson::SUCCESS) {
+      ++position;
+      continue;
+    }
+    out.has_choice = true;
+    int index = choice_index(choice, position++);
+    if (index == 0) {
+      read_choice(choice, out.content, out.tool_calls, out.finish_reason);
+    } else {
+      auto& other = out.other_choices.emplace_back();
+      other.index = index;
+      read_choice(choice, other.content, other.tool_calls, other.finish_reason);
     }
   }
 }

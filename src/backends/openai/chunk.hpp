@@ -14,16 +14,28 @@
 
 namespace hermes::backends::openai {
 
-struct ChunkFields {
-  std::string content;        // choices[0].delta.content (chunk) or choices[0].message.content (answer)
-  // choices[0].delta.tool_calls[] (pieces: index, and id/name/arguments as they come) or
-  // choices[0].message.tool_calls[] (whole calls, indexed by position)
+// A choice other than the first, when the client asked for several (`n`).
+struct ChoiceFields {
+  int index = 0;
+  std::string content;
   std::vector<ToolCallDelta> tool_calls;
-  std::string finish_reason;  // choices[0].finish_reason
+  std::string finish_reason;
+};
+
+struct ChunkFields {
+  // Choice 0 (its "index", else the first in the array):
+  std::string content;        // choices[].delta.content (chunk) or choices[].message.content (answer)
+  // choices[].delta.tool_calls[] (pieces: index, and id/name/arguments as they come) or
+  // choices[].message.tool_calls[] (whole calls, indexed by position)
+  std::vector<ToolCallDelta> tool_calls;
+  std::string finish_reason;  // choices[].finish_reason
+  // The other choices' pieces (index 1 and up), in the order they came: a streamed
+  // chunk carries one choice, a whole answer all of them.
+  std::vector<ChoiceFields> other_choices;
   std::optional<std::int64_t> prompt_tokens;      // usage.prompt_tokens
   std::optional<std::int64_t> completion_tokens;  // usage.completion_tokens
   std::optional<std::int64_t> cached_tokens;      // usage.prompt_tokens_details.cached_tokens
-  bool has_choice = false;    // choices[0] is an object
+  bool has_choice = false;    // choices[] holds an object
   bool has_error = false;     // a non-null top-level "error"
   std::string error_message;  // error.message, or error itself when a string
 };

@@ -79,31 +79,23 @@ asio::awaitable<bool> Exchange::on_piece(std::string piece) {
       protocol_error_ = "upstream error in the stream: " + scrub(truncate_utf8(event.data, kMessageLimit));
       co_return false;
     }
-    std::string delta;
-    std::vector<ToolCallDelta> calls;
-    if (!apply_chunk(event.data, delta, calls)) {
+    ChunkFields chunk;  // this runs once per token chunk: a few fields, no nlohmann DOM
+    if (!apply_chunk(event.data, chunk)) {
       co_return false;
     }
-    if (!calls.empty()) {
-      bool more = co_await write_calls(std::move(calls));
-      if (!more) co_return false;
-    }
-    if (!delta.empty()) {
-      bool more = co_await write(std::move(delta));
-      if (!more) {
-        co_return false;
-      }
+    bool relayed = co_await relay(chunk);
+    if (!relayed) {
+      co_return false;
     }
   }
   co_return true;
 }
 
-bool Exchange::apply_chunk(std::string_view data, std::string& delta, std::vector<ToolCallDelta>& calls) {
+bool Exchange::apply_chunk(std::string_view data, ChunkFields& chunk) {
   if (data == "[DONE]") {
     done_ = true;
     return true;
   }
-  ChunkFields chunk;  // this runs once per token chunk: a few fields, no nlohmann DOM
   if (!read_chunk(data, chunk)) {
     protocol_error_ = "malformed JSON in the event stream";
     return false;
@@ -113,13 +105,58 @@ bool Exchange::apply_chunk(std::string_view data, std::string& delta, std::vecto
     protocol_error_ = "upstream error in the stream: " + scrub(truncate_utf8(std::move(message), kMessageLimit));
     return false;
   }
-  delta = std::move(chunk.content);
-  calls = std::move(chunk.tool_calls);
+  take_finish_and_usage(chunk);
+  return true;
+}
+
+void Exchange::take_finish_and_usage(const ChunkFields& chunk) {
   if (!chunk.finish_reason.empty()) finish_reason_ = chunk.finish_reason;
   if (chunk.prompt_tokens) usage_.prompt_tokens = *chunk.prompt_tokens;
   if (chunk.completion_tokens) usage_.completion_tokens = *chunk.completion_tokens;
   if (chunk.cached_tokens) usage_.cached_tokens = *chunk.cached_tokens;
-  return true;
+}
+
+// A chunk's (or a whole answer's) pieces to the client: choice 0's tool calls and text,
+// then the other choices the client asked for. False when the answer must end:
+// protocol_error_ set, or the client gone.
+asio::awaitable<bool> Exchange::relay(ChunkFields& chunk) {
+  bool more = true;
+  if (!chunk.tool_calls.empty()) more = co_await write_calls(std::move(chunk.tool_calls));
+  if (more && !chunk.content.empty()) more = co_await write(std::move(chunk.content));
+  for (const auto& other : chunk.other_choices) {
+    if (!more) break;
+    if (other.index >= choices_) continue;  // not asked for: an upstream's extra is dropped
+    more = co_await write_other_choice(other);
+  }
+  co_return more;
+}
+
+asio::awaitable<bool> Exchange::write_other_choice(const ChoiceFields& other) {
+  mark_streamed();
+  bool delivered = true;
+  for (const auto& call : other.tool_calls) {
+    if (!delivered) break;
+    ChoiceDelta delta{other.index, {}, &call, {}};
+    delivered = co_await reply_.write_choice(delta);
+  }
+  if (delivered && !other.content.empty()) {
+    ChoiceDelta delta{other.index, other.content, nullptr, {}};
+    delivered = co_await reply_.write_choice(delta);
+  }
+  if (delivered && !other.finish_reason.empty()) {
+    ChoiceDelta delta{other.index, {}, nullptr, other.finish_reason};
+    delivered = co_await reply_.write_choice(delta);
+  }
+  if (!delivered) client_gone_ = true;
+  co_return delivered;
+}
+
+void Exchange::mark_streamed() {
+  if (streamed_) return;
+  // Counted as streamed from the first piece: the client may have seen it, so the
+  // pipeline must not retry or fall back after this.
+  streamed_ = true;
+  time_to_first_token_ = Clock::now() - started_;
 }
 
 // Tool call deltas to the client, and assembled for the Completion.
@@ -129,10 +166,7 @@ asio::awaitable<bool> Exchange::write_calls(std::vector<ToolCallDelta> calls) {
       protocol_error_ = "the upstream's tool calls exceed 128 calls or 1 MiB of arguments";
       co_return false;
     }
-    if (!streamed_) {
-      streamed_ = true;
-      time_to_first_token_ = Clock::now() - started_;
-    }
+    mark_streamed();
     bool delivered = co_await reply_.write_tool_call(delta);
     if (!delivered) {
       client_gone_ = true;
@@ -143,12 +177,7 @@ asio::awaitable<bool> Exchange::write_calls(std::vector<ToolCallDelta> calls) {
 }
 
 asio::awaitable<bool> Exchange::write(std::string text) {
-  if (!streamed_) {
-    // Counted as streamed from the first attempt: the client may have seen it,
-    // so the pipeline must not retry or fall back after this.
-    streamed_ = true;
-    time_to_first_token_ = Clock::now() - started_;
-  }
+  mark_streamed();
   bool delivered = co_await reply_.write_delta(text);
   if (!delivered) {
     client_gone_ = true;
@@ -201,24 +230,11 @@ asio::awaitable<Completion> Exchange::conclude_answer() {
     c.error_message = "malformed JSON answer (no choices)";
     co_return c;
   }
-  if (!answer.finish_reason.empty()) finish_reason_ = answer.finish_reason;
-  if (answer.prompt_tokens) usage_.prompt_tokens = *answer.prompt_tokens;
-  if (answer.completion_tokens) usage_.completion_tokens = *answer.completion_tokens;
-  if (answer.cached_tokens) usage_.cached_tokens = *answer.cached_tokens;
-  if (!answer.tool_calls.empty()) {
-    bool delivered = co_await write_calls(std::move(answer.tool_calls));
-    if (!delivered) {
-      c.error = protocol_error_.empty() ? BackendErrorKind::cancelled : BackendErrorKind::protocol;
-      c.error_message = protocol_error_.empty() ? "the client went away" : protocol_error_;
-      co_return c;
-    }
-  }
-  if (!answer.content.empty()) {
-    bool delivered = co_await write(std::move(answer.content));
-    if (!delivered) {
-      c.error = BackendErrorKind::cancelled;
-      c.error_message = "the client went away";
-    }
+  take_finish_and_usage(answer);
+  bool relayed = co_await relay(answer);
+  if (!relayed) {
+    c.error = protocol_error_.empty() ? BackendErrorKind::cancelled : BackendErrorKind::protocol;
+    c.error_message = protocol_error_.empty() ? "the client went away" : protocol_error_;
   }
   co_return c;
 }
@@ -227,24 +243,13 @@ asio::awaitable<Completion> Exchange::conclude_stream() {
   Completion c;
   // Lenient about a last event that lacks its blank line.
   std::optional<net::SseEvent> tail = sse_.finish();
-  std::string delta;
-  std::vector<ToolCallDelta> calls;
-  bool applied = tail && !done_ && apply_chunk(tail->data, delta, calls);
-  if (applied && !calls.empty()) {
-    bool delivered = co_await write_calls(std::move(calls));
-    if (!delivered) {
-      c.error = protocol_error_.empty() ? BackendErrorKind::cancelled : BackendErrorKind::protocol;
-      c.error_message = protocol_error_.empty() ? "the client went away" : protocol_error_;
-      co_return c;
-    }
-  }
-  if (applied && !delta.empty()) {
-    bool delivered = co_await write(std::move(delta));
-    if (!delivered) {
-      c.error = BackendErrorKind::cancelled;
-      c.error_message = "the client went away";
-      co_return c;
-    }
+  ChunkFields chunk;
+  bool relayed = true;
+  if (tail && !done_ && apply_chunk(tail->data, chunk)) relayed = co_await relay(chunk);
+  if (!relayed && protocol_error_.empty()) {
+    c.error = BackendErrorKind::cancelled;
+    c.error_message = "the client went away";
+    co_return c;
   }
   if (!protocol_error_.empty()) {
     c.error = BackendErrorKind::protocol;

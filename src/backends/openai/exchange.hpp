@@ -11,13 +11,16 @@
 #include "hermes/core/secret.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/net/sse.hpp"
+#include "src/backends/openai/chunk.hpp"
 
 namespace hermes::backends::openai {
 
 class Exchange {
  public:
-  Exchange(ReplyStream& reply, const Secret& api_key, std::chrono::steady_clock::time_point started)
-      : reply_(reply), api_key_(api_key), started_(started) {}
+  // `choices`: the answers the client asked for (`n`); an upstream's others are dropped.
+  Exchange(ReplyStream& reply, const Secret& api_key, std::chrono::steady_clock::time_point started,
+           std::int64_t choices = 1)
+      : reply_(reply), api_key_(api_key), started_(started), choices_(choices) {}
 
   void on_head(const net::ClientResponseHead& head);
   // A piece of the body as it arrives; false aborts the upstream request.
@@ -28,12 +31,15 @@ class Exchange {
  private:
   enum class Mode { sse, json, error };
 
-  // Applies one `data:` payload of the stream. Sets `delta` to the text to pass
-  // on; false on a protocol error (recorded in protocol_error_).
-  bool apply_chunk(std::string_view data, std::string& delta, std::vector<ToolCallDelta>& calls);
+  // Reads one `data:` payload of the stream into `chunk` and records its finish_reason
+  // and usage; false on a protocol error (recorded in protocol_error_).
+  bool apply_chunk(std::string_view data, ChunkFields& chunk);
+  void take_finish_and_usage(const ChunkFields& chunk);
+  boost::asio::awaitable<bool> relay(ChunkFields& chunk);
   boost::asio::awaitable<bool> write_calls(std::vector<ToolCallDelta> calls);
-  // Records finish_reason and usage from a chunk or a whole answer.
   boost::asio::awaitable<bool> write(std::string text);
+  boost::asio::awaitable<bool> write_other_choice(const ChoiceFields& other);
+  void mark_streamed();
   boost::asio::awaitable<Completion> conclude_answer();  // a plain JSON answer
   boost::asio::awaitable<Completion> conclude_stream();  // the end of an event stream
   bool keep(std::string_view piece, std::size_t limit);
@@ -44,6 +50,7 @@ class Exchange {
   ReplyStream& reply_;
   const Secret& api_key_;
   std::chrono::steady_clock::time_point started_;
+  std::int64_t choices_ = 1;
   int status_ = 0;
   Mode mode_ = Mode::sse;
   net::SseParser sse_;

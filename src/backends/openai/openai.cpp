@@ -46,6 +46,7 @@ void write_options(JsonWriter& w, const ModelOptions& o) {
   if (o.top_p) w.key("top_p").value(*o.top_p);
   if (o.logprobs) w.key("logprobs").boolean(*o.logprobs);
   if (o.top_logprobs) w.key("top_logprobs").value(*o.top_logprobs);
+  if (o.choices > 1) w.key("n").value(o.choices);
   for (const auto& [name, json] : o.passthrough) w.key(name).raw(json);
 }
 
@@ -112,7 +113,7 @@ net::ClientRequest Backend::upstream_request(const CompletionRequest& request) c
 }
 
 asio::awaitable<Completion> Backend::run(CompletionRequest request, ReplyStream& reply) {
-  Exchange exchange(reply, spec_.api_key, Clock::now());
+  Exchange exchange(reply, spec_.api_key, Clock::now(), request.options().choices);
   // Plain lambdas that call member coroutines (GCC 12: no capturing lambda coroutines).
   net::HttpClient::HeadHandler on_head = [&exchange](const net::ClientResponseHead& head) { exchange.on_head(head); };
   net::HttpClient::BodyHandler on_body = [&exchange](std::string piece) {

@@ -249,8 +249,11 @@ class Backend final : public ValueCancellingBackend {
   Backend(const Spec& spec, net::HttpClient& http) : spec_(spec), http_(http) {}
 
   BackendHealth health() const override { return health_.get(); }
-  // The agent service gets everything in its JSON (docs/backends/webhook.md).
-  std::string cannot_serve(const CompletionRequest&) const override { return {}; }
+  // The agent service gets everything in its JSON (docs/backends/webhook.md) and
+  // answers once.
+  std::string cannot_serve(const CompletionRequest& request) const override {
+    return request.options().choices > 1 ? "this agent's model (webhook) returns one choice ('n' must be 1)" : "";
+  }
 
  private:
   net::ClientRequest upstream_request(const CompletionRequest& request) const {

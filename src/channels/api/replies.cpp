@@ -91,18 +91,28 @@ boost::asio::awaitable<void> BufferedReply::begin(const ReplyMeta& meta) {
 }
 
 boost::asio::awaitable<bool> BufferedReply::write_delta(std::string_view text) {
-  content_.append(text);
+  first_.content.append(text);
   co_return true;
 }
 
 boost::asio::awaitable<bool> BufferedReply::write_tool_call(const ToolCallDelta& delta) {
-  add_tool_call_delta(tool_calls_, delta);
+  add_tool_call_delta(first_.tool_calls, delta);
+  co_return true;
+}
+
+boost::asio::awaitable<bool> BufferedReply::write_choice(const ChoiceDelta& delta) {
+  if (delta.choice < 1 || delta.choice >= kMaxChoices) co_return true;
+  if (others_.size() < static_cast<std::size_t>(delta.choice)) others_.resize(static_cast<std::size_t>(delta.choice));
+  Choice& choice = others_[static_cast<std::size_t>(delta.choice) - 1];
+  choice.content.append(delta.text);
+  if (delta.tool_call) add_tool_call_delta(choice.tool_calls, *delta.tool_call);
+  if (!delta.finish_reason.empty()) choice.finish_reason = delta.finish_reason;
   co_return true;
 }
 
 boost::asio::awaitable<void> BufferedReply::finish(const Usage& usage, std::string_view finish_reason) {
   usage_ = usage;
-  finish_reason_ = finish_reason;
+  first_.finish_reason = finish_reason;
   co_return;
 }
 
@@ -111,24 +121,31 @@ boost::asio::awaitable<void> BufferedReply::fail(const ReplyError& error) {
   co_return;
 }
 
+void BufferedReply::write_choice_object(JsonWriter& w, int index, const Choice& choice) {
+  w.begin_object().key("index").value(index);
+  w.key("message").begin_object().key("role").value("assistant").key("content");
+  if (choice.content.empty() && !choice.tool_calls.empty()) {
+    w.null();  // as OpenAI answers a message that only calls tools
+  } else {
+    w.value(choice.content);
+  }
+  write_openai_tool_calls(w, choice.tool_calls);
+  w.end_object();
+  w.key("logprobs").null().key("finish_reason").value(choice.finish_reason.empty() ? "stop" : choice.finish_reason);
+  w.end_object();
+}
+
 net::HttpResponse BufferedReply::response(const std::string& request_id) const {
   if (error_) return openai_error(*error_, request_id);
   std::string body;
-  body.reserve(320 + content_.size());
+  body.reserve(320 + first_.content.size());
   JsonWriter w(body);
   w.begin_object().key("id").value(completion_id(request_id)).key("object").value("chat.completion");
   w.key("created").value(unix_now()).key("model").value(meta_.agent);
-  w.key("choices").begin_array().begin_object().key("index").value(0);
-  w.key("message").begin_object().key("role").value("assistant").key("content");
-  if (content_.empty() && !tool_calls_.empty()) {
-    w.null();  // as OpenAI answers a message that only calls tools
-  } else {
-    w.value(content_);
-  }
-  write_openai_tool_calls(w, tool_calls_);
-  w.end_object();
-  w.key("logprobs").null().key("finish_reason").value(finish_reason_.empty() ? "stop" : finish_reason_);
-  w.end_object().end_array();
+  w.key("choices").begin_array();
+  write_choice_object(w, 0, first_);
+  for (std::size_t i = 0; i < others_.size(); ++i) write_choice_object(w, static_cast<int>(i + 1), others_[i]);
+  w.end_array();
   w.key("usage");
   write_usage(w, usage_);
   w.end_object();
@@ -146,12 +163,12 @@ void SseReply::write_chunk_head(JsonWriter& w) const {
 
 // One chat.completion.chunk event; `write_delta_members` fills the delta object.
 template <class Delta>
-std::string SseReply::chunk_event(Delta write_delta_members, std::string_view finish_reason) const {
+std::string SseReply::chunk_event(Delta write_delta_members, std::string_view finish_reason, int index) const {
   std::string event = "data: ";
   event.reserve(256);
   JsonWriter w(event);
   write_chunk_head(w);
-  w.key("choices").begin_array().begin_object().key("index").value(0).key("delta").begin_object();
+  w.key("choices").begin_array().begin_object().key("index").value(index).key("delta").begin_object();
   write_delta_members(w);
   w.end_object().key("logprobs").null().key("finish_reason");
   if (finish_reason.empty()) {
@@ -183,17 +200,17 @@ net::Headers SseReply::stream_headers() const {
   return headers;
 }
 
-std::string SseReply::role_event() const {
-  return chunk_event([](JsonWriter& w) { w.key("role").value("assistant").key("content").value(""); }, {});
+std::string SseReply::role_event(int index) const {
+  return chunk_event([](JsonWriter& w) { w.key("role").value("assistant").key("content").value(""); }, {}, index);
 }
 
-std::string SseReply::content_event(std::string_view text) const {
-  return chunk_event([text](JsonWriter& w) { w.key("content").value(text); }, {});
+std::string SseReply::content_event(std::string_view text, int index) const {
+  return chunk_event([text](JsonWriter& w) { w.key("content").value(text); }, {}, index);
 }
 
 // {"tool_calls":[{"index","id","type","function":{"name","arguments"}}]}: id, type and
 // name in a call's first delta only, as OpenAI streams them.
-std::string SseReply::tool_call_event(const ToolCallDelta& delta) const {
+std::string SseReply::tool_call_event(const ToolCallDelta& delta, int index) const {
   return chunk_event(
       [&delta](JsonWriter& w) {
         w.key("tool_calls").begin_array().begin_object().key("index").value(delta.index);
@@ -203,11 +220,11 @@ std::string SseReply::tool_call_event(const ToolCallDelta& delta) const {
         w.key("arguments").value(delta.arguments).end_object();
         w.end_object().end_array();
       },
-      {});
+      {}, index);
 }
 
-std::string SseReply::finish_event(std::string_view reason) const {
-  return chunk_event([](JsonWriter&) {}, reason.empty() ? "stop" : reason);
+std::string SseReply::finish_event(std::string_view reason, int index) const {
+  return chunk_event([](JsonWriter&) {}, reason.empty() ? "stop" : reason, index);
 }
 
 std::string SseReply::usage_event(const Usage& usage) const {
@@ -238,6 +255,27 @@ boost::asio::awaitable<bool> SseReply::write_delta(std::string_view text) {
 
 boost::asio::awaitable<bool> SseReply::write_tool_call(const ToolCallDelta& delta) {
   std::string event = tool_call_event(delta);
+  co_return co_await send_event(std::move(event));
+}
+
+// A further choice: its role chunk before its first piece, as OpenAI streams each choice.
+boost::asio::awaitable<bool> SseReply::write_choice(const ChoiceDelta& delta) {
+  static_assert(kMaxChoices <= 32, "other_roles_sent_ has a bit per choice");
+  if (delta.choice < 1 || delta.choice >= kMaxChoices) co_return open_;
+  std::string event;
+  auto bit = std::uint32_t{1} << delta.choice;
+  if (!(other_roles_sent_ & bit)) {
+    other_roles_sent_ |= bit;
+    event = role_event(delta.choice);
+  }
+  if (delta.tool_call) {
+    event += tool_call_event(*delta.tool_call, delta.choice);
+  } else if (!delta.text.empty()) {
+    event += content_event(delta.text, delta.choice);
+  } else if (!delta.finish_reason.empty()) {
+    event += finish_event(delta.finish_reason, delta.choice);
+  }
+  if (event.empty()) co_return open_;
   co_return co_await send_event(std::move(event));
 }
 

@@ -27,6 +27,7 @@ class BufferedReply final : public ReplyStream {
   boost::asio::awaitable<void> begin(const ReplyMeta& meta) override;
   boost::asio::awaitable<bool> write_delta(std::string_view text) override;
   boost::asio::awaitable<bool> write_tool_call(const ToolCallDelta& delta) override;
+  boost::asio::awaitable<bool> write_choice(const ChoiceDelta& delta) override;
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view finish_reason) override;
   boost::asio::awaitable<void> fail(const ReplyError& error) override;
 
@@ -34,11 +35,17 @@ class BufferedReply final : public ReplyStream {
   net::HttpResponse response(const std::string& request_id) const;
 
  private:
+  struct Choice {
+    std::string content;
+    std::vector<ToolCall> tool_calls;
+    std::string finish_reason;
+  };
+  static void write_choice_object(JsonWriter& w, int index, const Choice& choice);
+
   ReplyMeta meta_;
-  std::string content_;
-  std::vector<ToolCall> tool_calls_;
+  Choice first_;                // choice 0: the answer
+  std::vector<Choice> others_;  // choices 1..n-1 when the client asked for several
   Usage usage_;
-  std::string finish_reason_;
   std::optional<ReplyError> error_;
 };
 
@@ -52,6 +59,7 @@ class SseReply final : public ReplyStream {
   boost::asio::awaitable<void> begin(const ReplyMeta& meta) override;
   boost::asio::awaitable<bool> write_delta(std::string_view text) override;
   boost::asio::awaitable<bool> write_tool_call(const ToolCallDelta& delta) override;
+  boost::asio::awaitable<bool> write_choice(const ChoiceDelta& delta) override;
   boost::asio::awaitable<void> finish(const Usage& usage, std::string_view finish_reason) override;
   boost::asio::awaitable<void> fail(const ReplyError& error) override;
 
@@ -61,14 +69,14 @@ class SseReply final : public ReplyStream {
  private:
   boost::asio::awaitable<bool> send_event(std::string event);  // framed: "data: ...\n\n"
   net::Headers stream_headers() const;
-  std::string role_event() const;
-  std::string content_event(std::string_view text) const;
-  std::string tool_call_event(const ToolCallDelta& delta) const;
-  std::string finish_event(std::string_view reason) const;
+  std::string role_event(int index = 0) const;
+  std::string content_event(std::string_view text, int index = 0) const;
+  std::string tool_call_event(const ToolCallDelta& delta, int index = 0) const;
+  std::string finish_event(std::string_view reason, int index = 0) const;
   std::string usage_event(const Usage& usage) const;
   void write_chunk_head(JsonWriter& w) const;
   template <class Delta>
-  std::string chunk_event(Delta write_delta_members, std::string_view finish_reason) const;
+  std::string chunk_event(Delta write_delta_members, std::string_view finish_reason, int index) const;
 
   net::ResponseStream& out_;
   std::string request_id_;
@@ -76,6 +84,7 @@ class SseReply final : public ReplyStream {
   ReplyMeta meta_;
   bool open_ = true;  // the client is still there
   std::string role_pending_;  // the role chunk, sent with the first event after it
+  std::uint32_t other_roles_sent_ = 0;  // bit i: choice i's role chunk went out (i >= 1)
   std::int64_t created_ = unix_now();
   std::optional<ReplyError> early_error_;
 };

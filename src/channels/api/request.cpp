@@ -178,12 +178,11 @@ std::optional<std::string> read_option(std::string_view key, element value, Mode
   } else if (key == "seed" || key == "top_logprobs" || key == "n") {
     auto n = json_integer(value);
     if (!n) return "'" + std::string(key) + "' must be an integer";
-    if (key == "n" && *n != 1) {
-      return "'n' must be 1: the gateway relays one choice (token budgets and the audit count one answer)";
-    }
+    if (key == "n" && (*n < 1 || *n > kMaxChoices)) return "'n' must be from 1 to " + std::to_string(kMaxChoices);
     if (key == "top_logprobs" && (*n < 0 || *n > 20)) return "'top_logprobs' must be from 0 to 20";
     if (key == "seed") o.seed = *n;
     if (key == "top_logprobs") o.top_logprobs = *n;
+    if (key == "n") o.choices = *n;
   } else if (key == "frequency_penalty") {
     return in_range(o.frequency_penalty, -2, 2);
   } else if (key == "presence_penalty") {
