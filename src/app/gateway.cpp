@@ -21,6 +21,7 @@
 #include "hermes/app/extensions.hpp"
 #include "hermes/app/registries.hpp"
 #include "hermes/app/sd_notify.hpp"
+#include "hermes/cdp/relay.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/routing/intake.hpp"
 #include "hermes/channels/async.hpp"
@@ -123,6 +124,7 @@ struct Snapshot {
   std::map<std::string, std::shared_ptr<ModelBackend>> backends;
   std::shared_ptr<routing::Pipeline> pipeline;
   std::vector<std::shared_ptr<channels::Channel>> channels;
+  std::shared_ptr<cdp::Relay> relay;  // browsers: rebuilt with the snapshot; sessions keep theirs
   std::vector<net::ListenerSettings> listeners;
 };
 
@@ -142,6 +144,7 @@ struct Gateway::Impl final : AdminModel {
   observability::CounterFamily& reloads;
   net::HttpClient http{io, upstream_client_options(config->gateway, metrics)};
   std::shared_ptr<routing::PipelineShared> shared = make_pipeline_shared();
+  std::shared_ptr<cdp::RelayState> relay_state = std::make_shared<cdp::RelayState>();
   std::shared_ptr<Snapshot> snapshot;  // the live one; guarded by config_mutex
   std::unique_ptr<routing::IntakeStore> intake = std::make_unique<routing::IntakeStore>(
       config->gateway.data_dir / "intake.db", std::chrono::hours(24));
@@ -228,6 +231,7 @@ struct Gateway::Impl final : AdminModel {
   // Each channel's outbound work (auth.test, Socket Mode…); it ends by itself once the channel is replaced.
   void start_channels(const Snapshot& snap) {
     for (const auto& channel : snap.channels) asio::co_spawn(asio::make_strand(io), channel->run(), observability::ReportFailure(metrics, "channel_run"));
+    snap.relay->start();
   }
   asio::awaitable<void> watchdog(std::chrono::microseconds interval);
   // SIGHUP: the file and its secrets are read on `config_loader`, never on an io thread
@@ -300,6 +304,7 @@ nlohmann::json Gateway::Impl::status() const {
           {"listeners", listeners},
           {"audit", audit_status},
           {"channels", channel_health},
+          {"browsers", snapshot ? snapshot->relay->status() : nlohmann::json::array()},
           {"backends", backend_health},
           {"outbox", {{"pending", outbox.pending()}}}};
 }
@@ -355,6 +360,8 @@ std::shared_ptr<Snapshot> Gateway::Impl::build_snapshot(std::shared_ptr<const co
                                  metrics, *audit, intake.get(), &outbox, &http};
     snap->channels.push_back(extensions.channels.create(*spec, ctx));
   }
+  snap->relay = std::make_shared<cdp::Relay>(cfg, cdp::RelayDeps{io, http, metrics, *audit, relay_state});
+  for (const auto& l : cfg->listeners) snap->relay->mount(l.name, *routes[l.name]);
   for (const auto& l : cfg->listeners) {
     auto s = listener_settings(l);
     s.routes = routes[l.name];

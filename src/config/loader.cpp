@@ -341,6 +341,7 @@ std::shared_ptr<Config> parse_document(const YAML::Node& root, ParseContext& ctx
     cfg->audit.path = (cfg->gateway.data_dir / cfg->audit.path).lexically_normal();
   }
   parse_pipeline_sections(r, ctx, registries, *cfg);
+  parse_browsers(r, ctx, *cfg);
   r.finish();
   if (cfg->listeners.empty() && !listeners_reported && root.IsMap()) {
     // At `listeners: []`; at the key for an empty `listeners:` (a null value's mark is

@@ -8,5 +8,7 @@
 namespace hermes::config {
 
 void parse_pipeline_sections(MapReader& root, ParseContext& ctx, const Registries* registries, Config& cfg);
+// `browsers:` (src/config/browsers.cpp); after the listeners.
+void parse_browsers(MapReader& root, ParseContext& ctx, Config& cfg);
 
 }  // namespace hermes::config

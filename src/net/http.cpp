@@ -162,15 +162,32 @@ void HttpRoutes::add_websocket(std::string path, WebSocketRoute route, std::stri
   routes_.push_back(std::move(r));
 }
 
+void HttpRoutes::add_prefix(std::string method, std::string prefix, HttpHandler handler, std::string metric_name,
+                            std::shared_ptr<const WebSocketRoute> websocket) {
+  Route r{std::move(method), std::move(prefix), std::move(metric_name), std::move(handler), false, std::move(websocket)};
+  r.prefix = true;
+  routes_.push_back(std::move(r));
+}
+
 HttpRoutes::Match HttpRoutes::match(std::string_view method, std::string_view path) const {
   Match m;
-  for (const auto& r : routes_) {
-    if (r.path != path) continue;
+  auto consider = [&](const Route& r) {
     m.path_known = true;
     m.allowed += m.allowed.empty() ? r.method : ", " + r.method;
     if (r.method == method || (method == "HEAD" && r.method == "GET")) {
       m.route = &r;
     }
+  };
+  for (const auto& r : routes_) {
+    if (!r.prefix && r.path == path) consider(r);
+  }
+  if (m.path_known) return m;
+  std::size_t longest = 0;
+  for (const auto& r : routes_) {
+    if (r.prefix && path.starts_with(r.path) && r.path.size() > longest) longest = r.path.size();
+  }
+  for (const auto& r : routes_) {
+    if (r.prefix && r.path.size() == longest && path.starts_with(r.path)) consider(r);
   }
   return m;
 }

@@ -916,10 +916,11 @@ asio::awaitable<HttpResponse> HttpServer::Impl::handle(Stream& stream, beast::fl
   auto match = settings.routes ? settings.routes->match(out.method, out.path) : HttpRoutes::Match{};
   HttpResponse response;
   std::string route_label = "unmatched";
-  if (match.route && match.route->websocket) {
+  bool upgrade = match.route && match.route->websocket && beast::websocket::is_upgrade(head);
+  if (match.route && match.route->websocket && (upgrade || !match.route->handler)) {
     route_label = match.route->metric_name;
     std::optional<HttpResponse> refusal;
-    if (!beast::websocket::is_upgrade(head)) {
+    if (!upgrade) {
       refusal = HttpResponse::error(426, "upgrade_required", "this endpoint speaks WebSocket only");
       refusal->with_header("Upgrade", "websocket");
     } else if (match.route->websocket->admit) {

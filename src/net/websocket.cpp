@@ -1,4 +1,6 @@
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -38,21 +40,37 @@ std::string minimal_upgrade(const UpgradeRequest& head) {
 template <class Stream>
 class BeastWebSocket final : public WebSocket {
  public:
-  BeastWebSocket(Stream& stream, const WebSocketRoute& route)
+  BeastWebSocket(Stream& stream, std::size_t max_message, Duration idle_timeout)
       : ws_(stream), turn_(stream.get_executor(), asio::steady_timer::time_point::max()) {
     // Beast's own timeouts replace the TCP stream's: pings when idle, close when unanswered.
     beast::get_lowest_layer(stream).expires_never();
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = std::chrono::seconds(10);
-    timeouts.idle_timeout = route.idle_timeout;
+    timeouts.idle_timeout = idle_timeout;
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
+    ws_.read_message_max(max_message);
+  }
+
+  // Client side: the opening handshake with `host` as the Host header and no Origin.
+  asio::awaitable<std::string> handshake(std::string host, std::string target) {
     ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(beast::http::field::server, "hermes"); }));
-    ws_.read_message_max(route.max_message);
+        [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "hermes"); }));
+    websocket::response_type response;
+    auto [ec] = co_await ws_.async_handshake(response, host, target, kAsTuple);
+    if (ec) {
+      if (response.result_int() != 0 && response.result_int() != 101) {
+        co_return "the browser answered the WebSocket handshake with HTTP " + std::to_string(response.result_int());
+      }
+      co_return "WebSocket handshake failed: " + ec.message();
+    }
+    open_ = true;
+    co_return std::string();
   }
 
   asio::awaitable<bool> accept(UpgradeRequest& head, std::string early) {
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(beast::http::field::server, "hermes"); }));
     if (early.empty()) {
       auto [ec] = co_await ws_.async_accept(head, kAsTuple);
       open_ = !ec;
@@ -148,9 +166,12 @@ class BeastWebSocket final : public WebSocket {
 template <class Stream>
 asio::awaitable<void> serve_websocket(Stream& stream, UpgradeRequest head, std::shared_ptr<const WebSocketRoute> route,
                                       HttpRequest request, std::string early) {
-  auto socket = std::make_shared<BeastWebSocket<Stream>>(stream, *route);
+  auto socket = std::make_shared<BeastWebSocket<Stream>>(stream, route->max_message, route->idle_timeout);
   bool accepted = co_await socket->accept(head, std::move(early));
-  if (!accepted) co_return;
+  if (!accepted) {
+    if (route->abandoned) route->abandoned(request);
+    co_return;
+  }
   std::string path = request.path;
   try {
     co_await route->handler(std::move(request), socket);
@@ -158,6 +179,64 @@ asio::awaitable<void> serve_websocket(Stream& stream, UpgradeRequest head, std::
     spdlog::error("websocket handler for {} failed: {}", path, e.what());
   }
   socket->detach();
+}
+
+namespace {
+
+// A client connection: owns its TCP stream, and the WebSocket over it.
+class ClientWebSocket final : public WebSocket {
+ public:
+  ClientWebSocket(asio::any_io_executor executor, const WebSocketClientOptions& options)
+      : stream_(std::move(executor)), ws_(stream_, options.max_message, options.idle_timeout) {}
+  ~ClientWebSocket() override { ws_.detach(); }
+
+  beast::tcp_stream& stream() { return stream_; }
+  BeastWebSocket<beast::tcp_stream>& ws() { return ws_; }
+
+  asio::awaitable<std::optional<std::string>> read() override { return ws_.read(); }
+  asio::awaitable<bool> write(std::string text) override { return ws_.write(std::move(text)); }
+  asio::awaitable<void> close(std::uint16_t code, std::string reason) override {
+    return ws_.close(code, std::move(reason));
+  }
+  bool is_open() const override { return ws_.is_open(); }
+  const std::string& end_reason() const override { return ws_.end_reason(); }
+
+ private:
+  beast::tcp_stream stream_;
+  BeastWebSocket<beast::tcp_stream> ws_;
+};
+
+}  // namespace
+
+asio::awaitable<WebSocketConnectResult> connect_websocket(std::string host, std::uint16_t port, std::string target,
+                                                          WebSocketClientOptions options) {
+  WebSocketConnectResult result;
+  auto executor = co_await asio::this_coro::executor;
+  auto socket = std::make_shared<ClientWebSocket>(executor, options);
+  asio::ip::tcp::resolver resolver(executor);
+  std::string bare = host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+  std::string service = std::to_string(port);
+  auto [rec, endpoints] = co_await resolver.async_resolve(bare, service, kAsTuple);
+  if (rec) {
+    result.error = "cannot resolve " + host + ": " + rec.message();
+    co_return result;
+  }
+  socket->stream().expires_after(options.connect_timeout);
+  auto [cec, connected] = co_await socket->stream().async_connect(endpoints, kAsTuple);
+  if (cec) {
+    result.error = "cannot connect to " + host + ":" + service + ": " + cec.message();
+    co_return result;
+  }
+  // From here Beast's WebSocket timeouts apply (handshake 10 s, then idle pings).
+  socket->stream().expires_never();
+  std::string authority = options.host_header.empty() ? host + ":" + service : options.host_header;
+  std::string failure = co_await socket->ws().handshake(std::move(authority), std::move(target));
+  if (!failure.empty()) {
+    result.error = std::move(failure);
+    co_return result;
+  }
+  result.socket = std::move(socket);
+  co_return result;
 }
 
 template asio::awaitable<void> serve_websocket(beast::tcp_stream&, UpgradeRequest,

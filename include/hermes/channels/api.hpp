@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hermes/channels/channel.hpp"
+#include "hermes/config/keys.hpp"
 #include "hermes/core/secret.hpp"
 
 namespace YAML {
@@ -16,12 +17,7 @@ class Node;
 
 namespace hermes::channels::api {
 
-struct ApiKey {
-  std::string name;    // what audit rows and limits see; never the key
-  std::string sha256;  // lower-case hex of the key (from `key:` or given as `sha256:`)
-  std::vector<std::string> agents;  // scope; empty: every agent
-  config::SourceLocation where;
-};
+using ApiKey = config::AccessKey;
 
 struct ApiSpec final : config::ChannelSpec {
   std::vector<ApiKey> keys;  // none on a loopback listener: open to local clients

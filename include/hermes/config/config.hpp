@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "hermes/config/keys.hpp"
+
 #include "hermes/core/ip.hpp"
 #include "hermes/core/secret.hpp"
 #include "hermes/core/units.hpp"
@@ -161,6 +163,23 @@ struct OutboxConfig {
   Duration give_up_after{86'400'000};
 };
 
+// A Chromium instance reached through the CDP relay (`browsers:`, docs/cdp.md).
+struct BrowserConfig {
+  std::string name;       // served under /cdp/<name>/
+  std::string listener;
+  std::string endpoint;   // Chromium's --remote-debugging-port: "http://127.0.0.1:9222"
+  std::string endpoint_host;  // from `endpoint`: an IP literal or a name, never a wildcard
+  std::uint16_t endpoint_port = 0;
+  std::vector<AccessKey> keys;         // required
+  std::vector<std::string> allow_urls; // globs over the whole URL; empty: no navigation but about:blank
+  std::vector<std::string> deny_methods;   // "Domain.method" or "Domain.*", added to the built-in list
+  std::vector<std::string> allow_origins;  // browser pages allowed to open the WebSocket
+  std::uint32_t max_sessions = 4;          // relay WebSocket sessions open at once
+  Duration idle_timeout{300'000};          // no frame either way for this long ends a session
+  std::uint64_t max_frame = 32ull * 1024 * 1024;  // largest CDP message, either way
+  SourceLocation where;
+};
+
 struct Config {
   std::filesystem::path file;  // absolute path of the file it was loaded from
   std::string sha256;          // of the file's bytes, shown in /status
@@ -176,6 +195,7 @@ struct Config {
   std::vector<LimitConfig> limits;
   SessionsConfig sessions;
   OutboxConfig outbox;
+  std::vector<BrowserConfig> browsers;
 
   const ListenerConfig* find_listener(std::string_view name) const;
   const AgentConfig* find_agent(std::string_view name) const;

@@ -113,7 +113,9 @@ IpAddress recorded_client(const IpAddress& peer, const Headers& headers, const s
 using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest)>;
 struct WebSocketRoute;  // hermes/net/websocket.hpp
 
-// Exact-path routes with a method each. Built whole and swapped on reload.
+// Routes with a method each: exact paths, and prefixes ("/cdp/intranet/") for what lies
+// under them. An exact path wins; otherwise the longest prefix. Built whole and swapped on
+// reload.
 class HttpRoutes {
  public:
   struct Route {
@@ -122,7 +124,10 @@ class HttpRoutes {
     std::string metric_name;  // label for hermes_http_requests_total{route}
     HttpHandler handler;
     bool cancel_on_disconnect = false;  // long handlers: a client that leaves cancels the work
-    std::shared_ptr<const WebSocketRoute> websocket;  // set: GET upgrades to a WebSocket
+    // Set: a GET that asks to upgrade gets a WebSocket; other requests go to `handler`
+    // when there is one, else 426.
+    std::shared_ptr<const WebSocketRoute> websocket;
+    bool prefix = false;  // `path` ends with '/' and matches every path under it
   };
   struct Match {
     const Route* route = nullptr;
@@ -134,6 +139,10 @@ class HttpRoutes {
            bool cancel_on_disconnect = false);
   // GET `path` upgrades to a WebSocket served by `route`.
   void add_websocket(std::string path, WebSocketRoute route, std::string metric_name = {});
+  // `method` on any path under `prefix` (which ends with '/'); a GET route may also take
+  // upgrades (`websocket`). The handler reads HttpRequest::path to tell them apart.
+  void add_prefix(std::string method, std::string prefix, HttpHandler handler, std::string metric_name,
+                  std::shared_ptr<const WebSocketRoute> websocket = nullptr);
   Match match(std::string_view method, std::string_view path) const;
   bool empty() const { return routes_.empty(); }
 

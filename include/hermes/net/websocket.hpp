@@ -35,9 +35,29 @@ struct WebSocketRoute {
   Duration idle_timeout{300'000};       // pings at half of it; no answer by the end closes
   // Checks the upgrade request (Origin, limits); a response refuses it, nullopt accepts.
   std::function<std::optional<HttpResponse>(const HttpRequest&)> admit;
+  // Called when a request `admit` accepted never reaches the handler (the handshake
+  // failed): what admit reserved for it is given back here.
+  std::function<void(const HttpRequest&)> abandoned;
   // Runs for the life of the connection. It must be done with the socket when it
   // returns: the connection is closed and freed then.
   std::function<boost::asio::awaitable<void>(HttpRequest, std::shared_ptr<WebSocket>)> handler;
 };
+
+struct WebSocketClientOptions {
+  std::size_t max_message = 64 * 1024;  // larger messages from the peer close the connection (1009)
+  Duration connect_timeout{5'000};      // resolving, connecting and the opening handshake
+  Duration idle_timeout{300'000};       // pings at half of it; no answer by the end closes
+  std::string host_header;              // empty: host:port as connected
+};
+
+struct WebSocketConnectResult {
+  std::shared_ptr<WebSocket> socket;  // null on failure
+  std::string error;                  // why, for logs (never a secret: targets carry none)
+};
+
+// Opens ws://host:port<target> (plain TCP; `host` may be a bracketed IPv6 literal), on the
+// calling coroutine's executor. No Origin header is sent.
+boost::asio::awaitable<WebSocketConnectResult> connect_websocket(std::string host, std::uint16_t port,
+                                                                 std::string target, WebSocketClientOptions options);
 
 }  // namespace hermes::net

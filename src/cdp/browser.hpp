@@ -1,0 +1,146 @@
+#pragma once
+// Private to src/cdp: one configured browser as the relay serves it (BrowserRelay), the
+// state it keeps across reloads (BrowserShared), and one-shot browser-level connections
+// for the relay's own commands (Control).
+
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "hermes/cdp/relay.hpp"
+#include "hermes/core/throttle.hpp"
+#include "hermes/net/websocket.hpp"
+#include "hermes/observability/metrics.hpp"
+#include "src/cdp/policy.hpp"
+
+namespace hermes::cdp {
+
+using Clock = std::chrono::steady_clock;
+
+// Per browser (by name and endpoint), for the life of the process.
+struct BrowserShared {
+  struct Ticket {
+    std::string key;   // the key name it stands for
+    std::string path;  // the one WebSocket path it opens
+    Clock::time_point expires;
+  };
+  std::mutex mutex;
+  std::map<std::string, std::string> contexts;  // key name -> its browser context id
+  std::map<std::string, Ticket> tickets;        // single use, short-lived
+  std::atomic<int> sessions{0};
+  std::atomic<bool> healthy{false};
+  std::string health_detail = "not probed yet";  // under mutex
+};
+
+// The outcome of a relay command: its result, or why there is none.
+struct CallResult {
+  std::optional<nlohmann::json> result;
+  std::string error;
+};
+
+class BrowserRelay;
+
+// A browser-level connection for a few sequential commands of the relay's own (context
+// creation, target lookups for the json/* endpoints), closed after use.
+class Control {
+ public:
+  explicit Control(std::shared_ptr<net::WebSocket> socket) : socket_(std::move(socket)) {}
+  boost::asio::awaitable<CallResult> call(std::string method, nlohmann::json params);
+  boost::asio::awaitable<void> close();
+
+ private:
+  std::shared_ptr<net::WebSocket> socket_;
+  std::int64_t next_id_ = kRelayIdBase;
+};
+
+struct ControlOpen {
+  std::unique_ptr<Control> control;
+  std::string path;  // the browser-level WebSocket path it connected to
+  std::string error;
+};
+
+struct RelayMetrics {
+  observability::GaugeFamily& sessions;
+  observability::CounterFamily& sessions_total;
+  observability::CounterFamily& commands;
+  observability::CounterFamily& refused;
+  observability::CounterFamily& bytes;
+  observability::GaugeFamily& up;
+  explicit RelayMetrics(observability::MetricsRegistry& m);
+};
+
+class BrowserRelay : public std::enable_shared_from_this<BrowserRelay> {
+ public:
+  BrowserRelay(config::BrowserConfig config, std::shared_ptr<BrowserShared> shared, RelayDeps deps);
+
+  const config::BrowserConfig& config() const { return config_; }
+  BrowserShared& shared() { return *shared_; }
+  const MethodPolicy& methods() const { return methods_; }
+  RelayMetrics& metrics() { return metrics_; }
+  std::string prefix() const { return "/cdp/" + config_.name + "/"; }
+  net::WebSocketClientOptions upstream_options() const;
+
+  void mount(net::HttpRoutes& routes);
+  boost::asio::awaitable<void> probe_loop(std::weak_ptr<BrowserRelay> self);
+
+  // The path of the browser-level DevTools WebSocket ("/devtools/browser/<id>"), from
+  // the browser's /json/version; empty and `error` set when it cannot be read.
+  boost::asio::awaitable<std::string> browser_socket_path(std::string& error);
+  boost::asio::awaitable<ControlOpen> open_control();
+  // The browser context `key` works in, created on first use and re-created when the
+  // browser no longer has it (a restart). Empty and `error` set on failure.
+  boost::asio::awaitable<std::string> context_for(Control& control, std::string key, std::string& error);
+
+  std::string issue_ticket(const std::string& key, const std::string& path);
+  std::optional<std::string> peek_ticket(const std::string& ticket, const std::string& path);
+  std::optional<std::string> redeem_ticket(const std::string& ticket, const std::string& path);
+
+  void count_refusal(std::string_view reason);
+  // A refusal anyone can repeat (bad key, foreign Origin, max_sessions): audited throttled.
+  void audit_refusal(const net::HttpRequest& request, const std::string& status, const std::string& message);
+  void audit_navigation(const std::string& key, const std::string& client, const std::string& url, bool allowed,
+                        const std::string& via, const std::string& reason, const std::string& target);
+  void audit_session(AuditEvent event);
+
+  boost::asio::awaitable<net::HttpResponse> handle_http(net::HttpRequest request);
+  std::optional<net::HttpResponse> admit_websocket(const net::HttpRequest& request);
+  void release_session();
+  boost::asio::awaitable<void> serve_websocket(net::HttpRequest request, std::shared_ptr<net::WebSocket> client);
+
+ private:
+  boost::asio::awaitable<net::HttpResponse> json_version(net::HttpRequest request, std::string key);
+  boost::asio::awaitable<net::HttpResponse> json_list(net::HttpRequest request, std::string key);
+  boost::asio::awaitable<net::HttpResponse> json_new(net::HttpRequest request, std::string key);
+  boost::asio::awaitable<net::HttpResponse> json_target_action(net::HttpRequest request, std::string key,
+                                                               std::string action, std::string target);
+  boost::asio::awaitable<net::HttpResponse> json_protocol();
+  std::optional<net::HttpResponse> admit(const net::HttpRequest& request, std::string& key, bool websocket);
+  std::optional<std::string> session_key(const net::HttpRequest& request);
+  nlohmann::json target_entry(const net::HttpRequest& request, const std::string& key, const nlohmann::json& info);
+  std::string socket_url(const net::HttpRequest& request, const std::string& path, const std::string& ticket) const;
+
+  config::BrowserConfig config_;
+  std::shared_ptr<BrowserShared> shared_;
+  RelayDeps deps_;
+  MethodPolicy methods_;
+  RelayMetrics metrics_;
+  EventThrottle refusal_throttle_;
+};
+
+// Runs one relay WebSocket session to its end (src/cdp/session.cpp). `page_target`: the
+// page a /devtools/page/<id> connection drives; empty for a browser-level connection.
+boost::asio::awaitable<void> run_session(std::shared_ptr<BrowserRelay> browser, net::HttpRequest request,
+                                         std::shared_ptr<net::WebSocket> client, std::string key,
+                                         std::string context, std::string upstream_path, std::string page_target);
+
+// `name`'s value in a query string, percent-decoded; nullopt when absent.
+std::optional<std::string> query_value(std::string_view query, std::string_view name);
+
+}  // namespace hermes::cdp
