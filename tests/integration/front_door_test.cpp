@@ -62,6 +62,7 @@ class RawUpstream {
         if (n <= 0) break;
         got.append(buf, static_cast<std::size_t>(n));
       }
+      ++served_;  // called: counted before answering, since the gateway may hang up mid-answer
       std::this_thread::sleep_for(delay_);
       std::size_t sent = 0;
       while (sent < response_.size()) {
@@ -69,7 +70,6 @@ class RawUpstream {
         if (n <= 0) break;
         sent += static_cast<std::size_t>(n);
       }
-      ++served_;
       ::shutdown(c, SHUT_WR);
       std::this_thread::sleep_for(50ms);
       ::close(c);

@@ -127,6 +127,25 @@ TEST(Routes, MatchesMethodAndPathAnd405sOtherMethods) {
   EXPECT_FALSE(routes.match("GET", "/b").path_known);
 }
 
+TEST(HttpRoutes, PrefixRoutesMatchWhatLiesUnderThemAndExactPathsWin) {
+  HttpRoutes routes;
+  HttpHandler ok = [](HttpRequest) -> boost::asio::awaitable<HttpResponse> { co_return HttpResponse::text(200, "ok"); };
+  routes.add_prefix("GET", "/cdp/a/", ok, "/cdp/a/");
+  routes.add_prefix("PUT", "/cdp/a/", ok, "/cdp/a/");
+  routes.add_prefix("GET", "/cdp/a/json/", ok, "/cdp/a/json/");
+  routes.add("GET", "/cdp/a/exact", ok);
+  EXPECT_EQ(routes.match("GET", "/cdp/a/devtools/page/1").route->path, "/cdp/a/");
+  EXPECT_EQ(routes.match("PUT", "/cdp/a/json/new").path_known, true);
+  EXPECT_EQ(routes.match("GET", "/cdp/a/json/version").route->path, "/cdp/a/json/");  // the longest prefix
+  EXPECT_FALSE(routes.match("GET", "/cdp/a/exact").route->prefix);
+  EXPECT_EQ(routes.match("GET", "/cdp/a").route, nullptr);  // the prefix itself ends with '/'
+  EXPECT_FALSE(routes.match("GET", "/cdp/b/x").path_known);
+  auto m = routes.match("DELETE", "/cdp/a/x");
+  EXPECT_EQ(m.route, nullptr);
+  EXPECT_TRUE(m.path_known);
+  EXPECT_EQ(m.allowed, "GET, PUT");
+}
+
 HttpRequest request_from(const char* peer, Headers headers = {}) {
   HttpRequest r;
   r.peer = ip(peer);
