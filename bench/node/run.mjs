@@ -7,7 +7,7 @@
 // Figures are reported as differences and ratios within the run. Prints Markdown and writes
 // bench/results/<date>-s<scenarios>.md (a smoke run: <date>-smoke.md, not committed).
 //
-//   node bench/node/run.mjs --hermesd PATH --upstream PATH --ttft PATH [--scenarios 1,2,3,4,5,6,7,8]
+//   node bench/node/run.mjs --hermesd PATH --upstream PATH --ttft PATH [--scenarios 1,2,3,4,5,6,7,8,9]
 //     [--seconds 10] [--rounds 3] [--smoke]
 //
 // --rounds: scenarios 1 and 2, the headline ratios, run every contender once per round,
@@ -37,7 +37,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else args[key] = process.argv[++i];
 }
 const SMOKE = args.smoke === true;
-const SCENARIOS = new Set(String(args.scenarios ?? '1,2,3,4,5,6,7,8').split(',').map(Number));
+const SCENARIOS = new Set(String(args.scenarios ?? '1,2,3,4,5,6,7,8,9').split(',').map(Number));
 const SECONDS = Number(args.seconds ?? (SMOKE ? 1 : 10));
 const ROUNDS = Math.max(1, Number(args.rounds ?? (SMOKE ? 1 : 3)));
 // What a smoke run shrinks besides the duration: what would otherwise take long.
@@ -547,6 +547,16 @@ if (SCENARIOS.has(5)) {
   say(table.replace(/^## Web chat/, '## 5. Web chat'));
   say();
   if (typeof out === 'string' && /NaN/.test(out)) problems.push('scenario 5: no figures');
+}
+
+if (SCENARIOS.has(9)) {
+  // cdp.mjs starts Chromium and its own hermesd; it alternates direct and relayed runs.
+  const out = await measure('scenario 9', () => run('node', [path.join(here, 'cdp.mjs'), '--hermesd', args.hermesd,
+    '--seconds', String(Math.max(2, SECONDS))]));
+  const table = typeof out === 'string' ? out.trim() : '## CDP relay\n\nn/a';
+  say(table.replace(/^## CDP relay/, '## 9. CDP relay'));
+  say();
+  if (typeof out !== 'string' || /NaN/.test(out)) problems.push('scenario 9: no figures');
 }
 
 if (problems.length) {

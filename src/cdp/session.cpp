@@ -206,7 +206,10 @@ asio::awaitable<bool> Session::on_client_message(std::string text) {
   if (!session_id.empty() && !sessions_.count(session_id)) {
     co_return co_await refuse(id, session_id, method, "unknown session", "session");
   }
-  json params = command.contains("params") && command["params"].is_object() ? command["params"] : json::object();
+  if (command.contains("params") && !command["params"].is_object()) {
+    co_return co_await refuse(id, session_id, method, "params must be an object", "malformed");
+  }
+  json params = command.contains("params") ? command["params"] : json::object();
   bool rewritten = false;
 
   if (method == "Browser.setDownloadBehavior") {
@@ -262,11 +265,10 @@ asio::awaitable<bool> Session::on_client_message(std::string text) {
 
   count(commands_, method);
   browser_->metrics().commands.with({browser_->config().name}).inc();
-  if (rewritten) {
-    command["params"] = std::move(params);
-    co_return co_await to_browser(command.dump());
-  }
-  co_return co_await to_browser(std::move(text));
+  // What was checked is what is sent: the command as parsed, written again, so no
+  // difference between two JSON readers (duplicate keys, escapes) can slip past the policy.
+  if (rewritten) command["params"] = std::move(params);
+  co_return co_await to_browser(command.dump());
 }
 
 asio::awaitable<bool> Session::on_request_paused(json message) {
