@@ -3,6 +3,7 @@
 // state it keeps across reloads (BrowserShared), and one-shot browser-level connections
 // for the relay's own commands (Control).
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <atomic>
@@ -60,6 +61,13 @@ class Control {
   std::int64_t next_id_ = kRelayIdBase;
 };
 
+// A value or why there is none. `error` is for logs: it may name the browser's address,
+// so clients get a generic message.
+struct TextResult {
+  std::string value;
+  std::string error;
+};
+
 struct ControlOpen {
   std::unique_ptr<Control> control;
   std::string path;  // the browser-level WebSocket path it connected to
@@ -89,20 +97,33 @@ class BrowserRelay : public std::enable_shared_from_this<BrowserRelay> {
 
   void mount(net::HttpRoutes& routes);
   boost::asio::awaitable<void> probe_loop(std::weak_ptr<BrowserRelay> self);
+  // The navigation guard (src/cdp/guard.cpp): the relay's own browser-level session that
+  // auto-attaches to every page, holds it until its Fetch interception is on, and fails
+  // each document request outside allow_urls, whoever or whatever started it. Runs until
+  // stop_guard(); reconnects after a drop.
+  boost::asio::awaitable<void> guard_loop(std::weak_ptr<BrowserRelay> self);
+  void start_guard(boost::asio::any_io_executor strand);
+  void stop_guard();
+  bool guard_ready() const { return guard_ready_.load(); }
 
   // The path of the browser-level DevTools WebSocket ("/devtools/browser/<id>"), from
-  // the browser's /json/version; empty and `error` set when it cannot be read.
-  boost::asio::awaitable<std::string> browser_socket_path(std::string& error);
+  // the browser's /json/version; `value` empty and `error` set when it cannot be read.
+  boost::asio::awaitable<TextResult> browser_socket_path();
   boost::asio::awaitable<ControlOpen> open_control();
-  // The browser context `key` works in, created on first use and re-created when the
-  // browser no longer has it (a restart). Empty and `error` set on failure.
-  boost::asio::awaitable<std::string> context_for(Control& control, std::string key, std::string& error);
+  // The browser context `key` works in, created on first use (downloads denied) and
+  // re-created when the browser no longer has it (a restart).
+  boost::asio::awaitable<TextResult> context_for(Control* control, std::string key);
 
   std::string issue_ticket(const std::string& key, const std::string& path);
   std::optional<std::string> peek_ticket(const std::string& ticket, const std::string& path);
   std::optional<std::string> redeem_ticket(const std::string& ticket, const std::string& path);
 
   void count_refusal(std::string_view reason);
+  // Metric updates, outside coroutine bodies (GCC 12: no braced lists there).
+  void count_bytes(std::string_view direction, std::size_t n) { metrics_.bytes.with({config_.name, direction}).inc(n); }
+  void count_command() { metrics_.commands.with({config_.name}).inc(); }
+  void count_session() { metrics_.sessions_total.with({config_.name}).inc(); }
+  void set_up(bool up) { metrics_.up.with({config_.name}).set(up ? 1 : 0); }
   // A refusal anyone can repeat (bad key, foreign Origin, max_sessions): audited throttled.
   void audit_refusal(const net::HttpRequest& request, const std::string& status, const std::string& message);
   void audit_navigation(const std::string& key, const std::string& client, const std::string& url, bool allowed,
@@ -126,8 +147,18 @@ class BrowserRelay : public std::enable_shared_from_this<BrowserRelay> {
   nlohmann::json target_entry(const net::HttpRequest& request, const std::string& key, const nlohmann::json& info);
   std::string socket_url(const net::HttpRequest& request, const std::string& path, const std::string& ticket) const;
 
+  boost::asio::awaitable<void> guard_session();
+  net::HttpResponse unavailable(const std::string& detail) const;
+  std::string key_of_context(const std::string& context);
+
   config::BrowserConfig config_;
   std::shared_ptr<BrowserShared> shared_;
+  std::atomic<bool> guard_ready_{false};
+  std::atomic<bool> guard_stopping_{false};
+  std::mutex guard_mutex_;
+  std::shared_ptr<net::WebSocket> guard_socket_;  // under guard_mutex_
+  boost::asio::any_io_executor guard_executor_;   // a strand: the guard's socket lives there
+  KeyedEventThrottle navigation_throttle_{1024, 100, 10};  // cdp.navigation rows, per key
   RelayDeps deps_;
   MethodPolicy methods_;
   RelayMetrics metrics_;

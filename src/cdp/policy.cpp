@@ -1,12 +1,14 @@
 #include "src/cdp/policy.hpp"
 
+#include <boost/url/parse.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 
 namespace hermes::cdp {
 
-bool glob_match(std::string_view glob, std::string_view text) {
+bool glob_match(std::string_view glob, std::string_view text, std::string_view star_stops) {
   // Iterative wildcard matching with one backtrack point: linear in practice, never
   // exponential, whatever the pattern.
   std::size_t g = 0, t = 0, star = std::string_view::npos, resume = 0;
@@ -17,11 +19,11 @@ bool glob_match(std::string_view glob, std::string_view text) {
     } else if (g < glob.size() && glob[g] == text[t]) {
       ++g;
       ++t;
-    } else if (star != std::string_view::npos) {
+    } else if (star != std::string_view::npos && star_stops.find(text[resume]) == std::string_view::npos) {
       g = star + 1;
       t = ++resume;
     } else {
-      return false;
+      return false;  // no star to stretch, or it would have to cover a stop character
     }
   }
   while (g < glob.size() && glob[g] == '*') ++g;
@@ -40,6 +42,29 @@ std::string lower_scheme(std::string_view url) {
 
 }  // namespace
 
+namespace {
+
+// "scheme://authority" and what follows it (path, query, fragment).
+std::pair<std::string_view, std::string_view> split_origin(std::string_view url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {std::string_view(), url};
+  auto end = url.find_first_of("/?#", scheme_end + 3);
+  if (end == std::string_view::npos) end = url.size();
+  return {url.substr(0, end), url.substr(end)};
+}
+
+// A glob over a whole URL, its `*`s kept inside the part they stand in: in
+// "https://*.corp.example/*" the first `*` cannot reach past the host (into userinfo, a
+// path or a query), so it cannot match "https://evil.example/.corp.example/".
+bool url_glob_match(std::string_view glob, std::string_view url) {
+  auto [glob_origin, glob_rest] = split_origin(glob);
+  if (glob_origin.empty()) return glob_match(glob, url);
+  auto [url_origin, url_rest] = split_origin(url);
+  return glob_match(glob_origin, url_origin, "/\\@?#%") && glob_match(glob_rest, url_rest);
+}
+
+}  // namespace
+
 std::string url_refusal(std::string_view url, const std::vector<std::string>& allow_urls) {
   if (url == "about:blank") return {};
   // What a browser would strip before parsing: leading spaces and control characters.
@@ -51,8 +76,13 @@ std::string url_refusal(std::string_view url, const std::vector<std::string>& al
   if (scheme != "http" && scheme != "https") {
     return scheme.empty() ? "the URL has no scheme" : "'" + scheme + ":' URLs are never opened through the relay";
   }
+  // Browsers read a backslash as a slash, and a URL that does not parse may be read some
+  // other way: neither is matched against the globs.
+  if (url.find('\\') != std::string_view::npos) return "the URL contains a backslash";
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) return "the URL does not parse";
   for (const auto& glob : allow_urls) {
-    if (glob_match(glob, url)) return {};
+    if (url_glob_match(glob, url)) return {};
   }
   return "the URL is not in the browser's allow_urls";
 }
@@ -78,9 +108,14 @@ MethodPolicy::MethodPolicy(const std::vector<std::string>& extra) {
       "Target.autoAttachRelated",    "Browser.close",             "Browser.crash",
       "Browser.crashGpuProcess",     "Browser.grantPermissions",  "Browser.resetPermissions",
       "Browser.setPermission",       "Page.setDownloadBehavior",  "Page.crash",
+      // Reaches past the key's context: the command line names the debugging port, a
+      // resource load ignores CORS, windows and DevTools are the browser's.
+      "Browser.getBrowserCommandLine", "Browser.executeBrowserCommand", "Browser.setWindowBounds",
+      "Browser.setDockTile",         "Network.loadNetworkResource", "Target.openDevTools",
   };
+  // Whole domains: storage of every origin, browser-wide tracing (every context's pages).
   static constexpr std::array kDomains = {"DOMStorage", "IndexedDB", "CacheStorage", "Fetch", "Tethering",
-                                          "SystemInfo", "Extensions", "FileSystem"};
+                                          "SystemInfo", "Extensions", "FileSystem", "Storage", "Tracing"};
   methods_.insert(kMethods.begin(), kMethods.end());
   domains_.insert(kDomains.begin(), kDomains.end());
   for (const auto& entry : extra) {
@@ -96,6 +131,40 @@ bool MethodPolicy::denied(std::string_view method) const {
   if (methods_.count(method)) return true;
   auto dot = method.find('.');
   return dot == std::string_view::npos || domains_.count(method.substr(0, dot));
+}
+
+bool json_depth_within(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) return false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+std::string_view peek_session_id(std::string_view message) {
+  // Chromium writes "sessionId" last: `...,"sessionId":"<id>"}`.
+  constexpr std::string_view kKey = R"("sessionId":")";
+  auto tail = message.substr(message.size() > 160 ? message.size() - 160 : 0);
+  auto at = tail.rfind(kKey);
+  if (at == std::string_view::npos || !message.ends_with("\"}")) return {};
+  auto start = at + kKey.size();
+  auto end = tail.find('"', start);
+  if (end == std::string_view::npos || end + 2 != tail.size()) return {};
+  return tail.substr(start, end - start);
 }
 
 MessageHead peek_message(std::string_view message) {

@@ -15,12 +15,14 @@ namespace hermes::cdp {
 // Ids from here up are the relay's own commands; a client's id must stay below.
 inline constexpr std::int64_t kRelayIdBase = std::int64_t{1} << 30;
 
-// `*` matches any run of characters (none included); everything else matches itself.
-bool glob_match(std::string_view glob, std::string_view text);
+// `*` matches any run of characters (none included) but those in `star_stops`;
+// everything else matches itself.
+bool glob_match(std::string_view glob, std::string_view text, std::string_view star_stops = {});
 
 // Why `url` may not be opened (a navigation, a new target); empty when it may.
 // about:blank always may; file:, chrome:, devtools:, javascript:, data: (and other
-// schemes but http, https) never; http(s) URLs only when an allow_urls glob matches.
+// schemes but http, https) never; http(s) URLs only when they parse, have no backslash,
+// and an allow_urls glob matches (a `*` before the path stays within the authority).
 std::string url_refusal(std::string_view url, const std::vector<std::string>& allow_urls);
 
 // The URL as audited: without its query and fragment (they may carry secrets).
@@ -46,5 +48,12 @@ struct MessageHead {
   std::string_view method;
 };
 MessageHead peek_message(std::string_view message);
+
+// The "sessionId" a browser message ends with, or empty: found without parsing.
+std::string_view peek_session_id(std::string_view message);
+
+// False when `text` nests objects and arrays deeper than `max_depth`: checked before a
+// parse, as copying or writing a deep document recurses once per level.
+bool json_depth_within(std::string_view text, int max_depth);
 
 }  // namespace hermes::cdp

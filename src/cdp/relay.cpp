@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -21,6 +22,7 @@ namespace {
 
 constexpr auto kTicketLifetime = std::chrono::seconds(60);
 constexpr std::size_t kMaxTickets = 4096;
+constexpr std::size_t kMaxTicketsPerKey = 512;
 constexpr Duration kControlTimeout{10'000};
 constexpr auto kProbeInterval = std::chrono::seconds(10);
 
@@ -58,6 +60,32 @@ std::string percent_decode(std::string_view in) {
 
 net::HttpResponse cdp_error(int status, std::string_view code, std::string_view message) {
   return net::HttpResponse::error(status, code, message);
+}
+
+json download_denial(const std::string& context) {
+  json p = json::object();
+  p["behavior"] = "deny";
+  p["browserContextId"] = context;
+  return p;
+}
+
+json context_params(const std::string& context) {
+  json p = json::object();
+  p["browserContextId"] = context;
+  return p;
+}
+
+json target_params(const std::string& target) {
+  json p = json::object();
+  p["targetId"] = target;
+  return p;
+}
+
+json new_target_params(const std::string& url, const std::string& context) {
+  json p = json::object();
+  p["url"] = url;
+  p["browserContextId"] = context;
+  return p;
 }
 
 // What /json/version says about the browser, without its address.
@@ -107,6 +135,14 @@ std::optional<std::string> query_value(std::string_view query, std::string_view 
   return std::nullopt;
 }
 
+std::string control_command(std::int64_t id, const std::string& method, json params) {
+  json command = json::object();
+  command["id"] = id;
+  command["method"] = method;
+  command["params"] = std::move(params);
+  return command.dump();
+}
+
 // --- RelayState ---
 
 struct RelayState::Impl {
@@ -143,8 +179,8 @@ RelayMetrics::RelayMetrics(observability::MetricsRegistry& m)
 asio::awaitable<CallResult> Control::call(std::string method, json params) {
   CallResult out;
   std::int64_t id = next_id_++;
-  json command = {{"id", id}, {"method", method}, {"params", std::move(params)}};
-  bool sent = co_await socket_->write(command.dump());
+  std::string text = control_command(id, method, std::move(params));
+  bool sent = co_await socket_->write(std::move(text));
   if (!sent) {
     out.error = "the browser connection closed";
     co_return out;
@@ -160,15 +196,20 @@ asio::awaitable<CallResult> Control::call(std::string method, json params) {
     auto reply = json::parse(*message, nullptr, false);
     if (!reply.is_object() || reply.value("id", std::int64_t{-1}) != id) continue;
     if (reply.contains("error")) {
-      out.error = reply["error"].value("message", std::string("error"));
+      out.error = reply["error"].is_object() ? reply["error"].value("message", std::string("error")) : "error";
+    } else if (reply.contains("result") && reply["result"].is_object()) {
+      out.result = std::move(reply["result"]);
     } else {
-      out.result = reply.value("result", json::object());
+      out.result = json::object();
     }
     co_return out;
   }
 }
 
-asio::awaitable<void> Control::close() { co_await socket_->close(1000, "done"); }
+asio::awaitable<void> Control::close() {
+  std::string why = "done";
+  co_await socket_->close(1000, why);
+}
 
 // --- BrowserRelay ---
 
@@ -187,7 +228,8 @@ net::WebSocketClientOptions BrowserRelay::upstream_options() const {
   return o;
 }
 
-asio::awaitable<std::string> BrowserRelay::browser_socket_path(std::string& error) {
+asio::awaitable<TextResult> BrowserRelay::browser_socket_path() {
+  TextResult out;
   net::ClientRequest request;
   request.url = config_.endpoint;
   if (request.url.ends_with('/')) request.url.pop_back();
@@ -197,9 +239,9 @@ asio::awaitable<std::string> BrowserRelay::browser_socket_path(std::string& erro
   request.body_limit = 64 * 1024;
   auto result = co_await deps_.http.fetch(std::move(request));
   if (!result.ok() || result.status != 200) {
-    error = result.ok() ? "the browser answered /json/version with HTTP " + std::to_string(result.status)
-                        : "the browser does not answer: " + std::string(net::client_error_name(result.error));
-    co_return std::string();
+    out.error = result.ok() ? "the browser answered /json/version with HTTP " + std::to_string(result.status)
+                            : "the browser does not answer: " + std::string(net::client_error_name(result.error));
+    co_return out;
   }
   auto version = json::parse(result.body, nullptr, false);
   std::string url = version.is_object() ? version.value("webSocketDebuggerUrl", std::string()) : std::string();
@@ -208,18 +250,22 @@ asio::awaitable<std::string> BrowserRelay::browser_socket_path(std::string& erro
   auto scheme_end = url.find("://");
   auto path_start = scheme_end == std::string::npos ? std::string::npos : url.find('/', scheme_end + 3);
   if (path_start == std::string::npos || !url.substr(path_start).starts_with("/devtools/browser/")) {
-    error = "the browser's /json/version has no browser webSocketDebuggerUrl";
-    co_return std::string();
+    out.error = "the browser's /json/version has no browser webSocketDebuggerUrl";
+    co_return out;
   }
-  co_return url.substr(path_start);
+  out.value = url.substr(path_start);
+  co_return out;
 }
 
 asio::awaitable<ControlOpen> BrowserRelay::open_control() {
   ControlOpen out;
-  std::string path = co_await browser_socket_path(out.error);
+  auto found = co_await browser_socket_path();
+  std::string path = found.value;
+  out.error = found.error;
   if (path.empty()) co_return out;
   auto options = upstream_options();
   options.idle_timeout = kControlTimeout;
+  options.keep_alive_pings = false;  // silence for kControlTimeout ends a call the browser never answers
   auto connected = co_await net::connect_websocket(config_.endpoint_host, config_.endpoint_port, path, options);
   if (!connected.socket) {
     out.error = connected.error;
@@ -230,32 +276,51 @@ asio::awaitable<ControlOpen> BrowserRelay::open_control() {
   co_return out;
 }
 
-asio::awaitable<std::string> BrowserRelay::context_for(Control& control, std::string key, std::string& error) {
+asio::awaitable<TextResult> BrowserRelay::context_for(Control* control, std::string key) {
+  TextResult out;
   std::string cached;
   {
     std::lock_guard lock(shared_->mutex);
     if (auto it = shared_->contexts.find(key); it != shared_->contexts.end()) cached = it->second;
   }
   if (!cached.empty()) {
-    auto existing = co_await control.call("Target.getBrowserContexts", json::object());
-    if (existing.result) {
-      for (const auto& id : existing.result->value("browserContextIds", json::array())) {
-        if (id.is_string() && id.get<std::string>() == cached) co_return cached;
+    auto existing = co_await control->call("Target.getBrowserContexts", json::object());
+    if (!existing.result) {
+      out.error = "cannot list the browser's contexts: " + existing.error;  // not a reason for a new one
+      co_return out;
+    }
+    for (const auto& id : existing.result->value("browserContextIds", json::array())) {
+      if (id.is_string() && id.get<std::string>() == cached) {
+        out.value = cached;
+        co_return out;
       }
     }
   }
   // Each key works in a browser context of its own: its pages, cookies and storage are
   // nobody else's, and target visibility is a comparison of context ids.
-  auto created = co_await control.call("Target.createBrowserContext", json::object());
+  auto created = co_await control->call("Target.createBrowserContext", json::object());
   if (!created.result || !(*created.result)["browserContextId"].is_string()) {
-    error = "cannot create a browser context: " + (created.error.empty() ? "no id in the answer" : created.error);
-    co_return std::string();
+    out.error = "cannot create a browser context: " + (created.error.empty() ? "no id in the answer" : created.error);
+    co_return out;
   }
   std::string id = (*created.result)["browserContextId"].get<std::string>();
-  std::lock_guard lock(shared_->mutex);
-  auto& slot = shared_->contexts[key];
-  if (slot.empty() || slot == cached) slot = id;  // a concurrent session's context wins when it got there first
-  co_return slot;
+  // Downloads stay denied in it, whichever client comes (Puppeteer and page sessions never ask).
+  auto denied = co_await control->call("Browser.setDownloadBehavior", download_denial(id));
+  if (!denied.result) spdlog::warn("cdp {}: cannot deny downloads in a new context: {}", config_.name, denied.error);
+  std::string winner;
+  {
+    std::lock_guard lock(shared_->mutex);
+    auto& slot = shared_->contexts[key];
+    if (slot.empty() || slot == cached) slot = id;
+    winner = slot;
+  }
+  if (winner != id) {
+    // A concurrent first use of the same key got there first: this one goes.
+    auto disposed = co_await control->call("Target.disposeBrowserContext", context_params(id));
+    (void)disposed;
+  }
+  out.value = winner;
+  co_return out;
 }
 
 std::string BrowserRelay::issue_ticket(const std::string& key, const std::string& path) {
@@ -263,7 +328,23 @@ std::string BrowserRelay::issue_ticket(const std::string& key, const std::string
   auto now = Clock::now();
   std::lock_guard lock(shared_->mutex);
   std::erase_if(shared_->tickets, [now](const auto& t) { return t.second.expires <= now; });
-  while (shared_->tickets.size() >= kMaxTickets) shared_->tickets.erase(shared_->tickets.begin());
+  // Bounded per key, then in all: a key that asks for many tickets pushes out its own
+  // oldest, never another key's.
+  auto oldest_of = [&](auto keep) {
+    auto oldest = shared_->tickets.end();
+    std::size_t count = 0;
+    for (auto it = shared_->tickets.begin(); it != shared_->tickets.end(); ++it) {
+      if (!keep(it->second)) continue;
+      ++count;
+      if (oldest == shared_->tickets.end() || it->second.expires < oldest->second.expires) oldest = it;
+    }
+    return std::make_pair(oldest, count);
+  };
+  auto [own_oldest, own_count] = oldest_of([&](const BrowserShared::Ticket& t) { return t.key == key; });
+  if (own_count >= kMaxTicketsPerKey) shared_->tickets.erase(own_oldest);
+  if (shared_->tickets.size() >= kMaxTickets) {
+    shared_->tickets.erase(oldest_of([](const BrowserShared::Ticket&) { return true; }).first);
+  }
   shared_->tickets[ticket] = BrowserShared::Ticket{key, path, now + kTicketLifetime};
   return ticket;
 }
@@ -309,6 +390,11 @@ void BrowserRelay::audit_navigation(const std::string& key, const std::string& c
                                     bool allowed, const std::string& via, const std::string& reason,
                                     const std::string& target) {
   if (!allowed) count_refusal("url");
+  // A page can navigate in a loop: rows per key are throttled (100 at once, then 10 a
+  // second), the rest counted in the next row.
+  std::uint64_t suppressed = 0;
+  bool overflow = false;
+  if (!navigation_throttle_.allow(key, suppressed, overflow)) return;
   AuditEvent ev;
   ev.kind = "cdp.navigation";
   ev.channel = "cdp:" + config_.name;
@@ -319,6 +405,7 @@ void BrowserRelay::audit_navigation(const std::string& key, const std::string& c
   if (url.find_first_of("?#") != std::string::npos) ev.detail["query_dropped"] = true;
   if (!target.empty()) ev.detail["target"] = target;
   if (!reason.empty()) ev.detail["reason"] = reason;
+  if (suppressed) ev.detail["suppressed_since_last"] = suppressed;
   deps_.audit.record(std::move(ev));
 }
 
@@ -419,48 +506,58 @@ asio::awaitable<net::HttpResponse> BrowserRelay::json_protocol() {
   co_return net::HttpResponse::json_text(200, std::move(result.body));
 }
 
+// The detail of a failure goes to the log (it may name the browser's address); the
+// client gets a 502 that names none.
+net::HttpResponse BrowserRelay::unavailable(const std::string& detail) const {
+  spdlog::warn("cdp {}: {}", config_.name, detail);
+  return cdp_error(502, "browser_unavailable", "the browser is unavailable (details in the gateway's log)");
+}
+
 asio::awaitable<net::HttpResponse> BrowserRelay::json_list(net::HttpRequest request, std::string key) {
   auto opened = co_await open_control();
-  if (!opened.control) co_return cdp_error(502, "browser_unavailable", opened.error);
-  std::string error;
-  std::string context = co_await context_for(*opened.control, key, error);
+  if (!opened.control) co_return unavailable(opened.error);
+  auto context = co_await context_for(opened.control.get(), key);
   json list = json::array();
-  if (!context.empty()) {
+  if (!context.value.empty()) {
     auto targets = co_await opened.control->call("Target.getTargets", json::object());
     for (const auto& info : targets.result ? targets.result->value("targetInfos", json::array()) : json::array()) {
-      if (info.value("type", std::string()) == "page" && info.value("browserContextId", std::string()) == context) {
+      if (info.value("type", std::string()) == "page" && info.value("browserContextId", std::string()) == context.value) {
         list.push_back(target_entry(request, key, info));
       }
     }
   }
   co_await opened.control->close();
-  if (context.empty()) co_return cdp_error(502, "browser_unavailable", error);
+  if (context.value.empty()) co_return unavailable(context.error);
   co_return net::HttpResponse::json(200, list);
 }
 
 asio::awaitable<net::HttpResponse> BrowserRelay::json_new(net::HttpRequest request, std::string key) {
+  if (request.query.find("token=") != std::string::npos && new_page_url(request.query).find("token=") != std::string::npos) {
+    // A key in the middle of the URL would go to the browser and the site: refused.
+    co_return cdp_error(400, "bad_request", "put token= last (json/new?<url>&token=<key>) or use the Authorization header");
+  }
   std::string url = new_page_url(request.query);
   if (auto refusal = url_refusal(url, config_.allow_urls); !refusal.empty()) {
     audit_navigation(key, request.client.to_string(), url, false, "json/new", refusal, "");
     co_return cdp_error(403, "url_not_allowed", "refused by gateway policy: " + refusal);
   }
+  if (!guard_ready()) co_return cdp_error(503, "guard_not_ready", "the relay's navigation guard is not attached yet");
   auto opened = co_await open_control();
-  if (!opened.control) co_return cdp_error(502, "browser_unavailable", opened.error);
-  std::string error;
-  std::string context = co_await context_for(*opened.control, key, error);
+  if (!opened.control) co_return unavailable(opened.error);
+  auto context = co_await context_for(opened.control.get(), key);
+  std::string error = context.error;
   std::optional<json> info;
-  if (!context.empty()) {
-    json params = {{"url", url}, {"browserContextId", context}};
-    auto created = co_await opened.control->call("Target.createTarget", std::move(params));
+  if (!context.value.empty()) {
+    auto created = co_await opened.control->call("Target.createTarget", new_target_params(url, context.value));
     error = created.error;
     if (created.result && (*created.result)["targetId"].is_string()) {
-      json lookup = {{"targetId", (*created.result)["targetId"]}};
-      auto described = co_await opened.control->call("Target.getTargetInfo", std::move(lookup));
+      std::string target = (*created.result)["targetId"].get<std::string>();
+      auto described = co_await opened.control->call("Target.getTargetInfo", target_params(target));
       if (described.result) info = described.result->value("targetInfo", json::object());
     }
   }
   co_await opened.control->close();
-  if (!info) co_return cdp_error(502, "browser_unavailable", "cannot open a page: " + error);
+  if (!info) co_return unavailable("cannot open a page: " + error);
   audit_navigation(key, request.client.to_string(), url, true, "json/new", "", info->value("targetId", ""));
   co_return net::HttpResponse::json(200, target_entry(request, key, *info));
 }
@@ -468,22 +565,20 @@ asio::awaitable<net::HttpResponse> BrowserRelay::json_new(net::HttpRequest reque
 asio::awaitable<net::HttpResponse> BrowserRelay::json_target_action(net::HttpRequest request, std::string key,
                                                                     std::string action, std::string target) {
   auto opened = co_await open_control();
-  if (!opened.control) co_return cdp_error(502, "browser_unavailable", opened.error);
-  std::string error;
-  std::string context = co_await context_for(*opened.control, key, error);
-  json lookup = {{"targetId", target}};
-  auto described = co_await opened.control->call("Target.getTargetInfo", std::move(lookup));
-  bool visible = !context.empty() && described.result &&
-                 (*described.result)["targetInfo"].value("browserContextId", std::string()) == context;
+  if (!opened.control) co_return unavailable(opened.error);
+  auto context = co_await context_for(opened.control.get(), key);
+  auto described = co_await opened.control->call("Target.getTargetInfo", target_params(target));
+  bool visible = !context.value.empty() && described.result && (*described.result)["targetInfo"].is_object() &&
+                 (*described.result)["targetInfo"].value("browserContextId", std::string()) == context.value;
   std::string method = action == "activate" ? "Target.activateTarget" : "Target.closeTarget";
   bool done = false;
   if (visible) {
-    json params = {{"targetId", target}};
-    auto acted = co_await opened.control->call(method, std::move(params));
+    auto acted = co_await opened.control->call(method, target_params(target));
     done = acted.result.has_value();
   }
   co_await opened.control->close();
   (void)request;
+  if (context.value.empty()) co_return unavailable(context.error);
   if (!visible) co_return no_such_target(target);
   if (!done) co_return cdp_error(502, "browser_error", "the browser refused " + method);
   co_return net::HttpResponse::text(200, action == "activate" ? "Target activated" : "Target is closing");
@@ -536,12 +631,13 @@ asio::awaitable<void> BrowserRelay::serve_websocket(net::HttpRequest request, st
   std::string context;
   std::string upstream_path;
   if (opened.control) {
-    context = co_await context_for(*opened.control, *key, error);
+    auto found = co_await context_for(opened.control.get(), *key);
+    context = found.value;
+    error = found.error;
     upstream_path = opened.path;
     if (!context.empty() && !page_target.empty()) {
-      json lookup = {{"targetId", page_target}};
-      auto described = co_await opened.control->call("Target.getTargetInfo", std::move(lookup));
-      bool visible = described.result &&
+      auto described = co_await opened.control->call("Target.getTargetInfo", target_params(page_target));
+      bool visible = described.result && (*described.result)["targetInfo"].is_object() &&
                      (*described.result)["targetInfo"].value("browserContextId", std::string()) == context;
       if (!visible) {
         context.clear();
@@ -554,7 +650,7 @@ asio::awaitable<void> BrowserRelay::serve_websocket(net::HttpRequest request, st
   }
   if (context.empty()) {
     spdlog::warn("cdp {}: session for key {} not started: {}", config_.name, *key, error);
-    std::string why = error.substr(0, 120);  // a close reason is at most 123 bytes
+    std::string why = error == "no such target" ? error : std::string("the browser is unavailable");
     co_await client->close(1011, why);
     co_return;
   }
@@ -591,6 +687,11 @@ std::optional<net::HttpResponse> BrowserRelay::admit_websocket(const net::HttpRe
   }
   std::string key;
   if (auto refusal = admit(request, key, true)) return refusal;
+  if (!guard_ready()) {
+    count_refusal("guard_not_ready");
+    return cdp_error(503, "guard_not_ready", "the relay's navigation guard is not attached to the browser yet")
+        .with_header("Retry-After", "1");
+  }
   // A place is taken here, before the handshake's answer, so a client that opens several
   // sockets at once cannot get past max_sessions; release_session() gives it back.
   int open = shared_->sessions.load();
@@ -632,15 +733,16 @@ asio::awaitable<void> BrowserRelay::probe_loop(std::weak_ptr<BrowserRelay> weak)
   for (;;) {
     auto self = weak.lock();
     if (!self) co_return;
-    std::string error;
-    std::string path = co_await self->browser_socket_path(error);
-    bool healthy = !path.empty();
+    auto found = co_await self->browser_socket_path();
+    std::string error = found.error;
+    bool healthy = !found.value.empty() && self->guard_ready();
+    if (!found.value.empty() && !healthy) error = "answering, but the navigation guard is not attached";
     bool was = self->shared_->healthy.exchange(healthy);
     {
       std::lock_guard lock(self->shared_->mutex);
       self->shared_->health_detail = healthy ? "answering" : error;
     }
-    self->metrics_.up.with({self->config_.name}).set(healthy ? 1 : 0);
+    self->set_up(healthy);
     if (was != healthy) {
       if (healthy) {
         spdlog::info("cdp {}: the browser answers at {}", self->config_.name, self->config_.endpoint);
@@ -652,6 +754,12 @@ asio::awaitable<void> BrowserRelay::probe_loop(std::weak_ptr<BrowserRelay> weak)
     timer.expires_after(kProbeInterval);
     co_await timer.async_wait(asio::use_awaitable);
   }
+}
+
+void BrowserRelay::start_guard(asio::any_io_executor strand) {
+  guard_executor_ = strand;
+  std::weak_ptr<BrowserRelay> weak = shared_from_this();
+  asio::co_spawn(strand, guard_loop(weak), observability::ReportFailure(deps_.metrics, "cdp.guard"));
 }
 
 // --- Relay ---
@@ -667,7 +775,9 @@ Relay::Relay(std::shared_ptr<const config::Config> config, RelayDeps deps) : imp
   }
 }
 
-Relay::~Relay() = default;
+Relay::~Relay() {
+  for (auto& b : impl_->browsers) b->stop_guard();
+}
 
 void Relay::mount(const std::string& listener, net::HttpRoutes& routes) {
   for (auto& b : impl_->browsers) {
@@ -679,6 +789,7 @@ void Relay::start() {
   for (auto& b : impl_->browsers) {
     std::weak_ptr<BrowserRelay> weak = b;
     asio::co_spawn(impl_->deps.io, b->probe_loop(weak), observability::ReportFailure(impl_->deps.metrics, "cdp.probe"));
+    b->start_guard(asio::make_strand(impl_->deps.io));
   }
 }
 

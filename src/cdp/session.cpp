@@ -26,12 +26,78 @@ namespace {
 constexpr auto kCallTimeout = std::chrono::seconds(10);
 constexpr std::size_t kMaxCountedMethods = 256;
 
-// The Fetch interception that keeps page-initiated navigations inside allow_urls:
-// every Document request pauses until the relay continues or fails it.
-json document_interception() {
-  json pattern = {{"urlPattern", "*"}, {"resourceType", "Document"}, {"requestStage", "Request"}};
-  return {{"patterns", json::array({pattern})}};
+// JSON built outside coroutine bodies (GCC 12: no braced lists in them).
+std::string command_text(std::int64_t id, const std::string& method, json params, const std::string& session_id) {
+  json command = json::object();
+  command["id"] = id;
+  command["method"] = method;
+  command["params"] = std::move(params);
+  if (!session_id.empty()) command["sessionId"] = session_id;
+  return command.dump();
 }
+
+std::string error_text(const json& id, const std::string& session_id, const std::string& message) {
+  json error = json::object();
+  error["code"] = -32000;
+  error["message"] = message;
+  json reply = json::object();
+  reply["id"] = id;
+  reply["error"] = std::move(error);
+  if (!session_id.empty()) reply["sessionId"] = session_id;
+  return reply.dump();
+}
+
+std::string result_text(const json& id, const std::string& session_id, json result) {
+  json reply = json::object();
+  reply["id"] = id;
+  reply["result"] = std::move(result);
+  if (!session_id.empty()) reply["sessionId"] = session_id;
+  return reply.dump();
+}
+
+json one_field(const char* name, json value) {
+  json object = json::object();
+  object[name] = std::move(value);
+  return object;
+}
+
+json context_list(const std::string& context) {
+  json ids = json::array();
+  ids.push_back(context);
+  return one_field("browserContextIds", std::move(ids));
+}
+
+json deny_downloads(const std::string& context) {
+  json p = json::object();
+  p["behavior"] = "deny";
+  p["browserContextId"] = context;
+  return p;
+}
+
+// Target.getTargets' answer with only the key's targets.
+std::string filtered_targets(json reply, const json& client_id, const std::string& context) {
+  json kept = json::array();
+  if (reply.is_object() && reply.contains("result") && reply["result"].is_object() &&
+      reply["result"].contains("targetInfos") && reply["result"]["targetInfos"].is_array()) {
+    for (auto& info : reply["result"]["targetInfos"]) {
+      auto it = info.is_object() ? info.find("browserContextId") : info.end();
+      if (it != info.end() && it->is_string() && it->get<std::string>() == context) kept.push_back(std::move(info));
+    }
+    reply["result"]["targetInfos"] = std::move(kept);
+  }
+  reply["id"] = client_id;
+  return reply.dump();
+}
+
+// Files from the local disk dropped into a page.
+bool drags_files(const json& params) {
+  auto data = params.find("data");
+  if (data == params.end() || !data->is_object()) return false;
+  auto files = data->find("files");
+  return files != data->end() && files->is_array() && !files->empty();
+}
+
+constexpr int kMaxCommandDepth = 64;
 
 std::string json_string(const json& object, const char* name) {
   auto it = object.find(name);
@@ -69,7 +135,6 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> on_client_message(std::string text);
   asio::awaitable<bool> on_browser_message(std::string text);
   asio::awaitable<bool> on_browser_event(std::string text, json message, std::string method);
-  asio::awaitable<bool> on_request_paused(json message);
   asio::awaitable<CallResult> call(std::string method, json params, std::string session_id);
   asio::awaitable<bool> send_upstream(std::string method, json params, std::string session_id);
   asio::awaitable<bool> to_client(std::string text);
@@ -101,7 +166,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::map<std::string, std::string> sessions_;  // flattened sessions shown to the client -> target id
   std::set<std::string> visible_targets_;
-  std::set<std::int64_t> filtered_replies_;      // ids of the client's Target.getTargets
+  std::map<std::int64_t, json> filtered_replies_;  // the relay's id -> the client's, for Target.getTargets
   std::map<std::int64_t, std::shared_ptr<Pending>> pending_;
   std::int64_t next_id_ = kRelayIdBase;
 
@@ -114,20 +179,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
 asio::awaitable<bool> Session::to_client(std::string text) {
   bytes_to_client_ += text.size();
-  browser_->metrics().bytes.with({browser_->config().name, "to_client"}).inc(text.size());
+  browser_->count_bytes("to_client", text.size());
   co_return co_await client_->write(std::move(text));
 }
 
 asio::awaitable<bool> Session::to_browser(std::string text) {
   bytes_to_browser_ += text.size();
-  browser_->metrics().bytes.with({browser_->config().name, "to_browser"}).inc(text.size());
+  browser_->count_bytes("to_browser", text.size());
   co_return co_await upstream_->write(std::move(text));
 }
 
 asio::awaitable<bool> Session::send_upstream(std::string method, json params, std::string session_id) {
-  json command = {{"id", next_id_++}, {"method", std::move(method)}, {"params", std::move(params)}};
-  if (!session_id.empty()) command["sessionId"] = std::move(session_id);
-  co_return co_await upstream_->write(command.dump());
+  std::string text = command_text(next_id_++, method, std::move(params), session_id);
+  co_return co_await upstream_->write(std::move(text));
 }
 
 asio::awaitable<CallResult> Session::call(std::string method, json params, std::string session_id) {
@@ -136,12 +200,11 @@ asio::awaitable<CallResult> Session::call(std::string method, json params, std::
   auto pending = std::make_shared<Pending>(executor_);
   pending->timer.expires_after(kCallTimeout);
   pending_[id] = pending;
-  json command = {{"id", id}, {"method", std::move(method)}, {"params", std::move(params)}};
-  if (!session_id.empty()) command["sessionId"] = std::move(session_id);
-  bool sent = co_await upstream_->write(command.dump());
+  std::string text = command_text(id, method, std::move(params), session_id);
+  bool sent = co_await upstream_->write(std::move(text));
   if (sent && !reader_finished_) co_await pending->timer.async_wait(kAsTuple);
   pending_.erase(id);
-  if (!pending->reply) {
+  if (!pending->reply || !pending->reply->is_object()) {
     out.error = "the browser did not answer";
   } else if (pending->reply->contains("error")) {
     out.error = (*pending->reply)["error"].value("message", std::string("error"));
@@ -156,16 +219,13 @@ asio::awaitable<bool> Session::refuse(json id, std::string session_id, std::stri
   count(refused_, method.empty() ? std::string("(malformed)") : method);
   browser_->count_refusal(metric_reason);
   std::string subject = method.empty() ? std::string("the message") : method;
-  json reply = {{"id", std::move(id)},
-                {"error", {{"code", -32000}, {"message", subject + " refused by gateway policy: " + reason}}}};
-  if (!session_id.empty()) reply["sessionId"] = std::move(session_id);
-  co_return co_await to_client(reply.dump());
+  std::string text = error_text(id, session_id, subject + " refused by gateway policy: " + reason);
+  co_return co_await to_client(std::move(text));
 }
 
 asio::awaitable<bool> Session::answer(json id, std::string session_id, json result) {
-  json reply = {{"id", std::move(id)}, {"result", std::move(result)}};
-  if (!session_id.empty()) reply["sessionId"] = std::move(session_id);
-  co_return co_await to_client(reply.dump());
+  std::string text = result_text(id, session_id, std::move(result));
+  co_return co_await to_client(std::move(text));
 }
 
 void Session::count(std::map<std::string, std::uint64_t>& counts, const std::string& method) {
@@ -182,8 +242,7 @@ bool Session::info_visible(const json& info) const {
 asio::awaitable<bool> Session::target_visible(std::string target) {
   if (target == page_target_ || visible_targets_.count(target)) co_return true;
   if (!page_target_.empty()) co_return false;  // a page session reaches its page and what it attached
-  json params = {{"targetId", target}};
-  auto info = co_await call("Target.getTargetInfo", std::move(params), "");
+  auto info = co_await call("Target.getTargetInfo", one_field("targetId", target), "");
   bool visible = info.result && info_visible((*info.result)["targetInfo"]);
   if (visible) visible_targets_.insert(target);
   co_return visible;
@@ -192,6 +251,9 @@ asio::awaitable<bool> Session::target_visible(std::string target) {
 // One client command: checked, then forwarded (as sent, or rewritten), answered by the
 // relay, or refused. False when either side is gone.
 asio::awaitable<bool> Session::on_client_message(std::string text) {
+  if (!json_depth_within(text, kMaxCommandDepth)) {
+    co_return co_await refuse(nullptr, "", "", "JSON nested deeper than 64 levels", "malformed");
+  }
   auto command = json::parse(text, nullptr, false);
   if (!command.is_object() || !command.contains("id") || !command["id"].is_number_integer()) {
     co_return co_await refuse(nullptr, "", "", "a command is a JSON object with an integer id", "malformed");
@@ -214,17 +276,13 @@ asio::awaitable<bool> Session::on_client_message(std::string text) {
 
   if (method == "Browser.setDownloadBehavior") {
     // What Playwright sends on connect: answered, while downloads stay denied upstream.
-    if (page_target_.empty()) {
-      json deny = {{"behavior", "deny"}, {"browserContextId", context_}};
-      co_await send_upstream("Browser.setDownloadBehavior", std::move(deny), "");
-    }
+    if (page_target_.empty()) co_await send_upstream("Browser.setDownloadBehavior", deny_downloads(context_), "");
     count(commands_, method);
     co_return co_await answer(id, session_id, json::object());
   }
   if (method == "Target.getBrowserContexts") {
     count(commands_, method);
-    json result = {{"browserContextIds", json::array({context_})}};
-    co_return co_await answer(id, session_id, std::move(result));
+    co_return co_await answer(id, session_id, context_list(context_));
   }
   if (browser_->methods().denied(method)) {
     co_return co_await refuse(id, session_id, method, "the method is on the deny list", "method");
@@ -233,8 +291,11 @@ asio::awaitable<bool> Session::on_client_message(std::string text) {
       !(params.contains("flatten") && params["flatten"] == true)) {
     co_return co_await refuse(id, session_id, method, "only flattened sessions (flatten: true) are relayed", "method");
   }
+  if (method == "Input.dispatchDragEvent" && drags_files(params)) {
+    co_return co_await refuse(id, session_id, method, "files from the local disk", "method");
+  }
   if (method == "Target.attachToTarget" || method == "Target.activateTarget" || method == "Target.closeTarget" ||
-      method == "Target.getTargetInfo" || method == "Target.detachFromTarget") {
+      method == "Target.getTargetInfo" || method == "Target.detachFromTarget" || method == "Browser.getWindowForTarget") {
     std::string target = json_string(params, "targetId");
     if (!target.empty()) {
       bool visible = co_await target_visible(target);
@@ -261,47 +322,32 @@ asio::awaitable<bool> Session::on_client_message(std::string text) {
       browser_->audit_navigation(key_, client_ip_, url, true, method, "", "");
     }
   }
-  if (method == "Target.getTargets") filtered_replies_.insert(id.get<std::int64_t>());
+  if (method == "Target.getTargets") {
+    // Sent under an id of the relay's own, so its answer is filtered whatever ids the
+    // client reuses; the client's id goes back on the filtered answer.
+    std::int64_t own = next_id_++;
+    filtered_replies_[own] = id;
+    command["id"] = own;
+  }
 
   count(commands_, method);
-  browser_->metrics().commands.with({browser_->config().name}).inc();
+  browser_->count_command();
   // What was checked is what is sent: the command as parsed, written again, so no
   // difference between two JSON readers (duplicate keys, escapes) can slip past the policy.
   if (rewritten) command["params"] = std::move(params);
   co_return co_await to_browser(command.dump());
 }
 
-asio::awaitable<bool> Session::on_request_paused(json message) {
-  std::string session_id = json_string(message, "sessionId");
-  json params = message.contains("params") ? message["params"] : json::object();
-  std::string request_id = json_string(params, "requestId");
-  std::string url = params.contains("request") ? json_string(params["request"], "url") : std::string();
-  std::string target = session_id.empty() ? page_target_ : sessions_[session_id];
-  bool top_level = !target.empty() && json_string(params, "frameId") == target;
-  auto refusal = url_refusal(url, browser_->config().allow_urls);
-  if (refusal.empty()) {
-    if (top_level) browser_->audit_navigation(key_, client_ip_, url, true, "page", "", target);
-    json go = {{"requestId", request_id}};
-    co_return co_await send_upstream("Fetch.continueRequest", std::move(go), session_id);
-  }
-  ++navigations_refused_;
-  browser_->audit_navigation(key_, client_ip_, url, false, top_level ? "page" : "frame", refusal, target);
-  json stop = {{"requestId", request_id}, {"errorReason", "BlockedByClient"}};
-  co_return co_await send_upstream("Fetch.failRequest", std::move(stop), session_id);
-}
-
 // Target events show only the key's own targets; the sessions the client sees are recorded
 // so its commands to them pass.
 asio::awaitable<bool> Session::on_browser_event(std::string text, json message, std::string method) {
-  if (method == "Fetch.requestPaused") co_return co_await on_request_paused(std::move(message));
-  if (method.starts_with("Fetch.")) co_return true;  // the relay's own domain
+  if (method.starts_with("Fetch.")) co_return true;  // the navigation guard's domain, never a client's
   json params = message.contains("params") ? message["params"] : json::object();
   std::string parent = json_string(message, "sessionId");
   if (method == "Target.attachedToTarget") {
     std::string session_id = json_string(params, "sessionId");
     json info = params.contains("targetInfo") ? params["targetInfo"] : json::object();
     std::string target = json_string(info, "targetId");
-    std::string type = json_string(info, "type");
     bool within = info_visible(info) ||
                   (json_string(info, "browserContextId").empty() && (!parent.empty() || !page_target_.empty()));
     if (!within) {
@@ -309,15 +355,10 @@ asio::awaitable<bool> Session::on_browser_event(std::string text, json message, 
       if (params.value("waitingForDebugger", false)) {
         co_await send_upstream("Runtime.runIfWaitingForDebugger", json::object(), session_id);
       }
-      json detach = {{"sessionId", session_id}};
-      co_return co_await send_upstream("Target.detachFromTarget", std::move(detach), parent);
+      co_return co_await send_upstream("Target.detachFromTarget", one_field("sessionId", session_id), parent);
     }
     sessions_[session_id] = target;
     visible_targets_.insert(target);
-    if (type == "page" || type == "iframe") {
-      // Before the client hears of the session: its first command comes after this one.
-      co_await send_upstream("Fetch.enable", document_interception(), session_id);
-    }
     co_return co_await to_client(std::move(text));
   }
   if (method == "Target.detachedFromTarget") {
@@ -346,39 +387,38 @@ asio::awaitable<bool> Session::on_browser_message(std::string text) {
   std::optional<json> parsed;
   if (head.kind == MessageHead::Kind::unknown) {
     parsed = json::parse(text, nullptr, false);
-    if (parsed->is_object() && (*parsed)["id"].is_number_integer()) {
+    if (!parsed->is_object()) co_return true;  // not CDP: dropped
+    if ((*parsed)["id"].is_number_integer()) {
       head.kind = MessageHead::Kind::response;
       head.id = (*parsed)["id"].get<std::int64_t>();
-    } else if (parsed->is_object() && (*parsed)["method"].is_string()) {
+    } else if ((*parsed)["method"].is_string()) {
       head.kind = MessageHead::Kind::event;
     }
   }
-  if (head.kind == MessageHead::Kind::response) {
-    if (head.id >= kRelayIdBase) {
-      if (auto it = pending_.find(head.id); it != pending_.end()) {
-        it->second->reply = parsed ? std::move(*parsed) : json::parse(text, nullptr, false);
-        it->second->timer.cancel();
-      }
-      co_return true;  // the relay's own: never the client's
+  if (head.kind == MessageHead::Kind::response && head.id >= kRelayIdBase) {
+    // The relay's own: never passed on as it came.
+    json reply = parsed ? std::move(*parsed) : json::parse(text, nullptr, false);
+    if (auto filtered = filtered_replies_.find(head.id); filtered != filtered_replies_.end()) {
+      json client_id = std::move(filtered->second);
+      filtered_replies_.erase(filtered);
+      std::string answer_text = filtered_targets(std::move(reply), client_id, context_);
+      co_return co_await to_client(std::move(answer_text));
     }
-    if (filtered_replies_.erase(head.id)) {
-      json reply = parsed ? std::move(*parsed) : json::parse(text, nullptr, false);
-      if (reply.is_object() && reply.contains("result") && reply["result"].contains("targetInfos")) {
-        json kept = json::array();
-        for (auto& info : reply["result"]["targetInfos"]) {
-          if (info_visible(info)) kept.push_back(std::move(info));
-        }
-        reply["result"]["targetInfos"] = std::move(kept);
-        co_return co_await to_client(reply.dump());
-      }
+    if (auto it = pending_.find(head.id); it != pending_.end()) {
+      it->second->reply = std::move(reply);
+      it->second->timer.cancel();
     }
-    co_return co_await to_client(std::move(text));
+    co_return true;
   }
   if (head.kind == MessageHead::Kind::event) {
+    // Events of sessions the client was never shown (another key's page the relay is
+    // leaving) stay here.
+    std::string session_id = parsed ? json_string(*parsed, "sessionId") : std::string(peek_session_id(text));
+    if (!session_id.empty() && !sessions_.count(session_id)) co_return true;
     std::string method = parsed ? json_string(*parsed, "method") : std::string(head.method);
     if (method.starts_with("Target.") || method.starts_with("Fetch.")) {
       json message = parsed ? std::move(*parsed) : json::parse(text, nullptr, false);
-      if (!message.is_object()) co_return co_await to_client(std::move(text));
+      if (!message.is_object()) co_return true;  // what the policy cannot read is not passed on
       co_return co_await on_browser_event(std::move(text), std::move(message), std::move(method));
     }
   }
@@ -467,15 +507,19 @@ asio::awaitable<void> Session::run(std::string upstream_path) {
     co_return;
   }
   upstream_ = std::move(connected.socket);
-  browser_->metrics().sessions_total.with({config.name}).inc();
-  if (!page_target_.empty()) {
-    co_await send_upstream("Fetch.enable", document_interception(), "");  // before any client command
-  }
+  browser_->count_session();
   asio::co_spawn(executor_, browser_to_client(),
                  [self](std::exception_ptr) { session_finished(self, self->reader_finished_, self->reader_done_); });
   asio::co_spawn(executor_, watch_idle(),
                  [self](std::exception_ptr) { session_finished(self, self->idle_finished_, self->reader_done_); });
-  co_await client_to_browser();
+  try {
+    co_await client_to_browser();
+  } catch (const std::exception& e) {
+    // Whatever went wrong, the shutdown below still runs: the other loops use the client
+    // socket, which must outlive them.
+    spdlog::error("cdp {}: session for key {} failed: {}", config.name, key_, e.what());
+    end_reason_ = "internal_error";
+  }
   stopping_ = true;
   idle_timer_.cancel();
   std::string why = "session ended";

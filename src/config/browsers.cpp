@@ -24,12 +24,14 @@ void parse_endpoint(MapReader& r, BrowserConfig& b) {
   auto endpoint = r.required<std::string>("endpoint");
   if (!endpoint) return;
   b.endpoint = *endpoint;
-  static const std::regex kEndpoint(R"(http://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})/?)");
+  // An IP literal or localhost: Chromium answers requests naming any other host with an error.
+  static const std::regex kEndpoint(R"(http://(\[[0-9a-fA-F:.]+\]|[0-9]{1,3}(?:\.[0-9]{1,3}){3}|localhost):([0-9]{1,5})/?)");
   std::smatch m;
   auto& ctx = r.context();
   if (!std::regex_match(*endpoint, m, kEndpoint)) {
     ctx.error(r.child("endpoint"), r.path_of("endpoint"),
-              "endpoint must be http://HOST:PORT (Chromium's --remote-debugging-port), e.g. http://127.0.0.1:9222");
+              "endpoint must be http://HOST:PORT with HOST an IP address or localhost (Chromium's "
+              "--remote-debugging-port), e.g. http://127.0.0.1:9222");
     return;
   }
   b.endpoint_host = m[1].str();

@@ -40,14 +40,14 @@ std::string minimal_upgrade(const UpgradeRequest& head) {
 template <class Stream>
 class BeastWebSocket final : public WebSocket {
  public:
-  BeastWebSocket(Stream& stream, std::size_t max_message, Duration idle_timeout)
+  BeastWebSocket(Stream& stream, std::size_t max_message, Duration idle_timeout, bool keep_alive_pings = true)
       : ws_(stream), turn_(stream.get_executor(), asio::steady_timer::time_point::max()) {
     // Beast's own timeouts replace the TCP stream's: pings when idle, close when unanswered.
     beast::get_lowest_layer(stream).expires_never();
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = std::chrono::seconds(10);
     timeouts.idle_timeout = idle_timeout;
-    timeouts.keep_alive_pings = true;
+    timeouts.keep_alive_pings = keep_alive_pings;
     ws_.set_option(timeouts);
     ws_.read_message_max(max_message);
   }
@@ -187,7 +187,8 @@ namespace {
 class ClientWebSocket final : public WebSocket {
  public:
   ClientWebSocket(asio::any_io_executor executor, const WebSocketClientOptions& options)
-      : stream_(std::move(executor)), ws_(stream_, options.max_message, options.idle_timeout) {}
+      : stream_(std::move(executor)),
+        ws_(stream_, options.max_message, options.idle_timeout, options.keep_alive_pings) {}
   ~ClientWebSocket() override { ws_.detach(); }
 
   beast::tcp_stream& stream() { return stream_; }

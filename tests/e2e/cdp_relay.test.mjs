@@ -103,6 +103,12 @@ describe('CDP relay in front of Chromium', () => {
     await hermes.start(config(browser.port, site.address().port), { CDP_KEY1: KEY1, CDP_KEY2: KEY2 });
     relay = `http://127.0.0.1:${hermes.port}/cdp/intranet`;
     dataDir = path.join(hermes.dir, 'data');
+    // Sessions open once the relay's navigation guard is attached: /status says when.
+    for (let i = 0; i < 100; i++) {
+      const status = await (await fetch(`http://127.0.0.1:${hermes.port}/status`)).json();
+      if (status.browsers?.[0]?.healthy) break;
+      await sleep(100);
+    }
   });
   after(async () => {
     await hermes.stop();
@@ -172,10 +178,35 @@ describe('CDP relay in front of Chromium', () => {
             assert.match(where, /^chrome-error:/, `${id}: the page left allow_urls: ${where}`);
           }
         }
+        // A popup the page opens itself is held by the guard too.
+        await Runtime.evaluate({ expression: `window.open("http://127.0.0.1:${outside.address().port}/"); 1`, userGesture: true });
+        await sleep(700);
+        const pages = await (await fetch(`${relay}/json/list?token=${KEY1}`)).json();
+        assert.ok(pages.length >= 2, 'the popup is one of the key\'s pages');
+        assert.ok(!pages.some((p) => p.title === 'Outside'), `a popup reached the outside: ${JSON.stringify(pages)}`);
+        for (const p of pages) if (p.id !== target.id) await CDP.Close({ ...options, id: p.id });
       } finally {
         await client.close();
       }
       await CDP.Close({ ...options, id: target.id });
+    }));
+
+  test('a page opened at an allowed URL that redirects outside stops at the guard', { timeout: TEST_TIMEOUT_MS },
+    withLog(hermes, async () => {
+      const opened = await fetch(`${relay}/json/new?${base}/away`, { method: 'PUT', headers: auth1 });
+      assert.equal(opened.status, 200);
+      const page = await opened.json();
+      await sleep(700);
+      const pages = await (await fetch(`${relay}/json/list`, { headers: auth1 })).json();
+      const now = pages.find((p) => p.id === page.id);
+      assert.ok(now, 'the page is listed');
+      assert.notEqual(now.title, 'Outside', `the redirect was followed: ${JSON.stringify(now)}`);
+      assert.ok(!now.url.startsWith(`http://127.0.0.1:${outside.address().port}`) || now.title !== 'Outside');
+      await fetch(`${relay}/json/close/${page.id}`, { headers: auth1 });
+      const refused = await fetch(`${relay}/json/new?http://127.0.0.1:${outside.address().port}/`, { method: 'PUT', headers: auth1 });
+      assert.equal(refused.status, 403);
+      const middle = await fetch(`${relay}/json/new?${base}/?a=1&token=${KEY1}&x=1`, { method: "PUT" });
+      assert.equal(middle.status, 400, 'a key in the middle of the URL is refused, not sent on');
     }));
 
   test('playwright-core connectOverCDP with a header: new page, goto, title and text; outside refused',

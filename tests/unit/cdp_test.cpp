@@ -41,6 +41,37 @@ TEST(CdpUrls, OnlyAllowedHttpUrlsAndAboutBlank) {
   EXPECT_EQ(url_for_audit("http://a.example/p?token=secret#frag"), "http://a.example/p");
 }
 
+// A `*` before the path stays within the authority: no host can be spelled around it.
+TEST(CdpUrls, AStarInTheHostCannotReachIntoThePathUserinfoOrQuery) {
+  std::vector<std::string> allow = {"https://*.corp.example/*"};
+  EXPECT_EQ(url_refusal("https://wiki.corp.example/page", allow), "");
+  EXPECT_EQ(url_refusal("https://a.b.corp.example/", allow), "");
+  for (const char* url : {"https://evil.example/.corp.example/", "https://evil.example?.corp.example/",
+                          "https://evil.example#.corp.example/", "https://user@evil.example/x.corp.example/",
+                          "https://evil.example\\.corp.example/", "https://evil.example%2f.corp.example/"}) {
+    EXPECT_NE(url_refusal(url, allow), "") << url;
+  }
+  EXPECT_EQ(url_refusal("https://evil.example\\.corp.example/", {"*"}), "the URL contains a backslash");
+  EXPECT_EQ(url_refusal("http://[::1/", {"*"}), "the URL does not parse");
+  EXPECT_EQ(url_refusal("http:///path", {"*"}), "the URL does not parse");
+  // A glob without a scheme is one pattern over the whole URL.
+  EXPECT_EQ(url_refusal("http://anything.example/x", {"*"}), "");
+}
+
+TEST(CdpMessages, SessionIdsAreReadFromTheTail) {
+  EXPECT_EQ(peek_session_id(R"({"method":"Page.loadEventFired","params":{},"sessionId":"AB12"})"), "AB12");
+  EXPECT_EQ(peek_session_id(R"({"method":"Page.loadEventFired","params":{}})"), "");
+  EXPECT_EQ(peek_session_id(R"({"method":"X","params":{"sessionId":"AB12"}})"), "");
+  EXPECT_EQ(peek_session_id(R"({"method":"X","params":{"sessionId":"AB12","x":1}})"), "");
+}
+
+TEST(CdpMessages, DepthIsCheckedBeforeAParse) {
+  EXPECT_TRUE(json_depth_within(R"({"a":[{"b":[1]}]})", 4));
+  EXPECT_FALSE(json_depth_within(R"({"a":[{"b":[1]}]})", 3));
+  EXPECT_TRUE(json_depth_within(R"({"a":"[[[[[[[[[[\"[[["})", 1));  // brackets in strings do not count
+  EXPECT_FALSE(json_depth_within(std::string(100'000, '['), 64));
+}
+
 TEST(CdpMethods, BuiltInListAndDenyMethods) {
   MethodPolicy policy({"Emulation.setGeolocationOverride", "Overlay.*"});
   for (const char* m : {"Network.getAllCookies", "Storage.getCookies", "DOMStorage.getDOMStorageItems",
@@ -48,7 +79,9 @@ TEST(CdpMethods, BuiltInListAndDenyMethods) {
                         "Fetch.enable", "Network.setRequestInterception", "Security.setIgnoreCertificateErrors",
                         "Target.attachToBrowserTarget", "Target.exposeDevToolsProtocol", "Target.createBrowserContext",
                         "Target.sendMessageToTarget", "Browser.close", "Browser.grantPermissions",
-                        "Emulation.setGeolocationOverride", "Overlay.highlightNode", "nodots"}) {
+                        "Emulation.setGeolocationOverride", "Overlay.highlightNode", "nodots",
+                        "Storage.getUsageAndQuota", "Tracing.start", "Browser.getBrowserCommandLine",
+                        "Network.loadNetworkResource", "Target.openDevTools", "Browser.setWindowBounds"}) {
     EXPECT_TRUE(policy.denied(m)) << m;
   }
   for (const char* m : {"Page.navigate", "Runtime.evaluate", "Target.setAutoAttach", "Target.createTarget",
@@ -115,13 +148,15 @@ TEST(CdpConfig, MistakesAreNamedAtTheirKeys) {
   auto r = load_browsers(
       "  - {name: x, listener: nowhere, endpoint: \"http://0.0.0.0:9222\", keys: [],\n"
       "     deny_methods: [notamethod], allow_origins: [\"https://a.example/path\"], max_sessions: 0}\n"
-      "  - {name: y, listener: lan, endpoint: \"ws://127.0.0.1:9222\", keys: [{name: a, key: \"${env:CDP_KEY}\"}]}\n");
+      "  - {name: y, listener: lan, endpoint: \"ws://127.0.0.1:9222\", keys: [{name: a, key: \"${env:CDP_KEY}\"}]}\n"
+      "  - {name: z, listener: lan, endpoint: \"http://browser.lan:9222\", keys: [{name: a, key: \"${env:CDP_KEY}\"}]}\n");
   auto text = config::format_errors(r.errors);
   for (const char* expected :
        {"browsers[0].listener: no listener named 'nowhere'", "browsers[0].endpoint: endpoint must name the browser's address",
         "browsers[0].keys: a browser needs keys:", "browsers[0].deny_methods: 'notamethod' is not a CDP method",
         "browsers[0].allow_origins: 'https://a.example/path' is not an origin",
-        "browsers[0].max_sessions: max_sessions must be from 1 to 1024", "browsers[1].endpoint: endpoint must be http://HOST:PORT"}) {
+        "browsers[0].max_sessions: max_sessions must be from 1 to 1024", "browsers[1].endpoint: endpoint must be http://HOST:PORT",
+        "browsers[2].endpoint: endpoint must be http://HOST:PORT with HOST an IP address or localhost"}) {
     EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
   }
 }

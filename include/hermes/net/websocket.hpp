@@ -47,6 +47,9 @@ struct WebSocketClientOptions {
   std::size_t max_message = 64 * 1024;  // larger messages from the peer close the connection (1009)
   Duration connect_timeout{5'000};      // resolving, connecting and the opening handshake
   Duration idle_timeout{300'000};       // pings at half of it; no answer by the end closes
+  // False: no pings, so idle_timeout is a deadline on silence (a request/answer
+  // exchange whose peer would answer pings but never the request).
+  bool keep_alive_pings = true;
   std::string host_header;              // empty: host:port as connected
 };
 
