@@ -17,6 +17,7 @@
 
 #include "hermes/cdp/relay.hpp"
 #include "hermes/core/throttle.hpp"
+#include "hermes/net/client.hpp"
 #include "hermes/net/websocket.hpp"
 #include "hermes/observability/metrics.hpp"
 #include "src/cdp/policy.hpp"
@@ -149,6 +150,7 @@ class BrowserRelay : public std::enable_shared_from_this<BrowserRelay> {
 
   boost::asio::awaitable<void> guard_session();
   net::HttpResponse unavailable(const std::string& detail) const;
+  net::ClientRequest upstream_get(const std::string& path, std::uint64_t body_limit) const;
   std::string key_of_context(const std::string& context);
 
   config::BrowserConfig config_;
@@ -170,6 +172,10 @@ class BrowserRelay : public std::enable_shared_from_this<BrowserRelay> {
 boost::asio::awaitable<void> run_session(std::shared_ptr<BrowserRelay> browser, net::HttpRequest request,
                                          std::shared_ptr<net::WebSocket> client, std::string key,
                                          std::string context, std::string upstream_path, std::string page_target);
+
+// {"id", "method", "params", "sessionId"?} as sent to the browser.
+std::string command_text(std::int64_t id, const std::string& method, nlohmann::json params,
+                         const std::string& session_id);
 
 // `name`'s value in a query string, percent-decoded; nullopt when absent.
 std::optional<std::string> query_value(std::string_view query, std::string_view name);

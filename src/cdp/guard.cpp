@@ -23,15 +23,6 @@ namespace {
 
 constexpr auto kReconnectDelay = std::chrono::seconds(1);
 
-std::string guard_command(std::int64_t id, const char* method, json params, const std::string& session_id) {
-  json command = json::object();
-  command["id"] = id;
-  command["method"] = method;
-  command["params"] = std::move(params);
-  if (!session_id.empty()) command["sessionId"] = session_id;
-  return command.dump();
-}
-
 json document_interception() {
   json pattern = json::object();
   pattern["urlPattern"] = "*";
@@ -93,7 +84,7 @@ GuardDecision decide(const json& message, std::map<std::string, std::string>& ta
     d.audit = top_level || !d.allowed;
     d.via = top_level ? "page" : "frame";
     d.url = url;
-    d.command = guard_command(next_id++, d.allowed ? "Fetch.continueRequest" : "Fetch.failRequest",
+    d.command = command_text(next_id++, d.allowed ? "Fetch.continueRequest" : "Fetch.failRequest",
                               request_params(text_of(params, "requestId"), d.allowed), text_of(message, "sessionId"));
   }
   return d;
@@ -128,10 +119,10 @@ asio::awaitable<void> BrowserRelay::guard_session() {
   }
   std::int64_t next_id = kRelayIdBase;
   const std::int64_t enable_id = next_id++;
-  std::string enable = guard_command(enable_id, "Fetch.enable", document_interception(), "");
+  std::string enable = command_text(enable_id, "Fetch.enable", document_interception(), "");
   bool sent = co_await socket->write(std::move(enable));
   if (sent) {
-    std::string discover = guard_command(next_id++, "Target.setDiscoverTargets", discover_targets(), "");
+    std::string discover = command_text(next_id++, "Target.setDiscoverTargets", discover_targets(), "");
     sent = co_await socket->write(std::move(discover));
   }
   std::map<std::string, std::string> targets;

@@ -135,11 +135,12 @@ std::optional<std::string> query_value(std::string_view query, std::string_view 
   return std::nullopt;
 }
 
-std::string control_command(std::int64_t id, const std::string& method, json params) {
+std::string command_text(std::int64_t id, const std::string& method, json params, const std::string& session_id) {
   json command = json::object();
   command["id"] = id;
   command["method"] = method;
   command["params"] = std::move(params);
+  if (!session_id.empty()) command["sessionId"] = session_id;
   return command.dump();
 }
 
@@ -179,7 +180,7 @@ RelayMetrics::RelayMetrics(observability::MetricsRegistry& m)
 asio::awaitable<CallResult> Control::call(std::string method, json params) {
   CallResult out;
   std::int64_t id = next_id_++;
-  std::string text = control_command(id, method, std::move(params));
+  std::string text = command_text(id, method, std::move(params), "");
   bool sent = co_await socket_->write(std::move(text));
   if (!sent) {
     out.error = "the browser connection closed";
@@ -228,16 +229,21 @@ net::WebSocketClientOptions BrowserRelay::upstream_options() const {
   return o;
 }
 
-asio::awaitable<TextResult> BrowserRelay::browser_socket_path() {
-  TextResult out;
+// GET <endpoint><path> from the browser's own HTTP server.
+net::ClientRequest BrowserRelay::upstream_get(const std::string& path, std::uint64_t body_limit) const {
   net::ClientRequest request;
   request.url = config_.endpoint;
   if (request.url.ends_with('/')) request.url.pop_back();
-  request.url += "/json/version";
+  request.url += path;
   request.connect_timeout = Duration(3'000);
-  request.first_byte_timeout = Duration(5'000);
-  request.body_limit = 64 * 1024;
-  auto result = co_await deps_.http.fetch(std::move(request));
+  request.first_byte_timeout = Duration(10'000);
+  request.body_limit = body_limit;
+  return request;
+}
+
+asio::awaitable<TextResult> BrowserRelay::browser_socket_path() {
+  TextResult out;
+  auto result = co_await deps_.http.fetch(upstream_get("/json/version", 64 * 1024));
   if (!result.ok() || result.status != 200) {
     out.error = result.ok() ? "the browser answered /json/version with HTTP " + std::to_string(result.status)
                             : "the browser does not answer: " + std::string(net::client_error_name(result.error));
@@ -475,14 +481,7 @@ json BrowserRelay::target_entry(const net::HttpRequest& request, const std::stri
 }
 
 asio::awaitable<net::HttpResponse> BrowserRelay::json_version(net::HttpRequest request, std::string key) {
-  net::ClientRequest upstream;
-  upstream.url = config_.endpoint;
-  if (upstream.url.ends_with('/')) upstream.url.pop_back();
-  upstream.url += "/json/version";
-  upstream.connect_timeout = Duration(3'000);
-  upstream.first_byte_timeout = Duration(5'000);
-  upstream.body_limit = 64 * 1024;
-  auto result = co_await deps_.http.fetch(std::move(upstream));
+  auto result = co_await deps_.http.fetch(upstream_get("/json/version", 64 * 1024));
   auto version = result.ok() && result.status == 200 ? json::parse(result.body, nullptr, false) : json();
   if (!version.is_object()) co_return cdp_error(502, "browser_unavailable", "the browser does not answer");
   json out = public_version_fields(version);
@@ -492,14 +491,7 @@ asio::awaitable<net::HttpResponse> BrowserRelay::json_version(net::HttpRequest r
 }
 
 asio::awaitable<net::HttpResponse> BrowserRelay::json_protocol() {
-  net::ClientRequest upstream;
-  upstream.url = config_.endpoint;
-  if (upstream.url.ends_with('/')) upstream.url.pop_back();
-  upstream.url += "/json/protocol";
-  upstream.connect_timeout = Duration(3'000);
-  upstream.first_byte_timeout = Duration(10'000);
-  upstream.body_limit = 16 * 1024 * 1024;
-  auto result = co_await deps_.http.fetch(std::move(upstream));
+  auto result = co_await deps_.http.fetch(upstream_get("/json/protocol", 16 * 1024 * 1024));
   if (!result.ok() || result.status != 200) {
     co_return cdp_error(502, "browser_unavailable", "the browser does not answer");
   }

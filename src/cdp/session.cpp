@@ -27,15 +27,6 @@ constexpr auto kCallTimeout = std::chrono::seconds(10);
 constexpr std::size_t kMaxCountedMethods = 256;
 
 // JSON built outside coroutine bodies (GCC 12: no braced lists in them).
-std::string command_text(std::int64_t id, const std::string& method, json params, const std::string& session_id) {
-  json command = json::object();
-  command["id"] = id;
-  command["method"] = method;
-  command["params"] = std::move(params);
-  if (!session_id.empty()) command["sessionId"] = session_id;
-  return command.dump();
-}
-
 std::string error_text(const json& id, const std::string& session_id, const std::string& message) {
   json error = json::object();
   error["code"] = -32000;
