@@ -6,6 +6,7 @@
 #include "hermes/channels/slack.hpp"
 #include "hermes/channels/webchat.hpp"
 #include "hermes/channels/webhook.hpp"
+#include "hermes/channels/whatsapp.hpp"
 
 namespace hermes::channels {
 
@@ -38,6 +39,7 @@ void register_builtin(config::Registries& registries, ChannelFactories& factorie
   webhook::register_type(registries, factories);
   slack::register_type(registries, factories);
   webchat::register_type(registries, factories);
+  whatsapp::register_type(registries, factories);
 }
 
 }  // namespace hermes::channels

@@ -1,0 +1,76 @@
+#pragma once
+// WhatsApp (`type: whatsapp`): Business Cloud API webhooks in, the Graph API's /messages
+// out, answered exactly once through durable intake and the outbox (channels/async.hpp).
+//
+//   GET  /whatsapp/<channel>/events?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…
+//   POST /whatsapp/<channel>/events
+//   X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hermes/channels/channel.hpp"
+#include "hermes/core/secret.hpp"
+
+namespace hermes::net {
+struct ClientResult;
+}
+
+namespace hermes::channels::whatsapp {
+
+struct WhatsAppSpec final : config::ChannelSpec {
+  Secret app_secret;    // the Meta app's secret: X-Hub-Signature-256
+  Secret verify_token;  // the GET handshake
+  Secret access_token;  // Bearer for the Graph API
+  std::string api_url = "https://graph.facebook.com";
+  std::string api_version = "v27.0";
+  std::vector<std::string> allowed_users;  // user ids (BSUID) or wa_ids; empty: everyone
+  std::string refused_notice;              // told once to a refused user; empty: tell nothing
+  Duration api_timeout{10'000};
+  std::size_t max_message_bytes = 4'096;   // WhatsApp's limit for a text body
+};
+
+// One message of a webhook payload as the channel reads it.
+struct InboundItem {
+  InboundMessage message;  // event_id = wamid; sender = user id (BSUID) or else wa_id;
+                           // conversation = where answers go (wa_id, else the user id);
+                           // account = the receiving phone_number_id
+  std::string wa_id;
+  std::string user_id;
+  std::string type;        // the message's type: text, interactive, image, reaction…
+  bool answer = true;      // false: recorded, not answered (reactions, unsupported)
+};
+
+// A delivery status Meta reports for a message the gateway sent.
+struct StatusItem {
+  std::string message_id;  // the wamid the send's answer gave (the outbox's peer_id)
+  std::string status;      // sent, delivered, read, failed
+  std::string recipient;   // recipient_id
+  std::string phone_number_id;
+  std::string error_code;  // errors[0].code when failed
+  std::string error_title;
+};
+
+struct Payload {
+  std::vector<InboundItem> messages;
+  std::vector<StatusItem> statuses;
+  std::vector<std::string> errors;  // value.errors[]: "<code> <title>"
+  std::string problem;              // set when the body is not a WhatsApp webhook payload
+};
+
+// The `whatsapp_business_account` payload: entry[].changes[].value.{messages, contacts,
+// statuses, errors, metadata}. Media, locations and other non-text messages become text
+// that says what arrived (the agent sees only text).
+Payload read_payload(std::string_view body);
+
+// The /messages body for one outbox part: a text reply in the context of the message it
+// answers, to the wa_id (`to`) or, for a user known only by id, to the `recipient`.
+std::string message_body(const OutboxEntry& entry);
+
+// The Graph API's answer to a send: by its error.code, not its HTTP status.
+Delivery classify_send(const net::ClientResult& result);
+
+void register_type(config::Registries& registries, ChannelFactories& factories);
+
+}  // namespace hermes::channels::whatsapp

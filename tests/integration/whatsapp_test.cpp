@@ -1,0 +1,202 @@
+// The WhatsApp channel against a local Graph API stand-in (tests/peers/graph_peer.mjs) that
+// signs webhooks exactly as Meta does and answers /messages as Meta does: the handshake,
+// each message answered exactly once in its context (retries and a kill -9 included),
+// refusals, statuses, media, username-only users, and the error codes.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <thread>
+
+#include "harness.hpp"
+#include "node_peer.hpp"
+
+namespace hermes::test {
+namespace {
+
+using nlohmann::json;
+constexpr const char* kWaAppSecret = "4f8e2c1d9b7a6e5f4c3b2a1908f7e6d5";
+constexpr const char* kWaToken = "EAAGm0PX4ZCpsBA-it-whatsapp-token";
+constexpr const char* kWaVerifyToken = "it-verify-token";
+
+std::string whatsapp_config(std::uint16_t peer) {
+  return R"(
+gateway: {instance: it-whatsapp, data_dir: "${DATA}", threads: 2}
+listeners:
+  - {name: local, bind: loopback, port: ${PORT0}}
+channels:
+  - name: wa
+    type: whatsapp
+    listener: local
+    app_secret: "${env:IT_WA_APP_SECRET}"
+    verify_token: "${env:IT_WA_VERIFY_TOKEN}"
+    access_token: "${env:IT_WA_TOKEN}"
+    api_url: "http://127.0.0.1:)" + std::to_string(peer) + R"("
+models:
+  - {name: demo, type: echo}
+  - {name: slow, type: echo, chunks: 4, delay: 500ms}
+agents:
+  - {name: general, model: demo}
+  - {name: patient, model: slow}
+routes:
+  - {name: slow-ones, match: {text_any: [slowly]}, agent: patient}
+  - {name: default, agent: general}
+outbox: {first_backoff: 100ms, max_backoff: 400ms, max_attempts: 4}
+)";
+}
+
+json wa_payload(json value) {
+  value["messaging_product"] = "whatsapp";
+  value["metadata"] = {{"display_phone_number", "15550001111"}, {"phone_number_id", "106540352242922"}};
+  return {{"object", "whatsapp_business_account"},
+          {"entry", json::array({{{"id", "WABA1"}, {"changes", json::array({{{"field", "messages"}, {"value", value}}})}}})}};
+}
+
+json wa_text(const std::string& from, const std::string& wamid, const std::string& text) {
+  return wa_payload({{"contacts", json::array({{{"profile", {{"name", "Ana"}}}, {"wa_id", from}}})},
+                  {"messages", json::array({{{"from", from}, {"id", wamid}, {"timestamp", "1765000000"},
+                                             {"type", "text"}, {"text", {{"body", text}}}}})}});
+}
+
+class WhatsApp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(peer_.start()) << peer_.error();
+    daemon_ = std::make_unique<Daemon>(whatsapp_config(peer_.port()),
+                                       std::map<std::string, std::string>{{"IT_WA_APP_SECRET", kWaAppSecret},
+                                                                          {"IT_WA_VERIFY_TOKEN", kWaVerifyToken},
+                                                                          {"IT_WA_TOKEN", kWaToken}});
+    ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  }
+
+  static void wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(25ms);
+  }
+
+  // The text messages sent to the Graph API (read receipts left out).
+  json texts(std::size_t at_least, std::chrono::milliseconds timeout = 10s) {
+    json got = json::array();
+    wait_until(
+        [&] {
+          got = json::array();
+          for (auto& call : json::parse(http_get(peer_.port(), "/_sent").body)) {
+            if (call["body"].is_object() && call["body"].value("type", "") == "text") got.push_back(call);
+          }
+          return got.size() >= at_least;
+        },
+        timeout);
+    return got;
+  }
+
+  // Signed as Meta signs, unless `signature` is given ("": no signature header at all).
+  int send(const json& body, std::optional<std::string> signature = std::nullopt) {
+    json request = {{"url", "http://127.0.0.1:" + std::to_string(daemon_->port()) + "/whatsapp/wa/events"},
+                    {"payload", body}};
+    if (signature) request["signature"] = *signature;
+    auto r = http_request(peer_.port(), "POST", "/_send", {{"Content-Type", "application/json"}}, request.dump());
+    return json::parse(r.body)["status"];
+  }
+
+  NodePeer peer_{"tests/peers/graph_peer.mjs", {"--port", "0", "--app-secret", kWaAppSecret, "--token", kWaToken}};
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(WhatsApp, TheHandshakeAnswersTheChallengeOnlyToTheVerifyToken) {
+  auto ok = http_get(daemon_->port(), "/whatsapp/wa/events?hub.mode=subscribe&hub.verify_token=it-verify-token&hub.challenge=1158201444");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "1158201444");
+  EXPECT_EQ(http_get(daemon_->port(), "/whatsapp/wa/events?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1").status, 403);
+  EXPECT_EQ(http_get(daemon_->port(), "/whatsapp/wa/events?hub.mode=unsubscribe&hub.verify_token=it-verify-token&hub.challenge=1").status, 403);
+}
+
+TEST_F(WhatsApp, ASignedTextIsAnsweredOnceInItsContextAndRetriesStayQuiet) {
+  auto message = wa_text("16505551234", "wamid.IN1", "hello there");
+  ASSERT_EQ(send(message), 200);
+  auto got = texts(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["path"], "/v27.0/106540352242922/messages");
+  EXPECT_TRUE(got[0]["authorized"]);
+  EXPECT_EQ(got[0]["body"]["to"], "16505551234");
+  EXPECT_EQ(got[0]["body"]["context"]["message_id"], "wamid.IN1");
+  EXPECT_NE(got[0]["body"]["text"]["body"].get<std::string>().find("hello there"), std::string::npos);
+  ASSERT_EQ(send(message), 200);  // Meta's re-delivery
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(texts(1).size(), 1u);
+  bool read_receipt = false;
+  for (auto& call : json::parse(http_get(peer_.port(), "/_sent").body)) {
+    read_receipt = read_receipt || (call["body"].value("status", "") == "read" && call["body"]["message_id"] == "wamid.IN1");
+  }
+  EXPECT_TRUE(read_receipt);
+  auto rows = daemon_->audit_events("message.delivery", 1);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0]["decision"], "delivered");
+  EXPECT_EQ(rows[0]["detail"]["peer_id"].get<std::string>().rfind("wamid.OUT", 0), 0u);
+}
+
+TEST_F(WhatsApp, KillNineAfterTheAckStillEndsWithExactlyOneAnswer) {
+  auto message = wa_text("16505550050", "wamid.CRASH", "answer slowly after a crash");
+  ASSERT_EQ(send(message), 200);
+  daemon_->signal(SIGKILL);  // the slow agent needs ~2 s: nothing was sent yet
+  ASSERT_EQ(daemon_->wait_exit(), -2);
+  EXPECT_EQ(texts(0, 0ms).size(), 0u);
+  ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  auto got = texts(1, 15s);
+  ASSERT_EQ(got.size(), 1u) << daemon_->log();
+  EXPECT_EQ(got[0]["body"]["context"]["message_id"], "wamid.CRASH");
+  EXPECT_EQ(send(message), 200);  // re-delivered after the restart
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(texts(1).size(), 1u);
+}
+
+TEST_F(WhatsApp, BadOrMissingSignaturesAre401AndAudited) {
+  auto message = wa_text("16505551234", "wamid.BAD", "hi");
+  EXPECT_EQ(send(message, "sha256=" + std::string(64, '0')), 401);
+  EXPECT_EQ(send(message, ""), 401);
+  auto rows = daemon_->audit_events("auth.reject", 2);
+  ASSERT_GE(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["channel"], "wa");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(texts(0, 0ms).size(), 0u);
+}
+
+TEST_F(WhatsApp, MediaUsernameOnlyUsersStatusesAndErrorCodes) {
+  // An image: the agent is told what arrived; the echo shows it.
+  ASSERT_EQ(send(wa_payload({{"messages", json::array({{{"from", "16505552222"}, {"id", "wamid.IMG"}, {"type", "image"},
+                                                     {"image", {{"id", "MEDIA1"}, {"caption", "receipt"}}}}})}})),
+            200);
+  // A username-only user: answered by user id.
+  ASSERT_EQ(send(wa_payload({{"contacts", json::array({{{"profile", {{"name", "@bob"}}}, {"user_id", "US.13491208655302741918"}}})},
+                          {"messages", json::array({{{"id", "wamid.BSUID"}, {"type", "text"}, {"text", {{"body", "hi"}}}}})}})),
+            200);
+  // Throughput: retried; outside the window: refused and audited.
+  ASSERT_EQ(send(wa_text("15550130429", "wamid.FAST", "busy?")), 200);
+  ASSERT_EQ(send(wa_text("15550131047", "wamid.LATE", "late")), 200);
+  auto got = texts(5);  // image, bsuid, 130429 twice, 131047 once (permanent)
+  bool image = false, bsuid = false;
+  int fast = 0;
+  for (auto& call : got) {
+    auto& body = call["body"];
+    image = image || body["text"]["body"].get<std::string>().find("cannot open") != std::string::npos;
+    bsuid = bsuid || (body.value("recipient", "") == "US.13491208655302741918" && !body.contains("to"));
+    fast += body.value("to", "") == "15550130429";
+  }
+  EXPECT_TRUE(image);
+  EXPECT_TRUE(bsuid);
+  EXPECT_EQ(fast, 2) << "130429 is retried";
+  auto window = daemon_->audit_events("whatsapp.window_closed", 1);
+  ASSERT_EQ(window.size(), 1u);
+  EXPECT_EQ(window[0]["detail"]["event_id"], "wamid.LATE");
+  // A later status from Meta is recorded against the peer's message id.
+  ASSERT_EQ(send(wa_payload({{"statuses", json::array({{{"id", "wamid.OUT1"}, {"status", "read"}, {"recipient_id", "16505552222"}},
+                                                    {{"id", "wamid.OUT2"}, {"status", "failed"}, {"recipient_id", "16505552222"},
+                                                     {"errors", json::array({{{"code", 131026}, {"title", "Message undeliverable"}}})}}})}})),
+            200);
+  auto statuses = daemon_->audit_events("whatsapp.status", 2);
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(statuses[0]["decision"], "read");
+  EXPECT_EQ(statuses[1]["status"], "whatsapp:131026");
+}
+
+}  // namespace
+}  // namespace hermes::test
