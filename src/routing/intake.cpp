@@ -10,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include <functional>
+#include <map>
+#include <mutex>
 #include <future>
 #include <optional>
 
@@ -56,8 +58,10 @@ CREATE INDEX outbox_open ON outbox(id) WHERE delivered_at IS NULL AND failed_at 
 }
 
 // ?1 completion time, ?2 channel, ?3 event id.
+// An answered claim keeps only what dedup needs: the message itself (its text) is in the
+// audit log per store_text, and a long dedup retention must not keep plaintext as long.
 constexpr std::string_view kCompleteClaim =
-    "UPDATE intake SET completed_at = ?1 WHERE channel = ?2 AND event_id = ?3";
+    "UPDATE intake SET completed_at = ?1, message = '{}' WHERE channel = ?2 AND event_id = ?3";
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -150,6 +154,8 @@ struct IntakeStore::Impl {
 
   std::unique_ptr<store::Database> db;
   std::chrono::milliseconds remember;
+  std::mutex retention_mutex;
+  std::map<std::string, std::chrono::milliseconds> retention;  // channels that remember longer
   asio::thread_pool writer{1};  // the one writer thread of intake.db
   std::int64_t last_prune = 0;
   std::vector<Job> queued;    // writer thread only
@@ -221,9 +227,24 @@ struct IntakeStore::Impl {
     auto now = now_ms();
     if (now - last_prune < 60'000) return;
     last_prune = now;
+    std::map<std::string, std::chrono::milliseconds> longer;
+    {
+      std::lock_guard lock(retention_mutex);
+      longer = retention;
+    }
     try {
-      auto prune = db->prepare("DELETE FROM intake WHERE completed_at IS NOT NULL AND completed_at < ?1");
-      prune.bind(1, now - remember.count()).step();
+      // Claims of channels with their own retention are pruned by it, the rest by the default.
+      auto prune_default = db->prepare(
+          "DELETE FROM intake WHERE completed_at IS NOT NULL AND completed_at < ?1 AND channel NOT IN "
+          "(SELECT value FROM json_each(?2))");
+      nlohmann::json names = nlohmann::json::array();
+      for (const auto& [channel, keep] : longer) names.push_back(channel);
+      prune_default.bind(1, now - remember.count()).bind(2, names.dump()).step();
+      for (const auto& [channel, keep] : longer) {
+        auto prune_channel =
+            db->prepare("DELETE FROM intake WHERE channel = ?1 AND completed_at IS NOT NULL AND completed_at < ?2");
+        prune_channel.bind(1, channel).bind(2, now - keep.count()).step();
+      }
       auto prune_outbox = db->prepare(
           "DELETE FROM outbox WHERE coalesce(delivered_at, failed_at) IS NOT NULL AND coalesce(delivered_at, failed_at) < ?1");
       prune_outbox.bind(1, now - remember.count()).step();
@@ -334,6 +355,11 @@ asio::awaitable<Claim> IntakeStore::claim(InboundMessage message) {
   auto m = std::make_shared<InboundMessage>(std::move(message));
   std::function<Claim()> work = [impl = impl_.get(), m] { return impl->claim_now(*m); };
   co_return co_await batched<Claim>(impl_.get(), std::move(work), Claim::failed);
+}
+
+void IntakeStore::remember_for(const std::string& channel, std::chrono::milliseconds retention) {
+  std::lock_guard lock(impl_->retention_mutex);
+  impl_->retention[channel] = retention;
 }
 
 void IntakeStore::complete(const std::string& channel, const std::string& event_id) {

@@ -15,6 +15,8 @@
 #include "hermes/net/client.hpp"
 #include "hermes/routing/intake.hpp"
 
+#include <sqlite3.h>
+
 namespace hermes {
 namespace {
 
@@ -152,6 +154,43 @@ TEST_F(OutboxLedger, FlushWaitsForAFireAndForgetCompletion) {
     ASSERT_EQ(run(store_->claim(message("done-later-" + std::to_string(i)))), IntakeClaim::accepted);
     store_->complete("hooks", "done-later-" + std::to_string(i));
   }
+}
+
+// A channel whose peer re-delivers for days keeps its answered ids longer; the others are
+// pruned by the default; an answered claim keeps no message text.
+TEST_F(OutboxLedger, AChannelMayRememberItsAnsweredEventsLongerAndTheyKeepNoText) {
+  auto m = [this](const std::string& channel, const std::string& id) {
+    auto msg = message(id);
+    msg.channel = channel;
+    msg.text = "secret text " + id;
+    return msg;
+  };
+  ASSERT_EQ(run(store_->claim(m("wa", "wamid.1"))), IntakeClaim::accepted);
+  ASSERT_EQ(run(store_->claim(m("hooks", "ev.1"))), IntakeClaim::accepted);
+  store_->complete("wa", "wamid.1");
+  store_->complete("hooks", "ev.1");
+  store_->flush();
+  store_.reset();
+  {
+    // Both answered two days ago, by the clock the store reads.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "intake.db").c_str(), &db), SQLITE_OK);
+    std::string sql = "UPDATE intake SET completed_at = completed_at - " + std::to_string(48LL * 3'600'000);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_stmt* rows = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT message FROM intake", -1, &rows, nullptr), SQLITE_OK);
+    while (sqlite3_step(rows) == SQLITE_ROW) {
+      EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(rows, 0)), "{}");
+    }
+    sqlite3_finalize(rows);
+    sqlite3_close(db);
+  }
+  reopen();
+  store_->remember_for("wa", std::chrono::hours(8 * 24));
+  ASSERT_EQ(run(store_->claim(m("hooks", "ev.2"))), IntakeClaim::accepted);  // its batch prunes
+  store_->flush();
+  EXPECT_EQ(run(store_->claim(m("wa", "wamid.1"))), IntakeClaim::duplicate) << "kept for 8 days";
+  EXPECT_EQ(run(store_->claim(m("hooks", "ev.1"))), IntakeClaim::accepted) << "pruned after 24 hours";
 }
 
 TEST_F(OutboxLedger, AnAnswerQueuedTwiceIsKeptOnce) {

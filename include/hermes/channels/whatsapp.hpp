@@ -28,6 +28,8 @@ struct WhatsAppSpec final : config::ChannelSpec {
   std::vector<std::string> allowed_users;  // user ids (BSUID) or wa_ids; empty: everyone
   std::string refused_notice;              // told once to a refused user; empty: tell nothing
   Duration api_timeout{10'000};
+  // How long an answered message id is remembered: Meta re-delivers webhooks for up to 7 days.
+  Duration dedup_retention{8LL * 24 * 3'600'000};
   std::size_t max_message_bytes = 4'096;   // WhatsApp's limit for a text body
 };
 

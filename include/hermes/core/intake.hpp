@@ -6,6 +6,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <string>
 
 #include "hermes/core/message.hpp"
@@ -19,6 +20,12 @@ class Intake {
   virtual ~Intake() = default;
   virtual boost::asio::awaitable<IntakeClaim> claim(InboundMessage message) = 0;
   virtual void complete(const std::string& channel, const std::string& event_id) = 0;
+  // Answered events of `channel` are remembered (and their retries recognised) for
+  // `retention` instead of the store's default: a peer that re-delivers for days needs it.
+  virtual void remember_for(const std::string& channel, std::chrono::milliseconds retention) {
+    (void)channel;
+    (void)retention;
+  }
 };
 
 }  // namespace hermes

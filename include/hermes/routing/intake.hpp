@@ -42,6 +42,7 @@ class IntakeStore final : public Intake, public Outbox {
   // Marks the event answered (fire and forget; write-behind is fine: a replay
   // after a crash in between is the at-least-once edge the channel accepts).
   void complete(const std::string& channel, const std::string& event_id) override;
+  void remember_for(const std::string& channel, std::chrono::milliseconds retention) override;
   // Claimed but not completed: what a crash left behind. Start-up only.
   std::vector<InboundMessage> pending();
 

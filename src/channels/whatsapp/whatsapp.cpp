@@ -44,6 +44,11 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   }
   spec->allowed_users = r.optional<std::vector<std::string>>("allowed_users").value_or(std::vector<std::string>{});
   spec->refused_notice = r.optional<std::string>("refused_notice").value_or("");
+  spec->dedup_retention = r.optional<Duration>("dedup_retention").value_or(spec->dedup_retention);
+  if (spec->dedup_retention < std::chrono::hours(24)) {
+    r.context().error(r.child("dedup_retention"), r.path_of("dedup_retention"),
+                      "dedup_retention must be at least 24h (Meta re-delivers webhooks for up to 7 days)");
+  }
   spec->api_timeout = r.optional<Duration>("api_timeout").value_or(spec->api_timeout);
   if (spec->api_timeout.count() <= 0) {
     r.context().error(r.child("api_timeout"), r.path_of("api_timeout"), "api_timeout must be positive");
@@ -79,7 +84,9 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
                                       {"channel", "status"})),
         api_errors_(ctx.metrics.counter("hermes_whatsapp_api_errors_total",
                                         "Graph API sends that failed, by channel and error code.",
-                                        {"channel", "code"})) {}
+                                        {"channel", "code"})) {
+    if (intake_) intake_->remember_for(spec_.name, spec_.dedup_retention);
+  }
 
   void mount(net::HttpRoutes& routes) {
     auto self = shared_from_this();
