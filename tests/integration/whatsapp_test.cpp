@@ -32,6 +32,8 @@ channels:
     verify_token: "${env:IT_WA_VERIFY_TOKEN}"
     access_token: "${env:IT_WA_TOKEN}"
     api_url: "http://127.0.0.1:)" + std::to_string(peer) + R"("
+    send_rate: 40
+    recipient_interval: 200ms
 models:
   - {name: demo, type: echo}
   - {name: slow, type: echo, chunks: 4, delay: 500ms}
@@ -98,7 +100,9 @@ class WhatsApp : public ::testing::Test {
     return json::parse(r.body)["status"];
   }
 
-  NodePeer peer_{"tests/peers/graph_peer.mjs", {"--port", "0", "--app-secret", kWaAppSecret, "--token", kWaToken}};
+  // Meta's limits scaled down: 50 sends a second per number, 150 ms between two to one user.
+  NodePeer peer_{"tests/peers/graph_peer.mjs",
+                 {"--port", "0", "--app-secret", kWaAppSecret, "--token", kWaToken, "--mps", "50", "--pair-ms", "150"}};
   std::unique_ptr<Daemon> daemon_;
 };
 
@@ -196,6 +200,23 @@ TEST_F(WhatsApp, MediaUsernameOnlyUsersStatusesAndErrorCodes) {
   ASSERT_EQ(statuses.size(), 2u);
   EXPECT_EQ(statuses[0]["decision"], "read");
   EXPECT_EQ(statuses[1]["status"], "whatsapp:131026");
+}
+
+// Sends are paced before Meta would refuse them: 200 users writing at once, and one user
+// writing three times in a row, are all answered without a 130429 or a 131056.
+TEST_F(WhatsApp, ABurstIsPacedUnderMetasLimits) {
+  const int users = 200;
+  for (int i = 0; i < users; ++i) {
+    ASSERT_EQ(send(wa_text("1555100" + std::to_string(1000 + i), "wamid.BURST" + std::to_string(i), "hi")), 200);
+  }
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(send(wa_text("15552229999", "wamid.SAME" + std::to_string(i), "again")), 200);
+  }
+  auto got = texts(users + 3, 30s);
+  EXPECT_EQ(got.size(), static_cast<std::size_t>(users + 3));
+  auto limits = json::parse(http_get(peer_.port(), "/_limits").body);
+  EXPECT_EQ(limits["throughput"], 0) << "130429 answers";
+  EXPECT_EQ(limits["pair"], 0) << "131056 answers";
 }
 
 }  // namespace

@@ -9,6 +9,9 @@
 //   15550131047  400 with error code 131047 (outside the 24-hour window), always
 //   15550000500  the first send answers HTTP 500, then succeeds
 // A wrong token answers 401 with error code 190, as Meta does for an expired token.
+// With --mps N, more than N sends from one phone number within a second answer 130429; with
+// --pair-ms M, a second send to one recipient within M ms answers 131056 (Meta's limits,
+// scaled down). GET /_limits counts the refusals.
 // GET /_sent lists every call (path, body, authorized); DELETE /_sent clears them.
 //
 // Webhook side: POST /_send {"url", "payload", "signature"?} signs `payload` as Meta does
@@ -18,9 +21,14 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 
-let port = 0, appSecret = '', token = '';
+let port = 0, appSecret = '', token = '', mps = 0, pairMs = 0;
+const limits = { throughput: 0, pair: 0 };
+const recentByNumber = new Map();  // phone number id -> send times in the last second
+const lastByRecipient = new Map();
 for (let i = 2; i < process.argv.length; i++) {
   if (process.argv[i] === '--port') port = Number(process.argv[++i]);
+  else if (process.argv[i] === '--mps') mps = Number(process.argv[++i]);
+  else if (process.argv[i] === '--pair-ms') pairMs = Number(process.argv[++i]);
   else if (process.argv[i] === '--app-secret') appSecret = process.argv[++i];
   else if (process.argv[i] === '--token') token = process.argv[++i];
 }
@@ -55,6 +63,25 @@ function messages(req, res, body, path) {
   if (!authorized) return graphError(res, 401, 190, 'Error validating access token: Session has expired.');
   if (parsed?.status === 'read') return json(res, 200, { success: true });
   const to = parsed?.to ?? parsed?.recipient ?? '';
+  const now = Date.now();
+  const number = path.split('/')[2];
+  if (mps > 0) {
+    const recent = (recentByNumber.get(number) ?? []).filter((t) => now - t < 1000);
+    recent.push(now);
+    recentByNumber.set(number, recent);
+    if (recent.length > mps) {
+      limits.throughput++;
+      return graphError(res, 400, 130429, 'Rate limit hit');
+    }
+  }
+  if (pairMs > 0) {
+    const last = lastByRecipient.get(to);
+    lastByRecipient.set(to, now);
+    if (last !== undefined && now - last < pairMs) {
+      limits.pair++;
+      return graphError(res, 400, 131056, 'Pair rate limit hit');
+    }
+  }
   const n = (seen.get(to) ?? 0) + 1;
   seen.set(to, n);
   if (to === '15550130429' && n === 1) return graphError(res, 400, 130429, 'Rate limit hit');
@@ -88,6 +115,7 @@ const server = http.createServer(async (req, res) => {
     return json(res, 200, sent);
   }
   if (path === '/_send' && req.method === 'POST') return send(res, JSON.parse(body));
+  if (path === '/_limits') return json(res, 200, limits);
   if (req.method === 'POST' && /^\/v\d+(\.\d+)?\/[^/]+\/messages$/.test(path)) return messages(req, res, body, path);
   json(res, 404, { error: { message: `unknown path ${path}`, code: 100 } });
 });

@@ -136,6 +136,18 @@ TEST(WhatsAppSend, ErrorCodesDecideNotHttpStatuses) {
   EXPECT_EQ(classify_send(answer(503, "busy")).result, DeliveryResult::retry);
 }
 
+TEST(WhatsAppPacer, SendsAreSpacedPerNumberAndPerRecipient) {
+  Pacer pacer;
+  auto t0 = Pacer::Clock::now();
+  using std::chrono::milliseconds;
+  auto ms = [](Pacer::Clock::duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); };
+  EXPECT_EQ(ms(pacer.reserve("n1", 10, "alice", milliseconds(1000), t0)), 0);
+  EXPECT_EQ(ms(pacer.reserve("n1", 10, "bob", milliseconds(1000), t0)), 100);     // 10 a second from n1
+  EXPECT_EQ(ms(pacer.reserve("n1", 10, "alice", milliseconds(1000), t0)), 1000);  // alice's next message
+  EXPECT_EQ(ms(pacer.reserve("n2", 10, "alice", milliseconds(1000), t0)), 0);     // another number is its own
+  EXPECT_EQ(ms(pacer.reserve("n1", 10, "carol", milliseconds(1000), t0 + milliseconds(5000))), 0);  // slots passed
+}
+
 TEST(WhatsAppConfig, WindowTemplatesAreRefusedUntilSupported) {
   config::SecretEnvironment env;
   env.getenv = [](const std::string&) -> std::optional<std::string> { return std::string("s3cret"); };

@@ -6,6 +6,9 @@
 //   POST /whatsapp/<channel>/events
 //   X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>
 
+#include <chrono>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +34,24 @@ struct WhatsAppSpec final : config::ChannelSpec {
   // How long an answered message id is remembered: Meta re-delivers webhooks for up to 7 days.
   Duration dedup_retention{8LL * 24 * 3'600'000};
   std::size_t max_message_bytes = 4'096;   // WhatsApp's limit for a text body
+  // Sends per second from one phone number (Meta's default throughput is 80/s), and the
+  // least time between two messages to one user (the pair rate limit, 131056).
+  std::uint32_t send_rate = 80;
+  Duration recipient_interval{6'000};
+};
+
+// Spaces sends: at most `rate` a second per key, and per other key at least `interval`
+// apart. Reserves the slot it returns, so concurrent senders queue up. Thread-safe.
+class Pacer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // How long to wait before sending for `number` to `recipient`.
+  Clock::duration reserve(const std::string& number, std::uint32_t rate, const std::string& recipient,
+                          Clock::duration interval, Clock::time_point now);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, Clock::time_point> next_;  // key -> earliest next send
 };
 
 // One message of a webhook payload as the channel reads it.

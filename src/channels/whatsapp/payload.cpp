@@ -2,6 +2,8 @@
 // what a send's answer means. Plain functions (unit-tested without a peer).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "hermes/channels/async.hpp"
 #include "hermes/channels/whatsapp.hpp"
 #include "hermes/net/client.hpp"
@@ -185,6 +187,23 @@ Delivery classify_send(const net::ClientResult& result) {
     }
   }
   return d;
+}
+
+Pacer::Clock::duration Pacer::reserve(const std::string& number, std::uint32_t rate, const std::string& recipient,
+                                      Clock::duration interval, Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  if (next_.size() > 100'000) {
+    // Keys whose slot has passed hold nothing back: forgotten, so the map stays bounded.
+    std::erase_if(next_, [now](const auto& slot) { return slot.second <= now; });
+  }
+  auto per_number = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / std::max(1u, rate)));
+  auto& number_next = next_["n:" + number];
+  auto& recipient_next = next_["r:" + number + ":" + recipient];
+  // The later of the two slots; both are taken from there on.
+  auto at = std::max({now, number_next, recipient_next});
+  number_next = at + per_number;
+  recipient_next = at + interval;
+  return at - now;
 }
 
 }  // namespace hermes::channels::whatsapp

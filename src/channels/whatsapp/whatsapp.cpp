@@ -1,7 +1,10 @@
 // The WhatsApp channel: the GET handshake, signed webhooks claimed through durable intake
 // before the 200, answers sent to the Graph API's /messages through the outbox in the
 // context of the message they answer, delivery statuses audited.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
@@ -49,6 +52,15 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
     r.context().error(r.child("dedup_retention"), r.path_of("dedup_retention"),
                       "dedup_retention must be at least 24h (Meta re-delivers webhooks for up to 7 days)");
   }
+  spec->send_rate = r.optional<std::uint32_t>("send_rate").value_or(spec->send_rate);
+  if (spec->send_rate < 1 || spec->send_rate > 1000) {
+    r.context().error(r.child("send_rate"), r.path_of("send_rate"), "send_rate must be from 1 to 1000 (messages a second)");
+  }
+  spec->recipient_interval = r.optional<Duration>("recipient_interval").value_or(spec->recipient_interval);
+  if (spec->recipient_interval.count() < 0 || spec->recipient_interval > std::chrono::minutes(1)) {
+    r.context().error(r.child("recipient_interval"), r.path_of("recipient_interval"),
+                      "recipient_interval must be from 0s to 1m");
+  }
   spec->api_timeout = r.optional<Duration>("api_timeout").value_or(spec->api_timeout);
   if (spec->api_timeout.count() <= 0) {
     r.context().error(r.child("api_timeout"), r.path_of("api_timeout"), "api_timeout must be positive");
@@ -64,6 +76,17 @@ net::Headers api_headers(const Secret& token) {
 std::string read_receipt(const std::string& message_id) {
   nlohmann::json body = {{"messaging_product", "whatsapp"}, {"status", "read"}, {"message_id", message_id}};
   return body.dump();
+}
+
+// One pacer per channel name for the life of the process: a reload rebuilds the channel,
+// and the sends of the old and the new one share Meta's limits.
+std::shared_ptr<Pacer> pacer_for(const std::string& channel) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<Pacer>> pacers;
+  std::lock_guard lock(mutex);
+  auto& slot = pacers[channel];
+  if (!slot) slot = std::make_shared<Pacer>();
+  return slot;
 }
 
 bool equal_secret(std::string_view presented, const Secret& expected) {
@@ -84,7 +107,8 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
                                       {"channel", "status"})),
         api_errors_(ctx.metrics.counter("hermes_whatsapp_api_errors_total",
                                         "Graph API sends that failed, by channel and error code.",
-                                        {"channel", "code"})) {
+                                        {"channel", "code"})),
+        pacer_(pacer_for(spec.name)) {
     if (intake_) intake_->remember_for(spec_.name, spec_.dedup_retention);
   }
 
@@ -120,6 +144,14 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   }
 
   asio::awaitable<Delivery> deliver(OutboxEntry entry) override {
+    // Paced before it is sent, not after Meta refuses it: 130429 and 131056 cost a retry.
+    auto wait = pacer_->reserve(entry.account, spec_.send_rate, entry.conversation, spec_.recipient_interval,
+                                Pacer::Clock::now());
+    if (wait > Pacer::Clock::duration::zero()) {
+      auto executor = co_await asio::this_coro::executor;
+      asio::steady_timer timer(executor, wait);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
     if (entry.part == 0 && !entry.event_id.empty()) {
       // The asking message shows as read: best effort, its failure changes nothing.
       auto receipt = co_await call_api(entry.account, read_receipt(entry.event_id), entry.request_id);
@@ -334,6 +366,7 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   observability::CounterFamily& api_errors_;
   mutable std::mutex mutex_;
   std::string token_error_;  // "whatsapp:190": deliveries are held
+  std::shared_ptr<Pacer> pacer_;  // shared by the channels a reload builds: see pacer_for()
 };
 
 std::shared_ptr<Channel> make_channel(const config::ChannelSpec& spec, ChannelContext& context) {
