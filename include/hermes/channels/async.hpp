@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,16 @@ std::vector<std::string> split_message(std::string_view text, std::size_t max_by
 // The usual HTTP mapping: 2xx delivered; 429 (with its Retry-After), 408, 5xx
 // and transport errors retried; any other status refused for good.
 Delivery classify_http_delivery(const net::ClientResult& result);
+
+// The factory of an asynchronous channel: it sends through the shared HTTP client and
+// serves its webhook on its listener's routes (`mount`).
+template <class ChannelType, class SpecType>
+std::shared_ptr<Channel> make_webhook_channel(const config::ChannelSpec& spec, ChannelContext& context) {
+  if (!context.http) throw std::logic_error(spec.type + " channel needs an http client");
+  auto channel = std::make_shared<ChannelType>(static_cast<const SpecType&>(spec), context);
+  channel->mount(context.routes);
+  return channel;
+}
 
 enum class Accepted {
   accepted,    // persisted: acknowledge; the answer follows through the outbox

@@ -339,18 +339,11 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   bool probing_ = true;      // learn_identity is running (run() starts it)
 };
 
-std::shared_ptr<Channel> make_channel(const config::ChannelSpec& spec, ChannelContext& context) {
-  if (!context.http) throw std::logic_error("slack channel needs an http client");
-  auto channel = std::make_shared<SlackChannel>(static_cast<const SlackSpec&>(spec), context);
-  channel->mount(context.routes);
-  return channel;
-}
-
 }  // namespace
 
 void register_type(config::Registries& registries, ChannelFactories& factories) {
   registries.add_channel_type("slack", parse);
-  factories.add("slack", make_channel);
+  factories.add("slack", make_webhook_channel<SlackChannel, SlackSpec>);
 }
 
 }  // namespace hermes::channels::slack

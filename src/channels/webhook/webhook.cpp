@@ -169,18 +169,11 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
   observability::CounterFamily& events_;
 };
 
-std::shared_ptr<Channel> make_channel(const config::ChannelSpec& spec, ChannelContext& context) {
-  if (!context.http) throw std::logic_error("webhook channel needs an http client");
-  auto channel = std::make_shared<WebhookChannel>(static_cast<const WebhookSpec&>(spec), context);
-  channel->mount(context.routes);
-  return channel;
-}
-
 }  // namespace
 
 void register_type(config::Registries& registries, ChannelFactories& factories) {
   registries.add_channel_type("webhook", parse);
-  factories.add("webhook", make_channel);
+  factories.add("webhook", make_webhook_channel<WebhookChannel, WebhookSpec>);
 }
 
 }  // namespace hermes::channels::webhook

@@ -369,18 +369,11 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   std::shared_ptr<Pacer> pacer_;  // shared by the channels a reload builds: see pacer_for()
 };
 
-std::shared_ptr<Channel> make_channel(const config::ChannelSpec& spec, ChannelContext& context) {
-  if (!context.http) throw std::logic_error("whatsapp channel needs an http client");
-  auto channel = std::make_shared<WhatsAppChannel>(static_cast<const WhatsAppSpec&>(spec), context);
-  channel->mount(context.routes);
-  return channel;
-}
-
 }  // namespace
 
 void register_type(config::Registries& registries, ChannelFactories& factories) {
   registries.add_channel_type("whatsapp", parse);
-  factories.add("whatsapp", make_channel);
+  factories.add("whatsapp", make_webhook_channel<WhatsAppChannel, WhatsAppSpec>);
 }
 
 }  // namespace hermes::channels::whatsapp
