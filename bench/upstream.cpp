@@ -8,7 +8,9 @@
 // "stream": true, --chunks SSE chunks --pace-ms apart, a usage chunk and [DONE].
 // It also stands in for the Slack Web API (scenario 6; api_url: http://127.0.0.1:<port>/api):
 // POST /api/auth.test and POST /api/chat.postMessage answer at once, without checking the
-// token, and GET /stats counts the calls: {"auth_test": n, "chat_postMessage": n}.
+// token, and GET /stats counts the calls: {"auth_test": n, "chat_postMessage": n,
+// "whatsapp_messages": n}. POST /graph/<version>/<phone number id>/messages answers as
+// WhatsApp's Graph API does (api_url: http://…/graph).
 // Prints "listening <port>" once bound.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
@@ -98,6 +100,7 @@ asio::awaitable<net::HttpResponse> completions(Options o, net::HttpRequest r) {
 struct SlackCalls {
   std::atomic<std::uint64_t> auth_test{0};
   std::atomic<std::uint64_t> post_message{0};
+  std::atomic<std::uint64_t> whatsapp_messages{0};  // text messages sent to the Graph API stand-in
 };
 
 // Plain functions build the JSON: GCC 12 mishandles braced lists of literals in coroutines.
@@ -121,7 +124,21 @@ net::HttpResponse posted_answer(const std::string& body, std::uint64_t n) {
 
 net::HttpResponse stats_answer(const SlackCalls& calls) {
   return net::HttpResponse::json(200, {{"auth_test", calls.auth_test.load()},
-                                       {"chat_postMessage", calls.post_message.load()}});
+                                       {"chat_postMessage", calls.post_message.load()},
+                                       {"whatsapp_messages", calls.whatsapp_messages.load()}});
+}
+
+// The Graph API's /messages: a wamid for a text message, success for a read receipt.
+net::HttpResponse graph_answer(const std::string& body, SlackCalls& calls) {
+  if (body.find("\"status\":\"read\"") != std::string::npos) return net::HttpResponse::json(200, {{"success", true}});
+  auto n = ++calls.whatsapp_messages;
+  nlohmann::json answer = {{"messaging_product", "whatsapp"},
+                           {"messages", nlohmann::json::array({{{"id", "wamid.BENCH" + std::to_string(n)}}})}};
+  return net::HttpResponse::json(200, answer);
+}
+
+asio::awaitable<net::HttpResponse> graph_messages(SlackCalls& calls, net::HttpRequest r) {
+  co_return graph_answer(r.body, calls);
 }
 
 asio::awaitable<net::HttpResponse> auth_test(SlackCalls& calls) {
@@ -159,6 +176,8 @@ int main(int argc, char** argv) {
   routes->add("POST", "/api/chat.postMessage",
               [&calls](net::HttpRequest r) { return post_message(calls, std::move(r)); });
   routes->add("GET", "/stats", [&calls](net::HttpRequest) { return stats(calls); });
+  routes->add_prefix("POST", "/graph/", [&calls](net::HttpRequest r) { return graph_messages(calls, std::move(r)); },
+                     "/graph/");
   net::ListenerSettings l;
   l.name = "bench";
   l.address = *IpAddress::parse("127.0.0.1");

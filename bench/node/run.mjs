@@ -3,7 +3,7 @@
 // keep-alive, hermesd (api channel, one route, audit on with its defaults) and the Portkey
 // gateway. Load comes from separate processes on CPU 0: wrk; for streams (scenario 4)
 // bench_ttft (C++, time to first token at c=1) and the Node client stream_client.mjs (512
-// concurrent); for Slack events (scenario 6) slack_client.mjs.
+// concurrent); for Slack and WhatsApp events (scenario 6) chat_client.mjs.
 // Figures are reported as differences and ratios within the run. Prints Markdown and writes
 // bench/results/<date>-s<scenarios>.md (a smoke run: <date>-smoke.md, not committed).
 //
@@ -48,6 +48,7 @@ const PLAN = SMOKE
       deliveryWaitS: 30 };
 const STREAM = { chunks: 64, paceMs: PLAN.paceMs };
 const SLACK = { secret: 'bench-signing-secret-8f742231b10e', token: 'xoxb-bench-token', concurrency: 64 };
+const WHATSAPP = { secret: 'bench-app-secret-4f8e2c1d9b7a', token: 'EAAG-bench-token', verify: 'bench-verify' };
 const CPUS = os.availableParallelism();
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hermes-bench-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -150,6 +151,14 @@ const answers = (url, headers = {}) => async () => {
   } catch { return false; }
 };
 
+const healthy = (url) => async () => {
+  try {
+    const r = await fetch(url);
+    await r.arrayBuffer();
+    return r.status === 200;
+  } catch { return false; }
+};
+
 async function upstream(latencyMs, chunks = 8, paceMs = 0) {
   const port = await freePort();
   const child = await start(`upstream ${latencyMs}ms`, args.upstream,
@@ -230,6 +239,26 @@ async function hermesSlack(upPort) {
   const child = await start('hermesd (slack)', args.hermesd, ['--config', conf], {
     cpu: 1, ready: identified, env: { BENCH_SLACK_SIGNING_SECRET: SLACK.secret, BENCH_SLACK_BOT_TOKEN: SLACK.token } });
   return { name: 'hermes', url: `http://127.0.0.1:${port}/slack/slack/events`, pid: child.pid, child };
+}
+
+// hermesd with a WhatsApp channel whose Graph API is bench_upstream's stand-in. Pacing
+// is off: the figure is the gateway's, not Meta's limits.
+async function hermesWhatsApp(upPort) {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmp, 'hermes-whatsapp-'));
+  const conf = hermesConfig({ instance: 'bench-whatsapp', dir, port, upPort, channels: `  - name: wa
+    type: whatsapp
+    listener: local
+    app_secret: "\${env:BENCH_WA_APP_SECRET}"
+    verify_token: "\${env:BENCH_WA_VERIFY}"
+    access_token: "\${env:BENCH_WA_TOKEN}"
+    api_url: "http://127.0.0.1:${upPort}/graph"
+    send_rate: 1000
+    recipient_interval: 0s` });
+  const child = await start('hermesd (whatsapp)', args.hermesd, ['--config', conf], {
+    cpu: 1, ready: healthy(`http://127.0.0.1:${port}/healthz`),
+    env: { BENCH_WA_APP_SECRET: WHATSAPP.secret, BENCH_WA_VERIFY: WHATSAPP.verify, BENCH_WA_TOKEN: WHATSAPP.token } });
+  return { name: 'hermes', url: `http://127.0.0.1:${port}/whatsapp/wa/events`, pid: child.pid, child };
 }
 
 // `streaming`: through portkey_streaming.mjs, without which Portkey cannot stream (see there).
@@ -507,7 +536,7 @@ if (SCENARIOS.has(6)) {
   if (!Number.isFinite(apiRps) && hermesTarget) apiRps = (await wrk(hermesTarget, 64, Math.min(SECONDS, 3))).rps;
   const stand = await upstream(0);
   const slack = await tryStart('hermesd (slack)', () => hermesSlack(stand.port));
-  const r = slack ? await measure('scenario 6', () => runClient('slack_client.mjs', [
+  const r = slack ? await measure('scenario 6', () => runClient('chat_client.mjs', ['--kind', 'slack',
     '--url', slack.url, '--secret', SLACK.secret, '--stats', `http://127.0.0.1:${stand.port}/stats`,
     '--concurrency', SLACK.concurrency, '--seconds', SECONDS, '--max-wait-s', PLAN.deliveryWaitS])) : {};
   // Zero is no figure here: nothing acknowledged or delivered means the setup is broken.
@@ -536,6 +565,32 @@ if (SCENARIOS.has(6)) {
   say();
   need('scenario 6', [acked, delivered, apiRps]);
   if (slack) kill(slack.child);
+
+  // The same for WhatsApp: signed Cloud API webhooks, answers through the Graph API stand-in.
+  const wa = await tryStart('hermesd (whatsapp)', () => hermesWhatsApp(stand.port));
+  const w = wa ? await measure('scenario 6 (whatsapp)', () => runClient('chat_client.mjs', ['--kind', 'whatsapp',
+    '--url', wa.url, '--secret', WHATSAPP.secret, '--stats', `http://127.0.0.1:${stand.port}/stats`,
+    '--concurrency', SLACK.concurrency, '--seconds', SECONDS, '--max-wait-s', PLAN.deliveryWaitS])) : {};
+  const waAcked = perSecond(w.acked, w.seconds), waDelivered = perSecond(w.delivered, w.delivery_seconds);
+  say('### 6b. WhatsApp: signed Cloud API webhooks through hermesd');
+  say();
+  say(`As above, with payloads signed as Meta signs them (X-Hub-Signature-256), one text message each from ${SLACK.concurrency} ` +
+      'users, answered through /messages at bench_upstream\'s Graph API stand-in (pacing at its loosest: send_rate ' +
+      '1000, recipient_interval 0s, so answers/s cannot pass 1000; each answer is two Graph API calls, the read ' +
+      'receipt and the message). Goal: acknowledged events/s ≥ 0.25× the api channel\'s req/s.');
+  say();
+  say('| figure | value |');
+  say('|---|---|');
+  say(`| events acknowledged (200) | ${f(w.acked)} in ${f(w.seconds, 1)} s: ${f(waAcked)}/s |`);
+  say(`| 503, no headroom | ${f(w.overloaded)} |`);
+  say(`| other non-200 / socket errors | ${Object.entries(w.codes ?? {}).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} / ${f(w.errors)} |`);
+  say(`| answers sent (Graph API /messages) | ${f(w.delivered)} in ${f(w.delivery_seconds, 1)} s: ${f(waDelivered)}/s` +
+      `${w.drained === false ? ' (not every acknowledged event was answered by the end of the wait)' : ''} |`);
+  say(`| acknowledged events/s ÷ api req/s | ${f(waAcked / apiRps, 2)} |`);
+  say(`| answers/s ÷ api req/s | ${f(waDelivered / apiRps, 2)} |`);
+  say();
+  need('scenario 6 (whatsapp)', [waAcked, waDelivered]);
+  if (wa) kill(wa.child);
   kill(stand.child);
 }
 
