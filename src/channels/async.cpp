@@ -361,6 +361,14 @@ std::size_t OutboxDrain::sending() const { return static_cast<std::size_t>(state
 
 void OutboxDrain::stop() { state_->stopped = true; }
 
+asio::awaitable<bool> OutboxDrain::failed_after_delivery(std::string channel, std::string peer_id, std::string detail) {
+  auto entry = co_await state_->outbox.failed_after_delivery(channel, peer_id, detail);
+  if (!entry) co_return false;
+  // The same row a give-up writes, marked as coming after the peer had accepted it.
+  state_->record(*entry, "failed_after_delivery", detail, -1, peer_id);
+  co_return true;
+}
+
 void OutboxDrain::set_policy(const DeliveryPolicy& policy) {
   std::lock_guard lock(state_->policy_mutex);
   state_->policy_ = policy;

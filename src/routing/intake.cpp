@@ -53,6 +53,11 @@ CREATE TABLE outbox (
   UNIQUE (channel, event_id, part)
 );
 CREATE INDEX outbox_open ON outbox(id) WHERE delivered_at IS NULL AND failed_at IS NULL;
+)sql",
+                                                      R"sql(
+-- A peer that reports a failure after accepting a message (WhatsApp's statuses) names it
+-- by the id it gave.
+CREATE INDEX outbox_peer ON outbox(channel, peer_id) WHERE peer_id IS NOT NULL;
 )sql"};
   return kMigrations;
 }
@@ -417,6 +422,26 @@ asio::awaitable<void> IntakeStore::attempt_failed(std::int64_t id, std::string d
 
 asio::awaitable<void> IntakeStore::gave_up(std::int64_t id, std::string detail) {
   co_await update_batched(impl_.get(), kGaveUp, id, std::move(detail));
+}
+
+asio::awaitable<std::optional<OutboxEntry>> IntakeStore::failed_after_delivery(std::string channel,
+                                                                                 std::string peer_id,
+                                                                                 std::string detail) {
+  Impl* impl = impl_.get();
+  std::function<std::optional<OutboxEntry>()> work = [impl, channel, peer_id, detail]() -> std::optional<OutboxEntry> {
+    auto& find = impl->db->cached(
+        "SELECT id, channel, event_id, part, created_at, entry, attempts, attempt_started_at FROM outbox "
+        "WHERE channel = ?1 AND peer_id = ?2 AND delivered_at IS NOT NULL");
+    find.bind(1, channel).bind(2, peer_id);
+    if (!find.step()) return std::nullopt;  // unknown, or already failed: nothing changes
+    OutboxEntry e = entry_from_row(find);
+    find.reset();
+    auto& fail = impl->db->cached(
+        "UPDATE outbox SET delivered_at = NULL, failed_at = ?1, last_error = ?3 WHERE id = ?2");
+    fail.bind(1, now_ms()).bind(2, e.id).bind(3, detail).step();
+    return e;
+  };
+  co_return co_await batched<std::optional<OutboxEntry>>(impl, std::move(work), std::nullopt);
 }
 
 std::vector<OutboxEntry> IntakeStore::undelivered() {

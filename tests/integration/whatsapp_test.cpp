@@ -202,6 +202,29 @@ TEST_F(WhatsApp, MediaUsernameOnlyUsersStatusesAndErrorCodes) {
   EXPECT_EQ(statuses[1]["status"], "whatsapp:131026");
 }
 
+// Meta accepts a message (200, a wamid) and fails it later: the ledger moves it from
+// delivered to failed, and a 131047 says the window had closed.
+TEST_F(WhatsApp, AFailedStatusAfterAcceptanceMovesTheAnswerToFailed) {
+  ASSERT_EQ(send(wa_text("16505557777", "wamid.LATER", "hello")), 200);
+  auto rows = daemon_->audit_events("message.delivery", 1);
+  ASSERT_EQ(rows.size(), 1u);
+  std::string peer = rows[0]["detail"]["peer_id"];
+  json failed = wa_payload({{"statuses", json::array({{{"id", peer}, {"status", "failed"}, {"recipient_id", "16505557777"},
+                                                       {"errors", json::array({{{"code", 131047}, {"title", "Re-engagement message"}}})}}})}});
+  ASSERT_EQ(send(failed), 200);
+  rows = daemon_->audit_events("message.delivery", 2);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1]["decision"], "failed_after_delivery");
+  EXPECT_EQ(rows[1]["status"], "whatsapp:131047");
+  EXPECT_EQ(rows[1]["detail"]["event_id"], "wamid.LATER");
+  auto window = daemon_->audit_events("whatsapp.window_closed", 1);
+  ASSERT_EQ(window.size(), 1u);
+  EXPECT_EQ(window[0]["detail"]["peer_id"], peer);
+  ASSERT_EQ(send(failed), 200);  // the same status again: nothing more moves
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(daemon_->audit_events("message.delivery", 2, 0ms).size(), 2u);
+}
+
 // Sends are paced before Meta would refuse them: 200 users writing at once, and one user
 // writing three times in a row, are all answered without a 130429 or a 131056.
 TEST_F(WhatsApp, ABurstIsPacedUnderMetasLimits) {

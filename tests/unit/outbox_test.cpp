@@ -193,6 +193,21 @@ TEST_F(OutboxLedger, AChannelMayRememberItsAnsweredEventsLongerAndTheyKeepNoText
   EXPECT_EQ(run(store_->claim(m("hooks", "ev.1"))), IntakeClaim::accepted) << "pruned after 24 hours";
 }
 
+TEST_F(OutboxLedger, APeerMayFailAnEntryItHadAccepted) {
+  auto queued = run(store_->enqueue(answer("ev-late", 1)));
+  ASSERT_TRUE(queued && queued->size() == 1);
+  auto id = (*queued)[0].id;
+  run(store_->delivered(id, "wamid.OUT9"));
+  EXPECT_FALSE(run(store_->failed_after_delivery("hooks", "wamid.other", "x")).has_value());
+  EXPECT_FALSE(run(store_->failed_after_delivery("other-channel", "wamid.OUT9", "x")).has_value());
+  auto failed = run(store_->failed_after_delivery("hooks", "wamid.OUT9", "whatsapp:131047"));
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->id, id);
+  EXPECT_EQ(failed->event_id, "ev-late");
+  EXPECT_FALSE(run(store_->failed_after_delivery("hooks", "wamid.OUT9", "again")).has_value()) << "only once";
+  EXPECT_TRUE(store_->undelivered().empty()) << "a failed entry is not sent again";
+}
+
 TEST_F(OutboxLedger, AnAnswerQueuedTwiceIsKeptOnce) {
   ASSERT_TRUE(run(store_->enqueue(answer("ev-2", 1)))->size() == 1);
   auto again = run(store_->enqueue(answer("ev-2", 1)));

@@ -62,6 +62,10 @@ class OutboxDrain {
   void stop();
   // Applies to the next attempt of every entry (reload).
   void set_policy(const DeliveryPolicy& policy);
+  // The peer reports a failure of a message it had accepted (`peer_id`): the entry moves
+  // from delivered to failed, with a `message.delivery` row (`failed_after_delivery`).
+  // False when no delivered entry of `channel` has that id.
+  boost::asio::awaitable<bool> failed_after_delivery(std::string channel, std::string peer_id, std::string detail);
 
   struct State;
 

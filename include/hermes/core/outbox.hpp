@@ -64,6 +64,12 @@ class Outbox {
   virtual boost::asio::awaitable<void> delivered(std::int64_t id, std::string peer_id) = 0;
   virtual boost::asio::awaitable<void> attempt_failed(std::int64_t id, std::string detail) = 0;
   virtual boost::asio::awaitable<void> gave_up(std::int64_t id, std::string detail) = 0;
+  // The peer accepted an entry (it has `peer_id`) and reports later that it failed
+  // (WhatsApp's `failed` status): delivered becomes failed. The entry, or nullopt when no
+  // delivered entry has that id.
+  virtual boost::asio::awaitable<std::optional<OutboxEntry>> failed_after_delivery(std::string channel,
+                                                                                   std::string peer_id,
+                                                                                   std::string detail) = 0;
   // Neither delivered nor given up, oldest first (start-up).
   virtual std::vector<OutboxEntry> undelivered() = 0;
 };

@@ -52,6 +52,8 @@ class IntakeStore final : public Intake, public Outbox {
   boost::asio::awaitable<void> delivered(std::int64_t id, std::string peer_id) override;
   boost::asio::awaitable<void> attempt_failed(std::int64_t id, std::string detail) override;
   boost::asio::awaitable<void> gave_up(std::int64_t id, std::string detail) override;
+  boost::asio::awaitable<std::optional<OutboxEntry>> failed_after_delivery(std::string channel, std::string peer_id,
+                                                                           std::string detail) override;
   std::vector<OutboxEntry> undelivered() override;
   // Waits for queued writes (tests, shutdown).
   void flush();

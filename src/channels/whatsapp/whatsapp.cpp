@@ -97,8 +97,8 @@ bool equal_secret(std::string_view presented, const Secret& expected) {
 class WhatsAppChannel final : public Channel, public std::enable_shared_from_this<WhatsAppChannel> {
  public:
   WhatsAppChannel(const WhatsAppSpec& spec, ChannelContext& ctx)
-      : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), intake_(ctx.intake), http_(ctx.http),
-        audit_(ctx.audit),
+      : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), intake_(ctx.intake), outbox_(ctx.outbox),
+        http_(ctx.http), audit_(ctx.audit),
         events_(ctx.metrics.counter("hermes_whatsapp_events_total",
                                     "WhatsApp webhook requests and messages, by channel and outcome.",
                                     {"channel", "outcome"})),
@@ -226,6 +226,19 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
     audit_.record(std::move(ev));
   }
 
+  void record_window_closed_later(const StatusItem& s) {
+    AuditEvent ev;
+    ev.kind = "whatsapp.window_closed";
+    ev.channel = spec_.name;
+    ev.sender = s.recipient;
+    ev.conversation = s.recipient;
+    ev.decision = "refused";
+    ev.status = "outside_window";
+    ev.detail = {{"peer_id", s.message_id},
+                 {"why", "Meta failed the message after accepting it: more than 24 hours since the user's last message"}};
+    audit_.record(std::move(ev));
+  }
+
   void record_status(const StatusItem& s) {
     statuses_.with({spec_.name, s.status}).inc();
     AuditEvent ev;
@@ -322,7 +335,16 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
       self->events_.with({self->spec_.name, "bad_request"}).inc();
       co_return HttpResponse::error(400, "bad_request", payload.problem);
     }
-    for (const auto& s : payload.statuses) self->record_status(s);
+    for (const auto& s : payload.statuses) {
+      self->record_status(s);
+      if (s.status == "failed" && self->outbox_) {
+        // Meta took the message (a 200 and a wamid) and failed it later, as it often does
+        // with 131047 and 131026: the ledger says so, not "delivered".
+        std::string detail = "whatsapp:" + (s.error_code.empty() ? std::string("failed") : s.error_code);
+        bool moved = co_await self->outbox_->failed_after_delivery(self->spec_.name, s.message_id, std::move(detail));
+        if (moved && s.error_code == "131047") self->record_window_closed_later(s);
+      }
+    }
     for (const auto& e : payload.errors) self->record_system_error(e);
     bool retry_later = false;
     std::shared_ptr<Channel> owner = self;
@@ -357,6 +379,7 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   WhatsAppSpec spec_;
   std::shared_ptr<AsyncIntake> async_;
   Intake* intake_;
+  OutboxDrain* outbox_;
   net::HttpClient* http_;
   AuditSink& audit_;
   EventThrottle refusal_rows_;      // auth.reject rows
