@@ -57,11 +57,6 @@ std::string redact_secret(std::string text, std::string_view secret) {
   return text;
 }
 
-std::string json_string(const nlohmann::json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::string truncate_utf8(std::string text, std::size_t limit) {
   if (text.size() <= limit) return text;
   std::size_t end = limit;

@@ -11,6 +11,7 @@
 
 #include "hermes/backends/deadlines.hpp"
 #include "hermes/core/backend.hpp"
+#include "hermes/core/json_fields.hpp"
 #include "hermes/core/units.hpp"
 #include "hermes/net/client.hpp"
 
@@ -35,8 +36,6 @@ inline std::chrono::milliseconds retry_after_of(std::string_view value) {
 void add_trace_headers(net::ClientRequest& r, const CompletionRequest& request);
 // `text` with every occurrence of `secret` replaced by "[redacted]" (upstream errors may quote the key).
 std::string redact_secret(std::string text, std::string_view secret);
-// object[key] when it is a string, else "".
-std::string json_string(const nlohmann::json& object, const char* key);
 
 // At most `limit` bytes, cut at a UTF-8 boundary, "..." marking the cut.
 std::string truncate_utf8(std::string text, std::size_t limit);

@@ -71,7 +71,8 @@ struct TextResult {
 
 struct ControlOpen {
   std::unique_ptr<Control> control;
-  std::string path;  // the browser-level WebSocket path it connected to
+  std::string path;     // the browser-level WebSocket path it connected to
+  std::string context;  // open_control_for(): the key's browser context; empty on failure
   std::string error;
 };
 
@@ -111,6 +112,11 @@ class BrowserRelay : public std::enable_shared_from_this<BrowserRelay> {
   // the browser's /json/version; `value` empty and `error` set when it cannot be read.
   boost::asio::awaitable<TextResult> browser_socket_path();
   boost::asio::awaitable<ControlOpen> open_control();
+  // open_control(), and the key's context found (or made) on it; on failure `error` says
+  // why and `control`, when set, is still to be closed.
+  boost::asio::awaitable<ControlOpen> open_control_for(std::string key);
+  // Whether `target` is in `context` (another key's target, or none, is not).
+  boost::asio::awaitable<bool> in_context(Control* control, std::string target, std::string context);
   // The browser context `key` works in, created on first use (downloads denied) and
   // re-created when the browser no longer has it (a restart).
   boost::asio::awaitable<TextResult> context_for(Control* control, std::string key);
@@ -177,7 +183,5 @@ boost::asio::awaitable<void> run_session(std::shared_ptr<BrowserRelay> browser, 
 std::string command_text(std::int64_t id, const std::string& method, nlohmann::json params,
                          const std::string& session_id);
 
-// `name`'s value in a query string, percent-decoded; nullopt when absent.
-std::optional<std::string> query_value(std::string_view query, std::string_view name);
 
 }  // namespace hermes::cdp

@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hermes/core/json_fields.hpp"
 #include "src/cdp/browser.hpp"
 
 namespace hermes::cdp {
@@ -46,11 +47,6 @@ json request_params(const std::string& request_id, bool allowed) {
   return p;
 }
 
-std::string text_of(const json& object, const char* name) {
-  auto it = object.find(name);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 struct GuardDecision {
   std::string command;  // what to send, empty: nothing
   bool audit = false;
@@ -63,18 +59,18 @@ struct GuardDecision {
 GuardDecision decide(const json& message, std::map<std::string, std::string>& targets,
                      const std::vector<std::string>& allow_urls, std::int64_t& next_id) {
   GuardDecision d;
-  std::string method = text_of(message, "method");
+  std::string method = json_string(message, "method");
   json params = message.contains("params") && message["params"].is_object() ? message["params"] : json::object();
   if (method == "Target.targetCreated" || method == "Target.targetInfoChanged") {
     json info = params.contains("targetInfo") && params["targetInfo"].is_object() ? params["targetInfo"] : json::object();
-    if (text_of(info, "type") == "page") targets[text_of(info, "targetId")] = text_of(info, "browserContextId");
+    if (json_string(info, "type") == "page") targets[json_string(info, "targetId")] = json_string(info, "browserContextId");
   } else if (method == "Target.targetDestroyed") {
-    targets.erase(text_of(params, "targetId"));
+    targets.erase(json_string(params, "targetId"));
   } else if (method == "Fetch.requestPaused") {
-    std::string url = params.contains("request") && params["request"].is_object() ? text_of(params["request"], "url") : "";
+    std::string url = params.contains("request") && params["request"].is_object() ? json_string(params["request"], "url") : "";
     d.reason = url_refusal(url, allow_urls);
     d.allowed = d.reason.empty();
-    std::string frame = text_of(params, "frameId");
+    std::string frame = json_string(params, "frameId");
     auto page = targets.find(frame);
     bool top_level = page != targets.end();
     if (top_level) {
@@ -85,7 +81,7 @@ GuardDecision decide(const json& message, std::map<std::string, std::string>& ta
     d.via = top_level ? "page" : "frame";
     d.url = url;
     d.command = command_text(next_id++, d.allowed ? "Fetch.continueRequest" : "Fetch.failRequest",
-                              request_params(text_of(params, "requestId"), d.allowed), text_of(message, "sessionId"));
+                              request_params(json_string(params, "requestId"), d.allowed), json_string(message, "sessionId"));
   }
   return d;
 }

@@ -1,7 +1,5 @@
 #include "hermes/cdp/relay.hpp"
 
-#include <openssl/rand.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hermes/core/message.hpp"
 #include "hermes/net/client.hpp"
 #include "src/cdp/browser.hpp"
 
@@ -25,38 +24,6 @@ constexpr std::size_t kMaxTickets = 4096;
 constexpr std::size_t kMaxTicketsPerKey = 512;
 constexpr Duration kControlTimeout{10'000};
 constexpr auto kProbeInterval = std::chrono::seconds(10);
-
-std::string random_token() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view in) {
-  std::string out;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() && hex_digit(in[i + 1]) >= 0 && hex_digit(in[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit(in[i + 1]) * 16 + hex_digit(in[i + 2]));
-      i += 2;
-    } else {
-      out += in[i];  // '+' stays '+': keys and URLs may contain it
-    }
-  }
-  return out;
-}
 
 net::HttpResponse cdp_error(int status, std::string_view code, std::string_view message) {
   return net::HttpResponse::error(status, code, message);
@@ -113,7 +80,7 @@ std::string new_page_url(std::string_view query) {
   if (auto at = query.rfind("&token="); at != std::string_view::npos && query.find('&', at + 1) == std::string_view::npos) {
     query = query.substr(0, at);
   }
-  return query.empty() ? std::string("about:blank") : percent_decode(query);
+  return query.empty() ? std::string("about:blank") : net::percent_decode(query);
 }
 
 // Chromium's own answer to a target id it does not know.
@@ -122,18 +89,6 @@ net::HttpResponse no_such_target(const std::string& id) {
 }
 
 }  // namespace
-
-std::optional<std::string> query_value(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto pair = query.substr(0, amp);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return std::nullopt;
-}
 
 std::string command_text(std::int64_t id, const std::string& method, json params, const std::string& session_id) {
   json command = json::object();
@@ -282,6 +237,21 @@ asio::awaitable<ControlOpen> BrowserRelay::open_control() {
   co_return out;
 }
 
+asio::awaitable<ControlOpen> BrowserRelay::open_control_for(std::string key) {
+  auto opened = co_await open_control();
+  if (!opened.control) co_return opened;
+  auto found = co_await context_for(opened.control.get(), std::move(key));
+  opened.context = found.value;
+  opened.error = found.error;
+  co_return opened;
+}
+
+asio::awaitable<bool> BrowserRelay::in_context(Control* control, std::string target, std::string context) {
+  auto described = co_await control->call("Target.getTargetInfo", target_params(target));
+  co_return described.result && (*described.result)["targetInfo"].is_object() &&
+      (*described.result)["targetInfo"].value("browserContextId", std::string()) == context;
+}
+
 asio::awaitable<TextResult> BrowserRelay::context_for(Control* control, std::string key) {
   TextResult out;
   std::string cached;
@@ -330,7 +300,7 @@ asio::awaitable<TextResult> BrowserRelay::context_for(Control* control, std::str
 }
 
 std::string BrowserRelay::issue_ticket(const std::string& key, const std::string& path) {
-  std::string ticket = random_token();
+  std::string ticket = generate_secret_token();
   auto now = Clock::now();
   std::lock_guard lock(shared_->mutex);
   std::erase_if(shared_->tickets, [now](const auto& t) { return t.second.expires <= now; });
@@ -433,7 +403,7 @@ std::optional<net::HttpResponse> BrowserRelay::admit(const net::HttpRequest& req
   if (auto auth = request.header("authorization"); auth && auth->size() > 7 &&
                                                    (auth->starts_with("Bearer ") || auth->starts_with("bearer "))) {
     presented = std::string(net::trim_ows(auth->substr(7)));
-  } else if (auto token = query_value(request.query, "token")) {
+  } else if (auto token = net::query_value(request.query, "token")) {
     presented = std::move(*token);
   }
   if (presented) {
@@ -445,7 +415,7 @@ std::optional<net::HttpResponse> BrowserRelay::admit(const net::HttpRequest& req
     return cdp_error(401, "invalid_api_key", "unknown key").with_header("WWW-Authenticate", "Bearer");
   }
   if (websocket) {
-    if (auto ticket = query_value(request.query, "ticket")) {
+    if (auto ticket = net::query_value(request.query, "ticket")) {
       // At the upgrade the ticket is looked at; the session spends it (redeem_ticket).
       if (auto owner = peek_ticket(*ticket, request.path)) {
         key = std::move(*owner);
@@ -506,20 +476,19 @@ net::HttpResponse BrowserRelay::unavailable(const std::string& detail) const {
 }
 
 asio::awaitable<net::HttpResponse> BrowserRelay::json_list(net::HttpRequest request, std::string key) {
-  auto opened = co_await open_control();
+  auto opened = co_await open_control_for(key);
   if (!opened.control) co_return unavailable(opened.error);
-  auto context = co_await context_for(opened.control.get(), key);
   json list = json::array();
-  if (!context.value.empty()) {
+  if (!opened.context.empty()) {
     auto targets = co_await opened.control->call("Target.getTargets", json::object());
     for (const auto& info : targets.result ? targets.result->value("targetInfos", json::array()) : json::array()) {
-      if (info.value("type", std::string()) == "page" && info.value("browserContextId", std::string()) == context.value) {
+      if (info.value("type", std::string()) == "page" && info.value("browserContextId", std::string()) == opened.context) {
         list.push_back(target_entry(request, key, info));
       }
     }
   }
   co_await opened.control->close();
-  if (context.value.empty()) co_return unavailable(context.error);
+  if (opened.context.empty()) co_return unavailable(opened.error);
   co_return net::HttpResponse::json(200, list);
 }
 
@@ -534,13 +503,12 @@ asio::awaitable<net::HttpResponse> BrowserRelay::json_new(net::HttpRequest reque
     co_return cdp_error(403, "url_not_allowed", "refused by gateway policy: " + refusal);
   }
   if (!guard_ready()) co_return cdp_error(503, "guard_not_ready", "the relay's navigation guard is not attached yet");
-  auto opened = co_await open_control();
+  auto opened = co_await open_control_for(key);
   if (!opened.control) co_return unavailable(opened.error);
-  auto context = co_await context_for(opened.control.get(), key);
-  std::string error = context.error;
+  std::string error = opened.error;
   std::optional<json> info;
-  if (!context.value.empty()) {
-    auto created = co_await opened.control->call("Target.createTarget", new_target_params(url, context.value));
+  if (!opened.context.empty()) {
+    auto created = co_await opened.control->call("Target.createTarget", new_target_params(url, opened.context));
     error = created.error;
     if (created.result && (*created.result)["targetId"].is_string()) {
       std::string target = (*created.result)["targetId"].get<std::string>();
@@ -556,12 +524,10 @@ asio::awaitable<net::HttpResponse> BrowserRelay::json_new(net::HttpRequest reque
 
 asio::awaitable<net::HttpResponse> BrowserRelay::json_target_action(net::HttpRequest request, std::string key,
                                                                     std::string action, std::string target) {
-  auto opened = co_await open_control();
+  auto opened = co_await open_control_for(key);
   if (!opened.control) co_return unavailable(opened.error);
-  auto context = co_await context_for(opened.control.get(), key);
-  auto described = co_await opened.control->call("Target.getTargetInfo", target_params(target));
-  bool visible = !context.value.empty() && described.result && (*described.result)["targetInfo"].is_object() &&
-                 (*described.result)["targetInfo"].value("browserContextId", std::string()) == context.value;
+  bool visible = false;
+  if (!opened.context.empty()) visible = co_await in_context(opened.control.get(), target, opened.context);
   std::string method = action == "activate" ? "Target.activateTarget" : "Target.closeTarget";
   bool done = false;
   if (visible) {
@@ -570,7 +536,7 @@ asio::awaitable<net::HttpResponse> BrowserRelay::json_target_action(net::HttpReq
   }
   co_await opened.control->close();
   (void)request;
-  if (context.value.empty()) co_return unavailable(context.error);
+  if (opened.context.empty()) co_return unavailable(opened.error);
   if (!visible) co_return no_such_target(target);
   if (!done) co_return cdp_error(502, "browser_error", "the browser refused " + method);
   co_return net::HttpResponse::text(200, action == "activate" ? "Target activated" : "Target is closing");
@@ -599,12 +565,12 @@ asio::awaitable<net::HttpResponse> BrowserRelay::handle_http(net::HttpRequest re
 
 // The key again, now spending a ticket if that is how it came.
 std::optional<std::string> BrowserRelay::session_key(const net::HttpRequest& request) {
-  if (request.header("authorization") || query_value(request.query, "token")) {
+  if (request.header("authorization") || net::query_value(request.query, "token")) {
     std::string key;
     if (admit(request, key, false)) return std::nullopt;
     return key;
   }
-  auto ticket = query_value(request.query, "ticket");
+  auto ticket = net::query_value(request.query, "ticket");
   return ticket ? redeem_ticket(*ticket, request.path) : std::nullopt;
 }
 
@@ -618,19 +584,13 @@ asio::awaitable<void> BrowserRelay::serve_websocket(net::HttpRequest request, st
   std::string rest = request.path.substr(prefix().size());
   std::string page_target;
   if (rest.starts_with("devtools/page/")) page_target = rest.substr(std::string_view("devtools/page/").size());
-  auto opened = co_await open_control();
+  auto opened = co_await open_control_for(*key);
   std::string error = opened.error;
-  std::string context;
-  std::string upstream_path;
+  std::string context = opened.context;
+  std::string upstream_path = opened.path;
   if (opened.control) {
-    auto found = co_await context_for(opened.control.get(), *key);
-    context = found.value;
-    error = found.error;
-    upstream_path = opened.path;
     if (!context.empty() && !page_target.empty()) {
-      auto described = co_await opened.control->call("Target.getTargetInfo", target_params(page_target));
-      bool visible = described.result && (*described.result)["targetInfo"].is_object() &&
-                     (*described.result)["targetInfo"].value("browserContextId", std::string()) == context;
+      bool visible = co_await in_context(opened.control.get(), page_target, context);
       if (!visible) {
         context.clear();
         error = "no such target";

@@ -12,6 +12,7 @@
 
 #include <set>
 
+#include "hermes/core/json_fields.hpp"
 #include "src/cdp/browser.hpp"
 #include "src/net/as_tuple.hpp"
 
@@ -89,11 +90,6 @@ bool drags_files(const json& params) {
 }
 
 constexpr int kMaxCommandDepth = 64;
-
-std::string json_string(const json& object, const char* name) {
-  auto it = object.find(name);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:

@@ -2,7 +2,8 @@
 // client. hermesd's openai model points at the stand-in (tests/peers/openai_upstream.mjs,
 // model mock-tools), which calls tools in OpenAI's wire format: the model asks for a tool,
 // the client runs it and answers with `role: tool`, the model answers. Streamed and not,
-// parallel calls, json_schema, an image part, and the 400 for a model that cannot.
+// parallel calls, json_schema, an image part, the 400 for a model that cannot, and several
+// choices (n) where the agent allows them (model mock-choices).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -115,23 +116,8 @@ describe('An agent\'s tool loop through the gateway (openai client)', () => {
           return true;
         });
     }));
-});
 
-describe('Several choices (n) where the agent allows them (openai client)', () => {
-  const hermes = new Daemon();
-  let client, peer;
-  before(async () => {
-    const upstream = await startPeer('openai_upstream.mjs');
-    peer = upstream.peer;
-    await hermes.start(config(upstream.port), { E2E_UNUSED_KEY: 'sk-unused' });
-    client = new OpenAI({ baseURL: `http://127.0.0.1:${hermes.port}/v1`, apiKey: 'none', maxRetries: 0, timeout: 5000 });
-  });
-  after(async () => {
-    await hermes.stop();
-    peer?.kill();
-  });
-
-  test('whole: every choice with its index, text and tool calls', { timeout: TEST_TIMEOUT_MS },
+  test('several choices (n), whole: every choice with its index, text and tool calls', { timeout: TEST_TIMEOUT_MS },
     withLog(hermes, async () => {
       const answer = await client.chat.completions.create({
         model: 'several', n: 3, tools: TOOLS, messages: [{ role: 'user', content: 'Rome' }] });
@@ -144,7 +130,7 @@ describe('Several choices (n) where the agent allows them (openai client)', () =
       assert.equal(answer.choices[2].finish_reason, 'stop');
     }));
 
-  test('streamed: the client assembles interleaved choices by index', { timeout: TEST_TIMEOUT_MS },
+  test('several choices (n), streamed: the client assembles interleaved choices by index', { timeout: TEST_TIMEOUT_MS },
     withLog(hermes, async () => {
       const stream = client.chat.completions.stream({
         model: 'several', n: 3, tools: TOOLS, stream: true, stream_options: { include_usage: true },

@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace hermes::test {
@@ -81,6 +83,14 @@ struct HttpResult {
   std::string body;
   std::string raw;
 };
+
+// Polls `done` every 25 ms until it holds or `timeout` passes (the caller then asserts).
+inline void wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+}
 
 // One-shot request over a fresh connection.
 HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& path,

@@ -82,11 +82,6 @@ class Slack : public ::testing::Test {
     wait_until([&] { return calls_of("auth.test") >= 2; });  // both channels know the bot's user id
   }
 
-  static void wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(25ms);
-  }
-
   std::size_t calls_of(const std::string& method) {
     std::size_t n = 0;
     for (const auto& c : fetch("/_calls")) n += c["method"] == method;

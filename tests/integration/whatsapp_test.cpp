@@ -71,11 +71,6 @@ class WhatsApp : public ::testing::Test {
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }
 
-  static void wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(25ms);
-  }
-
   // The text messages sent to the Graph API (read receipts left out).
   json texts(std::size_t at_least, std::chrono::milliseconds timeout = 10s) {
     json got = json::array();

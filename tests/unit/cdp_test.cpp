@@ -105,14 +105,6 @@ TEST(CdpMessages, TheFirstMemberDecidesWithoutParsing) {
   }
 }
 
-TEST(CdpQuery, ValuesArePercentDecoded) {
-  EXPECT_EQ(query_value("a=1&token=k%2By+z&b=2", "token"), "k+y+z");
-  EXPECT_EQ(query_value("ticket=abc", "ticket"), "abc");
-  EXPECT_EQ(query_value("tokenx=1", "token"), std::nullopt);
-  EXPECT_EQ(query_value("token", "token"), "");
-  EXPECT_EQ(query_value("", "token"), std::nullopt);
-}
-
 config::LoadResult load_browsers(const std::string& browsers) {
   config::SecretEnvironment env;
   env.getenv = [](const std::string& name) -> std::optional<std::string> {

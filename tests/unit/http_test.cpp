@@ -127,6 +127,16 @@ TEST(Routes, MatchesMethodAndPathAnd405sOtherMethods) {
   EXPECT_FALSE(routes.match("GET", "/b").path_known);
 }
 
+TEST(HttpQuery, ValuesArePercentDecoded) {
+  EXPECT_EQ(query_value("a=1&token=k%2By+z&b=2", "token"), "k+y+z");
+  EXPECT_EQ(query_value("a=1&token=k%2By+z&b=2", "token", /*plus_is_space=*/true), "k+y z");
+  EXPECT_EQ(query_value("ticket=abc", "ticket"), "abc");
+  EXPECT_EQ(query_value("tokenx=1", "token"), std::nullopt);
+  EXPECT_EQ(query_value("token", "token"), "");
+  EXPECT_EQ(query_value("", "token"), std::nullopt);
+  EXPECT_EQ(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");  // malformed escapes stay as they are
+}
+
 TEST(HttpRoutes, PrefixRoutesMatchWhatLiesUnderThemAndExactPathsWin) {
   HttpRoutes routes;
   HttpHandler ok = [](HttpRequest) -> boost::asio::awaitable<HttpResponse> { co_return HttpResponse::text(200, "ok"); };

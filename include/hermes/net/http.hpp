@@ -50,6 +50,14 @@ bool is_json_media_type(std::string_view content_type);
 // True when every byte sequence in `s` is well-formed UTF-8.
 bool is_valid_utf8(std::string_view s);
 
+// `text` with its %XX escapes decoded (a malformed escape stays as it is); with
+// `plus_is_space`, '+' reads as a space (form encoding).
+std::string percent_decode(std::string_view text, bool plus_is_space = false);
+
+// `name`'s value in a query string ("a=1&b=2"), percent-decoded; "" for a bare `name`;
+// nullopt when absent.
+std::optional<std::string> query_value(std::string_view query, std::string_view name, bool plus_is_space = false);
+
 // A Retry-After value in delta-seconds, at most `cap` (the HTTP-date form reads as 0:
 // the caller's own backoff applies).
 std::chrono::milliseconds parse_retry_after(std::string_view value, std::chrono::seconds cap);

@@ -4,14 +4,10 @@
 #include <charconv>
 
 #include "hermes/channels/slack.hpp"
+#include "hermes/core/json_fields.hpp"
 
 namespace hermes::channels::slack {
 namespace {
-
-std::string string_field(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 bool contains(const std::vector<std::string>& list, const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
@@ -54,13 +50,13 @@ Interpreted interpret_event(const nlohmann::json& callback, const SlackSpec& spe
     return out;
   }
   const auto& e = *event;
-  std::string type = string_field(e, "type");
+  std::string type = json_string(e, "type");
   if (type != "message" && type != "app_mention") {
     out.why = "unsupported";
     return out;
   }
-  std::string user = string_field(e, "user");
-  std::string subtype = string_field(e, "subtype");
+  std::string user = json_string(e, "user");
+  std::string subtype = json_string(e, "subtype");
   bool from_bot = e.contains("bot_id") || subtype == "bot_message";
   if (!bot_user_id.empty() && user == bot_user_id) {
     out.why = "own_message";  // never answer ourselves, not even with allow_bots
@@ -78,27 +74,27 @@ Interpreted interpret_event(const nlohmann::json& callback, const SlackSpec& spe
     out.why = "identity_unknown";  // until auth.test answers, our own posts cannot be told apart
     return out;
   }
-  std::string conversation = string_field(e, "channel");
-  std::string ts = string_field(e, "ts");
-  std::string text = without_mention(string_field(e, "text"), bot_user_id);
+  std::string conversation = json_string(e, "channel");
+  std::string ts = json_string(e, "ts");
+  std::string text = without_mention(json_string(e, "text"), bot_user_id);
   if (conversation.empty() || ts.empty() || text.empty()) {
     out.why = "empty";
     return out;
   }
-  std::string channel_type = string_field(e, "channel_type");
+  std::string channel_type = json_string(e, "channel_type");
   bool direct = channel_type == "im" || (channel_type.empty() && conversation.front() == 'D');
-  std::string thread_ts = string_field(e, "thread_ts");
+  std::string thread_ts = json_string(e, "thread_ts");
   auto replies = direct ? spec.reply_in_dms : spec.reply_in_channels;
 
   InboundMessage& m = out.message;
   m.channel = spec.name;
   m.channel_type = "slack";
-  m.account = string_field(callback, "team_id");
+  m.account = json_string(callback, "team_id");
   m.conversation = conversation;
   // The answer goes where the session is: a thread is its own session; a
   // top-level message answered in a new thread starts that thread's session.
   m.thread = !thread_ts.empty() ? thread_ts : (replies == ThreadReplies::always ? ts : std::string());
-  m.sender = user.empty() ? string_field(e, "bot_id") : user;
+  m.sender = user.empty() ? json_string(e, "bot_id") : user;
   m.recipient = bot_user_id;
   m.group = !direct;
   m.text = std::move(text);

@@ -6,18 +6,13 @@
 
 #include "hermes/channels/async.hpp"
 #include "hermes/channels/whatsapp.hpp"
+#include "hermes/core/json_fields.hpp"
 #include "hermes/net/client.hpp"
 
 namespace hermes::channels::whatsapp {
 namespace {
 
 using nlohmann::json;
-
-std::string text_of(const json& object, const char* key) {
-  if (!object.is_object()) return {};
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 const json& member(const json& object, const char* key) {
   static const json kNull;
@@ -34,22 +29,22 @@ const json& array_of(const json& object, const char* key) {
 
 // What the agent reads for a message that is not plain text.
 std::string describe(const json& message, const std::string& type, bool& answer) {
-  if (type == "text") return text_of(member(message, "text"), "body");
+  if (type == "text") return json_string(member(message, "text"), "body");
   if (type == "interactive") {
     const json& interactive = member(message, "interactive");
     for (const char* reply : {"button_reply", "list_reply"}) {
       const json& chosen = member(interactive, reply);
       if (chosen.is_object()) {
-        std::string text = text_of(chosen, "title");
-        if (auto d = text_of(chosen, "description"); !d.empty()) text += " (" + d + ")";
+        std::string text = json_string(chosen, "title");
+        if (auto d = json_string(chosen, "description"); !d.empty()) text += " (" + d + ")";
         return text;
       }
     }
   }
-  if (type == "button") return text_of(member(message, "button"), "text");
+  if (type == "button") return json_string(member(message, "button"), "text");
   if (type == "image" || type == "audio" || type == "video" || type == "document" || type == "sticker") {
     std::string what = type == "audio" ? "a voice message or audio" : type == "image" ? "an image" : "a " + type;
-    std::string caption = text_of(member(message, type.c_str()), "caption");
+    std::string caption = json_string(member(message, type.c_str()), "caption");
     return "[The user sent " + what + ", which this assistant cannot open; only text reaches it." +
            (caption.empty() ? std::string() : " Its caption: " + caption) +
            " Tell the user so if the message needs its content.]";
@@ -61,7 +56,7 @@ std::string describe(const json& message, const std::string& type, bool& answer)
       text += ": " + at["latitude"].dump() + ", " + at["longitude"].dump();
     }
     for (const char* key : {"name", "address"}) {
-      if (auto v = text_of(at, key); !v.empty()) text += " — " + v;
+      if (auto v = json_string(at, key); !v.empty()) text += " — " + v;
     }
     return text + "]";
   }
@@ -78,7 +73,7 @@ Payload read_payload(std::string_view body) {
     out.problem = "the body is not a JSON object";
     return out;
   }
-  if (text_of(root, "object") != "whatsapp_business_account") {
+  if (json_string(root, "object") != "whatsapp_business_account") {
     out.problem = "'object' is not whatsapp_business_account";
     return out;
   }
@@ -86,23 +81,23 @@ Payload read_payload(std::string_view body) {
     for (const auto& change : array_of(entry, "changes")) {
       const json& value = member(change, "value");
       const json& metadata = member(value, "metadata");
-      std::string phone_number_id = text_of(metadata, "phone_number_id");
-      std::string display_number = text_of(metadata, "display_phone_number");
+      std::string phone_number_id = json_string(metadata, "phone_number_id");
+      std::string display_number = json_string(metadata, "display_phone_number");
       const json& contacts = array_of(value, "contacts");
       for (const auto& message : array_of(value, "messages")) {
         InboundItem item;
-        item.wa_id = text_of(message, "from");
+        item.wa_id = json_string(message, "from");
         // The contact that sent it: by wa_id, else the only one (a username-only user has none).
         for (const auto& contact : contacts) {
-          bool same = !item.wa_id.empty() && text_of(contact, "wa_id") == item.wa_id;
+          bool same = !item.wa_id.empty() && json_string(contact, "wa_id") == item.wa_id;
           if (same || contacts.size() == 1) {
-            item.user_id = text_of(contact, "user_id");
-            if (item.wa_id.empty()) item.wa_id = text_of(contact, "wa_id");
+            item.user_id = json_string(contact, "user_id");
+            if (item.wa_id.empty()) item.wa_id = json_string(contact, "wa_id");
           }
         }
-        item.type = text_of(message, "type");
+        item.type = json_string(message, "type");
         auto& m = item.message;
-        m.event_id = text_of(message, "id");
+        m.event_id = json_string(message, "id");
         m.channel_type = "whatsapp";
         m.account = phone_number_id;
         m.recipient = display_number;
@@ -114,21 +109,21 @@ Payload read_payload(std::string_view body) {
       }
       for (const auto& status : array_of(value, "statuses")) {
         StatusItem s;
-        s.message_id = text_of(status, "id");
-        s.status = text_of(status, "status");
-        s.recipient = text_of(status, "recipient_id");
-        if (s.recipient.empty()) s.recipient = text_of(status, "recipient_user_id");
+        s.message_id = json_string(status, "id");
+        s.status = json_string(status, "status");
+        s.recipient = json_string(status, "recipient_id");
+        if (s.recipient.empty()) s.recipient = json_string(status, "recipient_user_id");
         s.phone_number_id = phone_number_id;
         const json& errors = array_of(status, "errors");
         if (!errors.empty()) {
           s.error_code = member(errors[0], "code").is_number_integer() ? member(errors[0], "code").dump() : "";
-          s.error_title = text_of(errors[0], "title");
+          s.error_title = json_string(errors[0], "title");
         }
         if (!s.message_id.empty()) out.statuses.push_back(std::move(s));
       }
       for (const auto& error : array_of(value, "errors")) {
         std::string code = member(error, "code").is_number_integer() ? member(error, "code").dump() : "?";
-        out.errors.push_back(code + " " + text_of(error, "title"));
+        out.errors.push_back(code + " " + json_string(error, "title"));
       }
     }
   }
@@ -180,7 +175,7 @@ Delivery classify_send(const net::ClientResult& result) {
   }
   if (d.result == DeliveryResult::delivered) {
     const json& messages = array_of(reply, "messages");
-    d.peer_id = messages.empty() ? std::string() : text_of(messages[0], "id");
+    d.peer_id = messages.empty() ? std::string() : json_string(messages[0], "id");
     if (d.peer_id.empty()) {
       d.result = DeliveryResult::retry;  // a 2xx without a message id is not an acceptance
       d.detail = "whatsapp_invalid_response";

@@ -5,7 +5,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <mutex>
@@ -87,11 +86,6 @@ std::shared_ptr<Pacer> pacer_for(const std::string& channel) {
   auto& slot = pacers[channel];
   if (!slot) slot = std::make_shared<Pacer>();
   return slot;
-}
-
-bool equal_secret(std::string_view presented, const Secret& expected) {
-  const std::string& want = expected.reveal();
-  return presented.size() == want.size() && CRYPTO_memcmp(presented.data(), want.data(), want.size()) == 0;
 }
 
 class WhatsAppChannel final : public Channel, public std::enable_shared_from_this<WhatsAppChannel> {
@@ -285,42 +279,15 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   }
 
   static asio::awaitable<HttpResponse> handshake(std::shared_ptr<WhatsAppChannel> self, HttpRequest r) {
-    auto mode = query_param(r.query, "hub.mode");
-    auto token = query_param(r.query, "hub.verify_token");
-    auto challenge = query_param(r.query, "hub.challenge");
-    if (mode != "subscribe" || !equal_secret(token, self->spec_.verify_token) || challenge.empty()) {
+    // Form-encoded, as Meta sends it: '+' is a space.
+    auto mode = net::query_value(r.query, "hub.mode", true).value_or("");
+    auto token = net::query_value(r.query, "hub.verify_token", true).value_or("");
+    auto challenge = net::query_value(r.query, "hub.challenge", true).value_or("");
+    if (mode != "subscribe" || !self->spec_.verify_token.equals(token) || challenge.empty()) {
       co_return self->refuse(r, 403, "bad_verify_token");
     }
     self->events_.with({self->spec_.name, "handshake"}).inc();
     co_return HttpResponse::text(200, challenge);  // the raw challenge, as Meta expects
-  }
-
-  // A form-style query value, percent-decoded ('+' as a space).
-  static std::string query_param(std::string_view query, std::string_view name) {
-    while (!query.empty()) {
-      auto amp = query.find('&');
-      auto pair = query.substr(0, amp);
-      auto eq = pair.find('=');
-      if (pair.substr(0, eq) == name && eq != std::string_view::npos) {
-        std::string out;
-        auto v = pair.substr(eq + 1);
-        for (std::size_t i = 0; i < v.size(); ++i) {
-          if (v[i] == '+') {
-            out += ' ';
-          } else if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
-                     std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
-            out += static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16));
-            i += 2;
-          } else {
-            out += v[i];
-          }
-        }
-        return out;
-      }
-      if (amp == std::string_view::npos) break;
-      query.remove_prefix(amp + 1);
-    }
-    return {};
   }
 
   static asio::awaitable<HttpResponse> receive(std::shared_ptr<WhatsAppChannel> self, HttpRequest r) {
