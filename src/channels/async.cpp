@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -154,6 +155,44 @@ struct OutboxDrain::State {
   std::atomic<std::int64_t> sending{0};
   std::atomic<bool> stopped{false};
 
+  // Entries held until their recipient writes again wait on one of these; release()
+  // wakes them. `released` and the timer are touched only on the entry's strand.
+  struct HeldWait {
+    explicit HeldWait(asio::any_io_executor ex) : timer(ex) {}
+    asio::steady_timer timer;
+    bool released = false;
+  };
+  std::mutex held_mutex;
+  std::multimap<std::string, std::weak_ptr<HeldWait>> held_waits;  // by held_key()
+
+  static std::string held_key(const std::string& channel, const std::string& conversation) {
+    return channel + '\n' + conversation;
+  }
+
+  std::shared_ptr<HeldWait> wait_for_release(const OutboxEntry& e, asio::any_io_executor ex) {
+    auto wait = std::make_shared<HeldWait>(std::move(ex));
+    std::lock_guard lock(held_mutex);
+    std::erase_if(held_waits, [](const auto& kv) { return kv.second.expired(); });
+    held_waits.emplace(held_key(e.channel, e.conversation), wait);
+    return wait;
+  }
+
+  std::size_t release(const std::string& channel, const std::string& conversation) {
+    std::lock_guard lock(held_mutex);
+    auto [first, last] = held_waits.equal_range(held_key(channel, conversation));
+    std::size_t woken = 0;
+    for (auto it = first; it != last; ++it) {
+      auto wait = it->second.lock();
+      if (!wait) continue;
+      ++woken;
+      asio::post(wait->timer.get_executor(), [wait] {
+        wait->released = true;
+        wait->timer.cancel();
+      });
+    }
+    return woken;
+  }
+
   State(asio::any_io_executor ex, Outbox& o, ChannelLookup l, AuditSink& a, DeliveryPolicy p,
         observability::CounterFamily& d, observability::Gauge& g, observability::MetricsRegistry& m)
       : executor(std::move(ex)), outbox(o), lookup(std::move(l)), audit(a), policy_(p), deliveries(d),
@@ -182,6 +221,7 @@ struct OutboxDrain::State {
                  {"attempts", e.attempts}};
     if (!peer_id.empty()) ev.detail["peer_id"] = peer_id;
     if (may_have_arrived) ev.detail["may_have_arrived"] = true;
+    if (decision == "held" && e.held_until_ms > 0) ev.detail["held_until_ms"] = e.held_until_ms;
     audit.record(std::move(ev));
     deliveries.with({e.channel, decision}).inc();
   }
@@ -218,9 +258,32 @@ asio::awaitable<Delivery> deliver_guarded(std::shared_ptr<State> st, std::shared
 
 // How often a held answer asks its channel again whether it can send.
 constexpr milliseconds kHoldRecheck{2'000};
+// How often an answer held for its recipient asks again without a release(): a message
+// that arrived while the entry was being sent, or before a restart resumed it.
+constexpr milliseconds kRecipientHoldRecheck{30'000};
 
+// Counted from the end of its hold for an entry that was held for its recipient.
 bool too_old(const OutboxEntry& entry, const DeliveryPolicy& policy) {
-  return now_ms() - entry.created_at_ms > policy.give_up_after.count();
+  return now_ms() - std::max(entry.created_at_ms, entry.held_until_ms) > policy.give_up_after.count();
+}
+
+enum class HoldStep { wait, expired };
+
+// The channel cannot send `entry` until its recipient writes again (Delivery::held):
+// records the hold (a new one, or the first of this run), or says it has ended.
+asio::awaitable<HoldStep> enter_hold(std::shared_ptr<State> st, OutboxEntry& entry, const Delivery& d,
+                                     std::int64_t latency) {
+  auto now = now_ms();
+  if (d.hold_for.count() > 0 || entry.held_since_ms == 0) {
+    auto length = d.hold_for.count() > 0 ? d.hold_for : st->policy().give_up_after;
+    entry.held_since_ms = now;
+    entry.held_until_ms = now + length.count();
+    co_await st->outbox.hold(entry.id, entry.held_since_ms, entry.held_until_ms);
+    st->record(entry, "held", d.detail, latency, d.peer_id);
+    spdlog::info("outbox: {} event {} part {} held until its recipient writes again ({}), for at most {} s",
+                 entry.channel, entry.event_id, entry.part + 1, d.detail, length.count() / 1000);
+  }
+  co_return now >= entry.held_until_ms ? HoldStep::expired : HoldStep::wait;
 }
 
 // Sends one entry until it is delivered, given up, or the gateway stops (then it stays queued).
@@ -273,6 +336,27 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
       co_await st->outbox.delivered(entry.id, d.peer_id);
       st->record(entry, "delivered", "ok", latency, d.peer_id);
       co_return EntryOutcome::delivered;
+    }
+    if (d.result == DeliveryResult::held) {
+      // Registered before the hold is written: a message from the recipient meanwhile is not missed.
+      auto strand = co_await asio::this_coro::executor;
+      auto release = st->wait_for_release(entry, strand);
+      auto step = co_await enter_hold(st, entry, d, latency);
+      if (step == HoldStep::expired) {
+        co_await st->outbox.gave_up(entry.id, "hold_expired");
+        st->record(entry, "gave_up", "hold_expired", -1);
+        spdlog::error("outbox: gave up {} event {} part {}: its recipient did not write again before the hold ended ({})",
+                      entry.channel, entry.event_id, entry.part + 1, d.detail);
+        co_return EntryOutcome::gave_up;
+      }
+      sent.release();
+      if (!release->released) {
+        auto until = std::chrono::system_clock::time_point(milliseconds(entry.held_until_ms));
+        auto left = std::chrono::duration_cast<milliseconds>(until - std::chrono::system_clock::now());
+        release->timer.expires_after(std::clamp(left, milliseconds(0), kRecipientHoldRecheck));
+        co_await release->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      continue;
     }
     ++entry.attempts;
     auto policy = st->policy();
@@ -361,12 +445,22 @@ std::size_t OutboxDrain::sending() const { return static_cast<std::size_t>(state
 
 void OutboxDrain::stop() { state_->stopped = true; }
 
-asio::awaitable<bool> OutboxDrain::failed_after_delivery(std::string channel, std::string peer_id, std::string detail) {
-  auto entry = co_await state_->outbox.failed_after_delivery(channel, peer_id, detail);
+asio::awaitable<bool> OutboxDrain::failed_after_delivery(std::string channel, std::string peer_id, std::string detail,
+                                                         bool requeue) {
+  auto entry = co_await state_->outbox.failed_after_delivery(channel, peer_id, detail, requeue);
   if (!entry) co_return false;
   // The same row a give-up writes, marked as coming after the peer had accepted it.
-  state_->record(*entry, "failed_after_delivery", detail, -1, peer_id);
+  state_->record(*entry, requeue ? "requeued_after_delivery" : "failed_after_delivery", detail, -1, peer_id);
+  if (requeue) {
+    std::vector<OutboxEntry> again;
+    again.push_back(std::move(*entry));
+    start(std::move(again));
+  }
   co_return true;
+}
+
+std::size_t OutboxDrain::release(const std::string& channel, const std::string& conversation) {
+  return state_->release(channel, conversation);
 }
 
 void OutboxDrain::set_policy(const DeliveryPolicy& policy) {

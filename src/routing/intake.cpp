@@ -58,6 +58,14 @@ CREATE INDEX outbox_open ON outbox(id) WHERE delivered_at IS NULL AND failed_at 
 -- A peer that reports a failure after accepting a message (WhatsApp's statuses) names it
 -- by the id it gave.
 CREATE INDEX outbox_peer ON outbox(channel, peer_id) WHERE peer_id IS NOT NULL;
+)sql",
+                                                      R"sql(
+-- Who wrote when (WhatsApp's 24-hour window is kept from the claims), and answers held
+-- until their recipient writes again.
+ALTER TABLE intake ADD COLUMN conversation TEXT;
+CREATE INDEX intake_conversation ON intake(channel, conversation, received_at) WHERE conversation IS NOT NULL;
+ALTER TABLE outbox ADD COLUMN held_since INTEGER;
+ALTER TABLE outbox ADD COLUMN held_until INTEGER;
 )sql"};
   return kMigrations;
 }
@@ -119,6 +127,10 @@ std::string entry_to_json(const OutboxEntry& e) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// What entry_from_row() reads, in its order.
+constexpr std::string_view kEntryColumns =
+    "SELECT id, channel, event_id, part, created_at, entry, attempts, attempt_started_at, held_since, held_until ";
+
 OutboxEntry entry_from_row(store::Statement& row) {
   OutboxEntry e;
   e.id = row.column_int(0);
@@ -128,6 +140,8 @@ OutboxEntry entry_from_row(store::Statement& row) {
   e.created_at_ms = row.column_int(4);
   e.attempts = static_cast<int>(row.column_int(6));
   e.ambiguous = !row.column_is_null(7);
+  if (!row.column_is_null(8)) e.held_since_ms = row.column_int(8);
+  if (!row.column_is_null(9)) e.held_until_ms = row.column_int(9);
   auto j = nlohmann::json::parse(row.column_text(5), nullptr, false);
   if (!j.is_object()) return e;
   e.parts = j.value("parts", 1);
@@ -219,8 +233,10 @@ struct IntakeStore::Impl {
   Claim claim_now(const InboundMessage& m) {
     try {
       auto& insert = db->cached(
-          "INSERT OR IGNORE INTO intake (channel, event_id, received_at, message) VALUES (?1, ?2, ?3, ?4)");
-      insert.bind(1, m.channel).bind(2, m.event_id).bind(3, now_ms()).bind(4, to_json(m)).step();
+          "INSERT OR IGNORE INTO intake (channel, event_id, received_at, message, conversation) "
+          "VALUES (?1, ?2, ?3, ?4, ?5)");
+      insert.bind(1, m.channel).bind(2, m.event_id).bind(3, now_ms()).bind(4, to_json(m)).bind(5, m.conversation);
+      insert.step();
       return db->changes() > 0 ? Claim::accepted : Claim::duplicate;
     } catch (const store::StoreError& e) {
       spdlog::error("intake: cannot persist {} event {}: {}", m.channel, m.event_id, e.what());
@@ -424,30 +440,66 @@ asio::awaitable<void> IntakeStore::gave_up(std::int64_t id, std::string detail) 
   co_await update_batched(impl_.get(), kGaveUp, id, std::move(detail));
 }
 
+asio::awaitable<void> IntakeStore::hold(std::int64_t id, std::int64_t since, std::int64_t until) {
+  Impl* impl = impl_.get();
+  std::function<bool()> work = [impl, id, since, until] {
+    try {
+      auto& held = impl->db->cached(
+          "UPDATE outbox SET held_since = ?1, held_until = ?2, attempt_started_at = NULL WHERE id = ?3");
+      held.bind(1, since).bind(2, until).bind(3, id).step();
+    } catch (const store::StoreError& e) {
+      spdlog::error("outbox: cannot record the hold of entry {}: {}", id, e.what());
+      throw;
+    }
+    return true;
+  };
+  co_await batched<bool>(impl, std::move(work), false);
+}
+
 asio::awaitable<std::optional<OutboxEntry>> IntakeStore::failed_after_delivery(std::string channel,
                                                                                  std::string peer_id,
-                                                                                 std::string detail) {
+                                                                                 std::string detail, bool requeue) {
   Impl* impl = impl_.get();
-  std::function<std::optional<OutboxEntry>()> work = [impl, channel, peer_id, detail]() -> std::optional<OutboxEntry> {
-    auto& find = impl->db->cached(
-        "SELECT id, channel, event_id, part, created_at, entry, attempts, attempt_started_at FROM outbox "
-        "WHERE channel = ?1 AND peer_id = ?2 AND delivered_at IS NOT NULL");
+  std::function<std::optional<OutboxEntry>()> work = [impl, channel, peer_id, detail,
+                                                      requeue]() -> std::optional<OutboxEntry> {
+    auto& find = impl->db->cached(std::string(kEntryColumns) +
+                                  "FROM outbox WHERE channel = ?1 AND peer_id = ?2 AND delivered_at IS NOT NULL");
     find.bind(1, channel).bind(2, peer_id);
     if (!find.step()) return std::nullopt;  // unknown, or already failed: nothing changes
     OutboxEntry e = entry_from_row(find);
     find.reset();
+    // Requeued, it is undelivered again and forgets the peer's id: a second failed status
+    // for that id finds nothing.
     auto& fail = impl->db->cached(
-        "UPDATE outbox SET delivered_at = NULL, failed_at = ?1, last_error = ?3 WHERE id = ?2");
+        requeue ? "UPDATE outbox SET delivered_at = NULL, peer_id = NULL, attempts = attempts + 1, "
+                  "last_attempt_at = ?1, last_error = ?3 "
+                  "WHERE id = ?2"
+                : "UPDATE outbox SET delivered_at = NULL, failed_at = ?1, last_error = ?3 WHERE id = ?2");
     fail.bind(1, now_ms()).bind(2, e.id).bind(3, detail).step();
     return e;
   };
   co_return co_await batched<std::optional<OutboxEntry>>(impl, std::move(work), std::nullopt);
 }
 
+asio::awaitable<std::optional<std::int64_t>> IntakeStore::last_received(std::string channel,
+                                                                        std::string conversation) {
+  using When = std::optional<std::int64_t>;
+  Impl* impl = impl_.get();
+  // On the writer thread, as every use of the handle: a read after the writes queued before it.
+  std::function<When()> work = [impl, channel, conversation]() -> When {
+    auto& newest = impl->db->cached(
+        "SELECT max(received_at) FROM intake WHERE channel = ?1 AND conversation = ?2 AND conversation IS NOT NULL");
+    newest.bind(1, channel).bind(2, conversation);
+    if (!newest.step() || newest.column_is_null(0)) return std::nullopt;
+    return newest.column_int(0);
+  };
+  co_return co_await batched<When>(impl, std::move(work), std::nullopt);
+}
+
 std::vector<OutboxEntry> IntakeStore::undelivered() {
   std::vector<OutboxEntry> out;
   auto rows = impl_->db->prepare(
-      "SELECT id, channel, event_id, part, created_at, entry, attempts, attempt_started_at FROM outbox "
+      std::string(kEntryColumns) + "FROM outbox "
       "WHERE delivered_at IS NULL AND failed_at IS NULL ORDER BY id");
   while (rows.step()) out.push_back(entry_from_row(rows));
   return out;

@@ -34,6 +34,24 @@ channels:
     api_url: "http://127.0.0.1:)" + std::to_string(peer) + R"("
     send_rate: 40
     recipient_interval: 200ms
+  - name: wa-window
+    type: whatsapp
+    listener: local
+    app_secret: "${env:IT_WA_APP_SECRET}"
+    verify_token: "${env:IT_WA_VERIFY_TOKEN}"
+    access_token: "${env:IT_WA_TOKEN}"
+    api_url: "http://127.0.0.1:)" + std::to_string(peer) + R"("
+    recipient_interval: 200ms
+    window_template: {name: follow_up, language: en_US, hold: 1h}
+  - name: wa-brief
+    type: whatsapp
+    listener: local
+    app_secret: "${env:IT_WA_APP_SECRET}"
+    verify_token: "${env:IT_WA_VERIFY_TOKEN}"
+    access_token: "${env:IT_WA_TOKEN}"
+    api_url: "http://127.0.0.1:)" + std::to_string(peer) + R"("
+    recipient_interval: 200ms
+    window_template: {name: follow_up, hold: 3s}
 models:
   - {name: demo, type: echo}
   - {name: slow, type: echo, chunks: 4, delay: 500ms}
@@ -86,9 +104,33 @@ class WhatsApp : public ::testing::Test {
     return got;
   }
 
+  // The calls to the Graph API of `type` (text, template) to `to` that Meta accepted.
+  json accepted(const std::string& type, const std::string& to, std::size_t at_least,
+                std::chrono::milliseconds timeout = 10s) {
+    json got = json::array();
+    wait_until(
+        [&] {
+          got = json::array();
+          for (auto& call : json::parse(http_get(peer_.port(), "/_sent").body)) {
+            auto& body = call["body"];
+            if (body.is_object() && body.value("type", "") == type && body.value("to", "") == to &&
+                call.value("status", 0) == 200) {
+              got.push_back(call);
+            }
+          }
+          return got.size() >= at_least;
+        },
+        timeout);
+    return got;
+  }
+
+  void close_window(const std::string& to) {
+    http_request(peer_.port(), "POST", "/_close", {{"Content-Type", "application/json"}}, json({{"to", to}}).dump());
+  }
+
   // Signed as Meta signs, unless `signature` is given ("": no signature header at all).
-  int send(const json& body, std::optional<std::string> signature = std::nullopt) {
-    json request = {{"url", "http://127.0.0.1:" + std::to_string(daemon_->port()) + "/whatsapp/wa/events"},
+  int send(const json& body, std::optional<std::string> signature = std::nullopt, const std::string& channel = "wa") {
+    json request = {{"url", "http://127.0.0.1:" + std::to_string(daemon_->port()) + "/whatsapp/" + channel + "/events"},
                     {"payload", body}};
     if (signature) request["signature"] = *signature;
     auto r = http_request(peer_.port(), "POST", "/_send", {{"Content-Type", "application/json"}}, request.dump());
@@ -218,6 +260,85 @@ TEST_F(WhatsApp, AFailedStatusAfterAcceptanceMovesTheAnswerToFailed) {
   ASSERT_EQ(send(failed), 200);  // the same status again: nothing more moves
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(daemon_->audit_events("message.delivery", 2, 0ms).size(), 2u);
+}
+
+// Outside the 24-hour window free text is refused (131047): the window template goes out,
+// the answer waits (across a restart) and is delivered once the user writes again.
+TEST_F(WhatsApp, OutsideTheWindowTheTemplateGoesAndTheAnswerWaitsForTheUser) {
+  const std::string user = "16505553333";
+  // The slow agent answers after ~2 s; meanwhile the window closes (as if 24 hours passed).
+  ASSERT_EQ(send(wa_text(user, "wamid.W1", "where is my order? answer slowly"), std::nullopt, "wa-window"), 200);
+  close_window(user);
+  auto templates = accepted("template", user, 1);
+  ASSERT_EQ(templates.size(), 1u) << daemon_->log();
+  EXPECT_EQ(templates[0]["body"]["template"]["name"], "follow_up");
+  EXPECT_EQ(templates[0]["body"]["template"]["language"]["code"], "en_US");
+  auto held = daemon_->audit_events("message.delivery", 1);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0]["decision"], "held");
+  EXPECT_EQ(held[0]["status"], "whatsapp:131047");
+  EXPECT_EQ(daemon_->audit_events("whatsapp.template", 1)[0]["decision"], "sent");
+  EXPECT_TRUE(accepted("text", user, 1, 0ms).empty());
+
+  daemon_->signal(SIGTERM);  // the hold is durable
+  ASSERT_EQ(daemon_->wait_exit(), 0);
+  ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(accepted("text", user, 1, 0ms).empty()) << "still held after the restart";
+
+  ASSERT_EQ(send(wa_text(user, "wamid.W2", "hello?"), std::nullopt, "wa-window"), 200);
+  auto texts_sent = accepted("text", user, 2);
+  ASSERT_EQ(texts_sent.size(), 2u) << daemon_->log();
+  EXPECT_EQ(texts_sent[0]["body"]["context"]["message_id"], "wamid.W1") << "the held answer first";
+  EXPECT_EQ(texts_sent[1]["body"]["context"]["message_id"], "wamid.W2");
+  EXPECT_EQ(accepted("template", user, 1, 0ms).size(), 1u) << "one template";
+}
+
+// Meta took the answer (200) and failed it later with 131047: with a template the answer is
+// sent again, as the template and then the text once the user writes.
+TEST_F(WhatsApp, ALate131047SendsTheTemplateAndTheAnswerFollowsTheUsersNextMessage) {
+  const std::string user = "16505554444";
+  ASSERT_EQ(send(wa_text(user, "wamid.W3", "hello"), std::nullopt, "wa-window"), 200);
+  auto first = accepted("text", user, 1);
+  ASSERT_EQ(first.size(), 1u);
+  auto rows = daemon_->audit_events("message.delivery", 1);
+  ASSERT_EQ(rows.size(), 1u);
+  std::string peer = rows[0]["detail"]["peer_id"];
+  close_window(user);
+  json failed = wa_payload({{"statuses", json::array({{{"id", peer}, {"status", "failed"}, {"recipient_id", user},
+                                                       {"errors", json::array({{{"code", 131047}, {"title", "Re-engagement message"}}})}}})}});
+  ASSERT_EQ(send(failed, std::nullopt, "wa-window"), 200);
+  ASSERT_EQ(accepted("template", user, 1).size(), 1u) << daemon_->log();
+  rows = daemon_->audit_events("message.delivery", 3, 10s);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1]["decision"], "requeued_after_delivery");
+  EXPECT_EQ(rows[2]["decision"], "held");
+  ASSERT_EQ(send(wa_text(user, "wamid.W4", "still there?"), std::nullopt, "wa-window"), 200);
+  auto texts_sent = accepted("text", user, 3);
+  ASSERT_EQ(texts_sent.size(), 3u);
+  EXPECT_EQ(texts_sent[1]["body"]["context"]["message_id"], "wamid.W3");
+  EXPECT_EQ(texts_sent[2]["body"]["context"]["message_id"], "wamid.W4");
+}
+
+TEST_F(WhatsApp, AHeldAnswerIsGivenUpWhenItsHoldEnds) {
+  const std::string user = "16505555555";
+  ASSERT_EQ(send(wa_text(user, "wamid.W5", "anyone? answer slowly"), std::nullopt, "wa-brief"), 200);
+  close_window(user);
+  ASSERT_EQ(accepted("template", user, 1).size(), 1u);
+  std::vector<json> gave_up;
+  wait_until(
+      [&] {
+        gave_up.clear();
+        for (auto& row : daemon_->audit_events("message.delivery", 1, 0ms)) {
+          if (row["decision"] == "gave_up") gave_up.push_back(row);
+        }
+        return !gave_up.empty();
+      },
+      10s);
+  ASSERT_EQ(gave_up.size(), 1u) << daemon_->log();
+  EXPECT_EQ(gave_up[0]["status"], "hold_expired");
+  EXPECT_EQ(gave_up[0]["detail"]["event_id"], "wamid.W5");
+  EXPECT_TRUE(accepted("text", user, 1, 0ms).empty());
 }
 
 // Sends are paced before Meta would refuse them: 200 users writing at once, and one user

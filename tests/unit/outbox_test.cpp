@@ -198,14 +198,59 @@ TEST_F(OutboxLedger, APeerMayFailAnEntryItHadAccepted) {
   ASSERT_TRUE(queued && queued->size() == 1);
   auto id = (*queued)[0].id;
   run(store_->delivered(id, "wamid.OUT9"));
-  EXPECT_FALSE(run(store_->failed_after_delivery("hooks", "wamid.other", "x")).has_value());
-  EXPECT_FALSE(run(store_->failed_after_delivery("other-channel", "wamid.OUT9", "x")).has_value());
-  auto failed = run(store_->failed_after_delivery("hooks", "wamid.OUT9", "whatsapp:131047"));
+  EXPECT_FALSE(run(store_->failed_after_delivery("hooks", "wamid.other", "x", false)).has_value());
+  EXPECT_FALSE(run(store_->failed_after_delivery("other-channel", "wamid.OUT9", "x", false)).has_value());
+  auto failed = run(store_->failed_after_delivery("hooks", "wamid.OUT9", "whatsapp:131047", false));
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->id, id);
   EXPECT_EQ(failed->event_id, "ev-late");
-  EXPECT_FALSE(run(store_->failed_after_delivery("hooks", "wamid.OUT9", "again")).has_value()) << "only once";
+  EXPECT_FALSE(run(store_->failed_after_delivery("hooks", "wamid.OUT9", "again", false)).has_value()) << "only once";
   EXPECT_TRUE(store_->undelivered().empty()) << "a failed entry is not sent again";
+}
+
+// WhatsApp's 131047 with a window template: the entry Meta failed is sent again, held
+// until its user writes; the hold is durable.
+TEST_F(OutboxLedger, ARequeuedEntryIsSentAgainAndItsHoldSurvivesARestart) {
+  auto queued = run(store_->enqueue(answer("ev-window", 1)));
+  ASSERT_TRUE(queued && queued->size() == 1);
+  auto id = (*queued)[0].id;
+  run(store_->delivered(id, "wamid.OUT7"));
+  auto again = run(store_->failed_after_delivery("hooks", "wamid.OUT7", "whatsapp:131047", true));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(run(store_->failed_after_delivery("hooks", "wamid.OUT7", "whatsapp:131047", true)).has_value())
+      << "the peer's id is forgotten: a second status moves nothing";
+  run(store_->hold(id, 1'000, 5'000));
+  reopen();
+  auto open = store_->undelivered();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].id, id);
+  EXPECT_EQ(open[0].attempts, 1);
+  EXPECT_EQ(open[0].held_since_ms, 1'000);
+  EXPECT_EQ(open[0].held_until_ms, 5'000);
+  run(store_->delivered(id, "wamid.OUT8"));
+  EXPECT_TRUE(store_->undelivered().empty());
+}
+
+TEST_F(OutboxLedger, IntakeKnowsWhenAConversationLastWrote) {
+  auto from = [](const std::string& conversation, const std::string& event_id) {
+    InboundMessage m;
+    m.channel = "wa";
+    m.event_id = event_id;
+    m.conversation = conversation;
+    m.text = "hi";
+    return m;
+  };
+  EXPECT_FALSE(run(store_->last_received("wa", "15550001")).has_value());
+  auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  ASSERT_EQ(run(store_->claim(from("15550001", "wamid.A"))), IntakeClaim::accepted);
+  store_->complete("wa", "wamid.A");  // an answered claim still counts
+  store_->flush();
+  auto last = run(store_->last_received("wa", "15550001"));
+  ASSERT_TRUE(last.has_value());
+  EXPECT_GE(*last, before);
+  EXPECT_FALSE(run(store_->last_received("wa", "15550002")).has_value());
+  EXPECT_FALSE(run(store_->last_received("other", "15550001")).has_value());
 }
 
 TEST_F(OutboxLedger, AnAnswerQueuedTwiceIsKeptOnce) {

@@ -148,26 +148,67 @@ TEST(WhatsAppPacer, SendsAreSpacedPerNumberAndPerRecipient) {
   EXPECT_EQ(ms(pacer.reserve("n1", 10, "carol", milliseconds(1000), t0 + milliseconds(5000))), 0);  // slots passed
 }
 
-TEST(WhatsAppConfig, WindowTemplatesAreRefusedUntilSupported) {
+config::LoadResult load_wa(const std::string& extra) {
   config::SecretEnvironment env;
   env.getenv = [](const std::string&) -> std::optional<std::string> { return std::string("s3cret"); };
-  auto r = config::load_string(
+  return config::load_string(
       "listeners:\n  - {name: hooks, bind: loopback, port: 8080}\nchannels:\n"
       "  - {name: wa, type: whatsapp, listener: hooks, app_secret: \"${env:A}\", verify_token: \"${env:V}\",\n"
-      "     access_token: \"${env:T}\", api_version: v27.0, window_template: {name: follow_up, language: en_US}}\n",
+      "     access_token: \"${env:T}\"" + extra + "}\n",
       "hermes.yaml", env, &app::builtin_registries());
-  auto text = config::format_errors(r.errors);
-  EXPECT_NE(text.find("channels[0].window_template: window_template is not supported yet"), std::string::npos) << text;
-  auto fine = config::load_string(
-      "listeners:\n  - {name: hooks, bind: loopback, port: 8080}\nchannels:\n"
-      "  - {name: wa, type: whatsapp, listener: hooks, app_secret: \"${env:A}\", verify_token: \"${env:V}\",\n"
-      "     access_token: \"${env:T}\"}\n",
-      "hermes.yaml", env, &app::builtin_registries());
+}
+
+TEST(WhatsAppConfig, DefaultsAndTheWindowTemplate) {
+  auto fine = load_wa("");
   ASSERT_TRUE(fine.ok()) << config::format_errors(fine.errors);
   const auto* spec = dynamic_cast<const WhatsAppSpec*>(fine.config->channels.at(0).get());
   ASSERT_NE(spec, nullptr);
   EXPECT_EQ(spec->api_version, "v27.0");
   EXPECT_EQ(spec->api_url, "https://graph.facebook.com");
+  EXPECT_FALSE(spec->window_template.has_value());
+
+  auto with = load_wa(", window_template: {name: follow_up, language: pt_BR, parameters: [Corp], hold: 12h}");
+  ASSERT_TRUE(with.ok()) << config::format_errors(with.errors);
+  spec = dynamic_cast<const WhatsAppSpec*>(with.config->channels.at(0).get());
+  ASSERT_TRUE(spec->window_template.has_value());
+  EXPECT_EQ(spec->window_template->name, "follow_up");
+  EXPECT_EQ(spec->window_template->language, "pt_BR");
+  EXPECT_EQ(spec->window_template->hold, std::chrono::hours(12));
+  EXPECT_EQ(spec->window_template->parameters, std::vector<std::string>{"Corp"});
+}
+
+TEST(WhatsAppConfig, ABadWindowTemplateIsNamedWithItsPlace) {
+  auto text = config::format_errors(load_wa(", window_template: {language: en_US}").errors);
+  EXPECT_NE(text.find("channels[0].window_template.name"), std::string::npos) << text;
+  text = config::format_errors(load_wa(", window_template: {name: Follow-Up}").errors);
+  EXPECT_NE(text.find("lower-case letters"), std::string::npos) << text;
+  text = config::format_errors(load_wa(", window_template: {name: follow_up, hold: 9d}").errors);
+  EXPECT_NE(text.find("channels[0].window_template.hold: hold must be from 1s to the channel's dedup_retention (192h)"),
+            std::string::npos)
+      << text;
+  text = config::format_errors(load_wa(", window_template: {name: follow_up, colour: red}").errors);
+  EXPECT_NE(text.find("colour"), std::string::npos) << text;
+}
+
+TEST(WhatsAppPayload, TheTemplateBodyAddressesTheUserAsTheirAnswerWould) {
+  OutboxEntry e;
+  e.conversation = "16505551234";
+  e.event_id = "wamid.IN";
+  WindowTemplate t;
+  t.name = "follow_up";
+  t.language = "de";
+  t.parameters = {"Corp"};
+  auto body = nlohmann::json::parse(template_body(e, t));
+  EXPECT_EQ(body["to"], "16505551234");
+  EXPECT_EQ(body["type"], "template");
+  EXPECT_EQ(body["template"]["name"], "follow_up");
+  EXPECT_EQ(body["template"]["language"]["code"], "de");
+  EXPECT_EQ(body["template"]["components"][0]["parameters"][0]["text"], "Corp");
+  EXPECT_FALSE(body.contains("context")) << "a template does not reply to the old message";
+  e.conversation = "US.13491208655302741918";
+  body = nlohmann::json::parse(template_body(e, t));
+  EXPECT_EQ(body["recipient"], "US.13491208655302741918");
+  EXPECT_FALSE(body.contains("to"));
 }
 
 }  // namespace

@@ -63,9 +63,14 @@ class OutboxDrain {
   // Applies to the next attempt of every entry (reload).
   void set_policy(const DeliveryPolicy& policy);
   // The peer reports a failure of a message it had accepted (`peer_id`): the entry moves
-  // from delivered to failed, with a `message.delivery` row (`failed_after_delivery`).
-  // False when no delivered entry of `channel` has that id.
-  boost::asio::awaitable<bool> failed_after_delivery(std::string channel, std::string peer_id, std::string detail);
+  // from delivered to failed, with a `message.delivery` row (`failed_after_delivery`), or
+  // with `requeue` is delivered again (`requeued_after_delivery`): the channel sends it
+  // another way. False when no delivered entry of `channel` has that id.
+  boost::asio::awaitable<bool> failed_after_delivery(std::string channel, std::string peer_id, std::string detail,
+                                                     bool requeue = false);
+  // `conversation` wrote to `channel` again: its answers held for it (Delivery::held) are
+  // tried now. Any thread. How many were waiting.
+  std::size_t release(const std::string& channel, const std::string& conversation);
 
   struct State;
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,16 @@ struct ClientResult;
 
 namespace hermes::channels::whatsapp {
 
+// The approved template sent when an answer cannot go as free text (131047: more than 24
+// hours since the user last wrote). The answer is held until the user writes again, for
+// at most `hold`.
+struct WindowTemplate {
+  std::string name;
+  std::string language = "en_US";
+  std::vector<std::string> parameters;  // the body's {{1}}, {{2}}…, as text; empty: none
+  Duration hold{24LL * 3'600'000};
+};
+
 struct WhatsAppSpec final : config::ChannelSpec {
   Secret app_secret;    // the Meta app's secret: X-Hub-Signature-256
   Secret verify_token;  // the GET handshake
@@ -30,6 +41,7 @@ struct WhatsAppSpec final : config::ChannelSpec {
   std::string api_version = "v27.0";
   std::vector<std::string> allowed_users;  // user ids (BSUID) or wa_ids; empty: everyone
   std::string refused_notice;              // told once to a refused user; empty: tell nothing
+  std::optional<WindowTemplate> window_template;  // none: answers outside the window are refused
   Duration api_timeout{10'000};
   // How long an answered message id is remembered: Meta re-delivers webhooks for up to 7 days.
   Duration dedup_retention{8LL * 24 * 3'600'000};
@@ -90,6 +102,9 @@ Payload read_payload(std::string_view body);
 // The /messages body for one outbox part: a text reply in the context of the message it
 // answers, to the wa_id (`to`) or, for a user known only by id, to the `recipient`.
 std::string message_body(const OutboxEntry& entry);
+
+// The /messages body of the window template, to the recipient of `entry`.
+std::string template_body(const OutboxEntry& entry, const WindowTemplate& tmpl);
 
 // The Graph API's answer to a send: by its error.code, not its HTTP status.
 Delivery classify_send(const net::ClientResult& result);

@@ -7,6 +7,8 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "hermes/core/message.hpp"
@@ -26,6 +28,10 @@ class Intake {
     (void)channel;
     (void)retention;
   }
+  // When `conversation` last wrote to `channel` (UTC ms of the newest claim still
+  // remembered), or nullopt when none is: WhatsApp's 24-hour window, kept durably.
+  virtual boost::asio::awaitable<std::optional<std::int64_t>> last_received(std::string channel,
+                                                                            std::string conversation) = 0;
 };
 
 }  // namespace hermes

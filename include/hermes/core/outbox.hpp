@@ -35,12 +35,18 @@ struct OutboxEntry {
   std::int64_t created_at_ms = 0;
   int attempts = 0;        // sends that ended without delivery
   bool ambiguous = false;  // a send began before a crash and its outcome is unknown
+  // Held (WhatsApp's 24-hour window): not sent until its channel can send it, and given up
+  // at `held_until_ms`. 0: not held. UTC ms.
+  std::int64_t held_since_ms = 0;
+  std::int64_t held_until_ms = 0;
 };
 
 enum class DeliveryResult {
   delivered,
   retry,   // transient: 429, 5xx, connect error, timeout
   failed,  // permanent: the peer refused it (bad channel, revoked token...)
+  held,    // cannot be sent until the recipient writes again (WhatsApp's 24-hour window):
+           // waits, no attempt used, until OutboxDrain::release() or the hold ends
 };
 
 struct Delivery {
@@ -48,6 +54,9 @@ struct Delivery {
   std::chrono::milliseconds retry_after{0};  // the peer's Retry-After; 0: use backoff
   std::string detail;                        // HTTP status or the peer's error code; never secrets
   std::string peer_id;                       // the peer's id for the delivered message (Slack ts...)
+  // held: a new hold of this length begins (its notice, such as a template, was just sent);
+  // zero: the entry's current hold goes on.
+  std::chrono::milliseconds hold_for{0};
   bool ambiguous = false;  // failed after the whole request was sent: the peer may have taken it
 };
 
@@ -64,12 +73,15 @@ class Outbox {
   virtual boost::asio::awaitable<void> delivered(std::int64_t id, std::string peer_id) = 0;
   virtual boost::asio::awaitable<void> attempt_failed(std::int64_t id, std::string detail) = 0;
   virtual boost::asio::awaitable<void> gave_up(std::int64_t id, std::string detail) = 0;
+  // Held from `since` until `until` (UTC ms); an attempt is not used.
+  virtual boost::asio::awaitable<void> hold(std::int64_t id, std::int64_t since, std::int64_t until) = 0;
   // The peer accepted an entry (it has `peer_id`) and reports later that it failed
-  // (WhatsApp's `failed` status): delivered becomes failed. The entry, or nullopt when no
-  // delivered entry has that id.
+  // (WhatsApp's `failed` status): delivered becomes failed or, with `requeue`, undelivered
+  // again (to be sent another way). The entry, or nullopt when no delivered entry has that id.
   virtual boost::asio::awaitable<std::optional<OutboxEntry>> failed_after_delivery(std::string channel,
                                                                                    std::string peer_id,
-                                                                                   std::string detail) = 0;
+                                                                                   std::string detail,
+                                                                                   bool requeue) = 0;
   // Neither delivered nor given up, oldest first (start-up).
   virtual std::vector<OutboxEntry> undelivered() = 0;
 };

@@ -43,6 +43,8 @@ class IntakeStore final : public Intake, public Outbox {
   // after a crash in between is the at-least-once edge the channel accepts).
   void complete(const std::string& channel, const std::string& event_id) override;
   void remember_for(const std::string& channel, std::chrono::milliseconds retention) override;
+  boost::asio::awaitable<std::optional<std::int64_t>> last_received(std::string channel,
+                                                                    std::string conversation) override;
   // Claimed but not completed: what a crash left behind. Start-up only.
   std::vector<InboundMessage> pending();
 
@@ -52,8 +54,9 @@ class IntakeStore final : public Intake, public Outbox {
   boost::asio::awaitable<void> delivered(std::int64_t id, std::string peer_id) override;
   boost::asio::awaitable<void> attempt_failed(std::int64_t id, std::string detail) override;
   boost::asio::awaitable<void> gave_up(std::int64_t id, std::string detail) override;
+  boost::asio::awaitable<void> hold(std::int64_t id, std::int64_t since, std::int64_t until) override;
   boost::asio::awaitable<std::optional<OutboxEntry>> failed_after_delivery(std::string channel, std::string peer_id,
-                                                                           std::string detail) override;
+                                                                           std::string detail, bool requeue) override;
   std::vector<OutboxEntry> undelivered() override;
   // Waits for queued writes (tests, shutdown).
   void flush();

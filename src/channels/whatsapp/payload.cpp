@@ -130,7 +130,9 @@ Payload read_payload(std::string_view body) {
   return out;
 }
 
-std::string message_body(const OutboxEntry& entry) {
+namespace {
+
+json addressed_to(const OutboxEntry& entry) {
   json body = json::object();
   body["messaging_product"] = "whatsapp";
   body["recipient_type"] = "individual";
@@ -140,6 +142,26 @@ std::string message_body(const OutboxEntry& entry) {
   } else {
     body["recipient"] = entry.conversation;
   }
+  return body;
+}
+
+}  // namespace
+
+std::string template_body(const OutboxEntry& entry, const WindowTemplate& tmpl) {
+  json body = addressed_to(entry);
+  body["type"] = "template";
+  json t = {{"name", tmpl.name}, {"language", {{"code", tmpl.language}}}};
+  if (!tmpl.parameters.empty()) {
+    json parameters = json::array();
+    for (const auto& p : tmpl.parameters) parameters.push_back({{"type", "text"}, {"text", p}});
+    t["components"] = json::array({{{"type", "body"}, {"parameters", parameters}}});
+  }
+  body["template"] = std::move(t);
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string message_body(const OutboxEntry& entry) {
+  json body = addressed_to(entry);
   if (!entry.event_id.empty()) body["context"] = {{"message_id", entry.event_id}};
   body["type"] = "text";
   body["text"] = {{"body", entry.text}, {"preview_url", false}};

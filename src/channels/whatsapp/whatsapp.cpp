@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <mutex>
+#include <set>
 
 #include "hermes/channels/async.hpp"
 #include "hermes/channels/whatsapp.hpp"
@@ -21,6 +22,33 @@ namespace {
 namespace asio = boost::asio;
 using net::HttpRequest;
 using net::HttpResponse;
+
+WindowTemplate parse_window_template(config::MapReader& channel, Duration dedup_retention) {
+  config::MapReader r(channel.child("window_template"), channel.path_of("window_template"), channel.context());
+  WindowTemplate t;
+  if (auto name = r.required<std::string>("name")) t.name = *name;
+  // Meta's template names: lower-case letters, digits and underscores.
+  if (t.name.empty() || t.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+    r.context().error(r.child("name"), r.path_of("name"),
+                      "name must be the approved template's name (lower-case letters, digits and _)");
+  }
+  t.language = r.optional<std::string>("language").value_or(t.language);
+  if (t.language.size() < 2 || t.language.size() > 8 ||
+      t.language.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") != std::string::npos) {
+    r.context().error(r.child("language"), r.path_of("language"), "language must be a template language code like en_US");
+  }
+  t.parameters = r.optional<std::vector<std::string>>("parameters").value_or(std::vector<std::string>{});
+  t.hold = r.optional<Duration>("hold").value_or(t.hold);
+  // The window is kept from remembered claims: a hold longer than they are kept could not
+  // see the user write again.
+  if (t.hold < std::chrono::seconds(1) || t.hold > dedup_retention) {
+    r.context().error(r.child("hold"), r.path_of("hold"),
+                      "hold must be from 1s to the channel's dedup_retention (" +
+                          std::to_string(dedup_retention.count() / 3'600'000) + "h)");
+  }
+  r.finish();
+  return t;
+}
 
 std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   auto spec = std::make_unique<WhatsAppSpec>();
@@ -38,12 +66,6 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
       spec->api_version.find_first_not_of("0123456789.", 1) != std::string::npos) {
     r.context().error(r.child("api_version"), r.path_of("api_version"), "api_version must look like v27.0");
   }
-  if (r.has("window_template")) {
-    r.child("window_template");  // known, and refused for what it is
-    r.context().error(r.child("window_template"), r.path_of("window_template"),
-                      "window_template is not supported yet: answers outside the 24-hour window are refused "
-                      "and audited (whatsapp:131047)");
-  }
   spec->allowed_users = r.optional<std::vector<std::string>>("allowed_users").value_or(std::vector<std::string>{});
   spec->refused_notice = r.optional<std::string>("refused_notice").value_or("");
   spec->dedup_retention = r.optional<Duration>("dedup_retention").value_or(spec->dedup_retention);
@@ -51,6 +73,7 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
     r.context().error(r.child("dedup_retention"), r.path_of("dedup_retention"),
                       "dedup_retention must be at least 24h (Meta re-delivers webhooks for up to 7 days)");
   }
+  if (r.has("window_template")) spec->window_template = parse_window_template(r, spec->dedup_retention);
   spec->send_rate = r.optional<std::uint32_t>("send_rate").value_or(spec->send_rate);
   if (spec->send_rate < 1 || spec->send_rate > 1000) {
     r.context().error(r.child("send_rate"), r.path_of("send_rate"), "send_rate must be from 1 to 1000 (messages a second)");
@@ -102,6 +125,10 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
         api_errors_(ctx.metrics.counter("hermes_whatsapp_api_errors_total",
                                         "Graph API sends that failed, by channel and error code.",
                                         {"channel", "code"})),
+        templates_(ctx.metrics.counter("hermes_whatsapp_templates_total",
+                                       "Window templates sent (or refused) for answers held outside the 24-hour "
+                                       "window, by channel and outcome.",
+                                       {"channel", "outcome"})),
         pacer_(pacer_for(spec.name)) {
     if (intake_) intake_->remember_for(spec_.name, spec_.dedup_retention);
   }
@@ -138,14 +165,24 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   }
 
   asio::awaitable<Delivery> deliver(OutboxEntry entry) override {
-    // Paced before it is sent, not after Meta refuses it: 130429 and 131056 cost a retry.
-    auto wait = pacer_->reserve(entry.account, spec_.send_rate, entry.conversation, spec_.recipient_interval,
-                                Pacer::Clock::now());
-    if (wait > Pacer::Clock::duration::zero()) {
-      auto executor = co_await asio::this_coro::executor;
-      asio::steady_timer timer(executor, wait);
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (entry.held_since_ms > 0) {
+      // Held for its user since a template went out: free text can go once they wrote again.
+      bool reopened = co_await wrote_since(entry.conversation, entry.held_since_ms);
+      if (!reopened) co_return still_held();
+      Delivery d = co_await send_text(entry);
+      released_one(entry.conversation);
+      co_return d;
     }
+    if (spec_.window_template) {
+      co_await after_released(entry.conversation);
+      bool closed = co_await window_closed(entry);
+      if (closed) co_return co_await hold_with_template(entry);  // free text would be refused
+    }
+    co_return co_await send_text(entry);
+  }
+
+  asio::awaitable<Delivery> send_text(OutboxEntry entry) {
+    co_await pace(entry);
     if (entry.part == 0 && !entry.event_id.empty()) {
       // The asking message shows as read: best effort, its failure changes nothing.
       auto receipt = co_await call_api(entry.account, read_receipt(entry.event_id), entry.request_id);
@@ -153,7 +190,7 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
     }
     auto result = co_await call_api(entry.account, message_body(entry), entry.request_id);
     Delivery d = classify_send(result);
-    if (d.result != DeliveryResult::delivered) api_errors_.with({spec_.name, d.detail}).inc();
+    if (d.result != DeliveryResult::delivered) count_api_error(d.detail);
     if (d.detail == "whatsapp:190") {
       // The token expired or was revoked: answers wait in the outbox until it is replaced.
       d.result = DeliveryResult::retry;
@@ -161,12 +198,155 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
     } else if (d.result == DeliveryResult::delivered) {
       clear_token_error();
     } else if (d.detail == "whatsapp:131047") {
+      note_window_closed(entry.conversation);
+      if (spec_.window_template) co_return co_await hold_with_template(entry);
       record_window_closed(entry);
     }
     co_return d;
   }
 
  private:
+  using SystemClock = std::chrono::system_clock;
+  // Meta's customer service window: free text only within 24 hours of the user's last message.
+  static constexpr std::chrono::hours kWindow{24};
+
+  static std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(SystemClock::now().time_since_epoch()).count();
+  }
+
+  // Paced before it is sent, not after Meta refuses it: 130429 and 131056 cost a retry.
+  asio::awaitable<void> pace(const OutboxEntry& entry) {
+    auto wait = pacer_->reserve(entry.account, spec_.send_rate, entry.conversation, spec_.recipient_interval,
+                                Pacer::Clock::now());
+    if (wait <= Pacer::Clock::duration::zero()) co_return;
+    auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer timer(executor, wait);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+  // Whether free text to `entry`'s user would be refused (131047): Meta said so since they
+  // last wrote, or their last message (kept by intake) is more than 24 hours old. An answer
+  // queued within the hour follows a message from its user, so only older ones ask intake.
+  bool known_closed(const std::string& conversation) const {
+    std::lock_guard lock(mutex_);
+    return closed_windows_.contains(conversation);
+  }
+
+  asio::awaitable<bool> window_closed(const OutboxEntry& entry) {
+    if (known_closed(entry.conversation)) co_return true;
+    if (now_ms() - entry.created_at_ms < 3'600'000 || !intake_) co_return false;
+    auto last = co_await intake_->last_received(spec_.name, entry.conversation);
+    co_return !last || now_ms() - *last > std::chrono::duration_cast<std::chrono::milliseconds>(kWindow).count();
+  }
+
+  asio::awaitable<bool> wrote_since(std::string conversation, std::int64_t since_ms) {
+    // Woken by window_opened(): known here, and the held answer reserves its send before
+    // the answer to the new message can (that one still goes through the pipeline).
+    if (opened_since(conversation, since_ms)) co_return true;
+    if (!intake_) co_return false;
+    auto last = co_await intake_->last_received(spec_.name, std::move(conversation));
+    co_return last && *last > since_ms;
+  }
+
+  void note_window_closed(const std::string& conversation) {
+    std::lock_guard lock(mutex_);
+    if (closed_windows_.size() >= kMaxTrackedWindows) closed_windows_.erase(closed_windows_.begin());
+    closed_windows_.insert(conversation);
+  }
+
+  bool opened_since(const std::string& conversation, std::int64_t since_ms) const {
+    std::lock_guard lock(mutex_);
+    auto opened = opened_windows_.find(conversation);
+    return opened != opened_windows_.end() && opened->second > since_ms;
+  }
+
+  // The user wrote (their message is claimed): their window is open and what was held for
+  // them can go, before the answer to what they just wrote (see after_released()).
+  void window_opened(const std::string& conversation) {
+    auto now = now_ms();
+    std::lock_guard lock(mutex_);
+    closed_windows_.erase(conversation);
+    template_holds_.erase(conversation);
+    auto woken = outbox_ ? outbox_->release(spec_.name, conversation) : 0;
+    if (woken == 0) return;
+    if (opened_windows_.size() >= kMaxTrackedWindows) opened_windows_.erase(opened_windows_.begin());
+    opened_windows_[conversation] = now;
+    releasing_[conversation] += static_cast<int>(woken);
+  }
+
+  // A released answer was sent (whatever the outcome).
+  void released_one(const std::string& conversation) {
+    std::lock_guard lock(mutex_);
+    auto it = releasing_.find(conversation);
+    if (it != releasing_.end() && --it->second <= 0) releasing_.erase(it);
+  }
+
+  bool releasing(const std::string& conversation) const {
+    std::lock_guard lock(mutex_);
+    return releasing_.contains(conversation);
+  }
+
+  // Answers released for a user go first: the answer to the message that reopened the window
+  // waits until they were sent (at most kReleaseWait: a release that never sends, because
+  // the gateway stops, must not hold the user's answer).
+  asio::awaitable<void> after_released(const std::string& conversation) {
+    auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer timer(executor);
+    for (auto waited = std::chrono::milliseconds(0); waited < kReleaseWait && releasing(conversation);
+         waited += kReleasePoll) {
+      timer.expires_after(kReleasePoll);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+  void count_api_error(const std::string& detail) { api_errors_.with({spec_.name, detail}).inc(); }
+
+  std::chrono::milliseconds template_hold_left(const std::string& conversation) const {
+    std::lock_guard lock(mutex_);
+    auto active = template_holds_.find(conversation);
+    if (active == template_holds_.end()) return std::chrono::milliseconds(0);
+    return std::chrono::milliseconds(std::max<std::int64_t>(active->second - now_ms(), 0));
+  }
+
+  static Delivery still_held() {
+    Delivery d;
+    d.result = DeliveryResult::held;
+    d.detail = "whatsapp:131047";
+    return d;
+  }
+
+  // Outside the window with a template configured: the template asks the user to write
+  // again (once per user and hold), and the answer waits for that.
+  asio::awaitable<Delivery> hold_with_template(OutboxEntry entry) {
+    const auto& tmpl = *spec_.window_template;
+    Delivery held = still_held();
+    if (auto left = template_hold_left(entry.conversation); left.count() > 0) {
+      held.hold_for = left;  // the template went out for an earlier answer: this one ends with its hold
+      co_return held;
+    }
+    co_await pace(entry);
+    auto result = co_await call_api(entry.account, template_body(entry, tmpl), entry.request_id);
+    Delivery sent = classify_send(result);
+    if (sent.result != DeliveryResult::delivered) {
+      count_api_error(sent.detail);
+      record_template(entry, "refused", sent.detail, "");
+      if (sent.result == DeliveryResult::failed) {
+        record_window_closed(entry, "the window template " + tmpl.name + " was refused (" + sent.detail + ")");
+        sent.detail = "whatsapp:131047+template:" + sent.detail.substr(sent.detail.find(':') + 1);
+      }
+      co_return sent;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (template_holds_.size() >= kMaxTrackedWindows) template_holds_.erase(template_holds_.begin());
+      template_holds_[entry.conversation] = now_ms() + tmpl.hold.count();
+    }
+    record_template(entry, "sent", "ok", sent.peer_id);
+    held.hold_for = tmpl.hold;
+    held.peer_id = sent.peer_id;
+    co_return held;
+  }
+
   bool allowed(const std::string& sender, const std::string& conversation) const {
     if (spec_.allowed_users.empty()) return true;
     for (const auto& u : spec_.allowed_users) {
@@ -205,7 +385,9 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   }
 
   // Outside the 24-hour customer service window: the answer cannot go as free text.
-  void record_window_closed(const OutboxEntry& entry) {
+  void record_window_closed(const OutboxEntry& entry,
+                            std::string why = "more than 24 hours since the user's last message; no window_template "
+                                              "configured") {
     AuditEvent ev;
     ev.kind = "whatsapp.window_closed";
     ev.request_id = entry.request_id;
@@ -215,8 +397,26 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
     ev.agent = entry.agent;
     ev.decision = "refused";
     ev.status = "outside_window";
-    ev.detail = {{"event_id", entry.event_id}, {"outbox_id", entry.id}, {"part", entry.part},
-                 {"why", "more than 24 hours since the user's last message; no window_template configured"}};
+    ev.detail = {{"event_id", entry.event_id}, {"outbox_id", entry.id}, {"part", entry.part}, {"why", std::move(why)}};
+    audit_.record(std::move(ev));
+  }
+
+  // The window template sent (or refused) for an answer that must wait for its user.
+  void record_template(const OutboxEntry& entry, const std::string& decision, const std::string& status,
+                       const std::string& peer_id) {
+    templates_.with({spec_.name, decision}).inc();
+    AuditEvent ev;
+    ev.kind = "whatsapp.template";
+    ev.request_id = entry.request_id;
+    ev.channel = entry.channel;
+    ev.sender = entry.conversation;
+    ev.conversation = entry.conversation;
+    ev.agent = entry.agent;
+    ev.decision = decision;
+    ev.status = status;
+    ev.detail = {{"template", spec_.window_template->name}, {"event_id", entry.event_id}, {"outbox_id", entry.id},
+                 {"hold_ms", spec_.window_template->hold.count()}};
+    if (!peer_id.empty()) ev.detail["peer_id"] = peer_id;
     audit_.record(std::move(ev));
   }
 
@@ -308,8 +508,12 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
         // Meta took the message (a 200 and a wamid) and failed it later, as it often does
         // with 131047 and 131026: the ledger says so, not "delivered".
         std::string detail = "whatsapp:" + (s.error_code.empty() ? std::string("failed") : s.error_code);
-        bool moved = co_await self->outbox_->failed_after_delivery(self->spec_.name, s.message_id, std::move(detail));
-        if (moved && s.error_code == "131047") self->record_window_closed_later(s);
+        // Outside the window with a template: sent again, as the template and a held answer.
+        bool requeue = s.error_code == "131047" && self->spec_.window_template.has_value();
+        if (requeue) self->note_window_closed(s.recipient);
+        bool moved =
+            co_await self->outbox_->failed_after_delivery(self->spec_.name, s.message_id, std::move(detail), requeue);
+        if (moved && s.error_code == "131047" && !requeue) self->record_window_closed_later(s);
       }
     }
     for (const auto& e : payload.errors) self->record_system_error(e);
@@ -321,6 +525,7 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
         continue;
       }
       InboundMessage m = std::move(item.message);
+      std::string conversation = m.conversation;
       m.request_id = generate_request_id();
       m.channel = self->spec_.name;
       m.client = r.client;
@@ -331,6 +536,7 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
       } else {
         accepted = co_await AsyncIntake::accept(self->async_, owner, std::move(m));
       }
+      if (accepted == Accepted::accepted) self->window_opened(conversation);
       if (accepted == Accepted::accepted || accepted == Accepted::duplicate) {
         self->events_.with({self->spec_.name, accepted == Accepted::accepted ? "accepted" : "duplicate"}).inc();
       } else {
@@ -356,6 +562,15 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   observability::CounterFamily& api_errors_;
   mutable std::mutex mutex_;
   std::string token_error_;  // "whatsapp:190": deliveries are held
+  // Bounded: a user past the bound is asked again (of intake, or of Meta by a refused send).
+  static constexpr std::size_t kMaxTrackedWindows = 100'000;
+  std::set<std::string> closed_windows_;               // users Meta refused free text since they last wrote
+  std::map<std::string, std::int64_t> template_holds_;  // user -> when the hold of the template sent ends (ms)
+  std::map<std::string, std::int64_t> opened_windows_;  // user -> when they wrote to answers held for them (ms)
+  std::map<std::string, int> releasing_;                // user -> released answers not yet sent
+  static constexpr std::chrono::milliseconds kReleasePoll{20};
+  static constexpr std::chrono::milliseconds kReleaseWait{10'000};
+  observability::CounterFamily& templates_;
   std::shared_ptr<Pacer> pacer_;  // shared by the channels a reload builds: see pacer_for()
 };
 
