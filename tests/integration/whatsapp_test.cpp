@@ -32,7 +32,7 @@ channels:
     verify_token: "${env:IT_WA_VERIFY_TOKEN}"
     access_token: "${env:IT_WA_TOKEN}"
     api_url: "http://127.0.0.1:)" + std::to_string(peer) + R"("
-    send_rate: 40
+    send_rate: 160
     recipient_interval: 200ms
   - name: wa-window
     type: whatsapp
@@ -137,9 +137,9 @@ class WhatsApp : public ::testing::Test {
     return json::parse(r.body)["status"];
   }
 
-  // Meta's limits scaled down: 50 sends a second per number, 150 ms between two to one user.
+  // Meta's limits scaled: 200 sends a second per number, 150 ms between two to one user.
   NodePeer peer_{"tests/peers/graph_peer.mjs",
-                 {"--port", "0", "--app-secret", kWaAppSecret, "--token", kWaToken, "--mps", "50", "--pair-ms", "150"}};
+                 {"--port", "0", "--app-secret", kWaAppSecret, "--token", kWaToken, "--mps", "200", "--pair-ms", "150"}};
   std::unique_ptr<Daemon> daemon_;
 };
 
@@ -341,10 +341,10 @@ TEST_F(WhatsApp, AHeldAnswerIsGivenUpWhenItsHoldEnds) {
   EXPECT_TRUE(accepted("text", user, 1, 0ms).empty());
 }
 
-// Sends are paced before Meta would refuse them: 200 users writing at once, and one user
+// Sends are paced before Meta would refuse them: 500 users writing at once, and one user
 // writing three times in a row, are all answered without a 130429 or a 131056.
 TEST_F(WhatsApp, ABurstIsPacedUnderMetasLimits) {
-  const int users = 200;
+  const int users = 500;
   for (int i = 0; i < users; ++i) {
     ASSERT_EQ(send(wa_text("1555100" + std::to_string(1000 + i), "wamid.BURST" + std::to_string(i), "hi")), 200);
   }
