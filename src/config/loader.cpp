@@ -192,6 +192,53 @@ void parse_server_names(MapReader& r, ListenerConfig& l) {
   }
 }
 
+void parse_protocol(MapReader& r, ListenerConfig& l) {
+  auto protocol = r.optional<std::string>("protocol").value_or("http");
+  if (protocol == "lmtp") {
+    l.protocol = ListenerProtocol::lmtp;
+  } else if (protocol != "http") {
+    r.context().error(r.child("protocol"), r.path_of("protocol"),
+                      "invalid protocol '" + protocol + "' (expected http | lmtp)");
+  }
+  // Keys that mean something for one protocol only are refused on the other, so nobody
+  // believes they apply.
+  static const char* const kHttpOnly[] = {"admin",         "body_limit",   "trusted_proxies", "server_names",
+                                          "header_timeout", "body_timeout", "idle_timeout"};
+  static const char* const kLmtpOnly[] = {"max_message_size", "max_recipients", "command_timeout", "data_timeout"};
+  if (l.protocol == ListenerProtocol::lmtp) {
+    for (const char* key : kHttpOnly) {
+      if (r.has(key)) r.context().error(r.child(key), r.path_of(key), std::string(key) + " does not apply to an lmtp listener");
+    }
+    l.admin = false;
+  } else {
+    for (const char* key : kLmtpOnly) {
+      if (r.has(key)) {
+        r.context().error(r.child(key), r.path_of(key),
+                          std::string(key) + " applies to lmtp listeners only (this one is http)");
+      }
+    }
+  }
+}
+
+void parse_lmtp_keys(MapReader& r, ListenerConfig& l) {
+  l.max_message_size = r.optional<ByteSize>("max_message_size").value_or(l.max_message_size);
+  if (l.max_message_size.bytes < 1024 || l.max_message_size.bytes > 100ULL * 1024 * 1024) {
+    r.context().error(r.child("max_message_size"), r.path_of("max_message_size"),
+                      "max_message_size must be from 1KiB to 100MiB");
+  }
+  l.max_recipients = r.optional<std::uint32_t>("max_recipients").value_or(l.max_recipients);
+  if (l.max_recipients < 1 || l.max_recipients > 1000) {
+    r.context().error(r.child("max_recipients"), r.path_of("max_recipients"), "max_recipients must be from 1 to 1000");
+  }
+  for (auto [key, field] : {std::pair{"command_timeout", &l.command_timeout},
+                            std::pair{"data_timeout", &l.data_timeout}}) {
+    if (auto d = r.optional<Duration>(key)) {
+      if (d->count() <= 0) r.context().error(r.child(key), r.path_of(key), std::string(key) + " must be greater than zero");
+      *field = *d;
+    }
+  }
+}
+
 std::optional<ListenerConfig> parse_listener(const YAML::Node& node, const std::string& path, ParseContext& ctx,
                                              const std::filesystem::path& base_dir) {
   MapReader r(node, path, ctx);
@@ -205,6 +252,7 @@ std::optional<ListenerConfig> parse_listener(const YAML::Node& node, const std::
     }
   }
   parse_bind(r, l);
+  parse_protocol(r, l);
   if (auto port = r.required<std::uint16_t>("port")) {
     if (*port == 0) {
       ctx.error(r.child("port"), r.path_of("port"), "port must be between 1 and 65535");
@@ -217,7 +265,7 @@ std::optional<ListenerConfig> parse_listener(const YAML::Node& node, const std::
     ctx.error(r.child("allow"), r.path_of("allow"), "allow: is empty, which would refuse every peer");
   }
   // An `any` listener faces the internet by intent: no admin endpoints unless asked.
-  l.admin = r.optional<bool>("admin").value_or(l.bind != BindMode::any);
+  if (l.protocol == ListenerProtocol::http) l.admin = r.optional<bool>("admin").value_or(l.bind != BindMode::any);
   l.tls = parse_tls(r.child("tls"), r.path_of("tls"), ctx, base_dir);
   if (auto max = r.optional<std::uint32_t>("max_connections")) {
     if (*max == 0) {
@@ -243,6 +291,7 @@ std::optional<ListenerConfig> parse_listener(const YAML::Node& node, const std::
     }
   }
   l.trusted_proxies = r.optional<std::vector<Cidr>>("trusted_proxies").value_or(std::vector<Cidr>{});
+  if (l.protocol == ListenerProtocol::lmtp) parse_lmtp_keys(r, l);
   r.finish();
   return l;
 }

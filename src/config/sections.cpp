@@ -261,8 +261,14 @@ void check_references(const Config& cfg, ParseContext& ctx) {
   for (std::size_t i = 0; i < cfg.channels.size(); ++i) {
     const auto& c = *cfg.channels[i];
     std::string path = index_path("channels", i);
-    if (!c.listener.empty() && !cfg.find_listener(c.listener)) {
+    const auto* listener = c.listener.empty() ? nullptr : cfg.find_listener(c.listener);
+    if (!c.listener.empty() && !listener) {
       ctx.error_at(c.where, path + ".listener", "no listener named '" + c.listener + "'");
+    } else if (listener && listener->protocol != c.listener_protocol()) {
+      bool lmtp = c.listener_protocol() == ListenerProtocol::lmtp;
+      ctx.error_at(c.where, path + ".listener",
+                   "a " + c.type + " channel needs a listener with protocol: " + (lmtp ? "lmtp" : "http") +
+                       "; '" + c.listener + "' is " + (lmtp ? "http" : "lmtp"));
     }
     c.validate(cfg, path, ctx);
   }

@@ -32,6 +32,8 @@
 #include "hermes/core/throttle.hpp"
 #include "hermes/observability/metrics.hpp"
 #include "src/net/as_tuple.hpp"
+#include "src/net/connection_state.hpp"
+#include "src/net/lmtp_session.hpp"
 #include "src/net/tls_context.hpp"
 #include "src/net/websocket_session.hpp"
 #include "src/net/wire.hpp"
@@ -99,24 +101,6 @@ asio::ip::address to_asio(const IpAddress& ip) {
 
 }  // namespace
 
-// What a connection shares with the server so a drain can reach it.
-struct ConnectionState {
-  // The connection's strand, or the io_context's executor itself when one thread runs it.
-  asio::any_io_executor executor;
-  tcp::socket* socket = nullptr;  // touched only on `executor`
-  bool busy = false;              // a request is being read or answered
-  bool websocket = false;         // upgraded: a drain ends it (browsers reconnect elsewhere)
-  // The connection's coroutine is bound to this: DisconnectWatch emits on it when the
-  // client leaves, which cancels whatever the handler awaits.
-  asio::cancellation_signal client_left;
-  bool left = false;                 // the watch saw the client close
-  bool tls = false;                  // the socket carries TLS records, not HTTP bytes
-  std::array<unsigned char, 64> peeked{};  // the watch's peek lands here (TLS: a record's start)
-  std::uint64_t watch_generation = 0;  // a watch's callback acts only for its own handler call
-  std::optional<asio::steady_timer> probe_timer;  // see DisconnectWatch::probe
-  explicit ConnectionState(asio::any_io_executor e) : executor(std::move(e)) {}
-};
-
 struct Listener {
   std::string name;
   tcp::acceptor acceptor;
@@ -172,6 +156,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   observability::ReportFailure connection_failed;
   observability::CounterFamily& requests;
   observability::HistogramFamily& latency;
+  observability::CounterFamily* lmtp_replies;
 
   Impl(asio::io_context& i, bool one_thread, observability::MetricsRegistry& m, AuditSink& a)
       : io(i), single_threaded(one_thread), metrics(m), audit(a),
@@ -179,7 +164,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         requests(m.counter("hermes_http_requests_total", "HTTP requests answered, by listener, route and status code.",
                            {"listener", "route", "code"})),
         latency(m.histogram("hermes_http_request_duration_seconds",
-                            "Time from a complete request head to the response written.", {"listener", "route"})) {}
+                            "Time from a complete request head to the response written.", {"listener", "route"})),
+        lmtp_replies(&m.counter("hermes_lmtp_replies_total",
+                                "LMTP replies sent, by listener and reply code (one per recipient after DATA).",
+                                {"listener", "code"})) {}
 
   Listener* find(const std::string& name) {
     for (auto& l : listeners) {
@@ -286,7 +274,12 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
     lp->open->add(-1);
     self->active_total.fetch_sub(1);
   };
-  if (settings->tls) {
+  if (settings->protocol == ListenerProtocol::lmtp) {
+    LmtpSession session{l.name, peer, settings->lmtp, settings->lmtp_routes, settings->tls, state, &draining,
+                        lmtp_replies};
+    asio::co_spawn(state->executor, serve_lmtp(std::move(socket), std::move(session)),
+                   asio::bind_cancellation_slot(state->client_left.slot(), finished));
+  } else if (settings->tls) {
     auto tls = settings->tls;
     state->tls = true;
     asio::co_spawn(
@@ -1022,8 +1015,10 @@ std::error_code HttpServer::bind(std::vector<ListenerSettings> listeners, std::s
 void HttpServer::start_accepting() {
   for (auto& l : impl_->listeners) {
     auto s = l->current();
+    const char* protocol = s->protocol == ListenerProtocol::lmtp ? (s->tls ? "LMTP with STARTTLS, " : "LMTP, ")
+                                                                  : (s->tls ? "TLS, " : "");
     spdlog::info("listener {}: listening on {}:{} ({}admits {})", l->name, s->address.to_string(),
-                 l->acceptor.local_endpoint().port(), s->tls ? "TLS, " : "", s->admission_policy);
+                 l->acceptor.local_endpoint().port(), protocol, s->admission_policy);
     asio::co_spawn(l->acceptor.get_executor(), impl_->accept_loop(l.get()),
                    observability::ReportFailure(impl_->metrics, "accept_loop"));
   }

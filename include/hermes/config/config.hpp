@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hermes/config/keys.hpp"
+#include "hermes/config/listener_protocol.hpp"
 
 #include "hermes/core/ip.hpp"
 #include "hermes/core/secret.hpp"
@@ -54,6 +55,7 @@ struct TlsConfig {
 
 struct ListenerConfig {
   std::string name;
+  ListenerProtocol protocol = ListenerProtocol::http;
   BindMode bind = BindMode::loopback;
   IpAddress address;  // the address to bind (derived from bind mode, or given)
   std::uint16_t port = 0;
@@ -68,6 +70,11 @@ struct ListenerConfig {
   Duration body_timeout{30'000};
   Duration idle_timeout{60'000};      // keep-alive wait for the next request
   std::vector<Cidr> trusted_proxies;  // only decides which client address is recorded
+  // lmtp only
+  ByteSize max_message_size{10 * 1024 * 1024};  // SIZE; larger messages are refused with 552 5.3.4
+  std::uint32_t max_recipients = 100;           // per message
+  Duration command_timeout{300'000};            // waiting for the next command
+  Duration data_timeout{600'000};               // the whole DATA section
   SourceLocation where;
 
   // The peers admitted at accept: `allow:` if given, private networks for `lan`, else all.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "hermes/config/listener_protocol.hpp"
 #include "hermes/config/source_location.hpp"
 #include "hermes/core/units.hpp"
 
@@ -25,6 +26,8 @@ struct ChannelSpec {
   std::string type;
   std::string listener;  // the listener it mounts its endpoints on
   SourceLocation where;
+  // What its listener must speak: most channels serve HTTP; email takes LMTP.
+  virtual ListenerProtocol listener_protocol() const { return ListenerProtocol::http; }
   // Cross-checks once the whole file is read (e.g. "keys required on a LAN listener").
   virtual void validate(const Config&, const std::string& /*path*/, ParseContext&) const {}
 };

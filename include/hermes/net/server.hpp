@@ -1,5 +1,6 @@
 #pragma once
-// Listeners and the HTTP/1.1 server behind them. Beast and Asio stay in the
+// Listeners and the servers behind them: HTTP/1.1, and LMTP (hermes/net/lmtp.hpp) for
+// listeners with `protocol: lmtp`. One acceptor serves both. Beast and Asio stay in the
 // .cpp: this header only forward-declares the io_context.
 //
 // Admission happens at accept, before a byte is read: the peer must be
@@ -21,6 +22,7 @@
 #include "hermes/core/ip.hpp"
 #include "hermes/core/units.hpp"
 #include "hermes/net/http.hpp"
+#include "hermes/net/lmtp.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -34,8 +36,12 @@ namespace hermes::net {
 
 class TlsContext;  // an OpenSSL server context; see load_tls_context
 
+// What a listener's connections speak once admitted.
+enum class ListenerProtocol { http, lmtp };
+
 struct ListenerSettings {
   std::string name;
+  ListenerProtocol protocol = ListenerProtocol::http;
   IpAddress address;
   std::uint16_t port = 0;
   std::function<bool(const IpAddress&)> admits;  // the admission policy, decided by config
@@ -49,7 +55,11 @@ struct ListenerSettings {
   Duration idle_timeout{60'000};
   std::vector<Cidr> trusted_proxies;  // only decides HttpRequest::client
   std::shared_ptr<TlsContext> tls;  // null: plain HTTP
-  std::shared_ptr<const HttpRoutes> routes;
+  std::shared_ptr<const HttpRoutes> routes;  // http
+  // lmtp: the addresses channels take, and the session's limits. `tls` is then offered
+  // with STARTTLS instead of implicit TLS.
+  std::shared_ptr<const LmtpRoutes> lmtp_routes;
+  LmtpSettings lmtp;
 };
 
 // Loads a PEM certificate chain and private key; null and `error` set on failure.
