@@ -328,6 +328,13 @@ net::ListenerSettings listener_settings(const config::ListenerConfig& l) {
   s.body_timeout = l.body_timeout;
   s.idle_timeout = l.idle_timeout;
   s.trusted_proxies = l.trusted_proxies;
+  if (l.protocol == config::ListenerProtocol::lmtp) {
+    s.protocol = net::ListenerProtocol::lmtp;
+    s.lmtp.max_message_size = l.max_message_size.bytes;
+    s.lmtp.max_recipients = l.max_recipients;
+    s.lmtp.command_timeout = l.command_timeout;
+    s.lmtp.data_timeout = l.data_timeout;
+  }
   return s;
 }
 
@@ -351,13 +358,15 @@ std::shared_ptr<Snapshot> Gateway::Impl::build_snapshot(std::shared_ptr<const co
   snap->pipeline = std::make_shared<routing::Pipeline>(std::move(options));
 
   std::map<std::string, std::shared_ptr<net::HttpRoutes>> routes;
+  std::map<std::string, std::shared_ptr<net::LmtpRoutes>> mailboxes;
   for (const auto& l : cfg->listeners) {
     routes[l.name] = std::make_shared<net::HttpRoutes>();
+    mailboxes[l.name] = std::make_shared<net::LmtpRoutes>();
     if (l.admin) add_admin_routes(*routes[l.name], *this);
   }
   for (const auto& spec : cfg->channels) {
     channels::ChannelContext ctx{snap->pipeline, cfg, *routes[spec->listener], *cfg->find_listener(spec->listener),
-                                 metrics, *audit, intake.get(), &outbox, &http};
+                                 metrics, *audit, intake.get(), &outbox, &http, mailboxes[spec->listener].get(), &io};
     snap->channels.push_back(extensions.channels.create(*spec, ctx));
   }
   snap->relay = std::make_shared<cdp::Relay>(cfg, cdp::RelayDeps{io, http, metrics, *audit, relay_state});
@@ -365,6 +374,8 @@ std::shared_ptr<Snapshot> Gateway::Impl::build_snapshot(std::shared_ptr<const co
   for (const auto& l : cfg->listeners) {
     auto s = listener_settings(l);
     s.routes = routes[l.name];
+    s.lmtp_routes = mailboxes[l.name];
+    s.lmtp.hostname = cfg->gateway.instance;
     if (l.tls) {
       s.tls = net::load_tls_context(l.tls->cert, l.tls->key, error);
       if (!s.tls) {

@@ -565,6 +565,7 @@ std::vector<OutboxEntry> AsyncIntake::entries_for(const Channel& owner, const In
     e.recipient = m.sender;
     e.agent = agent;
     e.text = std::move(pieces[i]);
+    e.delivery_context = m.delivery_context;
     e.error_code = error_code;
     parts.push_back(std::move(e));
   }

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "hermes/channels/api.hpp"
+#include "hermes/channels/email.hpp"
 #include "hermes/channels/slack.hpp"
 #include "hermes/channels/webchat.hpp"
 #include "hermes/channels/webhook.hpp"
@@ -40,6 +41,7 @@ void register_builtin(config::Registries& registries, ChannelFactories& factorie
   slack::register_type(registries, factories);
   webchat::register_type(registries, factories);
   whatsapp::register_type(registries, factories);
+  email::register_type(registries, factories);
 }
 
 }  // namespace hermes::channels

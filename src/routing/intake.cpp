@@ -91,6 +91,7 @@ std::string to_json(const InboundMessage& m) {
                       {"thread", m.thread}, {"sender", m.sender}, {"recipient", m.recipient}, {"group", m.group},
                       {"text", m.text}, {"context", context}, {"model", m.model}, {"event_id", m.event_id},
                       {"client", m.client.to_string()}};
+  if (!m.delivery_context.empty()) j["delivery_context"] = m.delivery_context;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -111,6 +112,7 @@ InboundMessage message_from_json(const std::string& text) {
   m.text = j.value("text", "");
   m.model = j.value("model", "");
   m.event_id = j.value("event_id", "");
+  m.delivery_context = j.value("delivery_context", "");
   if (auto client = IpAddress::parse(j.value("client", ""))) m.client = *client;
   if (j.contains("context") && j["context"].is_array()) {
     for (const auto& t : j["context"]) m.context.push_back({t.value("role", ""), t.value("content", "")});
@@ -124,6 +126,7 @@ std::string entry_to_json(const OutboxEntry& e) {
   nlohmann::json j = {{"parts", e.parts},         {"request_id", e.request_id}, {"account", e.account},
                       {"conversation", e.conversation}, {"thread", e.thread},  {"recipient", e.recipient},
                       {"agent", e.agent},         {"text", e.text},             {"error_code", e.error_code}};
+  if (!e.delivery_context.empty()) j["delivery_context"] = e.delivery_context;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -153,6 +156,7 @@ OutboxEntry entry_from_row(store::Statement& row) {
   e.agent = j.value("agent", "");
   e.text = j.value("text", "");
   e.error_code = j.value("error_code", "");
+  e.delivery_context = j.value("delivery_context", "");
   return e;
 }
 

@@ -165,6 +165,20 @@ bool RuleSet::Rule::check_globs(const std::vector<std::string>& globs, std::stri
       note(detail, std::string(what) + " " + quote(value) + " matches " + quote(g));
       return true;
     }
+    // A message to several recipients (email: billing@ and support@) names them with ", ":
+    // a route for any one of them matches.
+    if (what == "recipient" && value.find(", ") != std::string::npos) {
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        auto comma = rest.find(", ");
+        std::string one(rest.substr(0, comma));
+        if (glob_match(g, one)) {
+          note(detail, std::string(what) + " " + quote(one) + " matches " + quote(g));
+          return true;
+        }
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 2);
+      }
+    }
   }
   fail(detail, std::string(what) + " " + quote(value) + " matches none of " + quote_list(globs));
   return false;

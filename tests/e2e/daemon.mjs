@@ -14,7 +14,7 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 const HERMESD = path.resolve(process.env.HERMESD || path.join(repoRoot, 'build/default/bin/hermesd'));
 const START_TIMEOUT_MS = 8000;
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
@@ -72,8 +72,25 @@ export class Daemon {
     this.port = await freePort();
     const configPath = path.join(this.dir, 'hermes.yaml');
     await writeFile(configPath, config({ dataDir: path.join(this.dir, 'data'), port: this.port }));
+    this.env = env;
+    await this.launch();
+  }
 
-    env = { ...process.env, ...env };
+  // kill -9, as a crash or the OOM killer would.
+  async kill9() {
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  // Starts hermesd again on the same config, data and port (after kill9()).
+  async restart() {
+    this.exit = null;
+    await this.launch();
+  }
+
+  async launch() {
+    const configPath = path.join(this.dir, 'hermes.yaml');
+    let env = { ...process.env, ...this.env };
     delete env.NOTIFY_SOCKET;
     delete env.WATCHDOG_USEC;
     delete env.WATCHDOG_PID;

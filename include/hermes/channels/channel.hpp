@@ -22,6 +22,10 @@ class MetricsRegistry;
 }
 namespace hermes::net {
 class HttpClient;
+class LmtpRoutes;
+}
+namespace boost::asio {
+class io_context;
 }
 
 namespace hermes::channels {
@@ -39,6 +43,8 @@ struct ChannelContext {
   Intake* intake = nullptr;        // durable intake for asynchronous channels
   OutboxDrain* outbox = nullptr;   // durable delivery for asynchronous channels
   net::HttpClient* http = nullptr;  // outbound calls (delivery)
+  net::LmtpRoutes* mailboxes = nullptr;  // lmtp listeners: the addresses the channel takes
+  boost::asio::io_context* io = nullptr;  // outbound connections of their own (SMTP)
 };
 
 struct ChannelHealth {

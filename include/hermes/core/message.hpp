@@ -88,6 +88,9 @@ struct InboundMessage {
   const ModelOptions& options() const { return model_options ? *model_options : kNoModelOptions; }
   std::string model;        // API: requested model ("" or "auto": route by rules)
   std::string event_id;     // async channels: the upstream event id, for dedup
+  // Async channels: what the channel needs to send the answer and the pipeline does not
+  // read (email: the reply address, subject and References), carried to the outbox entry.
+  std::string delivery_context;
   std::string session_hint; // API: `user` or X-Hermes-Session
   std::string api_key;      // the name of the key that authenticated (never the key)
   std::vector<std::string> allowed_agents;  // the key's scope; empty: any

@@ -31,6 +31,7 @@ struct OutboxEntry {
   std::string recipient;
   std::string agent;
   std::string text;
+  std::string delivery_context;  // the InboundMessage's, for the channel's deliver()
   std::string error_code;  // non-empty: the text is a notice about this failure (reason code)
   std::int64_t created_at_ms = 0;
   int attempts = 0;        // sends that ended without delivery
