@@ -3,11 +3,13 @@
 // keep-alive, hermesd (api channel, one route, audit on with its defaults) and the Portkey
 // gateway. Load comes from separate processes on CPU 0: wrk; for streams (scenario 4)
 // bench_ttft (C++, time to first token at c=1) and the Node client stream_client.mjs (512
-// concurrent); for Slack and WhatsApp events (scenario 6) chat_client.mjs.
+// concurrent); for Slack and WhatsApp events (scenario 6) chat_client.mjs. Scenarios 5, 9
+// and 10 are scripts of their own that start their own hermesd: webchat.mjs (web chat),
+// cdp.mjs (the CDP relay) and email.mjs (mail over LMTP, answers by SMTP to a sink).
 // Figures are reported as differences and ratios within the run. Prints Markdown and writes
 // bench/results/<date>-s<scenarios>.md (a smoke run: <date>-smoke.md, not committed).
 //
-//   node bench/node/run.mjs --hermesd PATH --upstream PATH --ttft PATH [--scenarios 1,2,3,4,5,6,7,8,9]
+//   node bench/node/run.mjs --hermesd PATH --upstream PATH --ttft PATH [--scenarios 1,2,3,4,5,6,7,8,9,10]
 //     [--seconds 10] [--rounds 3] [--smoke]
 //
 // --rounds: scenarios 1 and 2, the headline ratios, run every contender once per round,
@@ -37,7 +39,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else args[key] = process.argv[++i];
 }
 const SMOKE = args.smoke === true;
-const SCENARIOS = new Set(String(args.scenarios ?? '1,2,3,4,5,6,7,8,9').split(',').map(Number));
+const SCENARIOS = new Set(String(args.scenarios ?? '1,2,3,4,5,6,7,8,9,10').split(',').map(Number));
 const SECONDS = Number(args.seconds ?? (SMOKE ? 1 : 10));
 const ROUNDS = Math.max(1, Number(args.rounds ?? (SMOKE ? 1 : 3)));
 // What a smoke run shrinks besides the duration: what would otherwise take long.
@@ -612,6 +614,16 @@ if (SCENARIOS.has(9)) {
   say(table.replace(/^## CDP relay/, '## 9. CDP relay'));
   say();
   if (typeof out !== 'string' || /NaN/.test(out)) problems.push('scenario 9: no figures');
+}
+
+if (SCENARIOS.has(10)) {
+  // email.mjs starts its own hermesd (CPU 1) and SMTP sink, and loads it over LMTP from CPU 0.
+  const out = await measure('scenario 10', () => run('node', [path.join(here, 'email.mjs'), '--hermesd', args.hermesd,
+    '--seconds', String(SECONDS), '--max-wait-s', String(PLAN.deliveryWaitS)], { cpu: 0 }));
+  const table = typeof out === 'string' ? out.trim() : '## Email\n\nn/a';
+  say(table.replace(/^## Email/, '## 10. Email (LMTP)'));
+  say();
+  if (typeof out !== 'string' || /NaN/.test(out)) problems.push('scenario 10: no figures');
 }
 
 if (problems.length) {
