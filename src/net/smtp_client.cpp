@@ -20,6 +20,7 @@
 
 #include "hermes/core/digest.hpp"
 #include "src/net/as_tuple.hpp"
+#include "src/net/watchdog.hpp"
 
 namespace hermes::net {
 
@@ -285,42 +286,16 @@ SmtpResult smtp_from_reply(const SmtpReply& reply, std::string detail = {}) {
   return r;
 }
 
-// Closes the socket (or cancels a resolve) when a phase's deadline passes. The timer runs on
-// the session's executor, so its action never races the session's own I/O; a generation
-// number makes a completion queued before the phase ended harmless.
+// A phase's deadline: closes the socket (or cancels a resolve) when it passes.
 class SmtpDeadline {
  public:
-  explicit SmtpDeadline(asio::any_io_executor executor)
-      : timer_(std::move(executor)), state_(std::make_shared<State>()) {}
-  ~SmtpDeadline() { disarm(); }
-  SmtpDeadline(const SmtpDeadline&) = delete;
-  SmtpDeadline& operator=(const SmtpDeadline&) = delete;
-
-  void arm(Duration after, std::function<void()> action) {
-    auto generation = ++state_->generation;
-    state_->action = std::move(action);
-    timer_.expires_at(smtp_after(after));
-    timer_.async_wait([state = state_, generation](smtp_error_code ec) {
-      if (ec || state->generation != generation) return;
-      state->fired = true;
-      if (state->action) state->action();
-    });
-  }
-  void disarm() {
-    ++state_->generation;
-    state_->action = nullptr;
-    timer_.cancel();
-  }
-  bool fired() const { return state_->fired; }
+  explicit SmtpDeadline(asio::any_io_executor executor) : watchdog_(std::move(executor)) {}
+  void arm(Duration after, std::function<void()> action) { watchdog_.arm(smtp_after(after), std::move(action)); }
+  void disarm() { watchdog_.disarm(); }
+  bool fired() const { return watchdog_.fired(); }
 
  private:
-  struct State {
-    std::uint64_t generation = 0;
-    bool fired = false;
-    std::function<void()> action;
-  };
-  asio::steady_timer timer_;
-  std::shared_ptr<State> state_;
+  Watchdog watchdog_;
 };
 
 struct SmtpRead {

@@ -171,6 +171,23 @@ describe('email channel over LMTP and SMTP submission', () => {
       assert.ok(got.length >= before + 1);
     }));
 
+  test('swaks speaking LMTP is answered too', withLog(daemon, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync('swaks', ['--protocol', 'LMTP', '--server', `127.0.0.1:${lmtpPort}`,
+      '--from', 'gus@customer.example', '--to', 'support@corp.example',
+      '--header', 'Subject: From swaks', '--header', 'Message-Id: <swaks-1@customer.example>',
+      '--body', 'Sent by swaks.', '--hide-all'], { timeout: 10000 }).toString();
+    assert.equal(out, '');
+    const deadline = Date.now() + 10000;
+    let mine = [];
+    while (Date.now() < deadline && mine.length === 0) {
+      mine = (await replies()).filter((r) => r.mail.inReplyTo === '<swaks-1@customer.example>');
+      if (mine.length === 0) await sleep(100);
+    }
+    assert.equal(mine.length, 1);
+    assert.equal(mine[0].mail.subject, 'Re: From swaks');
+  }));
+
   test('kill -9 after the 250 still ends with exactly one answer', withLog(daemon, async () => {
     const info = await transport.sendMail({
       envelope: { from: 'cy@customer.example', to: ['support@corp.example'] },
@@ -269,5 +286,54 @@ describe('email channel behind a real Postfix', () => {
     assert.equal(mail.inReplyTo, '<via-postfix-1@customer.example>');
     assert.match(mail.text, /billing/);
     assert.match(mail.text, /MTA path/);
+  }));
+});
+
+// STARTTLS on the LMTP listener with its certificate (generated here, trusted by the client).
+describe('email channel: LMTP with STARTTLS', () => {
+  const daemon = new Daemon();
+  let smtp;
+  let dir;
+  let lmtpPort;
+  let certPem;
+  let record;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'hermes-email-tls-'));
+    record = path.join(dir, 'sent.jsonl');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'),
+      '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    certPem = readFileSync(path.join(dir, 'cert.pem'));
+    const started = await startPeer('smtp_peer.mjs', ['--record', record]);
+    smtp = started.peer;
+    lmtpPort = await freePort();
+    const plain = config(lmtpPort, started.port);
+    await daemon.start((ports) => plain(ports).replace(
+      `protocol: lmtp, max_message_size: 1MiB}`,
+      `protocol: lmtp, max_message_size: 1MiB, tls: {cert: "${dir}/cert.pem", key: "${dir}/key.pem"}}`));
+  });
+
+  after(async () => {
+    await daemon.stop();
+    smtp?.kill();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a client that requires TLS delivers through STARTTLS and is answered', withLog(daemon, async () => {
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: lmtpPort, lmtp: true, requireTLS: true,
+                                                   tls: { ca: certPem, servername: 'localhost' } });
+    const info = await transport.sendMail({
+      envelope: { from: 'fay@customer.example', to: ['support@corp.example'] },
+      from: 'fay@customer.example', to: 'support@corp.example', subject: 'Over TLS',
+      messageId: '<tls-1@customer.example>', text: 'Encrypted hop.',
+    });
+    transport.close();
+    assert.deepEqual(info.accepted, ['support@corp.example']);
+    const deadline = Date.now() + 10000;
+    while (Date.now() < deadline && !(existsSync(record) && readFileSync(record, 'utf8').trim())) await sleep(100);
+    const mail = await simpleParser(Buffer.from(JSON.parse(readFileSync(record, 'utf8').split('\n')[0]).data, 'base64'));
+    assert.equal(mail.inReplyTo, '<tls-1@customer.example>');
   }));
 });
