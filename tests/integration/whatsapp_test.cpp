@@ -310,9 +310,11 @@ TEST_F(WhatsApp, ALate131047SendsTheTemplateAndTheAnswerFollowsTheUsersNextMessa
   ASSERT_EQ(send(failed, std::nullopt, "wa-window"), 200);
   ASSERT_EQ(accepted("template", user, 1).size(), 1u) << daemon_->log();
   rows = daemon_->audit_events("message.delivery", 3, 10s);
-  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_GE(rows.size(), 3u);
   EXPECT_EQ(rows[1]["decision"], "requeued_after_delivery");
-  EXPECT_EQ(rows[2]["decision"], "held");
+  bool held = false;  // after the requeue; a retry (Meta's pair rate under load) may come first
+  for (std::size_t i = 2; i < rows.size(); ++i) held = held || rows[i]["decision"] == "held";
+  EXPECT_TRUE(held);
   ASSERT_EQ(send(wa_text(user, "wamid.W4", "still there?"), std::nullopt, "wa-window"), 200);
   auto texts_sent = accepted("text", user, 3);
   ASSERT_EQ(texts_sent.size(), 3u);

@@ -182,12 +182,15 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   }
 
   asio::awaitable<Delivery> send_text(OutboxEntry entry) {
-    co_await pace(entry);
     if (entry.part == 0 && !entry.event_id.empty()) {
-      // The asking message shows as read: best effort, its failure changes nothing.
+      // The asking message shows as read: best effort, its failure changes nothing. Not a
+      // message: not paced.
       auto receipt = co_await call_api(entry.account, read_receipt(entry.event_id), entry.request_id);
       (void)receipt;
     }
+    // Paced right before the message itself: a slot reserved before the read receipt's
+    // round trip would let two messages to one user reach Meta closer than the interval.
+    co_await pace(entry);
     auto result = co_await call_api(entry.account, message_body(entry), entry.request_id);
     Delivery d = classify_send(result);
     if (d.result != DeliveryResult::delivered) count_api_error(d.detail);
