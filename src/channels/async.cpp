@@ -271,12 +271,14 @@ enum class HoldStep { wait, expired };
 
 // The channel cannot send `entry` until its recipient writes again (Delivery::held):
 // records the hold (a new one, or the first of this run), or says it has ended.
+// `began_ms`: when the attempt that ended held began. A message from the recipient after it
+// ends the hold, also one that arrived while the channel was sending its notice.
 asio::awaitable<HoldStep> enter_hold(std::shared_ptr<State> st, OutboxEntry& entry, const Delivery& d,
-                                     std::int64_t latency) {
+                                     std::int64_t latency, std::int64_t began_ms) {
   auto now = now_ms();
   if (d.hold_for.count() > 0 || entry.held_since_ms == 0) {
     auto length = d.hold_for.count() > 0 ? d.hold_for : st->policy().give_up_after;
-    entry.held_since_ms = now;
+    entry.held_since_ms = began_ms;
     entry.held_until_ms = now + length.count();
     co_await st->outbox.hold(entry.id, entry.held_since_ms, entry.held_until_ms);
     st->record(entry, "held", d.detail, latency, d.peer_id);
@@ -313,6 +315,7 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
     } sent{st->sending};
     if (st->stopped) co_return EntryOutcome::stopped;  // it stays queued for the next start
     auto started = std::chrono::steady_clock::now();
+    auto began_ms = now_ms();
     Delivery d = not_configured();
     auto channel = st->lookup(entry.channel);
     auto hold = channel ? channel->delivery_hold() : std::string();
@@ -341,7 +344,7 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
       // Registered before the hold is written: a message from the recipient meanwhile is not missed.
       auto strand = co_await asio::this_coro::executor;
       auto release = st->wait_for_release(entry, strand);
-      auto step = co_await enter_hold(st, entry, d, latency);
+      auto step = co_await enter_hold(st, entry, d, latency, began_ms);
       if (step == HoldStep::expired) {
         co_await st->outbox.gave_up(entry.id, "hold_expired");
         st->record(entry, "gave_up", "hold_expired", -1);
@@ -449,6 +452,7 @@ asio::awaitable<bool> OutboxDrain::failed_after_delivery(std::string channel, st
                                                          bool requeue) {
   auto entry = co_await state_->outbox.failed_after_delivery(channel, peer_id, detail, requeue);
   if (!entry) co_return false;
+  requeue = requeue && entry->attempts < Outbox::kMaxRequeues;  // else failed for good: see kMaxRequeues
   // The same row a give-up writes, marked as coming after the peer had accepted it.
   state_->record(*entry, requeue ? "requeued_after_delivery" : "failed_after_delivery", detail, -1, peer_id);
   if (requeue) {

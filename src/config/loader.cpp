@@ -603,6 +603,9 @@ std::vector<std::string> restart_required_changes(const Config& running, const C
       changes.push_back("listeners." + l.name + ".bind/port");
     } else if (n->tls.has_value() != l.tls.has_value()) {
       changes.push_back("listeners." + l.name + ".tls (enabled or disabled)");
+    } else if (n->protocol != l.protocol) {
+      // Connections already open speak the old protocol; the acceptor serves one.
+      changes.push_back("listeners." + l.name + ".protocol");
     }
   }
   for (const auto& n : next.listeners) {

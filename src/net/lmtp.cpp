@@ -242,7 +242,7 @@ LmtpMachine::Step LmtpMachine::rcpt(std::string_view argument) {
 
 LmtpMachine::Step LmtpMachine::data() {
   if (!mail_from_set_) return error(503, "5.5.1", "send MAIL first");
-  if (recipients_.empty()) return error(554, "5.5.1", "no valid recipients");
+  if (recipients_.empty()) return error(503, "5.5.1", "no valid recipients");  // RFC 2033 4.2
   data_.clear();
   data_too_large_ = false;
   data_bad_bytes_ = false;

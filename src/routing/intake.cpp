@@ -472,12 +472,14 @@ asio::awaitable<std::optional<OutboxEntry>> IntakeStore::failed_after_delivery(s
     if (!find.step()) return std::nullopt;  // unknown, or already failed: nothing changes
     OutboxEntry e = entry_from_row(find);
     find.reset();
-    // Requeued, it is undelivered again and forgets the peer's id: a second failed status
-    // for that id finds nothing.
+    bool again = requeue && e.attempts < Outbox::kMaxRequeues;
+    if (!again) e.attempts = Outbox::kMaxRequeues;  // tells the caller it was not requeued
+    // Requeued, it is undelivered again and forgets the peer's id (a second failed status
+    // for that id finds nothing) and any earlier hold.
     auto& fail = impl->db->cached(
-        requeue ? "UPDATE outbox SET delivered_at = NULL, peer_id = NULL, attempts = attempts + 1, "
-                  "last_attempt_at = ?1, last_error = ?3 "
-                  "WHERE id = ?2"
+        again ? "UPDATE outbox SET delivered_at = NULL, peer_id = NULL, attempts = attempts + 1, "
+                "held_since = NULL, held_until = NULL, last_attempt_at = ?1, last_error = ?3 "
+                "WHERE id = ?2"
                 : "UPDATE outbox SET delivered_at = NULL, failed_at = ?1, last_error = ?3 WHERE id = ?2");
     fail.bind(1, now_ms()).bind(2, e.id).bind(3, detail).step();
     return e;

@@ -143,9 +143,14 @@ describe('email channel over LMTP and SMTP submission', () => {
       from: 'MAILER-DAEMON@mx.customer.example', to: 'support@corp.example', subject: 'Undelivered Mail',
       text: 'Your message could not be delivered.',
     });
+    await transport.sendMail({
+      envelope: { from: 'ana@customer.example', to: ['support@corp.example'] },
+      from: 'ana@customer.example', to: 'support@corp.example', subject: 'Automatic reply: away',
+      headers: { 'X-Autoreply': 'yes', 'X-Auto-Response-Suppress': 'All' }, text: 'Away (Exchange style).',
+    });
     await sleep(700);
     assert.equal((await replies()).length, before, 'no reply to automatic mail');
-    assert.equal(await metric(daemon, 'hermes_email_messages_total', ['outcome="skipped_auto_submitted"']), 1);
+    assert.equal(await metric(daemon, 'hermes_email_messages_total', ['outcome="skipped_auto_submitted"']), 2);
     assert.equal(await metric(daemon, 'hermes_email_messages_total', ['outcome="skipped_mailing_list"']), 1);
     assert.equal(await metric(daemon, 'hermes_email_messages_total', ['outcome="skipped_null_reverse_path"']), 1);
   }));

@@ -1522,6 +1522,11 @@ TEST_F(RestartRequiredTest, PortChange) {
   EXPECT_EQ(list[0], "listeners.lan.bind/port");
 }
 
+TEST_F(RestartRequiredTest, ProtocolChange) {
+  auto list = changes(kReloadBase, replace(kReloadBase, "port: 9090", "port: 9090\n    protocol: lmtp"));
+  EXPECT_TRUE(has(list, "listeners.local.protocol")) << join(list);
+}
+
 TEST_F(RestartRequiredTest, BindChange) {
   auto list = changes(kReloadBase, replace(kReloadBase, "bind: lan", "bind: any"));
   EXPECT_TRUE(has(list, "listeners.lan.bind/port"));

@@ -106,6 +106,14 @@ TEST(EmailLoopGuard, AutomaticMailIsNeverAnswered) {
   ours.message_id = reply_message_id("mail", "abc@customer.example", 0, from);
   EXPECT_EQ(loop_guard(ours, "ana@customer.example", spec), "own_message") << "our reply, come back";
   EXPECT_EQ(loop_guard(guard_mail(""), "x@y.example", spec), "no_sender");
+  auto reply_to_system = guard_mail("ana@customer.example");
+  reply_to_system.reply_to = MailAddress{"", "noreply@customer.example"};
+  EXPECT_EQ(loop_guard(reply_to_system, "ana@customer.example", spec), "system_sender") << "the reply would go there";
+  auto reply_to_us = guard_mail("ana@customer.example");
+  reply_to_us.reply_to = MailAddress{"", "billing@corp.example"};
+  EXPECT_EQ(loop_guard(reply_to_us, "ana@customer.example", spec), "own_address");
+  EXPECT_EQ(loop_guard(guard_mail("owner-announce@lists.example"), "x@lists.example", spec), "system_sender");
+  EXPECT_EQ(loop_guard(guard_mail("announce-request@lists.example"), "x@lists.example", spec), "system_sender");
 }
 
 TEST(EmailLoopGuard, TheAllowlistTakesAddressesAndDomains) {

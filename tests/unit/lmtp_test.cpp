@@ -79,7 +79,7 @@ TEST_F(Lmtp, CommandsOutOfOrderAreRefused) {
   EXPECT_EQ(say("DATA").substr(0, 10), "503 5.5.1 ");
   EXPECT_EQ(say("MAIL FROM:<>"), "250 2.1.0 OK\r\n") << "the null reverse-path";
   EXPECT_EQ(say("MAIL FROM:<a@b>").substr(0, 10), "503 5.5.1 ") << "nested MAIL";
-  EXPECT_EQ(say("DATA").substr(0, 10), "554 5.5.1 ") << "no valid recipients";
+  EXPECT_EQ(say("DATA").substr(0, 10), "503 5.5.1 ") << "no valid recipients (RFC 2033 4.2)";
   EXPECT_EQ(say("RSET"), "250 2.0.0 OK\r\n");
   EXPECT_EQ(say("NOOP"), "250 2.0.0 OK\r\n");
   auto quit = m.on_command("QUIT");

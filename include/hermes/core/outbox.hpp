@@ -74,6 +74,9 @@ class Outbox {
   virtual boost::asio::awaitable<void> delivered(std::int64_t id, std::string peer_id) = 0;
   virtual boost::asio::awaitable<void> attempt_failed(std::int64_t id, std::string detail) = 0;
   virtual boost::asio::awaitable<void> gave_up(std::int64_t id, std::string detail) = 0;
+  // How often one entry may be requeued after its peer failed it (failed_after_delivery):
+  // then it fails for good, so a peer that keeps failing it cannot make it loop.
+  static constexpr int kMaxRequeues = 3;
   // Held from `since` until `until` (UTC ms); an attempt is not used.
   virtual boost::asio::awaitable<void> hold(std::int64_t id, std::int64_t since, std::int64_t until) = 0;
   // The peer accepted an entry (it has `peer_id`) and reports later that it failed

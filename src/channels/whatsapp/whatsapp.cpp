@@ -274,19 +274,23 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
     if (woken == 0) return;
     if (opened_windows_.size() >= kMaxTrackedWindows) opened_windows_.erase(opened_windows_.begin());
     opened_windows_[conversation] = now;
-    releasing_[conversation] += static_cast<int>(woken);
+    if (releasing_.size() >= kMaxTrackedWindows) releasing_.clear();  // deadlines of seconds: nothing lasting is lost
+    releasing_[conversation] = Pacer::Clock::now() + kReleaseWait;
   }
 
-  // A released answer was sent (whatever the outcome).
+  // A released answer was sent (whatever the outcome): the next answer need not wait.
   void released_one(const std::string& conversation) {
     std::lock_guard lock(mutex_);
-    auto it = releasing_.find(conversation);
-    if (it != releasing_.end() && --it->second <= 0) releasing_.erase(it);
+    releasing_.erase(conversation);
   }
 
-  bool releasing(const std::string& conversation) const {
+  bool releasing(const std::string& conversation) {
     std::lock_guard lock(mutex_);
-    return releasing_.contains(conversation);
+    auto it = releasing_.find(conversation);
+    if (it == releasing_.end()) return false;
+    if (it->second > Pacer::Clock::now()) return true;
+    releasing_.erase(it);  // a released answer that never sent (stopped, held again) holds nobody for long
+    return false;
   }
 
   // Answers released for a user go first: the answer to the message that reopened the window
@@ -295,8 +299,7 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   asio::awaitable<void> after_released(const std::string& conversation) {
     auto executor = co_await asio::this_coro::executor;
     asio::steady_timer timer(executor);
-    for (auto waited = std::chrono::milliseconds(0); waited < kReleaseWait && releasing(conversation);
-         waited += kReleasePoll) {
+    while (releasing(conversation)) {
       timer.expires_after(kReleasePoll);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
@@ -570,9 +573,10 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   std::set<std::string> closed_windows_;               // users Meta refused free text since they last wrote
   std::map<std::string, std::int64_t> template_holds_;  // user -> when the hold of the template sent ends (ms)
   std::map<std::string, std::int64_t> opened_windows_;  // user -> when they wrote to answers held for them (ms)
-  std::map<std::string, int> releasing_;                // user -> released answers not yet sent
+  // user -> until when the answer to their new message waits for the ones released for them
+  std::map<std::string, Pacer::Clock::time_point> releasing_;
   static constexpr std::chrono::milliseconds kReleasePoll{20};
-  static constexpr std::chrono::milliseconds kReleaseWait{10'000};
+  static constexpr std::chrono::milliseconds kReleaseWait{5'000};
   observability::CounterFamily& templates_;
   std::shared_ptr<Pacer> pacer_;  // shared by the channels a reload builds: see pacer_for()
 };
