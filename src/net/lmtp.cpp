@@ -155,6 +155,9 @@ LmtpMachine::Step LmtpMachine::on_command(std::string_view line) {
     // Bare LF or NUL: not a mail client; smuggling (a second command hidden in the line).
     return {reply(500, "5.5.2", "bare LF or NUL in a command; closing"), Next::close};
   }
+  if (++commands_ > kMaxCommands) {
+    return {reply(421, "4.7.0", "too many commands in one session; closing"), Next::close};
+  }
   auto space = line.find(' ');
   std::string verb = upper(line.substr(0, space));
   std::string_view argument = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
@@ -235,7 +238,7 @@ LmtpMachine::Step LmtpMachine::rcpt(std::string_view argument) {
   if (!path.parameters.empty()) return error(555, "5.5.4", "RCPT parameters are not supported");
   if (recipients_.size() >= settings_.max_recipients) return {reply(452, "4.5.3", "too many recipients")};
   // Never a relay: only the addresses channels registered.
-  if (!routes_->find(path.address)) return {reply(550, "5.1.1", "no such user here")};
+  if (!routes_->find(path.address)) return error(550, "5.1.1", "no such user here");
   recipients_.push_back(normalize_address(path.address));
   return {reply(250, "2.1.5", "OK")};
 }
@@ -288,6 +291,7 @@ LmtpMachine::Transaction LmtpMachine::take_transaction() {
   t.envelope.recipients = recipients_;
   t.envelope.tls = tls_active_;
   t.data = std::make_shared<const std::string>(std::move(data_));
+  t.routes = routes_;
   reset_transaction();
   return t;
 }
@@ -312,21 +316,21 @@ LmtpReply lmtp_internal_error() { return {451, "4.3.0", "temporary failure; try 
 
 // Hands the transaction to the mailboxes of its recipients (one call per mailbox) and
 // puts their replies back in RCPT order.
-asio::awaitable<std::string> deliver_transaction(LmtpSession s, LmtpMachine::Transaction tx) {
+asio::awaitable<std::string> deliver_transaction(LmtpMachine::Transaction tx) {
   const auto& recipients = tx.envelope.recipients;
   std::vector<LmtpReply> replies(recipients.size(), lmtp_internal_error());
   std::vector<bool> done(recipients.size(), false);
   for (std::size_t i = 0; i < recipients.size(); ++i) {
     if (done[i]) continue;
-    auto mailbox = s.routes->find(recipients[i]);
+    auto mailbox = tx.routes->find(recipients[i]);
     std::vector<std::size_t> indexes;
     for (std::size_t j = i; j < recipients.size(); ++j) {
-      if (!done[j] && s.routes->find(recipients[j]) == mailbox) {
+      if (!done[j] && tx.routes->find(recipients[j]) == mailbox) {
         indexes.push_back(j);
         done[j] = true;
       }
     }
-    if (!mailbox) continue;  // gone with a reload between RCPT and DATA: 451, the MTA retries
+    if (!mailbox) continue;  // cannot happen: RCPT accepted only what these routes know
     LmtpEnvelope envelope = tx.envelope;
     envelope.recipients.clear();
     for (auto j : indexes) envelope.recipients.push_back(recipients[j]);
@@ -375,6 +379,9 @@ template <class Stream>
 asio::awaitable<LmtpMachine::Next> run_commands(Stream& stream, beast::tcp_stream& lowest, LmtpMachine& machine,
                                                 LmtpSession& s, std::string& buffer, std::string out) {
   for (;;) {
+    // A reload's addresses apply from the next transaction on: a cached MTA connection does
+    // not keep delivering to a channel that was removed or changed.
+    if (s.current_routes) machine.set_routes(s.current_routes());
     s.state->busy = machine.in_transaction();
     if (!s.state->busy && s.draining && s.draining->load()) {
       out += reply(421, "4.3.2", "shutting down; try again later");
@@ -422,7 +429,7 @@ asio::awaitable<LmtpMachine::Next> run_commands(Stream& stream, beast::tcp_strea
       continue;
     }
     auto tx = machine.take_transaction();
-    auto delivered = co_await deliver_transaction(s, std::move(tx));
+    auto delivered = co_await deliver_transaction(std::move(tx));
     out += delivered;
   }
 }

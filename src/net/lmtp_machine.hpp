@@ -29,8 +29,12 @@ class LmtpMachine {
   static constexpr std::size_t kMaxCommandLine = 2048;
   // Longest line inside DATA (RFC 5321: 1000 with the CRLF; some MTAs send longer).
   static constexpr std::size_t kMaxDataLine = 64 * 1024;
-  // Errors before the session is closed (a client that is not speaking LMTP).
+  // Errors before the session is closed (a client that is not speaking LMTP, or guessing
+  // addresses: unknown recipients count).
   static constexpr int kMaxErrors = 10;
+  // Commands in one session: then 421, and the MTA opens a new one. Bounds a client that
+  // keeps a session alive forever with commands that are not errors (NOOP, RSET).
+  static constexpr int kMaxCommands = 10'000;
 
   LmtpMachine(const LmtpSettings& settings, std::shared_ptr<const LmtpRoutes> routes, bool tls_available);
 
@@ -46,13 +50,18 @@ class LmtpMachine {
   struct Transaction {
     LmtpEnvelope envelope;  // every accepted recipient
     std::shared_ptr<const std::string> data;
+    std::shared_ptr<const LmtpRoutes> routes;  // the addresses as RCPT judged them
   };
   Transaction take_transaction();
   // The session completed the TLS handshake: back to the start (the client must LHLO again).
   void tls_started();
   void reset_transaction();
   bool in_transaction() const { return mail_from_set_; }
-  const LmtpRoutes& routes() const { return *routes_; }
+  const std::shared_ptr<const LmtpRoutes>& routes() const { return routes_; }
+  // A reload's addresses, for the next transaction (never in the middle of one).
+  void set_routes(std::shared_ptr<const LmtpRoutes> routes) {
+    if (routes && !in_transaction()) routes_ = std::move(routes);
+  }
 
   // The client's address and the listener's name, for the envelope.
   void set_peer(std::string listener, IpAddress client) {
@@ -77,6 +86,7 @@ class LmtpMachine {
   std::string mail_from_;
   std::vector<std::string> recipients_;
   int errors_ = 0;
+  int commands_ = 0;
   // DATA
   std::string data_;
   bool data_too_large_ = false;

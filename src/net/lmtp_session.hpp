@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,7 @@ struct LmtpSession {
   IpAddress peer;
   LmtpSettings settings;
   std::shared_ptr<const LmtpRoutes> routes;
+  std::function<std::shared_ptr<const LmtpRoutes>()> current_routes;  // the listener's, after reloads
   std::shared_ptr<TlsContext> tls;  // null: no STARTTLS
   std::shared_ptr<ConnectionState> state;
   const std::atomic<bool>* draining = nullptr;

@@ -275,8 +275,9 @@ void HttpServer::Impl::start_connection(Listener& l, tcp::socket socket,
     self->active_total.fetch_sub(1);
   };
   if (settings->protocol == ListenerProtocol::lmtp) {
-    LmtpSession session{l.name, peer, settings->lmtp, settings->lmtp_routes, settings->tls, state, &draining,
+    LmtpSession session{l.name, peer, settings->lmtp, settings->lmtp_routes, {}, settings->tls, state, &draining,
                         lmtp_replies};
+    session.current_routes = [self, lp = &l] { return lp->current()->lmtp_routes; };
     asio::co_spawn(state->executor, serve_lmtp(std::move(socket), std::move(session)),
                    asio::bind_cancellation_slot(state->client_left.slot(), finished));
   } else if (settings->tls) {

@@ -117,6 +117,31 @@ TEST_F(Lmtp, HostileInputIsRefused) {
   EXPECT_NE(last.replies.find("421 4.7.0"), std::string::npos);
 }
 
+TEST_F(Lmtp, GuessingAddressesAndEndlessSessionsAreCutOff) {
+  open_transaction();
+  LmtpMachine::Step last;
+  for (int i = 0; i < LmtpMachine::kMaxErrors; ++i) last = m.on_command("RCPT TO:<guess" + std::to_string(i) + "@corp.example>");
+  EXPECT_EQ(last.next, LmtpMachine::Next::close) << "unknown recipients count as errors";
+  LmtpMachine chatty(lmtp_settings(), lmtp_routes(), false);
+  for (int i = 0; i < LmtpMachine::kMaxCommands; ++i) ASSERT_EQ(chatty.on_command("NOOP").next, LmtpMachine::Next::command);
+  auto over = chatty.on_command("NOOP");
+  EXPECT_EQ(over.next, LmtpMachine::Next::close);
+  EXPECT_EQ(over.replies.substr(0, 10), "421 4.7.0 ");
+}
+
+TEST_F(Lmtp, AReloadsAddressesApplyFromTheNextTransaction) {
+  auto fewer = std::make_shared<LmtpRoutes>();
+  fewer->add("billing@corp.example", std::make_shared<LmtpFakeMailbox>());
+  open_transaction();
+  m.set_routes(fewer);  // ignored inside a transaction
+  EXPECT_EQ(say("RCPT TO:<support@corp.example>"), "250 2.1.5 OK\r\n");
+  say("RSET");
+  m.set_routes(fewer);
+  say("MAIL FROM:<a@b.example>");
+  EXPECT_EQ(say("RCPT TO:<support@corp.example>"), "550 5.1.1 no such user here\r\n");
+  EXPECT_EQ(say("RCPT TO:<billing@corp.example>"), "250 2.1.5 OK\r\n");
+}
+
 TEST_F(Lmtp, BareLineFeedsAndNulsInTheMessageRefuseIt) {
   open_transaction();
   say("RCPT TO:<billing@corp.example>");
