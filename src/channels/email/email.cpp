@@ -280,7 +280,8 @@ std::string delivery_context(const ParsedMail& mail) {
   const MailAddress& to = mail.reply_to && !mail.reply_to->address.empty() ? *mail.reply_to : mail.from;
   json references = json::array();
   for (const auto& r : mail.references) references.push_back(r);
-  json j = {{"to", to.address}, {"to_name", to.name}, {"subject", mail.subject}, {"references", references}};
+  json j = {{"to", to.address},          {"to_name", to.name}, {"subject", mail.subject},
+            {"references", references}, {"parent", mail.message_id}};
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -368,7 +369,7 @@ class EmailChannel final : public Channel, public std::enable_shared_from_this<E
     mail.to.address = context.value("to", std::string());
     mail.to.name = context.value("to_name", std::string());
     mail.subject = context.value("subject", std::string());
-    if (entry.event_id.rfind("sha256:", 0) != 0) mail.in_reply_to = entry.event_id;
+    mail.in_reply_to = context.value("parent", std::string());
     if (context.contains("references") && context["references"].is_array()) {
       for (const auto& r : context["references"]) {
         if (r.is_string()) mail.references.push_back(r.get<std::string>());
@@ -435,9 +436,12 @@ class EmailChannel final : public Channel, public std::enable_shared_from_this<E
     m.request_id = generate_request_id();
     m.channel = spec_.name;
     m.channel_type = "email";
-    m.event_id = mail.message_id.empty() ? "sha256:" + sha256_hex(data) : mail.message_id;
     m.sender = lower(mail.from.address);
-    m.conversation = thread_root(mail, m.event_id);
+    // The claim: the Message-ID *of this sender* (a Message-ID is the sender's to write, and
+    // another sender reusing one must not silence it), or a hash of the message without one.
+    m.event_id = mail.message_id.empty() ? "sha256:" + sha256_hex(data)
+                                         : mail.message_id + " from " + sha256_hex(m.sender).substr(0, 16);
+    m.conversation = thread_root(mail, mail.message_id.empty() ? m.event_id : mail.message_id);
     // References are the sender's to write: a session is the thread *and* its sender, so
     // naming someone else's thread never reads their history.
     m.group = true;
