@@ -106,6 +106,15 @@ TEST(EmailLoopGuard, AutomaticMailIsNeverAnswered) {
   ours.message_id = reply_message_id("mail", "abc@customer.example", 0, from);
   EXPECT_EQ(loop_guard(ours, "ana@customer.example", spec), "own_message") << "our reply, come back";
   EXPECT_EQ(loop_guard(guard_mail(""), "x@y.example", spec), "no_sender");
+  m = guard_mail("ana@customer.example");
+  m.autoresponder = true;
+  EXPECT_EQ(loop_guard(m, "ana@customer.example", spec), "auto_submitted") << "X-Autoreply and friends";
+  m = guard_mail("ana@customer.example");
+  m.precedence = "auto_reply";
+  EXPECT_EQ(loop_guard(m, "ana@customer.example", spec), "auto_submitted");
+  m = guard_mail("ana@customer.example");
+  m.report = true;
+  EXPECT_EQ(loop_guard(m, "ana@customer.example", spec), "report");
   auto reply_to_system = guard_mail("ana@customer.example");
   reply_to_system.reply_to = MailAddress{"", "noreply@customer.example"};
   EXPECT_EQ(loop_guard(reply_to_system, "ana@customer.example", spec), "system_sender") << "the reply would go there";

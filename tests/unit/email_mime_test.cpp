@@ -335,6 +335,17 @@ TEST(EmailMimeParse, AutomationHeaders) {
   const ParsedMail unsubscribe =
       parse_mail(mime_raw({"From: news@shop.example", "List-Unsubscribe: <mailto:u@shop.example>", "", "news"}));
   EXPECT_TRUE(unsubscribe.list);
+  EXPECT_FALSE(unsubscribe.autoresponder);
+  EXPECT_FALSE(unsubscribe.report);
+  EXPECT_TRUE(parse_mail(mime_raw({"From: a@x.example", "List-Post: <mailto:l@x.example>", "", "x"})).list);
+  const ParsedMail exchange = parse_mail(
+      mime_raw({"From: a@x.example", "Subject: Automatic reply", "X-Auto-Response-Suppress: All", "", "away"}));
+  EXPECT_TRUE(exchange.autoresponder);
+  const ParsedMail receipt = parse_mail(mime_raw({
+      "From: a@x.example", "Subject: Read: hello", "MIME-Version: 1.0",
+      "Content-Type: multipart/report; report-type=disposition-notification; boundary=\"r\"", "", "--r",
+      "Content-Type: text/plain", "", "Your message was read.", "--r--"}));
+  EXPECT_TRUE(receipt.report);
 }
 
 TEST(EmailMimeParse, AttachmentsListedNotInlined) {
