@@ -152,12 +152,9 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   }
 
   asio::awaitable<void> resume(InboundMessage message) override {
-    if (!allowed(message.sender, message.conversation)) {
-      intake_->complete(message.channel, message.event_id);
-      co_return;
-    }
+    bool still_allowed = allowed(message.sender, message.conversation);
     std::shared_ptr<Channel> self = shared_from_this();  // named: no temporaries inside co_await (GCC 12)
-    co_await AsyncIntake::answer(async_, self, std::move(message));
+    co_await AsyncIntake::replay(async_, self, std::move(message), still_allowed);
   }
 
   std::vector<std::string> split_for_delivery(std::string text) const override {
@@ -390,19 +387,25 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
     token_error_.clear();
   }
 
-  // Outside the 24-hour customer service window: the answer cannot go as free text.
-  void record_window_closed(const OutboxEntry& entry,
-                            std::string why = "more than 24 hours since the user's last message; no window_template "
-                                              "configured") {
+  // A row about an answer (an outbox entry) and its user.
+  static AuditEvent answer_event(const OutboxEntry& entry, std::string kind, std::string decision, std::string status) {
     AuditEvent ev;
-    ev.kind = "whatsapp.window_closed";
+    ev.kind = std::move(kind);
     ev.request_id = entry.request_id;
     ev.channel = entry.channel;
     ev.sender = entry.conversation;
     ev.conversation = entry.conversation;
     ev.agent = entry.agent;
-    ev.decision = "refused";
-    ev.status = "outside_window";
+    ev.decision = std::move(decision);
+    ev.status = std::move(status);
+    return ev;
+  }
+
+  // Outside the 24-hour customer service window: the answer cannot go as free text.
+  void record_window_closed(const OutboxEntry& entry,
+                            std::string why = "more than 24 hours since the user's last message; no window_template "
+                                              "configured") {
+    AuditEvent ev = answer_event(entry, "whatsapp.window_closed", "refused", "outside_window");
     ev.detail = {{"event_id", entry.event_id}, {"outbox_id", entry.id}, {"part", entry.part}, {"why", std::move(why)}};
     audit_.record(std::move(ev));
   }
@@ -411,15 +414,7 @@ class WhatsAppChannel final : public Channel, public std::enable_shared_from_thi
   void record_template(const OutboxEntry& entry, const std::string& decision, const std::string& status,
                        const std::string& peer_id) {
     templates_.with({spec_.name, decision}).inc();
-    AuditEvent ev;
-    ev.kind = "whatsapp.template";
-    ev.request_id = entry.request_id;
-    ev.channel = entry.channel;
-    ev.sender = entry.conversation;
-    ev.conversation = entry.conversation;
-    ev.agent = entry.agent;
-    ev.decision = decision;
-    ev.status = status;
+    AuditEvent ev = answer_event(entry, "whatsapp.template", decision, status);
     ev.detail = {{"template", spec_.window_template->name}, {"event_id", entry.event_id}, {"outbox_id", entry.id},
                  {"hold_ms", spec_.window_template->hold.count()}};
     if (!peer_id.empty()) ev.detail["peer_id"] = peer_id;
