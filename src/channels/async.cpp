@@ -524,6 +524,15 @@ asio::awaitable<Accepted> AsyncIntake::accept(std::shared_ptr<AsyncIntake> self,
   co_return Accepted::accepted;
 }
 
+asio::awaitable<void> AsyncIntake::replay(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
+                                          InboundMessage message, bool allowed) {
+  if (!allowed) {
+    self->intake_->complete(message.channel, message.event_id);
+    co_return;
+  }
+  co_await answer(std::move(self), std::move(owner), std::move(message));
+}
+
 asio::awaitable<void> AsyncIntake::answer(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
                                           InboundMessage message) {
   CollectedReply reply;

@@ -129,7 +129,12 @@ class AsyncIntake {
   // and `notice` (when not empty) queued the first time this sender is refused.
   static boost::asio::awaitable<Accepted> refuse(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
                                                  InboundMessage message, std::string why, std::string notice);
-  // The pipeline, then the outbox. Also what Channel::resume() runs for a replay.
+  // A message intake held when the gateway last stopped (Channel::resume()): answered, or,
+  // when its sender is no longer `allowed` (refused before the stop, or the allowlist
+  // changed since), completed unanswered.
+  static boost::asio::awaitable<void> replay(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
+                                             InboundMessage message, bool allowed);
+  // The pipeline, then the outbox.
   static boost::asio::awaitable<void> answer(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
                                              InboundMessage message);
 

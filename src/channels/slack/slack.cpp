@@ -97,7 +97,7 @@ bool token_error(std::string_view detail) {
 class SlackChannel final : public Channel, public std::enable_shared_from_this<SlackChannel> {
  public:
   SlackChannel(const SlackSpec& spec, ChannelContext& ctx)
-      : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), intake_(ctx.intake), http_(ctx.http),
+      : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), http_(ctx.http),
         audit_(ctx.audit),
         events_(ctx.metrics.counter("hermes_slack_events_total", "Slack Events API requests, by channel and outcome.",
                                     {"channel", "outcome"})),
@@ -127,13 +127,9 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   }
 
   asio::awaitable<void> resume(InboundMessage message) override {
-    if (!admitted(spec_, message.sender, message.conversation)) {
-      // Refused before the stop (or the allowlist changed since): never answer it on replay.
-      intake_->complete(message.channel, message.event_id);
-      co_return;
-    }
+    bool still_allowed = admitted(spec_, message.sender, message.conversation);
     std::shared_ptr<Channel> self = shared_from_this();  // named: no temporaries inside co_await (GCC 12)
-    co_await AsyncIntake::answer(async_, self, std::move(message));
+    co_await AsyncIntake::replay(async_, self, std::move(message), still_allowed);
   }
 
   std::vector<std::string> split_for_delivery(std::string text) const override {
@@ -325,7 +321,6 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
 
   SlackSpec spec_;
   std::shared_ptr<AsyncIntake> async_;
-  Intake* intake_;
   net::HttpClient* http_;
   AuditSink& audit_;
   EventThrottle refusal_rows_;  // auth.reject rows: see record_throttled
