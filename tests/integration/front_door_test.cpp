@@ -399,9 +399,26 @@ TEST_F(FrontDoor, AClientThatHalfClosesAfterItsRequestStillGetsItsAnswer) {
   if (r.status == 102) r = c.read_response(5s);  // the gateway's liveness probe, skipped as clients must
   ASSERT_EQ(r.status, 200) << r.raw;
   EXPECT_NE(r.body.find("worth the wait"), std::string::npos) << r.body;
+  // And the connection ends then, not at the idle timeout: no request can follow a FIN.
+  EXPECT_TRUE(c.closed_by_peer(2s));
   auto exchange = daemon_->audit_events("message.exchange", 1);
   ASSERT_EQ(exchange.size(), 1u);
   EXPECT_EQ(exchange[0]["status"], "ok") << exchange[0].dump();
+}
+
+// A FIN that arrives with the request's last bytes (one segment, or one read) is seen at
+// once: Asio would otherwise wait for a readiness edge that already came, until the head
+// or idle timeout (found by the http_server fuzz target).
+TEST_F(FrontDoor, AFinThatCameWithTheRequestEndsTheConnectionAtOnce) {
+  for (std::string next : {std::string(), std::string("GET /healthz HTTP/1.1\r\nHo")}) {
+    RawConnection c(port());
+    c.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + next);
+    c.shutdown_send();
+    EXPECT_EQ(c.read_response(5s).status, 200);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(c.closed_by_peer(5s)) << "after: '" << next << "'";
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << "after: '" << next << "'";
+  }
 }
 
 TEST_F(FrontDoor, RequestsPipelinedBeforeAHalfCloseAreAllAnswered) {
