@@ -34,8 +34,10 @@ Verdict verify(std::string_view key, std::string_view id, std::string_view times
   std::int64_t seconds = 0;
   auto [end, ec] = std::from_chars(timestamp.data(), timestamp.data() + timestamp.size(), seconds);
   if (ec != std::errc() || end != timestamp.data() + timestamp.size()) return Verdict::stale_timestamp;
-  auto sent = std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
-  if (sent < now - kTolerance || sent > now + kTolerance) return Verdict::stale_timestamp;
+  // Compared in seconds: a time_point of a hostile value (17000000000 s) overflows the
+  // clock's nanoseconds (found by tests/fuzz/webhook_event_fuzz.cpp).
+  auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (seconds < now_s - kTolerance.count() || seconds > now_s + kTolerance.count()) return Verdict::stale_timestamp;
   std::string expected = hmac_sha256_base64(key, signed_content(id, timestamp, body));
   bool match = false;
   while (!signatures.empty()) {

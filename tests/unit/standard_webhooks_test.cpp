@@ -38,6 +38,10 @@ TEST(StandardWebhooks, VerifiesAnyOfSeveralSignaturesWithinFiveMinutes) {
   EXPECT_EQ(verify(key, kId, "1614265330", kSignature, kBody, at(kTimestamp + 301)), Verdict::stale_timestamp);
   EXPECT_EQ(verify(key, kId, "1614265330", kSignature, kBody, at(kTimestamp - 301)), Verdict::stale_timestamp);
   EXPECT_EQ(verify(key, kId, "16142653x0", kSignature, kBody, now), Verdict::stale_timestamp);
+  // Far-off times are stale, not an overflow of the clock's nanoseconds (found by fuzzing).
+  EXPECT_EQ(verify(key, kId, "17000000000", kSignature, kBody, now), Verdict::stale_timestamp);
+  EXPECT_EQ(verify(key, kId, "-9223372036854775808", kSignature, kBody, now), Verdict::stale_timestamp);
+  EXPECT_EQ(verify(key, kId, "9223372036854775807", kSignature, kBody, now), Verdict::stale_timestamp);
   EXPECT_EQ(verify(key, "", "1614265330", kSignature, kBody, now), Verdict::missing_header);
   EXPECT_EQ(verify(key, kId, "1614265330", "", kBody, now), Verdict::missing_header);
 }
