@@ -13,6 +13,7 @@
 #include "hermes/config/reader.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/observability/metrics.hpp"
+#include "src/channels/webhook/event.hpp"
 
 namespace hermes::channels::webhook {
 namespace {
@@ -38,32 +39,6 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
 HttpResponse status_answer(const std::string& status) { return HttpResponse::json(200, {{"status", status}}); }
 net::Headers delivery_headers(const std::string& delivery_id, const std::string& request_id) {
   return {{"Content-Type", "application/json"}, {"X-Hermes-Delivery-Id", delivery_id}, {"X-Request-Id", request_id}};
-}
-
-// The event's fields into `m`; what is wrong otherwise. Optional fields of the wrong type
-// are refused too (nlohmann's value() threw on them: a 500 with no audit row).
-std::optional<std::string> read_event(const std::string& raw, InboundMessage& m) {
-  auto body = nlohmann::json::parse(raw, nullptr, false);
-  if (!body.is_object()) return "the body is not a JSON object";
-  auto string_field = [&body](const char* key, std::string& out, bool required) -> bool {
-    auto it = body.find(key);
-    if (it == body.end() || it->is_null()) return !required;
-    if (!it->is_string()) return false;
-    out = it->get<std::string>();
-    return true;
-  };
-  if (!string_field("event_id", m.event_id, true) || !string_field("text", m.text, true)) {
-    return "need string event_id and text";
-  }
-  for (auto [key, field] : {std::pair{"sender", &m.sender}, std::pair{"conversation", &m.conversation},
-                            std::pair{"thread", &m.thread}}) {
-    if (!string_field(key, *field, false)) return std::string("'") + key + "' must be a string";
-  }
-  if (auto group = body.find("group"); group != body.end() && !group->is_null()) {
-    if (!group->is_boolean()) return "'group' must be true or false";
-    m.group = group->get<bool>();
-  }
-  return std::nullopt;
 }
 
 class WebhookChannel final : public Channel, public std::enable_shared_from_this<WebhookChannel> {
@@ -170,6 +145,30 @@ class WebhookChannel final : public Channel, public std::enable_shared_from_this
 };
 
 }  // namespace
+
+std::optional<std::string> read_event(const std::string& raw, InboundMessage& m) {
+  auto body = nlohmann::json::parse(raw, nullptr, false);
+  if (!body.is_object()) return "the body is not a JSON object";
+  auto string_field = [&body](const char* key, std::string& out, bool required) -> bool {
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return !required;
+    if (!it->is_string()) return false;
+    out = it->get<std::string>();
+    return true;
+  };
+  if (!string_field("event_id", m.event_id, true) || !string_field("text", m.text, true)) {
+    return "need string event_id and text";
+  }
+  for (auto [key, field] : {std::pair{"sender", &m.sender}, std::pair{"conversation", &m.conversation},
+                            std::pair{"thread", &m.thread}}) {
+    if (!string_field(key, *field, false)) return std::string("'") + key + "' must be a string";
+  }
+  if (auto group = body.find("group"); group != body.end() && !group->is_null()) {
+    if (!group->is_boolean()) return "'group' must be true or false";
+    m.group = group->get<bool>();
+  }
+  return std::nullopt;
+}
 
 void register_type(config::Registries& registries, ChannelFactories& factories) {
   registries.add_channel_type("webhook", parse);
