@@ -34,6 +34,10 @@ models:
      max_concurrency: 1, queue_timeout: 100ms}
   - {name: hanging, type: openai, base_url: ")" + base + R"(", model: mock-hang, first_byte_timeout: 300ms, timeout: 400ms}
   - {name: garbled, type: openai, base_url: ")" + base + R"(", model: mock-garbage}
+  - {name: stalled, type: openai, base_url: ")" + base + R"(", model: mock-headers-hang, first_byte_timeout: 300ms,
+     timeout: 600ms, retries: {attempts: 0}}
+  - {name: resetting, type: openai, base_url: ")" + base + R"(", model: mock-reset, retries: {attempts: 0}}
+  - {name: trailing, type: openai, base_url: ")" + base + R"(", model: mock-trailer, retries: {attempts: 0}}
 agents:
   - {name: retrying, model: failing, fallback: [demo]}
   - {name: patient, model: limited, fallback: [demo]}
@@ -41,6 +45,10 @@ agents:
   - {name: capped, model: slow, fallback: [demo]}
   - {name: waiting, model: hanging, fallback: [demo]}
   - {name: garbling, model: garbled, fallback: [demo]}
+  - {name: stalling, model: stalled, fallback: [demo]}
+  - {name: reset, model: resetting, fallback: [demo]}
+  - {name: trailer, model: trailing, fallback: [demo]}
+  - {name: reset-alone, model: resetting}
 routes:
   - {name: default, agent: retrying}
 )";
@@ -170,4 +178,56 @@ TEST_F(Resilience, GarbageMidStreamEndsTheStreamWellFormedWithoutFallback) {
 }
 
 }  // namespace
+
+// Fault injection (docs/security.md, threat table): an upstream that stalls after its
+// head, resets mid-stream, or ends with a 70,000-byte trailer (the review's C1 from the
+// client side). Each answer comes from the fallback, whole or streamed, each exchange
+// has its audit row, and the gateway stays up.
+TEST_F(Resilience, UpstreamFaultsGetTheFallbackAndTheGatewayStaysUp) {
+  auto streamed = [this](const std::string& agent) {
+    RawConnection c(daemon_->port());
+    std::string body =
+        json{{"model", agent}, {"stream", true}, {"messages", {{{"role", "user"}, {"content", "again"}}}}}.dump();
+    c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    return c.read_until("data: [DONE]", 10s);
+  };
+  // (A reset or garbage after the first delta is not retried, even for a buffered client:
+  // see AResetWithoutAFallbackIsAClearErrorWithItsAuditRow and the streamed case below.)
+  const std::vector<std::string> agents = {"stalling", "trailer"};
+  for (const auto& agent : agents) {
+    auto r = ask(agent, "fault " + agent);
+    ASSERT_EQ(r.status, 200) << agent << ": " << r.body;
+    EXPECT_NE(answer_of(r).find("[echo demo]"), std::string::npos) << agent << ": " << r.body;
+    ASSERT_EQ(http_get(daemon_->port(), "/healthz").status, 200) << agent << "\n" << daemon_->log();
+  }
+  // Streamed, a fault before the first delta still gets the fallback's answer.
+  for (const std::string agent : {"stalling", "trailer"}) {
+    auto text = streamed(agent);
+    EXPECT_NE(text.find("[echo demo]"), std::string::npos) << agent << ": " << text;
+    EXPECT_NE(text.find("data: [DONE]"), std::string::npos) << agent << ": " << text;
+  }
+  auto exchanges = daemon_->audit_events("message.exchange", agents.size() + 2, 5s);
+  EXPECT_EQ(exchanges.size(), agents.size() + 2);
+  for (const auto& row : exchanges) EXPECT_EQ(row["status"], "ok") << row.dump();
+  // After deltas reached the client nothing is retried: the stream ends with an error event.
+  auto broken = streamed("reset");
+  EXPECT_NE(broken.find("one "), std::string::npos) << broken;
+  EXPECT_NE(broken.find("\"error\""), std::string::npos) << broken;
+  EXPECT_EQ(http_get(daemon_->port(), "/healthz").status, 200) << daemon_->log();
+}
+
+// Without a fallback, a reset mid-answer is a clear error to the client and an audit
+// row that says so, never a hang or a half answer passed off as whole.
+TEST_F(Resilience, AResetWithoutAFallbackIsAClearErrorWithItsAuditRow) {
+  auto r = ask("reset-alone");
+  EXPECT_EQ(r.status, 502) << r.body;
+  auto j = json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(j.is_object() && j.contains("error")) << r.body;
+  auto exchange = daemon_->audit_events("message.exchange", 1);
+  ASSERT_EQ(exchange.size(), 1u);
+  EXPECT_NE(exchange[0]["status"], "ok") << exchange[0].dump();
+  EXPECT_EQ(http_get(daemon_->port(), "/healthz").status, 200);
+}
+
 }  // namespace hermes::test

@@ -258,6 +258,21 @@ async function completions(req, res, body, entry) {
       req.socket.resetAndDestroy();
       return;
     }
+    case 'mock-headers-hang':  // a 200 head, then silence: the body never comes
+      res.writeHead(200, { 'content-type': body.stream ? 'text/event-stream' : 'application/json' });
+      res.flushHeaders();
+      hanging.add(res);
+      res.on('close', () => hanging.delete(res));
+      return;
+    case 'mock-trailer': {  // a whole answer, chunked, with a 70,000-byte trailer field (review C1)
+      res.writeHead(200, { 'content-type': 'application/json', 'trailer': 'x-evil' });
+      res.write(JSON.stringify({ id: 'chatcmpl-mock' + nextId++, object: 'chat.completion', created: 0, model,
+                                 choices: [{ index: 0, message: { role: 'assistant', content: answer },
+                                             finish_reason: 'stop' }] }));
+      res.addTrailers({ 'x-evil': 'a'.repeat(70000) });
+      res.end();
+      return;
+    }
     case 'mock-hang':
       hanging.add(res);
       res.on('close', () => hanging.delete(res));
