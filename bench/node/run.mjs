@@ -22,12 +22,11 @@
 // to keep the harness working (CI). Its figures are not worth quoting.
 // Exit status 1 when a contender did not start or a scenario produced no figures; never
 // because of a figure's value: benchmarks are not tests.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CPUS, freePort, spawnPinned as spawnChild } from './processes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -51,7 +50,6 @@ const PLAN = SMOKE
 const STREAM = { chunks: 64, paceMs: PLAN.paceMs };
 const SLACK = { secret: 'bench-signing-secret-8f742231b10e', token: 'xoxb-bench-token', concurrency: 64 };
 const WHATSAPP = { secret: 'bench-app-secret-4f8e2c1d9b7a', token: 'EAAG-bench-token', verify: 'bench-verify' };
-const CPUS = os.availableParallelism();
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hermes-bench-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -71,22 +69,9 @@ const need = (what, values) => {
   if (values.some((v) => !Number.isFinite(v))) problems.push(`${what}: no figures`);
 };
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 // Spawns `cmd` pinned to `cpu` (when there are two CPUs or more).
-function spawnPinned(cmd, argv, { cpu, env } = {}) {
-  const pinned = CPUS >= 2 && cpu !== undefined;
-  const child = spawn(pinned ? 'taskset' : cmd, pinned ? ['-c', String(cpu), cmd, ...argv] : argv,
-                      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: true });
-  children.push(child);
-  return child;
+function spawnPinned(cmd, argv, options = {}) {
+  return spawnChild(children, cmd, argv, options);
 }
 
 // Runs a command to its end; resolves its stdout, rejects with its output on failure.

@@ -24,15 +24,15 @@
 // hermesd died during the run, 2 a component did not start (or the load got no answers).
 // --pidfile: every child's process group id is appended there, so bench/soak can kill
 // them even if this process is killed outright.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { CPUS, freePort, spawnPinned as spawnChild } from './processes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -43,7 +43,6 @@ if (!(MINUTES > 0) || !(RATE > 0) || !(INTERVAL_S > 0)) {
   console.error('soak: --minutes, --rate and --interval must be positive numbers');
   process.exit(2);
 }
-const CPUS = os.availableParallelism();
 const SLACK = { secret: 'soak-signing-secret-5d1c0e9a77b2', token: 'xoxb-soak-token', lanes: 8 };
 const API_KEY = crypto.randomBytes(32).toString('hex');
 // In flight at most, per kind; also the keep-alive connections each kind holds open.
@@ -149,22 +148,10 @@ async function startFailure(message) {
   process.exit(2);
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 // As in run.mjs: hermesd on CPU 1, the upstream and this load client on CPU 0, so that the
 // client's work does not show up as hermesd's latency. Each child in its own process group.
-function spawnPinned(cmd, argv, { cpu, env } = {}) {
-  const pinned = CPUS >= 2 && cpu !== undefined;
-  const child = spawn(pinned ? 'taskset' : cmd, pinned ? ['-c', String(cpu), cmd, ...argv] : argv,
-                      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: true });
-  children.push(child);
+function spawnPinned(cmd, argv, options = {}) {
+  const child = spawnChild(children, cmd, argv, options);
   if (args.pidfile && child.pid) appendFileSync(args.pidfile, `${child.pid}\n`);
   return child;
 }
