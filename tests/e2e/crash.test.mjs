@@ -1,8 +1,9 @@
 // kill -9 under mixed load (docs/security.md, threat table): API requests, web chat
 // sockets and signed Slack events run together against agents that take a moment to
 // answer; hermesd is killed mid-load and started again. Every Slack event Hermes
-// acknowledged is answered exactly once (none lost, none twice), the API and web chat
-// answer again after the restart, and the audit chain verifies.
+// acknowledged is answered (none lost) and once, unless the kill came in the middle of its
+// send — then it is sent again and audited as ambiguous; the API and web chat answer again
+// after the restart, and the audit chain verifies.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -91,7 +92,7 @@ function webchatTab(stop) {
   });
 }
 
-test('kill -9 under API, web chat and Slack load: acknowledged events answered once, the chain verifies',
+test('kill -9 under API, web chat and Slack load: acknowledged events answered, twice only when audited ambiguous',
      withLog(daemon, async (t) => {
   const stop = { now: false };
   const acked = new Set();
@@ -140,8 +141,7 @@ test('kill -9 under API, web chat and Slack load: acknowledged events answered o
     const n = Number(p.channel.slice('DCRASH'.length));
     perEvent.set(n, (perEvent.get(n) ?? 0) + 1);
   }
-  for (const n of acked) assert.equal(perEvent.get(n), 1, `event ${n} was acknowledged: answered ${perEvent.get(n) ?? 0} times`);
-  for (const [n, count] of perEvent) assert.equal(count, 1, `event ${n} answered ${count} times`);
+  for (const n of acked) assert.ok(perEvent.get(n) >= 1, `event ${n} was acknowledged but never answered`);
   t.diagnostic(`Slack: ${sent} sent, ${acked.size} acknowledged, ${answeredAtKill} answered before the kill, ` +
                `${posts.length} after the restart; API answers ${apiAnswers}; web chat answers ${tabAnswers}`);
 
@@ -156,7 +156,16 @@ test('kill -9 under API, web chat and Slack load: acknowledged events answered o
   daemon.child.kill('SIGTERM');
   await daemon.exited;
   assert.ok(await Promise.race([tab, sleep(3000).then(() => -1)]) >= 1, 'the web chat answered after the restart');
-  const out = execFileSync(HERMESCTL, ['audit', 'verify', '--db', path.join(daemon.dir, 'data', 'audit.db')],
-                           { encoding: 'utf8' });
+  const db = path.join(daemon.dir, 'data', 'audit.db');
+  const out = execFileSync(HERMESCTL, ['audit', 'verify', '--db', db], { encoding: 'utf8' });
   assert.match(out, /^OK: \d+ row\(s\) verified/m);
+  // Answered twice only when the kill came during the send (Slack's chat.postMessage has no
+  // idempotency key): the restart sends it again and audits it as ambiguous.
+  const deliveries = JSON.parse(execFileSync(HERMESCTL, ['audit', 'query', '--db', db, '--kind', 'message.delivery',
+                                                         '--format', 'json', '--limit', '100000'], { encoding: 'utf8' }));
+  const ambiguous = new Set(deliveries.filter((r) => r.decision === 'ambiguous').map((r) => r.conversation));
+  for (const [n, count] of perEvent) {
+    assert.ok(count === 1 || (count === 2 && ambiguous.has(`DCRASH${n}`)),
+              `event ${n} answered ${count} times (ambiguous sends: ${[...ambiguous].join(', ') || 'none'})`);
+  }
 }));
