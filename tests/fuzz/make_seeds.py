@@ -299,6 +299,20 @@ seed("lmtp", "errors", "EHLO a\r\nHELO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<@relay:s
                        "VRFY root\r\nAUTH PLAIN AAAA\r\n" + "X" * 3000 + "\r\n")
 seed("lmtp", "bare_lf_and_nul", "LHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<support@corp.example>\r\nDATA\r\nbare\nlf\x00\r\n.\r\n")
 
+smtp_ok = ("220 relay.corp.example ESMTP Postfix\r\n"
+           "250-relay.corp.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+           "250-AUTH PLAIN LOGIN\r\n250 ENHANCEDSTATUSCODES\r\n"
+           "235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"
+           "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as 4Xyz\r\n221 2.0.0 Bye\r\n")
+seed("smtp_reply", "postfix_session", smtp_ok)
+seed("smtp_reply", "auth_login", smtp_ok.replace("250-AUTH PLAIN LOGIN", "250-AUTH LOGIN").replace(
+    "235 2.7.0", "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 2.7.0"))
+seed("smtp_reply", "greylisted", "220 mx ESMTP\r\n250 mx\r\n451 4.7.1 Greylisted, try later\r\n")
+seed("smtp_reply", "rcpt_refused", smtp_ok.replace("250 2.1.5 Ok\r\n250 2.1.5 Ok", "550 5.1.1 No such user\r\n250 2.1.5 Ok"))
+seed("smtp_reply", "multiline_errors", "220-first\r\n220-second\r\n220 third\r\n250-x\r\n250-SIZE abc\r\n250 AUTH\r\n"
+     "535 5.7.8 Error: authentication failed\r\n")
+seed("smtp_reply", "garbage", "HTTP/1.1 400 Bad Request\r\n\r\n")
+
 # --- cdp ---------------------------------------------------------------------------------------
 for name, text in {
     "navigate": 'https://intranet.corp.example/page?q=secret#f\n{"id":3,"method":"Page.navigate","params":{"url":"https://x"}}',
