@@ -288,14 +288,35 @@ asio::awaitable<HoldStep> enter_hold(std::shared_ptr<State> st, OutboxEntry& ent
   co_return now >= entry.held_until_ms ? HoldStep::expired : HoldStep::wait;
 }
 
+// The channel's find_delivered(), with what it throws taken as "cannot tell".
+asio::awaitable<std::optional<std::string>> find_delivered_guarded(std::shared_ptr<State> st, OutboxEntry entry) {
+  auto channel = st->lookup(entry.channel);
+  if (!channel) co_return std::nullopt;
+  try {
+    co_return co_await channel->find_delivered(std::move(entry));
+  } catch (...) {
+    st->delivery_failed(std::current_exception());
+  }
+  co_return std::nullopt;
+}
+
 // Sends one entry until it is delivered, given up, or the gateway stops (then it stays queued).
 asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEntry entry) {
   asio::steady_timer wait(co_await asio::this_coro::executor);
   bool held = false;
   if (entry.ambiguous) {
-    // A send began before the last stop and its outcome is unknown. Sending again
-    // may duplicate the message; not sending may lose it. We send (at least once)
-    // and leave a row so the case can be found.
+    // A send began before the last stop and its outcome is unknown. A channel whose peer
+    // can show what arrived is asked first; otherwise sending again may duplicate the
+    // message and not sending may lose it: we send (at least once) and leave a row so
+    // the case can be found.
+    auto found = co_await find_delivered_guarded(st, entry);
+    if (found) {
+      co_await st->outbox.delivered(entry.id, *found);
+      st->record(entry, "delivered", "found_after_restart", -1, *found);
+      spdlog::info("outbox: {} event {} part {} had arrived before the last stop; not sent again", entry.channel,
+                   entry.event_id, entry.part + 1);
+      co_return EntryOutcome::delivered;
+    }
     spdlog::warn("outbox: {} event {} part {} may have been delivered before the last stop; sending again",
                  entry.channel, entry.event_id, entry.part + 1);
     st->record(entry, "ambiguous", "resent_after_restart", -1);

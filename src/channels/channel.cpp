@@ -19,6 +19,8 @@ boost::asio::awaitable<Delivery> Channel::deliver(OutboxEntry) {
   co_return Delivery{DeliveryResult::failed, {}, "channel_does_not_deliver", {}};
 }
 
+boost::asio::awaitable<std::optional<std::string>> Channel::find_delivered(OutboxEntry) { co_return std::nullopt; }
+
 std::vector<std::string> Channel::split_for_delivery(std::string text) const { return {std::move(text)}; }
 
 void ChannelFactories::add(const std::string& type, ChannelFactory factory) {

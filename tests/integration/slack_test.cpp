@@ -237,6 +237,53 @@ TEST_F(Slack, KillNineAfterTheAckStillEndsWithExactlyOneReply) {
   EXPECT_EQ(fetch("/_posts").size(), 1u);
 }
 
+// kill -9 while chat.postMessage is in flight: Slack has the post, the outbox does not
+// know. After the restart the post is found by its metadata and not sent again.
+TEST_F(Slack, APostAKillInterruptedIsFoundAfterTheRestartNotSentTwice) {
+  http_request(peer_.port(), "POST", "/_script", {{"Content-Type", "application/json"}}, R"([{"delay_ms": 5000}])");
+  ASSERT_EQ(send(callback(message_event("D0MID", "1700000062.000100", "hello mid-send"), "Ev62")).status, 200);
+  ASSERT_EQ(posts(1).size(), 1u) << daemon_->log();
+  daemon_->signal(SIGKILL);  // the post is in, its answer 5 s away
+  ASSERT_EQ(daemon_->wait_exit(), -2);
+  ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  std::vector<nlohmann::json> rows;
+  wait_until([&] {
+    rows.clear();
+    for (const auto& r : daemon_->audit_events("message.delivery", 1)) {
+      if (r["status"] == "found_after_restart") rows.push_back(r);
+    }
+    return !rows.empty();
+  });
+  ASSERT_EQ(rows.size(), 1u) << daemon_->log();
+  EXPECT_EQ(rows[0]["decision"], "delivered");
+  auto got = fetch("/_posts");
+  ASSERT_EQ(got.size(), 1u) << "posted twice:\n" << got.dump(1);
+  EXPECT_EQ(rows[0]["detail"]["peer_id"], got[0]["ts"]);
+  EXPECT_EQ(got[0]["metadata"]["event_type"], "hermes_answer") << got[0].dump();
+  bool asked = false;
+  for (const auto& c : fetch("/_calls")) {
+    asked |= c["method"] == "conversations.history" && c["args"]["channel"] == "D0MID" &&
+             c["args"]["include_all_metadata"] == true;
+  }
+  EXPECT_TRUE(asked);
+}
+
+// Without the history scopes Slack cannot say: the post is sent again (at least once) and
+// the resend is audited as ambiguous, as before.
+TEST_F(Slack, WithoutHistoryScopesAnInterruptedPostIsSentAgainAndAuditedAmbiguous) {
+  http_request(peer_.port(), "POST", "/_scopes", {{"Content-Type", "application/json"}}, R"({"missing": true})");
+  http_request(peer_.port(), "POST", "/_script", {{"Content-Type", "application/json"}}, R"([{"delay_ms": 5000}])");
+  ASSERT_EQ(send(callback(message_event("D0AMB", "1700000063.000100", "hello again"), "Ev63")).status, 200);
+  ASSERT_EQ(posts(1).size(), 1u) << daemon_->log();
+  daemon_->signal(SIGKILL);
+  ASSERT_EQ(daemon_->wait_exit(), -2);
+  ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  EXPECT_EQ(posts(2).size(), 2u) << daemon_->log();
+  bool ambiguous = false;
+  for (const auto& r : daemon_->audit_events("message.delivery", 2)) ambiguous |= r["decision"] == "ambiguous";
+  EXPECT_TRUE(ambiguous);
+}
+
 TEST_F(Slack, RateLimitedPostsWaitForRetryAfter) {
   script({{{"status", 429}, {"retry_after", "1"}}});
   auto sent_at = std::chrono::steady_clock::now();

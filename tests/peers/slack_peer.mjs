@@ -10,7 +10,11 @@
 //   Test control:
 //     POST /_script [{"status":429,"retry_after":"1"}, {"error":"channel_not_found"}, ...]
 //       answers the next chat.postMessage calls with these, in order, then success
+//       ({"delay_ms": N} records the post at once and answers N ms later)
 //     POST /_token {"token"} accepts this bot token from now on (a rotation at Slack)
+//     POST /_scopes {"missing": true} conversations.history/replies answer missing_scope
+//   conversations.history and conversations.replies list the recorded posts, newest first,
+//   with the metadata they were posted with when include_all_metadata is set.
 //     GET /_posts (delivered posts)   GET /_calls (every Web API call)
 //
 //   node slack_peer.mjs --port 0 --signing-secret S --token xoxb-…
@@ -25,6 +29,7 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 
 const posts = [];
+const scopes = { missing: false };  // POST /_scopes {"missing": true}: history methods answer missing_scope
 const calls = [];
 const script = [];
 let nextTs = 1700000000000100;
@@ -87,9 +92,24 @@ function webApi(method, req, body, res) {
     if (!args.text) return sendJson(res, 200, { ok: false, error: 'no_text' });
     const ts = `${Math.floor(nextTs / 1e6)}.${String(nextTs++ % 1e6).padStart(6, '0')}`;
     posts.push({ channel: args.channel, text: args.text, thread_ts: args.thread_ts ?? null, ts,
-                 request_id: req.headers['x-request-id'] ?? null });
-    return sendJson(res, 200, { ok: true, channel: args.channel, ts,
-                                message: { type: 'message', text: args.text, user: 'UBOT', bot_id: 'B0001', ts } });
+                 metadata: args.metadata ?? null, request_id: req.headers['x-request-id'] ?? null });
+    const answer = () => sendJson(res, 200, { ok: true, channel: args.channel, ts,
+                                              message: { type: 'message', text: args.text, user: 'UBOT', bot_id: 'B0001', ts } });
+    // {"delay_ms": N}: posted at once, answered late (a crash in between leaves the send ambiguous).
+    if (step?.delay_ms) return setTimeout(answer, step.delay_ms);
+    return answer();
+  }
+  if (method === 'conversations.history' || method === 'conversations.replies') {
+    if (scopes.missing) return sendJson(res, 200, { ok: false, error: 'missing_scope', needed: 'channels:history' });
+    // Newest first, as Slack lists them; metadata only when asked for.
+    const inThread = method === 'conversations.replies';
+    const messages = posts
+      .filter((p) => p.channel === args.channel && (!inThread || p.thread_ts === args.ts))
+      .reverse().slice(0, args.limit ?? 100)
+      .map((p) => ({ type: 'message', user: 'UBOT', bot_id: 'B0001', text: p.text, ts: p.ts,
+                     ...(p.thread_ts ? { thread_ts: p.thread_ts } : {}),
+                     ...(args.include_all_metadata && p.metadata ? { metadata: p.metadata } : {}) }));
+    return sendJson(res, 200, { ok: true, messages, has_more: false });
   }
   return sendJson(res, 200, { ok: false, error: 'unknown_method' });
 }
@@ -102,6 +122,10 @@ const server = http.createServer(async (req, res) => {
     script.length = 0;
     script.push(...JSON.parse(body));
     return sendJson(res, 200, { queued: script.length });
+  }
+  if (req.url === '/_scopes') {
+    scopes.missing = Boolean(JSON.parse(body).missing);
+    return sendJson(res, 200, { ok: true });
   }
   if (req.url === '/_token') {
     options.token = JSON.parse(body).token;

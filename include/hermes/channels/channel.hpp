@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,10 @@ class Channel {
   // Asynchronous channels: why nothing can be sent now (its credentials do not work), or
   // empty. The drain holds answers meanwhile without using attempts, until give_up_after.
   virtual std::string delivery_hold() const { return {}; }
+  // Asynchronous channels: an entry whose send a crash interrupted (OutboxEntry::ambiguous)
+  // — the peer's id of that message when the peer shows it did arrive, so it is not sent
+  // twice; nullopt when it did not or the channel cannot tell (it is then sent again).
+  virtual boost::asio::awaitable<std::optional<std::string>> find_delivered(OutboxEntry entry);
 };
 
 // Shared: route handlers hold their channel, so a reload never frees one mid-request.

@@ -137,8 +137,7 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   }
 
   asio::awaitable<Delivery> deliver(OutboxEntry entry) override {
-    nlohmann::json body = {{"channel", entry.conversation}, {"text", entry.text}};
-    if (!entry.thread.empty()) body["thread_ts"] = entry.thread;
+    nlohmann::json body = post_body(entry);
     auto result = co_await call_api("chat.postMessage", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                                     entry.request_id);
     auto outcome = api_outcome("chat.postMessage", result);
@@ -153,7 +152,64 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     co_return outcome;
   }
 
+  // After a crash mid-send: the post is looked for by the outbox id its metadata carries,
+  // among the conversation's (or thread's) latest messages. Needs the *:history scopes;
+  // without them Slack answers missing_scope and the answer is sent again, as before.
+  asio::awaitable<std::optional<std::string>> find_delivered(OutboxEntry entry) override {
+    std::string method = entry.thread.empty() ? "conversations.history" : "conversations.replies";
+    std::string query = history_query(entry).dump();
+    auto result = co_await call_api(method, query, entry.request_id);
+    auto outcome = api_outcome(method, result);
+    if (outcome.result != DeliveryResult::delivered) {
+      spdlog::warn("slack {}: cannot tell whether event {} part {} arrived before the last stop ({}): sending it again",
+                   spec_.name, entry.event_id, entry.part + 1, outcome.detail);
+      co_return std::nullopt;
+    }
+    co_return posted_ts(nlohmann::json::parse(result.body, nullptr, false), entry.id);
+  }
+
  private:
+  static constexpr const char* kMetadataEvent = "hermes_answer";
+
+  // chat.postMessage's body. The metadata names the outbox entry, so that a restart can
+  // find the post a crash interrupted (find_delivered).
+  static nlohmann::json post_body(const OutboxEntry& entry) {
+    nlohmann::json body = {{"channel", entry.conversation}, {"text", entry.text}};
+    if (!entry.thread.empty()) body["thread_ts"] = entry.thread;
+    nlohmann::json payload = {{"outbox_id", std::to_string(entry.id)}};
+    body["metadata"] = {{"event_type", kMetadataEvent}, {"event_payload", payload}};
+    return body;
+  }
+
+  static nlohmann::json history_query(const OutboxEntry& entry) {
+    nlohmann::json query = {{"channel", entry.conversation}, {"limit", 200}, {"include_all_metadata", true}};
+    if (!entry.thread.empty()) query["ts"] = entry.thread;
+    return query;
+  }
+
+  // The ts of the message whose metadata names outbox entry `id`, if the answer lists one.
+  static std::optional<std::string> posted_ts(const nlohmann::json& reply, std::int64_t id) {
+    auto messages = reply.is_object() ? reply.find("messages") : reply.end();
+    if (!reply.is_object() || messages == reply.end() || !messages->is_array()) return std::nullopt;
+    const std::string wanted = std::to_string(id);
+    for (const auto& m : *messages) {
+      if (!m.is_object()) continue;
+      auto metadata = m.find("metadata");
+      if (metadata == m.end() || !metadata->is_object()) continue;
+      auto type = metadata->find("event_type");
+      auto payload = metadata->find("event_payload");
+      if (type == metadata->end() || *type != kMetadataEvent || payload == metadata->end() || !payload->is_object()) {
+        continue;
+      }
+      auto outbox_id = payload->find("outbox_id");
+      auto ts = m.find("ts");
+      if (outbox_id != payload->end() && *outbox_id == wanted && ts != m.end() && ts->is_string()) {
+        return ts->get<std::string>();
+      }
+    }
+    return std::nullopt;
+  }
+
   std::string bot_user_id() const {
     std::lock_guard lock(identity_mutex_);
     return bot_user_id_;
