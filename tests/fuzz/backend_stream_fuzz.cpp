@@ -89,15 +89,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   ModelBackend& backend = (data[0] & 1) ? *harness->anthropic : *harness->openai;
   std::promise<void> done;
+  auto finished = done.get_future();
   asio::co_spawn(harness->thread.io(), complete(backend, done), asio::detached);
-  int fd = harness->peer.accept_one();
+  auto client_done = [&] { return finished.wait_for(std::chrono::seconds(0)) == std::future_status::ready; };
+  int fd = harness->peer.accept_one(client_done);
   if (fd >= 0) {
     fuzz::read_head(fd);
     fuzz::write_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
     fuzz::write_all(fd, fuzz::as_text(data + 1, size - 1));
     ::shutdown(fd, SHUT_WR);
   }
-  if (done.get_future().wait_for(std::chrono::seconds(15)) != std::future_status::ready) std::abort();
-  if (fd >= 0) ::close(fd);
+  if (finished.wait_for(std::chrono::seconds(15)) != std::future_status::ready) std::abort();
+  if (fd >= 0) fuzz::close_now(fd);
   return 0;
 }

@@ -74,19 +74,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool streamed = data[0] & 1;
   std::string_view response = fuzz::as_text(data + 1, size - 1);
   std::promise<void> done;
+  auto finished = done.get_future();
   auto request = fuzz_request(harness->peer.port());
   if (streamed) {
     asio::co_spawn(harness->thread.io(), fetch_streamed(harness->client, std::move(request), done), asio::detached);
   } else {
     asio::co_spawn(harness->thread.io(), fetch_whole(harness->client, std::move(request), done), asio::detached);
   }
-  int fd = harness->peer.accept_one();
+  auto client_done = [&] { return finished.wait_for(std::chrono::seconds(0)) == std::future_status::ready; };
+  int fd = harness->peer.accept_one(client_done);
   if (fd >= 0) {
     fuzz::read_head(fd);  // the request's head; its small body may follow, unread
     fuzz::write_all(fd, response);
     ::shutdown(fd, SHUT_WR);
   }
-  if (done.get_future().wait_for(std::chrono::seconds(15)) != std::future_status::ready) std::abort();
-  if (fd >= 0) ::close(fd);
+  if (finished.wait_for(std::chrono::seconds(15)) != std::future_status::ready) std::abort();
+  if (fd >= 0) fuzz::close_now(fd);
   return 0;
 }

@@ -8,7 +8,9 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <optional>
 
@@ -59,11 +61,34 @@ void write_all(int fd, std::string_view bytes) {
   }
 }
 
-std::string exchange(std::uint16_t port, std::string_view bytes, std::chrono::seconds limit) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) std::abort();
+void close_now(int fd) {
+  linger reset{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  ::close(fd);
+}
+
+namespace {
+
+// A connected socket to 127.0.0.1:`port`; a few retries when the kernel is short of ports.
+int connect_loopback(std::uint16_t port) {
   auto address = loopback(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) std::abort();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) break;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+    int error = errno;
+    ::close(fd);
+    if (error != EADDRNOTAVAIL && error != EAGAIN && error != ECONNREFUSED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::fprintf(stderr, "fuzz: cannot connect to 127.0.0.1:%u: %s\n", port, std::strerror(errno));
+  std::abort();
+}
+
+}  // namespace
+
+std::string exchange(std::uint16_t port, std::string_view bytes, std::chrono::seconds limit) {
+  int fd = connect_loopback(port);
   set_timeout(fd, limit);
   write_all(fd, bytes);
   ::shutdown(fd, SHUT_WR);
@@ -78,7 +103,7 @@ std::string exchange(std::uint16_t port, std::string_view bytes, std::chrono::se
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) hang("server");
     break;  // closed (or reset)
   }
-  ::close(fd);
+  close_now(fd);
   return answer;
 }
 
@@ -95,9 +120,14 @@ PeerListener::PeerListener() {
 
 PeerListener::~PeerListener() { ::close(fd_); }
 
-int PeerListener::accept_one(std::chrono::seconds limit) const {
-  pollfd p{fd_, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(limit.count() * 1000)) != 1) hang("client (no connection)");
+int PeerListener::accept_one(const std::function<bool()>& client_done, std::chrono::seconds limit) const {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) == 1) break;
+    if (client_done()) return -1;
+    if (std::chrono::steady_clock::now() > deadline) hang("client (no connection)");
+  }
   int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
   if (fd >= 0) set_timeout(fd, limit);
   return fd;

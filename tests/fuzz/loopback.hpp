@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,15 +41,19 @@ class PeerListener {
   PeerListener();
   ~PeerListener();
   std::uint16_t port() const { return port_; }
-  // Accepts one connection and returns its descriptor (-1 on failure); reads are bounded
-  // by `limit`.
-  int accept_one(std::chrono::seconds limit = std::chrono::seconds(10)) const;
+  // Accepts one connection and returns its descriptor; reads on it are bounded by `limit`.
+  // -1 when `client_done` says the client finished without connecting (its connect
+  // failed: an answer too, not a hang).
+  int accept_one(const std::function<bool()>& client_done, std::chrono::seconds limit = std::chrono::seconds(10)) const;
 
  private:
   int fd_ = -1;
   std::uint16_t port_ = 0;
 };
 
+// Closes `fd` with a reset once the exchange is over: millions of loopback connections
+// would otherwise fill the ephemeral port range with TIME_WAIT entries.
+void close_now(int fd);
 // Reads from `fd` until "\r\n\r\n" (a request head) or EOF; what was read.
 std::string read_head(int fd);
 // Writes all of `bytes` (ignoring a peer that went away).

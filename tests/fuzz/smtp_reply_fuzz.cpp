@@ -49,8 +49,10 @@ asio::awaitable<void> submit(asio::io_context& io, std::uint16_t port, std::prom
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static auto* harness = new Harness();
   std::promise<void> done;
+  auto finished = done.get_future();
   asio::co_spawn(harness->thread.io(), submit(harness->thread.io(), harness->peer.port(), done), asio::detached);
-  int fd = harness->peer.accept_one();
+  auto client_done = [&] { return finished.wait_for(std::chrono::seconds(0)) == std::future_status::ready; };
+  int fd = harness->peer.accept_one(client_done);
   if (fd >= 0) {
     fuzz::write_all(fd, fuzz::as_text(data, size));
     ::shutdown(fd, SHUT_WR);
@@ -58,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (::recv(fd, sink, sizeof sink, 0) > 0) {
     }  // what the client sends, until it closes
   }
-  if (done.get_future().wait_for(std::chrono::seconds(20)) != std::future_status::ready) std::abort();
-  if (fd >= 0) ::close(fd);
+  if (finished.wait_for(std::chrono::seconds(20)) != std::future_status::ready) std::abort();
+  if (fd >= 0) fuzz::close_now(fd);
   return 0;
 }

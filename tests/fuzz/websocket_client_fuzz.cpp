@@ -66,14 +66,16 @@ std::string switching_protocols(const std::string& head) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static auto* harness = new Harness();
   std::promise<void> done;
+  auto finished = done.get_future();
   asio::co_spawn(harness->thread.io(), read_all(harness->peer.port(), done), asio::detached);
-  int fd = harness->peer.accept_one();
+  auto client_done = [&] { return finished.wait_for(std::chrono::seconds(0)) == std::future_status::ready; };
+  int fd = harness->peer.accept_one(client_done);
   if (fd >= 0) {
     fuzz::write_all(fd, switching_protocols(fuzz::read_head(fd)));
     fuzz::write_all(fd, fuzz::as_text(data, size));
     ::shutdown(fd, SHUT_WR);
   }
-  if (done.get_future().wait_for(std::chrono::seconds(20)) != std::future_status::ready) std::abort();
-  if (fd >= 0) ::close(fd);
+  if (finished.wait_for(std::chrono::seconds(20)) != std::future_status::ready) std::abort();
+  if (fd >= 0) fuzz::close_now(fd);
   return 0;
 }
