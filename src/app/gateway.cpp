@@ -282,10 +282,12 @@ nlohmann::json Gateway::Impl::status() const {
   nlohmann::json channel_health = nlohmann::json::array();
   for (std::size_t i = 0; snapshot && i < snapshot->channels.size(); ++i) {
     auto h = snapshot->channels[i]->health();
-    channel_health.push_back({{"name", snapshot->config->channels[i]->name},
-                              {"type", snapshot->config->channels[i]->type},
-                              {"healthy", h.healthy},
-                              {"detail", h.detail}});
+    nlohmann::json entry = {{"name", snapshot->config->channels[i]->name},
+                            {"type", snapshot->config->channels[i]->type},
+                            {"healthy", h.healthy},
+                            {"detail", h.detail}};
+    if (!h.connections.empty()) entry["connections"] = h.connections;
+    channel_health.push_back(std::move(entry));
   }
   nlohmann::json backend_health = nlohmann::json::object();
   for (const auto& [name, backend] : snapshot ? snapshot->backends : decltype(snapshot->backends){}) {
@@ -364,8 +366,14 @@ std::shared_ptr<Snapshot> Gateway::Impl::build_snapshot(std::shared_ptr<const co
     mailboxes[l.name] = std::make_shared<net::LmtpRoutes>();
     if (l.admin) add_admin_routes(*routes[l.name], *this);
   }
+  // A channel without a listener (Slack in Socket Mode) mounts nothing: it gets routes no
+  // listener serves.
+  static const config::ListenerConfig kNoListener{};
   for (const auto& spec : cfg->channels) {
-    channels::ChannelContext ctx{snap->pipeline, cfg, *routes[spec->listener], *cfg->find_listener(spec->listener),
+    const auto* listener = spec->listener.empty() ? &kNoListener : cfg->find_listener(spec->listener);
+    if (!routes[spec->listener]) routes[spec->listener] = std::make_shared<net::HttpRoutes>();
+    if (!mailboxes[spec->listener]) mailboxes[spec->listener] = std::make_shared<net::LmtpRoutes>();
+    channels::ChannelContext ctx{snap->pipeline, cfg, *routes[spec->listener], *listener,
                                  metrics, *audit, intake.get(), &outbox, &http, mailboxes[spec->listener].get(), &io};
     snap->channels.push_back(extensions.channels.create(*spec, ctx));
   }

@@ -70,7 +70,7 @@ std::shared_ptr<const Spec> parse_extension(const YAML::Node& node, const std::s
   auto name = read_name(r);
   auto type = r.required<std::string>("type");
   std::optional<std::string> listener;
-  if (with_listener) listener = r.required<std::string>("listener");
+  if (with_listener) listener = r.optional<std::string>("listener");  // needs_listener() decides, once parsed
   const SpecParser<Spec>* parser = (registries && type) ? (registries->*lookup)(*type) : nullptr;
   if (type && !parser) {
     ctx.error(r.child("type"), r.path_of("type"),
@@ -262,7 +262,9 @@ void check_references(const Config& cfg, ParseContext& ctx) {
     const auto& c = *cfg.channels[i];
     std::string path = index_path("channels", i);
     const auto* listener = c.listener.empty() ? nullptr : cfg.find_listener(c.listener);
-    if (!c.listener.empty() && !listener) {
+    if (c.listener.empty() && c.needs_listener()) {
+      ctx.error_at(c.where, path + ".listener", "missing required key 'listener' (a " + c.type + " channel serves endpoints)");
+    } else if (!c.listener.empty() && !listener) {
       ctx.error_at(c.where, path + ".listener", "no listener named '" + c.listener + "'");
     } else if (listener && listener->protocol != c.listener_protocol()) {
       bool lmtp = c.listener_protocol() == ListenerProtocol::lmtp;

@@ -1,5 +1,9 @@
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -9,6 +13,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hermes/net/client.hpp"
 #include "src/net/as_tuple.hpp"
 #include "src/net/websocket_session.hpp"
 
@@ -60,7 +65,7 @@ class BeastWebSocket final : public WebSocket {
     auto [ec] = co_await ws_.async_handshake(response, host, target, kAsTuple);
     if (ec) {
       if (response.result_int() != 0 && response.result_int() != 101) {
-        co_return "the browser answered the WebSocket handshake with HTTP " + std::to_string(response.result_int());
+        co_return "the peer answered the WebSocket handshake with HTTP " + std::to_string(response.result_int());
       }
       co_return "WebSocket handshake failed: " + ec.message();
     }
@@ -183,16 +188,21 @@ asio::awaitable<void> serve_websocket(Stream& stream, UpgradeRequest head, std::
 
 namespace {
 
-// A client connection: owns its TCP stream, and the WebSocket over it.
+// A client connection: owns its stream (TCP, or TLS over TCP), and the WebSocket over it.
+template <class Stream>
 class ClientWebSocket final : public WebSocket {
  public:
-  ClientWebSocket(asio::any_io_executor executor, const WebSocketClientOptions& options)
-      : stream_(std::move(executor)),
+  // `keep` holds what the stream refers to (the TLS context) for as long as the stream lives.
+  template <class... StreamArgs>
+  ClientWebSocket(std::shared_ptr<void> keep, const WebSocketClientOptions& options, StreamArgs&&... args)
+      : keep_(std::move(keep)),
+        stream_(std::forward<StreamArgs>(args)...),
         ws_(stream_, options.max_message, options.idle_timeout, options.keep_alive_pings) {}
   ~ClientWebSocket() override { ws_.detach(); }
 
-  beast::tcp_stream& stream() { return stream_; }
-  BeastWebSocket<beast::tcp_stream>& ws() { return ws_; }
+  Stream& stream() { return stream_; }
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+  BeastWebSocket<Stream>& ws() { return ws_; }
 
   asio::awaitable<std::optional<std::string>> read() override { return ws_.read(); }
   asio::awaitable<bool> write(std::string text) override { return ws_.write(std::move(text)); }
@@ -203,9 +213,89 @@ class ClientWebSocket final : public WebSocket {
   const std::string& end_reason() const override { return ws_.end_reason(); }
 
  private:
-  beast::tcp_stream stream_;
-  BeastWebSocket<beast::tcp_stream> ws_;
+  std::shared_ptr<void> keep_;
+  Stream stream_;
+  BeastWebSocket<Stream> ws_;
 };
+
+using WsPlainClient = ClientWebSocket<beast::tcp_stream>;
+using WsTlsClient = ClientWebSocket<asio::ssl::stream<beast::tcp_stream>>;
+
+// Resolves and connects the socket's TCP stream within options.connect_timeout (left
+// running: a TLS handshake after it shares the deadline). An error for logs, or "".
+template <class Client>
+asio::awaitable<std::string> ws_connect_tcp(Client& client, std::string host, std::uint16_t port,
+                                         WebSocketClientOptions options) {
+  asio::ip::tcp::resolver resolver(client.tcp().get_executor());
+  std::string bare = host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+  std::string service = std::to_string(port);
+  auto [rec, endpoints] = co_await resolver.async_resolve(bare, service, kAsTuple);
+  if (rec) co_return "cannot resolve " + host + ": " + rec.message();
+  client.tcp().expires_after(options.connect_timeout);
+  auto [cec, connected] = co_await client.tcp().async_connect(endpoints, kAsTuple);
+  if (cec) co_return "cannot connect to " + host + ":" + service + ": " + cec.message();
+  co_return std::string();
+}
+
+std::shared_ptr<asio::ssl::context> ws_tls_context(const ClientTls& tls, std::string& error) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression);
+  boost::system::error_code ec;
+  if (tls.verify) {
+    if (tls.ca_file.empty()) {
+      context->set_default_verify_paths(ec);
+    } else {
+      context->load_verify_file(tls.ca_file.string(), ec);
+    }
+    if (ec) {
+      error = "cannot load the CA file " + (tls.ca_file.empty() ? std::string("(system)") : tls.ca_file.string()) +
+              ": " + ec.message();
+      return nullptr;
+    }
+    context->set_verify_mode(asio::ssl::verify_peer);
+  } else {
+    context->set_verify_mode(asio::ssl::verify_none);
+  }
+  return context;
+}
+
+bool ws_is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+asio::awaitable<WebSocketConnectResult> ws_connect_tls(ParsedUrl url, WebSocketClientOptions options, ClientTls tls) {
+  WebSocketConnectResult result;
+  auto context = ws_tls_context(tls, result.error);
+  if (!context) co_return result;
+  auto executor = co_await asio::this_coro::executor;
+  auto socket = std::make_shared<WsTlsClient>(context, options, executor, *context);
+  result.error = co_await ws_connect_tcp(*socket, url.host, url.port, options);
+  if (!result.error.empty()) co_return result;
+  std::string name = tls.server_name.empty() ? url.host : tls.server_name;
+  auto* ssl = socket->stream().native_handle();
+  if (!ws_is_ip_literal(name)) SSL_set_tlsext_host_name(ssl, name.c_str());
+  if (tls.verify) socket->stream().set_verify_callback(asio::ssl::host_name_verification(name));
+  auto [hec] = co_await socket->stream().async_handshake(asio::ssl::stream_base::client, kAsTuple);
+  if (hec) {
+    long verify = SSL_get_verify_result(ssl);
+    result.error = "TLS handshake with " + url.host + ":" + std::to_string(url.port) + " failed: " + hec.message();
+    if (verify != X509_V_OK) result.error += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    co_return result;
+  }
+  socket->tcp().expires_never();  // from here Beast's WebSocket timeouts apply
+  std::string authority = options.host_header.empty() ? url.authority : options.host_header;
+  std::string failure = co_await socket->ws().handshake(std::move(authority), std::move(url.target));
+  if (!failure.empty()) {
+    result.error = std::move(failure);
+    co_return result;
+  }
+  result.socket = std::move(socket);
+  co_return result;
+}
 
 }  // namespace
 
@@ -213,24 +303,12 @@ asio::awaitable<WebSocketConnectResult> connect_websocket(std::string host, std:
                                                           WebSocketClientOptions options) {
   WebSocketConnectResult result;
   auto executor = co_await asio::this_coro::executor;
-  auto socket = std::make_shared<ClientWebSocket>(executor, options);
-  asio::ip::tcp::resolver resolver(executor);
-  std::string bare = host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
-  std::string service = std::to_string(port);
-  auto [rec, endpoints] = co_await resolver.async_resolve(bare, service, kAsTuple);
-  if (rec) {
-    result.error = "cannot resolve " + host + ": " + rec.message();
-    co_return result;
-  }
-  socket->stream().expires_after(options.connect_timeout);
-  auto [cec, connected] = co_await socket->stream().async_connect(endpoints, kAsTuple);
-  if (cec) {
-    result.error = "cannot connect to " + host + ":" + service + ": " + cec.message();
-    co_return result;
-  }
+  auto socket = std::make_shared<WsPlainClient>(nullptr, options, executor);
+  result.error = co_await ws_connect_tcp(*socket, host, port, options);
+  if (!result.error.empty()) co_return result;
   // From here Beast's WebSocket timeouts apply (handshake 10 s, then idle pings).
-  socket->stream().expires_never();
-  std::string authority = options.host_header.empty() ? host + ":" + service : options.host_header;
+  socket->tcp().expires_never();
+  std::string authority = options.host_header.empty() ? host + ":" + std::to_string(port) : options.host_header;
   std::string failure = co_await socket->ws().handshake(std::move(authority), std::move(target));
   if (!failure.empty()) {
     result.error = std::move(failure);
@@ -238,6 +316,27 @@ asio::awaitable<WebSocketConnectResult> connect_websocket(std::string host, std:
   }
   result.socket = std::move(socket);
   co_return result;
+}
+
+asio::awaitable<WebSocketConnectResult> connect_websocket_url(std::string url, WebSocketClientOptions options,
+                                                              ClientTls tls) {
+  WebSocketConnectResult result;
+  bool secure = url.rfind("wss://", 0) == 0;
+  if (!secure && url.rfind("ws://", 0) != 0) {
+    result.error = "not a ws:// or wss:// URL";
+    co_return result;
+  }
+  // The same authority rules as http(s): wss is https's default port, ws is http's.
+  std::string as_http = (secure ? "https" : "http") + url.substr(secure ? 3 : 2);
+  auto parsed = parse_http_url(as_http, result.error);
+  if (!parsed) co_return result;
+  if (secure) {
+    auto connected = co_await ws_connect_tls(std::move(*parsed), std::move(options), std::move(tls));
+    co_return connected;
+  }
+  if (options.host_header.empty()) options.host_header = parsed->authority;
+  auto connected = co_await connect_websocket(parsed->host, parsed->port, parsed->target, std::move(options));
+  co_return connected;
 }
 
 template asio::awaitable<void> serve_websocket(beast::tcp_stream&, UpgradeRequest,

@@ -284,6 +284,39 @@ TEST_F(Slack, WithoutHistoryScopesAnInterruptedPostIsSentAgainAndAuditedAmbiguou
   EXPECT_TRUE(ambiguous);
 }
 
+TEST_F(Slack, ASignedSlashCommandIsAnsweredThroughItsResponseUrl) {
+  std::string response_url = "http://127.0.0.1:" + std::to_string(peer_.port()) + "/_response/events-cmd";
+  json command = {{"token", "legacy"}, {"team_id", "T0001"}, {"channel_id", "C0CMD"}, {"user_id", "U2"},
+                  {"command", "/ask"}, {"text", "where is my invoice?"}, {"response_url", response_url},
+                  {"trigger_id", "13345224609.738474920.events"}};
+  json extra = {{"form", true}, {"url", "http://127.0.0.1:" + std::to_string(daemon_->port()) + "/slack/slack/commands"},
+                {"payload", command}};
+  auto send_command = [&](json e) {
+    auto reply = json::parse(
+        http_request(peer_.port(), "POST", "/_send", {{"Content-Type", "application/json"}}, e.dump()).body);
+    return std::make_pair(reply["status"].get<int>(), reply["body"].get<std::string>());
+  };
+  auto [status, body] = send_command(extra);
+  ASSERT_EQ(status, 200) << body;
+  EXPECT_EQ(body, "");  // an empty acknowledgement: Slack shows nothing until the answer
+  json responses;
+  wait_until([&] { return (responses = fetch("/_responses")).size() >= 1; });
+  ASSERT_EQ(responses.size(), 1u) << daemon_->log();
+  std::string text = responses[0]["body"]["text"];
+  EXPECT_NE(text.find("agent=billing rule=invoices"), std::string::npos) << text;  // routed like a message
+  EXPECT_NE(text.find("/ask where is my invoice?"), std::string::npos) << text;
+  EXPECT_EQ(responses[0]["body"]["response_type"], "ephemeral");
+  // Unsigned: refused and audited; missing fields: 400.
+  extra["unsigned"] = true;
+  EXPECT_EQ(send_command(extra).first, 401);
+  extra.erase("unsigned");
+  extra["payload"].erase("response_url");
+  EXPECT_EQ(send_command(extra).first, 400);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(fetch("/_responses").size(), 1u);
+  EXPECT_EQ(fetch("/_posts").size(), 0u);
+}
+
 TEST_F(Slack, RateLimitedPostsWaitForRetryAfter) {
   script({{{"status", 429}, {"retry_after", "1"}}});
   auto sent_at = std::chrono::steady_clock::now();

@@ -16,16 +16,37 @@
 //   conversations.history and conversations.replies list the recorded posts, newest first,
 //   with the metadata they were posted with when include_all_metadata is set.
 //     GET /_posts (delivered posts)   GET /_calls (every Web API call)
+//   Slash commands (events mode): POST /_send with "form": true sends `payload` (an object of
+//   fields) form-encoded and signed, as Slack posts commands.
+//   response_url: POST /_response/<any> records the body (GET /_responses); answers "ok".
 //
-//   node slack_peer.mjs --port 0 --signing-secret S --token xoxb-…
+//   Socket Mode (with --app-token, --tls-cert and --tls-key): POST /api/apps.connections.open
+//   with the app token -> {"ok":true,"url":"wss://127.0.0.1:<tls port>/link/?ticket=…"} (a
+//   ticket opens one socket, once). Each socket gets {"type":"hello"}; the test drives:
+//     POST /_envelope {"type","payload","envelope_id"?,"socket"?,"redeliver_ms"?}
+//       sends the envelope on socket `socket` (default: the newest open one); with
+//       redeliver_ms, an envelope not acknowledged within it is sent again on another open
+//       socket (retry_attempt + 1, up to 3 times), as Slack does. -> {"envelope_id","socket"}
+//     POST /_disconnect {"socket","reason"?,"close_after_ms"?}  Slack's disconnect, then a close
+//     POST /_drop {"socket"}      the TCP connection is destroyed (no close frame)
+//     POST /_silence {"socket"}   the socket stops reading: no pong, nothing more sent
+//     GET /_sockets  [{id, open, silenced, hello_at, closed_at}]   GET /_acks  [{envelope_id, socket}]
+//
+//   node slack_peer.mjs --port 0 --signing-secret S --token xoxb-… [--app-token xapp-… --tls-cert F --tls-key F]
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { WebSocketServer } from 'ws';
 
-const options = { port: 0, signingSecret: '', token: '' };
+const options = { port: 0, signingSecret: '', token: '', appToken: '', tlsCert: '', tlsKey: '' };
 for (let i = 2; i < process.argv.length; i++) {
   if (process.argv[i] === '--port') options.port = Number(process.argv[++i]);
   if (process.argv[i] === '--signing-secret') options.signingSecret = process.argv[++i];
   if (process.argv[i] === '--token') options.token = process.argv[++i];
+  if (process.argv[i] === '--app-token') options.appToken = process.argv[++i];
+  if (process.argv[i] === '--tls-cert') options.tlsCert = process.argv[++i];
+  if (process.argv[i] === '--tls-key') options.tlsKey = process.argv[++i];
 }
 
 const posts = [];
@@ -57,8 +78,10 @@ function signedHeaders(body, { secret, tsOffset }) {
 }
 
 async function sendEvent(spec) {
-  const body = typeof spec.payload === 'string' ? spec.payload : JSON.stringify(spec.payload);
-  const headers = { 'content-type': 'application/json', 'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)' };
+  const body = spec.form ? new URLSearchParams(spec.payload).toString()
+    : typeof spec.payload === 'string' ? spec.payload : JSON.stringify(spec.payload);
+  const headers = { 'content-type': spec.form ? 'application/x-www-form-urlencoded' : 'application/json',
+                    'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)' };
   if (!spec.unsigned) {
     Object.assign(headers, signedHeaders(body, { secret: spec.secret ?? options.signingSecret,
                                                  tsOffset: spec.ts_offset }));
@@ -71,7 +94,93 @@ async function sendEvent(spec) {
   return { status: response.status, body: await response.text() };
 }
 
+// ---- Socket Mode ----
+const sockets = [];  // {id, ws, open, silenced, hello_at, closed_at}
+const tickets = new Set();
+const acks = [];
+const pending = new Map();  // envelope_id -> {envelope, timer, tries}
+let wssPort = 0;
+let nextEnvelope = 1;
+
+function openSockets() { return sockets.filter((s) => s.open && !s.silenced); }
+
+function sendEnvelope(envelope, socketId, redeliverMs) {
+  const target = socketId !== undefined ? sockets.find((s) => s.id === socketId) : openSockets().at(-1);
+  if (!target || !target.open) return null;
+  target.ws.send(JSON.stringify(envelope));
+  if (redeliverMs) {
+    const entry = pending.get(envelope.envelope_id) ?? { tries: 0 };
+    entry.timer = setTimeout(() => {
+      if (!pending.has(envelope.envelope_id) || entry.tries >= 3) return;
+      entry.tries++;
+      const others = openSockets().filter((s) => s.id !== target.id);
+      const next = others.at(-1) ?? openSockets().at(-1);
+      if (next) sendEnvelope({ ...envelope, retry_attempt: entry.tries, retry_reason: 'timeout' }, next.id, redeliverMs);
+    }, redeliverMs);
+    pending.set(envelope.envelope_id, entry);
+  }
+  return target.id;
+}
+
+function startSocketMode() {
+  if (!options.tlsCert) return Promise.resolve();
+  const server = https.createServer({ cert: fs.readFileSync(options.tlsCert), key: fs.readFileSync(options.tlsKey) });
+  const wss = new WebSocketServer({ server, maxPayload: 4 * 1024 * 1024 });
+  wss.on('connection', (ws, req) => {
+    const ticket = new URL(req.url, 'wss://x').searchParams.get('ticket');
+    if (!tickets.delete(ticket)) return ws.close(1008, 'invalid ticket');  // a ticket opens one socket
+    const socket = { id: sockets.length + 1, ws, open: true, silenced: false, hello_at: Date.now(), closed_at: null };
+    sockets.push(socket);
+    ws.on('message', (data) => {
+      let ack = null;
+      try { ack = JSON.parse(String(data)); } catch { return; }
+      if (!ack?.envelope_id) return;
+      acks.push({ envelope_id: ack.envelope_id, socket: socket.id, payload: ack.payload ?? null, at: Date.now() });
+      const entry = pending.get(ack.envelope_id);
+      if (entry) { clearTimeout(entry.timer); pending.delete(ack.envelope_id); }
+    });
+    ws.on('close', () => { socket.open = false; socket.closed_at = Date.now(); });
+    ws.on('error', () => {});
+    ws.send(JSON.stringify({ type: 'hello', num_connections: openSockets().length,
+                             debug_info: { host: 'applink-test', build_number: 1, approximate_connection_time: 18060 },
+                             connection_info: { app_id: 'A0001' } }));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => { wssPort = server.address().port; resolve(); }));
+}
+
+function socketControl(path, spec, res) {
+  const socket = sockets.find((s) => s.id === spec.socket);
+  if (path === '/_envelope') {
+    const envelope = { envelope_id: spec.envelope_id ?? `env-${nextEnvelope++}`, type: spec.type, payload: spec.payload,
+                       accepts_response_payload: spec.type === 'slash_commands', retry_attempt: 0, retry_reason: '' };
+    const sent = sendEnvelope(envelope, spec.socket, spec.redeliver_ms);
+    return sendJson(res, sent ? 200 : 409, { envelope_id: envelope.envelope_id, socket: sent });
+  }
+  if (!socket) return sendJson(res, 404, { error: 'no such socket' });
+  if (path === '/_disconnect') {
+    socket.ws.send(JSON.stringify({ type: 'disconnect', reason: spec.reason ?? 'refresh_requested',
+                                    debug_info: { host: 'applink-test' } }));
+    setTimeout(() => socket.ws.close(1000), spec.close_after_ms ?? 2000);
+  } else if (path === '/_drop') {
+    socket.ws.terminate();
+  } else if (path === '/_silence') {
+    socket.silenced = true;
+    socket.ws._socket.pause();  // reads nothing more: pings go unanswered
+  }
+  return sendJson(res, 200, { ok: true });
+}
+
 function webApi(method, req, body, res) {
+  if (method === 'apps.connections.open') {
+    const bearer = req.headers.authorization ?? '';
+    calls.push({ method, at: Date.now(), authorized: bearer === `Bearer ${options.appToken}`,
+                 content_type: req.headers['content-type'] ?? '', args: {} });
+    if (bearer === `Bearer ${options.token}`) return sendJson(res, 200, { ok: false, error: 'not_allowed_token_type' });
+    if (!options.appToken || bearer !== `Bearer ${options.appToken}`) return sendJson(res, 200, { ok: false, error: 'invalid_auth' });
+    const ticket = crypto.randomUUID();
+    tickets.add(ticket);
+    return sendJson(res, 200, { ok: true, url: `wss://127.0.0.1:${wssPort}/link/?ticket=${ticket}&app_id=A0001` });
+  }
   const authorized = req.headers.authorization === `Bearer ${options.token}`;
   let args = {};
   try { args = JSON.parse(body || '{}'); } catch { /* Slack answers invalid_json */ }
@@ -114,10 +223,27 @@ function webApi(method, req, body, res) {
   return sendJson(res, 200, { ok: false, error: 'unknown_method' });
 }
 
+const responses = [];  // posts to response_url
+
 const server = http.createServer(async (req, res) => {
   if (req.method === 'GET' && req.url === '/_posts') return sendJson(res, 200, posts);
   if (req.method === 'GET' && req.url === '/_calls') return sendJson(res, 200, calls);
+  if (req.method === 'GET' && req.url === '/_responses') return sendJson(res, 200, responses);
+  if (req.method === 'GET' && req.url === '/_acks') return sendJson(res, 200, acks);
+  if (req.method === 'GET' && req.url === '/_sockets') {
+    return sendJson(res, 200, sockets.map(({ ws, ...rest }) => rest));
+  }
   const body = await readBody(req);
+  if (req.url.startsWith('/_response/')) {
+    let parsed = null;
+    try { parsed = JSON.parse(body); } catch { /* recorded as null */ }
+    responses.push({ path: req.url, body: parsed, content_type: req.headers['content-type'] ?? '' });
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    return res.end('ok');
+  }
+  if (['/_envelope', '/_disconnect', '/_drop', '/_silence'].includes(req.url)) {
+    return socketControl(req.url, JSON.parse(body || '{}'), res);
+  }
   if (req.url === '/_script') {
     script.length = 0;
     script.push(...JSON.parse(body));
@@ -141,6 +267,7 @@ const server = http.createServer(async (req, res) => {
   if (req.url.startsWith('/api/')) return webApi(req.url.slice(5), req, body, res);
   sendJson(res, 404, { ok: false, error: 'not_found' });
 });
+await startSocketMode();
 server.listen(options.port, '127.0.0.1', () => {
   process.stdout.write(`listening ${server.address().port}\n`);
 });

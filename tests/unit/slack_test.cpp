@@ -4,6 +4,7 @@
 #include "hermes/channels/async.hpp"
 #include "hermes/channels/slack.hpp"
 #include "hermes/config/loader.hpp"
+#include "src/channels/slack/socket_mode.hpp"
 
 namespace hermes::channels {
 namespace {
@@ -147,6 +148,7 @@ config::LoadResult load_channel(const std::string& channel_yaml) {
   config::SecretEnvironment env;
   env.getenv = [](const std::string& name) -> std::optional<std::string> {
     if (name == "SLACK_SIGNING") return std::string("signing-secret-value");
+    if (name == "SLACK_APP") return std::string("xapp-1-A1-app-token-value");
     return std::nullopt;
   };
   env.base_dir = "/nonexistent";
@@ -175,20 +177,139 @@ TEST(SlackConfig, KeysAreTypedAndChecked) {
   auto bad = load_channel(R"(  - name: slack
     type: slack
     listener: local
-    mode: socket
+    mode: sockets
     signing_secret: "${env:NOT_SET}"
     api_url: slack.com/api
     reply_in_thread: {channels: sometimes, group: always}
 )");
   ASSERT_FALSE(bad.ok());
   auto text = config::format_errors(bad.errors);
-  EXPECT_NE(text.find("hermes.yaml:7:11: channels[0].mode: invalid value 'socket'"), std::string::npos) << text;
+  EXPECT_NE(text.find("hermes.yaml:7:11: channels[0].mode: invalid value 'sockets' (expected events | socket)"), std::string::npos) << text;
   EXPECT_NE(text.find("channels[0].signing_secret"), std::string::npos) << text;
   EXPECT_EQ(text.find("NOT_SET\n"), std::string::npos);
   EXPECT_NE(text.find("channels[0].bot_token"), std::string::npos) << text;
   EXPECT_NE(text.find("channels[0].api_url"), std::string::npos) << text;
   EXPECT_NE(text.find("channels[0].reply_in_thread.channels: invalid value 'sometimes'"), std::string::npos) << text;
   EXPECT_NE(text.find("channels[0].reply_in_thread.group: unknown key"), std::string::npos) << text;
+}
+
+TEST(SlackConfig, SocketModeNeedsAnAppTokenAndNoListener) {
+  auto ok = load_channel(R"(  - name: slack
+    type: slack
+    mode: socket
+    app_token: "${env:SLACK_APP}"
+    bot_token: xoxb-inline
+    api_url: http://127.0.0.1:9/api
+    connections: 2
+    liveness: 10s
+    tls: {ca_file: /etc/hostname, verify: false}
+    command_response_type: in_channel
+)");
+  ASSERT_TRUE(ok.ok()) << config::format_errors(ok.errors);
+  const auto& spec = static_cast<const slack::SlackSpec&>(*ok.config->channels.at(0));
+  EXPECT_EQ(spec.mode, slack::SlackMode::socket);
+  EXPECT_TRUE(spec.listener.empty());
+  EXPECT_FALSE(spec.needs_listener());
+  EXPECT_EQ(spec.app_token.reveal(), "xapp-1-A1-app-token-value");
+  EXPECT_EQ(spec.connections, 2u);
+  EXPECT_EQ(spec.liveness, std::chrono::seconds(10));
+  EXPECT_FALSE(spec.tls.verify);  // allowed: api_url is on loopback
+  EXPECT_EQ(spec.command_response_type, "in_channel");
+
+  auto bad = load_channel(R"(  - name: slack
+    type: slack
+    mode: socket
+    bot_token: xoxb-inline
+    connections: 11
+    liveness: 1s
+    tls: {verify: false}
+    command_response_type: public
+)");
+  ASSERT_FALSE(bad.ok());
+  auto text = config::format_errors(bad.errors);
+  EXPECT_NE(text.find("channels[0].app_token: missing required key 'app_token'"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].connections: connections must be between 1 and 10"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].liveness: liveness must be between 2s and 5m"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].tls.verify"), std::string::npos) << text;  // slack.com is not loopback
+  EXPECT_NE(text.find("channels[0].command_response_type: invalid value 'public'"), std::string::npos) << text;
+  EXPECT_EQ(text.find("listener"), std::string::npos) << text;
+
+  // Events mode still needs its listener and its signing secret, and no socket keys.
+  auto events = load_channel(R"(  - name: slack
+    type: slack
+    bot_token: xoxb-inline
+    app_token: xapp-inline
+    connections: 2
+)");
+  ASSERT_FALSE(events.ok());
+  text = config::format_errors(events.errors);
+  EXPECT_NE(text.find("channels[0].listener: missing required key 'listener'"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].signing_secret: missing required key"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].app_token: app_token applies to mode: socket only"), std::string::npos) << text;
+  EXPECT_NE(text.find("channels[0].connections: connections applies to mode: socket only"), std::string::npos) << text;
+}
+
+TEST(SlackSocketMode, EnvelopesAreReadDefensively) {
+  auto events = slack::parse_envelope(
+      R"({"envelope_id":"57d6a792-4d35-4d0b-b6aa-3361493e1caf","payload":{"type":"event_callback"},)"
+      R"("type":"events_api","accepts_response_payload":false,"retry_attempt":2,"retry_reason":"timeout"})");
+  ASSERT_TRUE(events);
+  EXPECT_EQ(events->type, "events_api");
+  EXPECT_EQ(events->envelope_id, "57d6a792-4d35-4d0b-b6aa-3361493e1caf");
+  EXPECT_EQ(events->payload["type"], "event_callback");
+  EXPECT_EQ(events->retry_attempt, 2);
+  auto bye = slack::parse_envelope(R"({"type":"disconnect","reason":"refresh_requested","debug_info":{"host":"h"}})");
+  ASSERT_TRUE(bye);
+  EXPECT_EQ(bye->reason, "refresh_requested");
+  EXPECT_TRUE(bye->envelope_id.empty());
+  EXPECT_FALSE(slack::parse_envelope("[]"));
+  EXPECT_FALSE(slack::parse_envelope(R"({"type":7})"));
+  EXPECT_FALSE(slack::parse_envelope("not json"));
+  auto odd = slack::parse_envelope(R"({"type":"x","envelope_id":5,"retry_attempt":-1,"reason":[]})");
+  ASSERT_TRUE(odd);  // wrong-typed fields read as absent
+  EXPECT_TRUE(odd->envelope_id.empty());
+  EXPECT_EQ(odd->retry_attempt, 0);
+}
+
+TEST(SlackCommands, FormAndEnvelopeCommandsBecomeRoutedMessages) {
+  std::string why;
+  auto form = slack::slash_command_from_form(
+      "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&team_domain=example&channel_id=C2147483705"
+      "&channel_name=test&user_id=U2147483697&user_name=Steve&command=%2Fweather&text=94070+and+more"
+      "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1234%2F5678&trigger_id=13345224609.738474920.8088930838d88f008e0",
+      why);
+  ASSERT_TRUE(form) << why;
+  EXPECT_EQ(form->command, "/weather");
+  EXPECT_EQ(form->text, "94070 and more");
+  EXPECT_EQ(form->response_url, "https://hooks.slack.com/commands/1234/5678");
+  auto s = spec();
+  auto m = slack::command_message(*form, s);
+  EXPECT_EQ(m.text, "/weather 94070 and more");
+  EXPECT_EQ(m.event_id, "command:13345224609.738474920.8088930838d88f008e0");
+  EXPECT_EQ(m.conversation, "C2147483705");
+  EXPECT_EQ(m.sender, "U2147483697");
+  EXPECT_TRUE(m.group);
+  EXPECT_EQ(json::parse(m.delivery_context)["response_url"], "https://hooks.slack.com/commands/1234/5678");
+
+  json payload = {{"command", "/ask"}, {"text", ""}, {"channel_id", "D1"}, {"user_id", "U1"},
+                  {"response_url", "http://127.0.0.1:9/r"}, {"trigger_id", "t1"}};
+  auto envelope = slack::slash_command_from_json(payload, why);
+  ASSERT_TRUE(envelope) << why;
+  auto dm_message = slack::command_message(*envelope, s);
+  EXPECT_EQ(dm_message.text, "/ask");
+  EXPECT_FALSE(dm_message.group);
+
+  payload["response_url"] = "javascript:alert(1)";
+  EXPECT_FALSE(slack::slash_command_from_json(payload, why));
+  EXPECT_EQ(why, "'response_url' is not an http(s) URL");
+  payload.erase("response_url");
+  EXPECT_FALSE(slack::slash_command_from_json(payload, why));
+  EXPECT_EQ(why, "the command has no 'response_url'");
+  payload["response_url"] = "http://127.0.0.1:9/r";
+  payload["command"] = "ask";
+  EXPECT_FALSE(slack::slash_command_from_json(payload, why));
+  EXPECT_FALSE(slack::slash_command_from_form("command=%2Fask", why));
+  EXPECT_FALSE(slack::slash_command_from_json(json::array(), why));
 }
 
 }  // namespace

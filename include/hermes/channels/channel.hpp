@@ -51,6 +51,7 @@ struct ChannelContext {
 struct ChannelHealth {
   bool healthy = true;
   std::string detail;
+  std::vector<std::string> connections;  // outbound connections' states, one line each (Socket Mode)
 };
 
 class Channel {

@@ -24,10 +24,13 @@ struct ChannelSpec {
   virtual ~ChannelSpec() = default;
   std::string name;
   std::string type;
-  std::string listener;  // the listener it mounts its endpoints on
+  std::string listener;  // the listener it mounts its endpoints on; empty: none (see needs_listener)
   SourceLocation where;
   // What its listener must speak: most channels serve HTTP; email takes LMTP.
   virtual ListenerProtocol listener_protocol() const { return ListenerProtocol::http; }
+  // Whether it serves endpoints and so must name a listener. A channel that only makes
+  // outbound connections (Slack in Socket Mode) needs none.
+  virtual bool needs_listener() const { return true; }
   // Cross-checks once the whole file is read (e.g. "keys required on a LAN listener").
   virtual void validate(const Config&, const std::string& /*path*/, ParseContext&) const {}
 };

@@ -20,20 +20,13 @@
 
 #include "hermes/core/secret.hpp"
 #include "hermes/core/units.hpp"
+#include "hermes/net/client_tls.hpp"
 
 namespace boost::asio {
 class io_context;
 }
 
 namespace hermes::net {
-
-// The client-side TLS convention for outbound connections (SMTP now; Slack, Vault, Redis later):
-// verified against the system store by default.
-struct ClientTls {
-  std::filesystem::path ca_file;  // PEM bundle to trust instead of the system's CAs; empty: system store
-  std::string server_name;        // SNI and the name the certificate must match; empty: the host
-  bool verify = true;             // false only for tests on loopback (the config layer enforces that)
-};
 
 enum class SmtpSecurity { starttls, tls, none };  // 587 STARTTLS (required: fail if not offered), 465 implicit TLS, plaintext
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "hermes/core/units.hpp"
+#include "hermes/net/client_tls.hpp"
 #include "hermes/net/http.hpp"
 
 namespace hermes::net {
@@ -62,5 +63,11 @@ struct WebSocketConnectResult {
 // calling coroutine's executor. No Origin header is sent.
 boost::asio::awaitable<WebSocketConnectResult> connect_websocket(std::string host, std::uint16_t port,
                                                                  std::string target, WebSocketClientOptions options);
+
+// Opens a ws:// or wss:// URL. wss verifies the server's certificate by `tls` (the system's
+// CAs unless tls.ca_file; the URL's host unless tls.server_name) before the handshake.
+// Errors name the host and port, never the URL's path or query (Slack's carry a ticket).
+boost::asio::awaitable<WebSocketConnectResult> connect_websocket_url(std::string url, WebSocketClientOptions options,
+                                                                     ClientTls tls = {});
 
 }  // namespace hermes::net

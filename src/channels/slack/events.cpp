@@ -1,10 +1,12 @@
-// Reading Slack's Events API payloads: which events are answered, and how a
-// Slack message maps onto an InboundMessage (conversation, thread, session).
+// Reading Slack's payloads: which events are answered, and how a Slack message or
+// slash command maps onto an InboundMessage (conversation, thread, session).
 #include <algorithm>
 #include <charconv>
 
 #include "hermes/channels/slack.hpp"
 #include "hermes/core/json_fields.hpp"
+#include "hermes/net/client.hpp"
+#include "hermes/net/http.hpp"
 
 namespace hermes::channels::slack {
 namespace {
@@ -108,6 +110,80 @@ Interpreted interpret_event(const nlohmann::json& callback, const SlackSpec& spe
   }
   out.action = Interpreted::Action::answer;
   return out;
+}
+
+namespace {
+
+// The fields a command needs, by name; `get(name)` is nullopt when absent or not text.
+template <class Get>
+std::optional<SlashCommand> read_command(Get get, std::string& why) {
+  SlashCommand c;
+  struct Field {
+    const char* name;
+    std::string SlashCommand::*into;
+    bool required;
+  };
+  static const Field kFields[] = {{"command", &SlashCommand::command, true},
+                                  {"text", &SlashCommand::text, false},
+                                  {"team_id", &SlashCommand::team_id, false},
+                                  {"channel_id", &SlashCommand::channel_id, true},
+                                  {"user_id", &SlashCommand::user_id, true},
+                                  {"response_url", &SlashCommand::response_url, true},
+                                  {"trigger_id", &SlashCommand::trigger_id, true}};
+  for (const auto& f : kFields) {
+    auto value = get(f.name);
+    if (value && !value->empty()) {
+      c.*(f.into) = std::move(*value);
+    } else if (f.required) {
+      why = std::string("the command has no '") + f.name + "'";
+      return std::nullopt;
+    }
+  }
+  if (c.command.front() != '/') {
+    why = "'command' does not start with '/'";
+    return std::nullopt;
+  }
+  std::string url_error;
+  if (!net::parse_http_url(c.response_url, url_error)) {
+    why = "'response_url' is not an http(s) URL";
+    return std::nullopt;
+  }
+  return c;
+}
+
+}  // namespace
+
+std::optional<SlashCommand> slash_command_from_form(std::string_view body, std::string& why) {
+  return read_command([body](const char* name) { return net::query_value(body, name, true); }, why);
+}
+
+std::optional<SlashCommand> slash_command_from_json(const nlohmann::json& payload, std::string& why) {
+  if (!payload.is_object()) {
+    why = "the command is not a JSON object";
+    return std::nullopt;
+  }
+  return read_command(
+      [&payload](const char* name) -> std::optional<std::string> {
+        auto it = payload.find(name);
+        if (it == payload.end() || !it->is_string()) return std::nullopt;
+        return it->get<std::string>();
+      },
+      why);
+}
+
+InboundMessage command_message(const SlashCommand& command, const SlackSpec& spec) {
+  InboundMessage m;
+  m.channel = spec.name;
+  m.channel_type = "slack";
+  m.account = command.team_id;
+  m.conversation = command.channel_id;
+  m.sender = command.user_id;
+  m.group = command.channel_id.empty() || command.channel_id.front() != 'D';
+  std::string args = without_mention(command.text, "");
+  m.text = args.empty() ? command.command : command.command + " " + args;
+  m.event_id = "command:" + command.trigger_id;
+  m.delivery_context = nlohmann::json{{"response_url", command.response_url}}.dump();
+  return m;
 }
 
 bool timestamp_is_fresh(std::string_view timestamp, std::chrono::system_clock::time_point now) {

@@ -12,9 +12,11 @@
 
 #include "hermes/channels/async.hpp"
 #include "hermes/channels/slack.hpp"
+#include "hermes/config/client_tls.hpp"
 #include "hermes/config/reader.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/observability/metrics.hpp"
+#include "src/channels/slack/socket_mode.hpp"
 
 namespace hermes::channels::slack {
 namespace {
@@ -35,14 +37,41 @@ std::vector<std::string> id_list(config::MapReader& r, std::string_view key) {
   return r.optional<std::vector<std::string>>(key).value_or(std::vector<std::string>{});
 }
 
+// Socket Mode's keys: the app-level token, how many sockets, their liveness and TLS.
+void parse_socket_mode(config::MapReader& r, SlackSpec& spec) {
+  if (auto s = r.required<Secret>("app_token")) spec.app_token = *s;
+  spec.connections = r.optional<std::uint32_t>("connections").value_or(spec.connections);
+  if (spec.connections < 1 || spec.connections > 10) {
+    r.context().error(r.child("connections"), r.path_of("connections"),
+                      "connections must be between 1 and 10 (Slack allows 10 per app)");
+  }
+  spec.liveness = r.optional<Duration>("liveness").value_or(spec.liveness);
+  if (spec.liveness < std::chrono::seconds(2) || spec.liveness > std::chrono::minutes(5)) {
+    r.context().error(r.child("liveness"), r.path_of("liveness"), "liveness must be between 2s and 5m");
+  }
+  // The wss:// host comes from Slack at run time; a loopback api_url (tests) may skip the check.
+  std::string error;
+  auto api = net::parse_http_url(spec.api_url, error);
+  auto tls = config::parse_client_tls(r, "tls", api ? api->host : "slack.com");
+  spec.tls = net::ClientTls{tls.ca_file, tls.server_name, tls.verify};
+}
+
 std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   auto spec = std::make_unique<SlackSpec>();
   auto mode = r.optional<std::string>("mode").value_or("events");
-  if (mode != "events") {
-    r.context().error(r.child("mode"), r.path_of("mode"),
-                      "invalid value '" + mode + "' (expected events; socket mode is not supported yet)");
+  if (mode == "socket") {
+    spec->mode = SlackMode::socket;
+  } else if (mode != "events") {
+    r.context().error(r.child("mode"), r.path_of("mode"), "invalid value '" + mode + "' (expected events | socket)");
   }
-  if (auto s = r.required<Secret>("signing_secret")) spec->signing_secret = *s;
+  if (spec->mode == SlackMode::events) {
+    if (auto s = r.required<Secret>("signing_secret")) spec->signing_secret = *s;
+    for (const char* key : {"app_token", "connections", "liveness", "tls"}) {
+      if (r.has(key)) r.context().error(r.child(key), r.path_of(key), std::string(key) + " applies to mode: socket only");
+    }
+  } else if (auto s = r.optional<Secret>("signing_secret")) {
+    spec->signing_secret = *s;  // unused in socket mode; accepted so a switch of mode is one line
+  }
   if (auto s = r.required<Secret>("bot_token")) spec->bot_token = *s;
   spec->api_url = r.optional<std::string>("api_url").value_or(spec->api_url);
   while (!spec->api_url.empty() && spec->api_url.back() == '/') spec->api_url.pop_back();
@@ -50,6 +79,13 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   if (!net::parse_http_url(spec->api_url, url_error)) {
     r.context().error(r.child("api_url"), r.path_of("api_url"), "api_url must be an http(s) URL: " + url_error);
   }
+  if (spec->mode == SlackMode::socket) parse_socket_mode(r, *spec);
+  auto response_type = r.optional<std::string>("command_response_type").value_or(spec->command_response_type);
+  if (response_type != "ephemeral" && response_type != "in_channel") {
+    r.context().error(r.child("command_response_type"), r.path_of("command_response_type"),
+                      "invalid value '" + response_type + "' (expected ephemeral | in_channel)");
+  }
+  spec->command_response_type = response_type;
   auto threads_node = r.child("reply_in_thread");
   if (threads_node.IsDefined() && !threads_node.IsNull()) {
     config::MapReader threads(threads_node, r.path_of("reply_in_thread"), r.context());
@@ -72,6 +108,27 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
 // Built outside coroutines: GCC 12 mishandles braced lists of literals in their bodies.
 HttpResponse acknowledged() { return HttpResponse::json(200, {{"ok", true}}); }
 HttpResponse challenge_answer(const std::string& challenge) { return HttpResponse::json(200, {{"challenge", challenge}}); }
+// A slash command's acknowledgement: an empty 200 shows the user nothing until the answer.
+HttpResponse command_acknowledged() { return HttpResponse::text(200, ""); }
+EnvelopeReply envelope_reply(bool acknowledge, std::string outcome) { return {acknowledge, std::move(outcome)}; }
+HttpResponse not_taken(const EnvelopeReply& reply) {
+  auto busy = HttpResponse::error(503, reply.outcome, "cannot accept the event now; retry later");
+  busy.with_header("Retry-After", "1");
+  return busy;
+}
+
+// A slash command's answer goes to its response_url (in delivery_context); empty otherwise.
+std::string response_url_of(const OutboxEntry& entry) {
+  if (entry.delivery_context.empty()) return {};
+  auto context = nlohmann::json::parse(entry.delivery_context, nullptr, false);
+  if (!context.is_object()) return {};
+  auto url = context.find("response_url");
+  return url != context.end() && url->is_string() ? url->get<std::string>() : std::string();
+}
+
+nlohmann::json command_response_body(const OutboxEntry& entry, const std::string& response_type) {
+  return {{"text", entry.text}, {"response_type", response_type}, {"replace_original", false}};
+}
 
 // A top-level string field: "" when absent; nullopt when present with another type
 // (nlohmann's value() threw on those: a 500 with no audit row).
@@ -98,27 +155,49 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
  public:
   SlackChannel(const SlackSpec& spec, ChannelContext& ctx)
       : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), http_(ctx.http),
-        audit_(ctx.audit),
+        audit_(ctx.audit), metrics_(ctx.metrics),
         events_(ctx.metrics.counter("hermes_slack_events_total", "Slack Events API requests, by channel and outcome.",
                                     {"channel", "outcome"})),
         api_errors_(ctx.metrics.counter("hermes_slack_api_errors_total",
                                         "Slack Web API calls that failed, by channel, method and error.",
                                         {"channel", "method", "error"})) {}
 
+  // A replaced channel's sockets close at once: its replacement has opened its own.
+  ~SlackChannel() override {
+    if (socket_mode_) socket_mode_->stop();
+  }
+
   void mount(net::HttpRoutes& routes) {
+    if (spec_.mode == SlackMode::socket) {
+      socket_mode_ = std::make_shared<SocketMode>(socket_settings(), *http_, metrics_,
+                                                  [weak = weak_from_this()](Envelope e) {
+                                                    return on_envelope(weak, std::move(e));
+                                                  });
+      return;  // no inbound endpoint: everything arrives over the sockets
+    }
     auto self = shared_from_this();
     routes.add("POST", "/slack/" + spec_.name + "/events",
                [self](HttpRequest r) { return receive(self, std::move(r)); }, "/slack/events");
+    routes.add("POST", "/slack/" + spec_.name + "/commands",
+               [self](HttpRequest r) { return receive_command(self, std::move(r)); }, "/slack/commands");
   }
 
   // Not a coroutine: the weak pointer is taken now, before the channel could be replaced.
-  asio::awaitable<void> run() override { return learn_identity(weak_from_this()); }
+  asio::awaitable<void> run() override { return run_outbound(weak_from_this(), socket_mode_); }
 
   ChannelHealth health() const override {
-    std::lock_guard lock(identity_mutex_);
-    if (!token_error_.empty()) return {false, token_refused(token_error_)};
-    if (bot_user_id_.empty()) return {false, "auth.test has not succeeded: " + identity_error_};
-    return {true, "bot user " + bot_user_id_};
+    ChannelHealth h = identity_health();
+    if (!socket_mode_) return h;
+    h.connections = socket_mode_->describe();
+    auto open = socket_mode_->open_sockets();
+    std::string sockets = "Socket Mode: " + std::to_string(open) + " of " +
+                          std::to_string(socket_mode_->wanted_sockets()) + " connection(s) open";
+    if (open == 0) {
+      auto error = socket_mode_->last_error();
+      return {false, sockets + (error.empty() ? "" : " (" + error + ")") + "; " + h.detail, h.connections};
+    }
+    h.detail = sockets + "; " + h.detail;
+    return h;
   }
 
   std::string delivery_hold() const override {
@@ -137,6 +216,11 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   }
 
   asio::awaitable<Delivery> deliver(OutboxEntry entry) override {
+    std::string response_url = response_url_of(entry);
+    if (!response_url.empty()) {
+      auto outcome = co_await answer_command(std::move(entry), std::move(response_url));
+      co_return outcome;
+    }
     nlohmann::json body = post_body(entry);
     auto result = co_await call_api("chat.postMessage", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                                     entry.request_id);
@@ -156,6 +240,8 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   // among the conversation's (or thread's) latest messages. Needs the *:history scopes;
   // without them Slack answers missing_scope and the answer is sent again, as before.
   asio::awaitable<std::optional<std::string>> find_delivered(OutboxEntry entry) override {
+    // A command's answer leaves no trace to look for: it is sent again.
+    if (!response_url_of(entry).empty()) co_return std::nullopt;
     std::string method = entry.thread.empty() ? "conversations.history" : "conversations.replies";
     std::string query = history_query(entry).dump();
     auto result = co_await call_api(method, query, entry.request_id);
@@ -208,6 +294,70 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
       }
     }
     return std::nullopt;
+  }
+
+  ChannelHealth identity_health() const {
+    std::lock_guard lock(identity_mutex_);
+    if (!token_error_.empty()) return {false, token_refused(token_error_)};
+    if (bot_user_id_.empty()) return {false, "auth.test has not succeeded: " + identity_error_};
+    return {true, "bot user " + bot_user_id_};
+  }
+
+  SocketModeSettings socket_settings() const {
+    SocketModeSettings s;
+    s.channel = spec_.name;
+    s.api_url = spec_.api_url;
+    s.app_token = spec_.app_token;
+    s.connections = spec_.connections;
+    s.liveness = spec_.liveness;
+    s.api_timeout = spec_.api_timeout;
+    s.tls = spec_.tls;
+    return s;
+  }
+
+  // auth.test, and in socket mode the sockets, side by side.
+  static asio::awaitable<void> run_outbound(std::weak_ptr<SlackChannel> weak, std::shared_ptr<SocketMode> sockets) {
+    if (!sockets) {
+      co_await learn_identity(std::move(weak));
+      co_return;
+    }
+    auto executor = co_await asio::this_coro::executor;
+    asio::co_spawn(executor, learn_identity(weak), asio::detached);
+    co_await SocketMode::run(std::move(sockets));
+  }
+
+  // Socket Mode: what an envelope means, and whether it may be acknowledged (only once
+  // what it carries is durably in intake, or will never be answered).
+  static asio::awaitable<EnvelopeReply> on_envelope(std::weak_ptr<SlackChannel> weak, Envelope envelope) {
+    auto self = weak.lock();
+    if (!self) co_return envelope_reply(false, "stopping");  // the replacement's sockets take it
+    if (envelope.retry_attempt > 0) {
+      spdlog::debug("slack {}: envelope {} is Slack's retry {}", self->spec_.name, envelope.envelope_id,
+                    envelope.retry_attempt);
+    }
+    IpAddress nobody;  // Socket Mode has no peer address: Slack's servers are not the sender
+    if (envelope.type == "events_api") {
+      if (!envelope.payload.is_object()) co_return envelope_reply(true, "bad_payload");
+      auto type = string_or_empty(envelope.payload, "type");
+      if (!type || *type != "event_callback") {
+        self->events_.with({self->spec_.name, "ignored"}).inc();
+        co_return envelope_reply(true, "ignored");
+      }
+      auto reply = co_await take_callback(self, std::move(envelope.payload), nobody);
+      co_return reply;
+    }
+    if (envelope.type == "slash_commands") {
+      std::string why;
+      auto command = slash_command_from_json(envelope.payload, why);
+      if (!command) {
+        audit_bad_request(self->audit_, self->bad_request_rows_, self->spec_.name, nobody, why);
+        co_return envelope_reply(true, "bad_payload");  // sending it again would not mend it
+      }
+      auto reply = co_await take_command(self, std::move(*command), nobody);
+      co_return reply;
+    }
+    // interactive (buttons, shortcuts) and anything newer: nothing here answers them.
+    co_return envelope_reply(true, "ignored");
   }
 
   std::string bot_user_id() const {
@@ -344,41 +494,113 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
       self->events_.with({self->spec_.name, "ignored"}).inc();
       co_return acknowledged();
     }
+    if (auto retry = r.header("x-slack-retry-num")) {
+      spdlog::debug("slack {}: retry {} ({})", self->spec_.name, *retry, r.header("x-slack-retry-reason").value_or(""));
+    }
+    auto reply = co_await take_callback(self, std::move(body), r.client);
+    if (!reply.acknowledge) co_return not_taken(reply);  // Slack retries (up to 3 times, backing off)
+    co_return acknowledged();
+  }
+
+  // An event_callback, from either transport: claimed durably before it is acknowledged.
+  static asio::awaitable<EnvelopeReply> take_callback(std::shared_ptr<SlackChannel> self, nlohmann::json body,
+                                                      IpAddress client) {
     auto interpreted = interpret_event(body, self->spec_, self->bot_user_id());
     if (interpreted.action == Interpreted::Action::skip) {
       self->events_.with({self->spec_.name, "skipped_" + interpreted.why}).inc();
-      co_return acknowledged();
+      co_return envelope_reply(true, "skipped_" + interpreted.why);
     }
     InboundMessage m = std::move(interpreted.message);
     m.request_id = generate_request_id();
-    m.client = r.client;
-    if (auto retry = r.header("x-slack-retry-num")) {
-      spdlog::debug("slack {}: retry {} of {} ({})", self->spec_.name, *retry, m.event_id,
-                    r.header("x-slack-retry-reason").value_or(""));
-    }
+    m.client = client;
+    bool refused = interpreted.action == Interpreted::Action::refuse;
+    auto reply = co_await take(self, std::move(m), refused ? interpreted.why : std::string());
+    co_return reply;
+  }
+
+  static asio::awaitable<EnvelopeReply> take_command(std::shared_ptr<SlackChannel> self, SlashCommand command,
+                                                     IpAddress client) {
+    InboundMessage m = command_message(command, self->spec_);
+    m.request_id = generate_request_id();
+    m.client = client;
+    bool allowed = admitted(self->spec_, m.sender, m.conversation);
+    auto reply = co_await take(self, std::move(m), allowed ? std::string() : std::string("not_allowed"));
+    co_return reply;
+  }
+
+  // Intake: accepted (or a retry of what was) may be acknowledged; anything else may not.
+  static asio::awaitable<EnvelopeReply> take(std::shared_ptr<SlackChannel> self, InboundMessage m,
+                                             std::string refused_why) {
     std::shared_ptr<Channel> owner = self;
     Accepted accepted;
-    if (interpreted.action == Interpreted::Action::refuse) {
-      accepted = co_await AsyncIntake::refuse(self->async_, owner, std::move(m), interpreted.why,
+    if (!refused_why.empty()) {
+      accepted = co_await AsyncIntake::refuse(self->async_, owner, std::move(m), refused_why,
                                               self->spec_.refused_notice);
     } else {
       accepted = co_await AsyncIntake::accept(self->async_, owner, std::move(m));
     }
     if (accepted == Accepted::accepted || accepted == Accepted::duplicate) {
-      self->events_.with({self->spec_.name, accepted == Accepted::accepted ? "accepted" : "duplicate"}).inc();
-      co_return acknowledged();
+      std::string outcome = accepted == Accepted::accepted ? "accepted" : "duplicate";
+      self->events_.with({self->spec_.name, outcome}).inc();
+      co_return envelope_reply(true, outcome);
     }
-    // Nothing was acknowledged: Slack retries (up to 3 times, backing off).
-    auto busy = HttpResponse::error(503, accepted == Accepted::overloaded ? "overloaded" : "intake_unavailable",
-                                    "cannot accept the event now; retry later");
-    busy.with_header("Retry-After", "1");
-    co_return busy;
+    std::string outcome = accepted == Accepted::overloaded ? "overloaded" : "intake_unavailable";
+    self->events_.with({self->spec_.name, outcome}).inc();
+    co_return envelope_reply(false, outcome);
+  }
+
+  // Events mode: POST /slack/<channel>/commands, form-encoded and signed like events.
+  static asio::awaitable<HttpResponse> receive_command(std::shared_ptr<SlackChannel> self, HttpRequest r) {
+    if (auto problem = self->signature_problem(r)) co_return self->refuse(r, *problem);
+    std::string why;
+    auto command = slash_command_from_form(r.body, why);
+    if (!command) co_return self->bad_request(r, why);
+    auto reply = co_await take_command(self, std::move(*command), r.client);
+    if (!reply.acknowledge) co_return not_taken(reply);
+    co_return command_acknowledged();
+  }
+
+  // A command's answer, posted to its response_url; Slack stops honouring it after 30
+  // minutes, and so does the outbox (a `failed` delivery row, response_url_expired).
+  asio::awaitable<Delivery> answer_command(OutboxEntry entry, std::string response_url) {
+    auto queued = std::chrono::system_clock::time_point(std::chrono::milliseconds(entry.created_at_ms));
+    if (std::chrono::system_clock::now() - queued > kResponseUrlLifetime) {
+      Delivery expired;
+      expired.result = DeliveryResult::failed;
+      expired.detail = "response_url_expired";
+      co_return expired;
+    }
+    net::ClientRequest req;
+    req.method = "POST";
+    req.url = std::move(response_url);
+    req.headers = {{"Content-Type", "application/json; charset=utf-8"}};
+    if (!entry.request_id.empty()) req.headers.emplace_back("X-Request-Id", entry.request_id);
+    req.body = command_response_body(entry, spec_.command_response_type)
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    req.deadline = std::chrono::steady_clock::now() + spec_.api_timeout;
+    req.body_limit = 64 * 1024;
+    auto result = co_await http_->fetch(std::move(req));
+    Delivery d = classify_http_delivery(result);
+    if (d.result != DeliveryResult::delivered) {
+      api_errors_.with({spec_.name, "response_url", d.detail}).inc();
+      co_return d;
+    }
+    // Slack answers 200 with "ok", or an error such as {"ok":false,"error":"expired_url"}.
+    auto reply = nlohmann::json::parse(result.body, nullptr, false);
+    if (reply.is_object() && !reply.value("ok", true)) {
+      d.result = DeliveryResult::failed;
+      d.detail = "slack:" + reply.value("error", std::string("unknown_error"));
+      api_errors_.with({spec_.name, "response_url", d.detail}).inc();
+    }
+    co_return d;
   }
 
   SlackSpec spec_;
   std::shared_ptr<AsyncIntake> async_;
   net::HttpClient* http_;
   AuditSink& audit_;
+  observability::MetricsRegistry& metrics_;
+  std::shared_ptr<SocketMode> socket_mode_;  // mode: socket
   EventThrottle refusal_rows_;  // auth.reject rows: see record_throttled
   EventThrottle bad_request_rows_;  // message.rejected / bad_request rows
   observability::CounterFamily& events_;
