@@ -30,13 +30,19 @@ std::int64_t now_ms() {
 // Collects the pipeline's answer for the outbox.
 class CollectedReply final : public ReplyStream {
  public:
-  bool streaming() const override { return false; }
+  explicit CollectedReply(std::shared_ptr<AnswerPreview> preview = nullptr) : preview_(std::move(preview)) {}
+  // With a preview the model streams, so that the preview grows as the answer does.
+  bool streaming() const override { return preview_ != nullptr; }
   asio::awaitable<void> begin(const ReplyMeta& meta) override {
     agent = meta.agent;
     co_return;
   }
   asio::awaitable<bool> write_delta(std::string_view t) override {
     text.append(t);
+    if (preview_) {
+      std::string delta(t);  // named: GCC 12
+      co_await preview_->append(std::move(delta));
+    }
     co_return true;
   }
   asio::awaitable<void> finish(const Usage&, std::string_view) override { co_return; }
@@ -48,6 +54,9 @@ class CollectedReply final : public ReplyStream {
   std::string agent, text;
   bool failed = false;
   ReplyError error;
+
+ private:
+  std::shared_ptr<AnswerPreview> preview_;
 };
 
 milliseconds backoff(const DeliveryPolicy& policy, int attempts) {
@@ -556,8 +565,12 @@ asio::awaitable<void> AsyncIntake::replay(std::shared_ptr<AsyncIntake> self, std
 
 asio::awaitable<void> AsyncIntake::answer(std::shared_ptr<AsyncIntake> self, std::shared_ptr<Channel> owner,
                                           InboundMessage message) {
-  CollectedReply reply;
+  auto preview = owner->preview(message);
+  CollectedReply reply(preview);
   co_await self->ingress_->submit(message, reply);
+  // What the preview showed is replaced by the answer's first part (or the failure's notice).
+  std::string previewed;
+  if (preview) previewed = co_await preview->finish();
   std::string text = reply.text;
   std::string error_code;
   if (reply.failed) {
@@ -573,6 +586,7 @@ asio::awaitable<void> AsyncIntake::answer(std::shared_ptr<AsyncIntake> self, std
     text = "The agent returned an empty answer.";
   }
   auto parts = entries_for(*owner, message, reply.agent, std::move(text), error_code);
+  if (!previewed.empty() && !parts.empty()) parts.front().delivery_context = previewed;
   bool queued = co_await self->outbox_->enqueue(std::move(parts));
   if (!queued) {
     self->events_.with({self->channel_, "outbox_failed"}).inc();

@@ -15,6 +15,8 @@ boost::asio::awaitable<void> Channel::run() { co_return; }
 
 boost::asio::awaitable<void> Channel::resume(InboundMessage) { co_return; }
 
+std::shared_ptr<AnswerPreview> Channel::preview(const InboundMessage&) { return nullptr; }
+
 boost::asio::awaitable<Delivery> Channel::deliver(OutboxEntry) {
   co_return Delivery{DeliveryResult::failed, {}, "channel_does_not_deliver", {}};
 }

@@ -400,6 +400,22 @@ void IntakeStore::complete(const std::string& channel, const std::string& event_
   impl_->submit_later({std::move(work), [](bool) {}});
 }
 
+void IntakeStore::set_delivery_context(const std::string& channel, const std::string& event_id,
+                                       const std::string& delivery_context) {
+  auto work = [impl = impl_.get(), channel, event_id, delivery_context] {
+    try {
+      auto& update = impl->db->cached(
+          "UPDATE intake SET message = json_set(message, '$.delivery_context', ?1) "
+          "WHERE channel = ?2 AND event_id = ?3 AND completed_at IS NULL");
+      update.bind(1, delivery_context).bind(2, channel).bind(3, event_id).step();
+    } catch (const store::StoreError& e) {
+      spdlog::error("intake: cannot record the delivery context of {} event {}: {}", channel, event_id, e.what());
+      throw;
+    }
+  };
+  impl_->submit_later({std::move(work), [](bool) {}});
+}
+
 std::vector<InboundMessage> IntakeStore::pending() {
   std::vector<InboundMessage> out;
   auto rows = impl_->db->prepare("SELECT message FROM intake WHERE completed_at IS NULL ORDER BY received_at");

@@ -39,6 +39,13 @@ channels:
     api_url: ")" + api + R"("
     allowed_users: [UFRIEND]
     refused_notice: "Sorry, this assistant is not available to you."
+  - name: streamy
+    type: slack
+    listener: local
+    signing_secret: "${env:IT_SLACK_SIGNING_SECRET}"
+    bot_token: "${env:IT_SLACK_BOT_TOKEN}"
+    api_url: ")" + api + R"("
+    stream: true
 models:
   - {name: demo, type: echo}
   - {name: slow, type: echo, chunks: 4, delay: 500ms}
@@ -79,7 +86,7 @@ class Slack : public ::testing::Test {
                                        std::map<std::string, std::string>{{"IT_SLACK_SIGNING_SECRET", kSigningSecret},
                                                                           {"IT_SLACK_BOT_TOKEN", kToken}});
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
-    wait_until([&] { return calls_of("auth.test") >= 2; });  // both channels know the bot's user id
+    wait_until([&] { return calls_of("auth.test") >= 3; });  // every channel knows the bot's user id
   }
 
   std::size_t calls_of(const std::string& method) {
@@ -185,7 +192,7 @@ TEST_F(Slack, RetriesIncludingOneRacingTheFirstAreAnsweredOnce) {
   EXPECT_EQ(second.status, 200);
   EXPECT_EQ(send(event, {{"retry_num", 2}}).status, 200);  // while the first is still being answered
   auto got = posts(1);
-  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got.size(), 1u) << daemon_->log() << fetch("/_calls").dump();
   std::this_thread::sleep_for(2500ms);  // the slow agent takes ~2 s: any second answer would be here by now
   EXPECT_EQ(fetch("/_posts").size(), 1u);
   EXPECT_EQ(daemon_->audit_events("message.rejected", 2).size(), 2u);
@@ -317,6 +324,132 @@ TEST_F(Slack, ASignedSlashCommandIsAnsweredThroughItsResponseUrl) {
   EXPECT_EQ(fetch("/_posts").size(), 0u);
 }
 
+// The Web API calls of one method, in order.
+std::vector<json> calls_named(const json& calls, const std::string& method) {
+  std::vector<json> out;
+  for (const auto& c : calls) {
+    if (c["method"] == method) out.push_back(c);
+  }
+  return out;
+}
+
+TEST_F(Slack, AStreamedAnswerGrowsInOneMessageAtMostOnceASecondAndEndsWhole) {
+  std::string ts = "1700000070.000100";
+  ASSERT_EQ(send(callback(message_event("C0STREAM", ts, "<@UBOT> answer slowly please", "channel", "U3"), "Ev70"),
+                 json::object(), "streamy")
+                .status,
+            200);
+  json got;
+  wait_until([&] {
+    got = fetch("/_posts");
+    return got.size() == 1 && got[0]["updates"] == 1;
+  });
+  ASSERT_EQ(got.size(), 1u) << daemon_->log();
+  EXPECT_TRUE(got[0]["streamed"].get<bool>());
+  EXPECT_TRUE(got[0]["stopped"].get<bool>());
+  EXPECT_EQ(got[0]["thread_ts"], ts);
+  std::string text = got[0]["text"];
+  EXPECT_NE(text.find("agent=patient"), std::string::npos) << text;
+  EXPECT_NE(text.find("answer slowly please"), std::string::npos) << text;
+  EXPECT_EQ(text.find(" …"), std::string::npos) << text;  // the final text, not the preview's
+  auto calls = fetch("/_calls");
+  auto starts = calls_named(calls, "chat.startStream");
+  auto appends = calls_named(calls, "chat.appendStream");
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0]["args"]["recipient_user_id"], "U3");
+  EXPECT_EQ(starts[0]["args"]["recipient_team_id"], "T0001");
+  EXPECT_GE(appends.size(), 1u) << calls.dump();  // ~2 s of answer, one call a second
+  EXPECT_EQ(calls_named(calls, "chat.stopStream").size(), 1u);
+  EXPECT_EQ(calls_named(calls, "chat.update").size(), 1u);
+  EXPECT_EQ(calls_named(calls, "chat.postMessage").size(), 0u);
+  std::int64_t previous = starts[0]["at"];
+  for (const auto& a : appends) {
+    EXPECT_GE(a["at"].get<std::int64_t>() - previous, 950) << calls.dump();
+    previous = a["at"];
+  }
+}
+
+TEST_F(Slack, OutsideAThreadOrWithoutStreamingMethodsAPlaceholderIsEdited) {
+  // A top-level DM is answered outside a thread: Slack's streaming methods need one.
+  ASSERT_EQ(send(callback(message_event("D0STREAM", "1700000071.000100", "answer slowly please"), "Ev71"),
+                 json::object(), "streamy")
+                .status,
+            200);
+  json got;
+  wait_until([&] {
+    got = fetch("/_posts");
+    return !got.empty() && got[0]["text"].get<std::string>().find(" …") == std::string::npos &&
+           got[0]["updates"].get<int>() >= 1;
+  });
+  ASSERT_EQ(got.size(), 1u) << daemon_->log();
+  EXPECT_TRUE(got[0]["thread_ts"].is_null());
+  EXPECT_NE(got[0]["text"].get<std::string>().find("answer slowly please"), std::string::npos);
+  auto calls = fetch("/_calls");
+  ASSERT_EQ(calls_named(calls, "chat.postMessage").size(), 1u);
+  EXPECT_NE(calls_named(calls, "chat.postMessage")[0]["args"]["text"].get<std::string>().find(" …"), std::string::npos);
+  EXPECT_EQ(calls_named(calls, "chat.startStream").size(), 0u);
+
+  // In a thread, with chat.startStream refused: the same, in the thread.
+  http_request(peer_.port(), "POST", "/_streaming", {{"Content-Type", "application/json"}}, R"({"enabled": false})");
+  std::string ts = "1700000072.000100";
+  ASSERT_EQ(send(callback(message_event("C0STREAM", ts, "<@UBOT> slowly again", "channel", "U3"), "Ev72"),
+                 json::object(), "streamy")
+                .status,
+            200);
+  wait_until([&] {
+    got = fetch("/_posts");
+    return got.size() == 2 && got[1]["text"].get<std::string>().find(" …") == std::string::npos &&
+           got[1]["updates"].get<int>() >= 1;
+  });
+  ASSERT_EQ(got.size(), 2u) << daemon_->log();
+  EXPECT_EQ(got[1]["thread_ts"], ts);
+  EXPECT_FALSE(got[1].value("streamed", false));
+  EXPECT_NE(got[1]["text"].get<std::string>().find("slowly again"), std::string::npos);
+}
+
+TEST_F(Slack, AStreamedAnswerLongerThanOneMessageContinuesInTheThread) {
+  std::string question(5000, 'x');
+  for (std::size_t i = 60; i < question.size(); i += 61) question[i] = ' ';
+  std::string ts = "1700000073.000100";
+  ASSERT_EQ(send(callback(message_event("C0STREAM", ts, "<@UBOT> " + question, "channel", "U3"), "Ev73"),
+                 json::object(), "streamy")
+                .status,
+            200);
+  auto got = posts(2);
+  ASSERT_EQ(got.size(), 2u) << daemon_->log();
+  wait_until([&] { return (got = fetch("/_posts"))[0]["updates"] == 1; });
+  EXPECT_TRUE(got[0]["streamed"].get<bool>());
+  EXPECT_LE(got[0]["text"].get<std::string>().size(), 3900u);
+  EXPECT_EQ(got[1]["thread_ts"], ts);
+  std::string whole = got[0]["text"].get<std::string>() + got[1]["text"].get<std::string>();
+  std::size_t xs = 0;
+  for (char c : whole) xs += c == 'x';
+  EXPECT_GE(xs, 4900u);  // nothing lost between the parts
+}
+
+TEST_F(Slack, AKillMidStreamIsFinishedInTheSameMessageAfterTheRestart) {
+  std::string ts = "1700000074.000100";
+  ASSERT_EQ(send(callback(message_event("C0STREAM", ts, "<@UBOT> reply slowly across a crash", "channel", "U3"), "Ev74"),
+                 json::object(), "streamy")
+                .status,
+            200);
+  ASSERT_EQ(posts(1).size(), 1u) << daemon_->log();  // the stream has begun
+  std::this_thread::sleep_for(300ms);                 // its ts is recorded (write-behind)
+  daemon_->signal(SIGKILL);
+  ASSERT_EQ(daemon_->wait_exit(), -2);
+  ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  json got;
+  wait_until([&] {
+    got = fetch("/_posts");
+    return !got.empty() && got[0]["updates"].get<int>() >= 1 &&
+           got[0]["text"].get<std::string>().find(" …") == std::string::npos;
+  }, 15s);
+  ASSERT_EQ(got.size(), 1u) << "a second message after the restart:\n" << got.dump(1) << daemon_->log();
+  EXPECT_NE(got[0]["text"].get<std::string>().find("reply slowly across a crash"), std::string::npos);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(fetch("/_posts").size(), 1u);
+}
+
 TEST_F(Slack, RateLimitedPostsWaitForRetryAfter) {
   script({{{"status", 429}, {"retry_after", "1"}}});
   auto sent_at = std::chrono::steady_clock::now();
@@ -353,7 +486,7 @@ TEST_F(Slack, LongAnswersAreSplitAndPostedInOrder) {
   for (int i = 0; i < 1500; ++i) words += "word" + std::to_string(i) + " ";  // ~10 kB
   ASSERT_EQ(send(callback(message_event("D0LONG", "1700000080.000100", words), "Ev80")).status, 200);
   auto got = posts(3);
-  ASSERT_GE(got.size(), 3u);
+  ASSERT_GE(got.size(), 3u) << daemon_->log() << fetch("/_calls").dump();
   std::string joined;
   for (const auto& p : got) {
     EXPECT_LE(p["text"].get<std::string>().size(), 3900u);

@@ -13,6 +13,9 @@
 //       ({"delay_ms": N} records the post at once and answers N ms later)
 //     POST /_token {"token"} accepts this bot token from now on (a rotation at Slack)
 //     POST /_scopes {"missing": true} conversations.history/replies answer missing_scope
+//     POST /_streaming {"enabled": false} chat.startStream answers unknown_method
+//   chat.startStream / appendStream / stopStream build a post (streamed: true) as Slack's
+//   streaming methods do; chat.update rewrites a post (not one still streaming).
 //   conversations.history and conversations.replies list the recorded posts, newest first,
 //   with the metadata they were posted with when include_all_metadata is set.
 //     GET /_posts (delivered posts)   GET /_calls (every Web API call)
@@ -50,6 +53,7 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 
 const posts = [];
+const streaming = { enabled: true };  // POST /_streaming {"enabled": false}: chat.startStream answers unknown_method
 const scopes = { missing: false };  // POST /_scopes {"missing": true}: history methods answer missing_scope
 const calls = [];
 const script = [];
@@ -208,6 +212,38 @@ function webApi(method, req, body, res) {
     if (step?.delay_ms) return setTimeout(answer, step.delay_ms);
     return answer();
   }
+  if (method === 'chat.startStream') {
+    // Streaming needs a thread (and, outside DMs, the recipient); {"stream": false} refuses it.
+    if (!streaming.enabled) return sendJson(res, 200, { ok: false, error: 'unknown_method' });
+    if (!args.channel) return sendJson(res, 200, { ok: false, error: 'channel_not_found' });
+    if (!args.thread_ts) return sendJson(res, 200, { ok: false, error: 'invalid_arguments' });
+    if (!args.channel.startsWith('D') && (!args.recipient_user_id || !args.recipient_team_id)) {
+      return sendJson(res, 200, { ok: false, error: 'invalid_arguments' });
+    }
+    const ts = `${Math.floor(nextTs / 1e6)}.${String(nextTs++ % 1e6).padStart(6, '0')}`;
+    posts.push({ channel: args.channel, text: args.markdown_text ?? '', thread_ts: args.thread_ts, ts, metadata: null,
+                 request_id: null, streamed: true, stopped: false, updates: 0 });
+    return sendJson(res, 200, { ok: true, channel: args.channel, ts });
+  }
+  if (method === 'chat.appendStream' || method === 'chat.stopStream' || method === 'chat.update') {
+    const post = posts.find((p) => p.channel === args.channel && p.ts === args.ts);
+    if (!post) return sendJson(res, 200, { ok: false, error: 'message_not_found' });
+    if (method === 'chat.appendStream') {
+      if (!post.streamed || post.stopped) return sendJson(res, 200, { ok: false, error: 'message_not_in_streaming_state' });
+      if (!args.markdown_text) return sendJson(res, 200, { ok: false, error: 'invalid_arguments' });
+      post.text += args.markdown_text;
+    } else if (method === 'chat.stopStream') {
+      if (!post.streamed || post.stopped) return sendJson(res, 200, { ok: false, error: 'message_not_in_streaming_state' });
+      post.text += args.markdown_text ?? '';
+      post.stopped = true;
+    } else {
+      if (post.streamed && !post.stopped) return sendJson(res, 200, { ok: false, error: 'cant_update_message' });
+      if (!args.text) return sendJson(res, 200, { ok: false, error: 'no_text' });
+      post.text = args.text;
+      post.updates = (post.updates ?? 0) + 1;
+    }
+    return sendJson(res, 200, { ok: true, channel: args.channel, ts: args.ts });
+  }
   if (method === 'conversations.history' || method === 'conversations.replies') {
     if (scopes.missing) return sendJson(res, 200, { ok: false, error: 'missing_scope', needed: 'channels:history' });
     // Newest first, as Slack lists them; metadata only when asked for.
@@ -248,6 +284,10 @@ const server = http.createServer(async (req, res) => {
     script.length = 0;
     script.push(...JSON.parse(body));
     return sendJson(res, 200, { queued: script.length });
+  }
+  if (req.url === '/_streaming') {
+    streaming.enabled = Boolean(JSON.parse(body).enabled);
+    return sendJson(res, 200, { ok: true });
   }
   if (req.url === '/_scopes') {
     scopes.missing = Boolean(JSON.parse(body).missing);

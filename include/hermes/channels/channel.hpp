@@ -32,6 +32,7 @@ class io_context;
 namespace hermes::channels {
 
 class OutboxDrain;
+class AnswerPreview;  // below
 
 // What a channel may use; nothing else.
 struct ChannelContext {
@@ -73,6 +74,21 @@ class Channel {
   // — the peer's id of that message when the peer shows it did arrive, so it is not sent
   // twice; nullopt when it did not or the channel cannot tell (it is then sent again).
   virtual boost::asio::awaitable<std::optional<std::string>> find_delivered(OutboxEntry entry);
+  // Asynchronous channels that show answers as they are written: a preview for the answer
+  // to `message`, or null (the default) to send it whole.
+  virtual std::shared_ptr<AnswerPreview> preview(const InboundMessage& message);
+};
+
+// An answer shown while it is written (Slack's `stream: true`). Best effort: the answer
+// itself still goes through the outbox, whose first part replaces what the preview showed.
+class AnswerPreview {
+ public:
+  virtual ~AnswerPreview() = default;
+  // The answer so far grew by `delta`. Must not wait for the peer: the model is streaming.
+  virtual boost::asio::awaitable<void> append(std::string delta) = 0;
+  // The answer is complete (or failed): what the first outbox part's delivery_context must
+  // say so that it lands in the previewed message; empty when nothing was shown.
+  virtual boost::asio::awaitable<std::string> finish() = 0;
 };
 
 // Shared: route handlers hold their channel, so a reload never frees one mid-request.

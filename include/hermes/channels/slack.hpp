@@ -41,6 +41,11 @@ struct SlackSpec final : config::ChannelSpec {
   Duration liveness{30'000};
   net::ClientTls tls;  // socket mode: the WebSocket's certificate check (Web API calls use the system's CAs)
   std::string command_response_type = "ephemeral";  // slash command answers: ephemeral | in_channel
+  // Answers shown while they are written: chat.startStream/appendStream/stopStream in threads
+  // (unless stream_methods: false), else a placeholder edited with chat.update.
+  bool stream = false;
+  bool stream_methods = true;
+  Duration stream_interval{1'000};  // at most one preview call per message this often
   std::string api_url = "https://slack.com/api";
   ThreadReplies reply_in_channels = ThreadReplies::always;
   ThreadReplies reply_in_dms = ThreadReplies::threads_only;

@@ -22,6 +22,15 @@ class Intake {
   virtual ~Intake() = default;
   virtual boost::asio::awaitable<IntakeClaim> claim(InboundMessage message) = 0;
   virtual void complete(const std::string& channel, const std::string& event_id) = 0;
+  // A pending claim's message gets a new delivery_context (Slack records the message it
+  // streams an answer into, so that a replay after a crash finishes that message).
+  // Write-behind, like complete(). The default keeps nothing.
+  virtual void set_delivery_context(const std::string& channel, const std::string& event_id,
+                                    const std::string& delivery_context) {
+    (void)channel;
+    (void)event_id;
+    (void)delivery_context;
+  }
   // Answered events of `channel` are remembered (and their retries recognised) for
   // `retention` instead of the store's default: a peer that re-delivers for days needs it.
   virtual void remember_for(const std::string& channel, std::chrono::milliseconds retention) {

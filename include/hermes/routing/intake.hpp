@@ -43,6 +43,8 @@ class IntakeStore final : public Intake, public Outbox {
   // after a crash in between is the at-least-once edge the channel accepts).
   void complete(const std::string& channel, const std::string& event_id) override;
   void remember_for(const std::string& channel, std::chrono::milliseconds retention) override;
+  void set_delivery_context(const std::string& channel, const std::string& event_id,
+                            const std::string& delivery_context) override;
   boost::asio::awaitable<std::optional<std::int64_t>> last_received(std::string channel,
                                                                     std::string conversation) override;
   // Claimed but not completed: what a crash left behind. Start-up only.

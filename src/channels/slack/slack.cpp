@@ -3,11 +3,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "hermes/channels/async.hpp"
@@ -16,6 +18,7 @@
 #include "hermes/config/reader.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/observability/metrics.hpp"
+#include "src/channels/slack/preview.hpp"
 #include "src/channels/slack/socket_mode.hpp"
 
 namespace hermes::channels::slack {
@@ -86,6 +89,20 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
                       "invalid value '" + response_type + "' (expected ephemeral | in_channel)");
   }
   spec->command_response_type = response_type;
+  auto stream_node = r.child("stream");
+  if (stream_node.IsDefined() && stream_node.IsMap()) {
+    config::MapReader stream(stream_node, r.path_of("stream"), r.context());
+    spec->stream = stream.optional<bool>("enabled").value_or(true);
+    spec->stream_methods = stream.optional<bool>("stream_methods").value_or(spec->stream_methods);
+    spec->stream_interval = stream.optional<Duration>("interval").value_or(spec->stream_interval);
+    if (spec->stream_interval < std::chrono::milliseconds(1000)) {
+      r.context().error(stream.child("interval"), stream.path_of("interval"),
+                        "interval must be at least 1s (Slack allows about one edit a second per message)");
+    }
+    stream.finish();
+  } else if (stream_node.IsDefined() && !stream_node.IsNull()) {
+    spec->stream = config::convert<bool>(stream_node, r.path_of("stream"), r.context()).value_or(false);
+  }
   auto threads_node = r.child("reply_in_thread");
   if (threads_node.IsDefined() && !threads_node.IsNull()) {
     config::MapReader threads(threads_node, r.path_of("reply_in_thread"), r.context());
@@ -155,7 +172,7 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
  public:
   SlackChannel(const SlackSpec& spec, ChannelContext& ctx)
       : spec_(spec), async_(std::make_shared<AsyncIntake>(spec.name, ctx)), http_(ctx.http),
-        audit_(ctx.audit), metrics_(ctx.metrics),
+        audit_(ctx.audit), metrics_(ctx.metrics), io_(ctx.io), intake_(ctx.intake),
         events_(ctx.metrics.counter("hermes_slack_events_total", "Slack Events API requests, by channel and outcome.",
                                     {"channel", "outcome"})),
         api_errors_(ctx.metrics.counter("hermes_slack_api_errors_total",
@@ -221,10 +238,20 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
       auto outcome = co_await answer_command(std::move(entry), std::move(response_url));
       co_return outcome;
     }
-    nlohmann::json body = post_body(entry);
-    auto result = co_await call_api("chat.postMessage", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                                    entry.request_id);
-    auto outcome = api_outcome("chat.postMessage", result);
+    // A streamed answer's first part is written over the previewed message.
+    std::string previewed = StreamPreview::ts_in(entry.delivery_context);
+    std::string method = previewed.empty() ? "chat.postMessage" : "chat.update";
+    nlohmann::json body = previewed.empty() ? post_body(entry) : update_body(entry, previewed);
+    std::string encoded = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto result = co_await call_api(method, std::move(encoded), entry.request_id);
+    auto outcome = api_outcome(method, result);
+    if (!previewed.empty() && preview_gone(outcome.detail)) {
+      // Someone deleted the preview: the answer is posted as a message of its own.
+      method = "chat.postMessage";
+      encoded = post_body(entry).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      result = co_await call_api(method, std::move(encoded), entry.request_id);
+      outcome = api_outcome(method, result);
+    }
     if (token_error(outcome.detail)) {
       // Revoked or expired while running: hold the outbox and ask auth.test until it works.
       outcome.result = DeliveryResult::retry;
@@ -240,8 +267,11 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   // among the conversation's (or thread's) latest messages. Needs the *:history scopes;
   // without them Slack answers missing_scope and the answer is sent again, as before.
   asio::awaitable<std::optional<std::string>> find_delivered(OutboxEntry entry) override {
-    // A command's answer leaves no trace to look for: it is sent again.
-    if (!response_url_of(entry).empty()) co_return std::nullopt;
+    // A command's answer leaves no trace to look for: it is sent again. A streamed answer's
+    // chat.update is simply made again (an edit, not a new message).
+    if (!response_url_of(entry).empty() || !StreamPreview::ts_in(entry.delivery_context).empty()) {
+      co_return std::nullopt;
+    }
     std::string method = entry.thread.empty() ? "conversations.history" : "conversations.replies";
     std::string query = history_query(entry).dump();
     auto result = co_await call_api(method, query, entry.request_id);
@@ -265,6 +295,16 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     nlohmann::json payload = {{"outbox_id", std::to_string(entry.id)}};
     body["metadata"] = {{"event_type", kMetadataEvent}, {"event_payload", payload}};
     return body;
+  }
+
+  static nlohmann::json update_body(const OutboxEntry& entry, const std::string& ts) {
+    return {{"channel", entry.conversation}, {"ts", ts}, {"text", entry.text}};
+  }
+
+  // chat.update's errors for a previewed message that is no longer there to edit.
+  static bool preview_gone(std::string_view detail) {
+    return detail == "slack:message_not_found" || detail == "slack:cant_update_message" ||
+           detail == "slack:edit_window_closed";
   }
 
   static nlohmann::json history_query(const OutboxEntry& entry) {
@@ -294,6 +334,60 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
       }
     }
     return std::nullopt;
+  }
+
+  std::shared_ptr<AnswerPreview> preview(const InboundMessage& m) override {
+    if (!spec_.stream || !io_) return nullptr;
+    OutboxEntry probe;
+    probe.delivery_context = m.delivery_context;
+    if (!response_url_of(probe).empty()) return nullptr;  // a command's answer is one response_url post
+    PreviewTarget target;
+    target.conversation = m.conversation;
+    target.thread = m.thread;
+    target.recipient = m.sender;
+    target.team = m.account;
+    target.existing_ts = StreamPreview::ts_in(m.delivery_context);
+    target.existing_streamed = StreamPreview::streamed_in(m.delivery_context);
+    // A replay edits the message the last run began: a stream of that run cannot be continued.
+    target.use_stream_methods = spec_.stream_methods && !stream_methods_refused_.load() && target.existing_ts.empty();
+    target.interval = spec_.stream_interval;
+    target.max_bytes = spec_.max_message_bytes;
+    target.delivery_context = m.delivery_context;
+    std::weak_ptr<SlackChannel> weak = weak_from_this();
+    ApiCall api = [weak](std::string method, nlohmann::json args) {
+      return preview_call(weak, std::move(method), std::move(args));
+    };
+    auto record = [intake = intake_, channel = spec_.name, event = m.event_id](const std::string& context) {
+      if (intake) intake->set_delivery_context(channel, event, context);
+    };
+    auto refused = [weak] {
+      auto self = weak.lock();
+      if (self && !self->stream_methods_refused_.exchange(true)) {
+        spdlog::warn("slack {}: Slack refuses chat.startStream here; streamed answers use a placeholder and "
+                     "chat.update instead",
+                     self->spec_.name);
+      }
+    };
+    return std::make_shared<StreamPreview>(io_->get_executor(), std::move(target), std::move(api), std::move(record),
+                                           std::move(refused));
+  }
+
+  static asio::awaitable<ApiReply> preview_call(std::weak_ptr<SlackChannel> weak, std::string method,
+                                                nlohmann::json args) {
+    ApiReply reply;
+    auto self = weak.lock();
+    if (!self) {
+      reply.error = "stopping";
+      co_return reply;
+    }
+    std::string body = args.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto result = co_await self->call_api(method, std::move(body), "");
+    auto outcome = self->api_outcome(method, result);
+    reply.ok = outcome.result == DeliveryResult::delivered;
+    reply.error = outcome.detail;
+    reply.ts = outcome.peer_id;
+    reply.retry_after = outcome.retry_after;
+    co_return reply;
   }
 
   ChannelHealth identity_health() const {
@@ -514,7 +608,8 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     m.request_id = generate_request_id();
     m.client = client;
     bool refused = interpreted.action == Interpreted::Action::refuse;
-    auto reply = co_await take(self, std::move(m), refused ? interpreted.why : std::string());
+    std::string refused_why = refused ? interpreted.why : std::string();  // named: GCC 12 frees a ternary's temporary twice
+    auto reply = co_await take(self, std::move(m), std::move(refused_why));
     co_return reply;
   }
 
@@ -524,7 +619,8 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     m.request_id = generate_request_id();
     m.client = client;
     bool allowed = admitted(self->spec_, m.sender, m.conversation);
-    auto reply = co_await take(self, std::move(m), allowed ? std::string() : std::string("not_allowed"));
+    std::string refused_why = allowed ? std::string() : std::string("not_allowed");  // named: GCC 12
+    auto reply = co_await take(self, std::move(m), std::move(refused_why));
     co_return reply;
   }
 
@@ -600,6 +696,9 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   net::HttpClient* http_;
   AuditSink& audit_;
   observability::MetricsRegistry& metrics_;
+  asio::io_context* io_;  // the previews' timers
+  Intake* intake_;        // previews record the message they stream into
+  std::atomic<bool> stream_methods_refused_{false};  // Slack refused chat.startStream: placeholders only
   std::shared_ptr<SocketMode> socket_mode_;  // mode: socket
   EventThrottle refusal_rows_;  // auth.reject rows: see record_throttled
   EventThrottle bad_request_rows_;  // message.rejected / bad_request rows

@@ -52,11 +52,13 @@ asio::awaitable<void> close_after(std::shared_ptr<net::WebSocket> socket, std::c
   asio::steady_timer timer(co_await asio::this_coro::executor);
   timer.expires_after(grace);
   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (socket->is_open()) co_await socket->close(1000, "replaced");
+  std::string why = "replaced";  // named: GCC 12
+  if (socket->is_open()) co_await socket->close(1000, std::move(why));
 }
 
 asio::awaitable<void> close_now(std::shared_ptr<net::WebSocket> socket) {
-  if (socket->is_open()) co_await socket->close(1000, "stopping");
+  std::string why = "stopping";  // named: GCC 12
+  if (socket->is_open()) co_await socket->close(1000, std::move(why));
 }
 
 std::string for_how_long(std::chrono::steady_clock::time_point since) {
@@ -230,7 +232,8 @@ asio::awaitable<void> SocketMode::keep_open(std::shared_ptr<SocketMode> self, st
       error = std::move(connected.error);
     }
     if (self->stopped_) {
-      if (socket) co_await socket->close(1000, "stopping");
+      std::string why = "stopping";  // named: GCC 12
+      if (socket) co_await socket->close(1000, std::move(why));
       co_return;
     }
     if (!socket) {
@@ -305,7 +308,8 @@ asio::awaitable<SocketMode::End> SocketMode::serve(std::shared_ptr<net::WebSocke
                       "settings. Retrying with backoff",
                       channel);
         set_state(slot, "closing", "link_disabled");
-        co_await socket->close(1000, "link_disabled");
+        std::string why = "link_disabled";  // named: GCC 12
+        co_await socket->close(1000, std::move(why));
         co_return End::dropped;
       }
       spdlog::info("slack {}: Slack asks connection {} to reconnect ({}); opening its replacement", channel, slot + 1,
