@@ -236,6 +236,17 @@ for name, payload in slack_events.items():
     ts = "1700000000"
     seed("slack_event", name, f"{ts}\nv0={hex_hmac('8f742231b10e8888abcd99yyyzzz85a5', 'v0:' + ts + ':' + text)}\n\n{text}")
 seed("slack_event", "unsigned", "\n\n" + json.dumps(slack_events["app_mention"]))
+# Socket Mode: envelopes as Slack sends them over the WebSocket, and a slash command's form.
+seed("slack_event", "socket_events_api", "\n\n" + json.dumps(
+    {"envelope_id": "57d6a792-4d35-4d0b-b6aa-3361493e1caf", "payload": slack_events["app_mention"],
+     "type": "events_api", "accepts_response_payload": False, "retry_attempt": 1, "retry_reason": "timeout"}))
+seed("slack_event", "socket_slash_command", "\n\n" + json.dumps(
+    {"envelope_id": "e2", "type": "slash_commands", "accepts_response_payload": True,
+     "payload": {"token": "t", "team_id": "T1", "channel_id": "C1", "user_id": "U0ALLOWED", "command": "/ask",
+                 "text": "hello", "response_url": "https://hooks.slack.com/commands/T1/1/x", "trigger_id": "1.2.3"}}))
+seed("slack_event", "socket_disconnect", "\n\n" + json.dumps({"type": "disconnect", "reason": "refresh_requested"}))
+seed("slack_event", "command_form", "1700000000\nv0=00\n\ntoken=t&team_id=T1&channel_id=C1&user_id=U1&command=%2Fask"
+     "&text=what+is+it%3F&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1%2F2&trigger_id=1.2.3")
 
 for name, event in {"full": {"event_id": "e1", "text": "hello", "sender": "ada", "conversation": "c1", "thread": "t",
                              "group": True},

@@ -1,7 +1,9 @@
 // A Slack Events API request: the signature headers (first line X-Slack-Request-Timestamp,
 // second X-Slack-Signature), a blank line, then the body. The signature check runs first,
 // as in the channel; the body is then interpreted whatever the verdict, so the fuzzer
-// reaches the payload without forging HMACs.
+// reaches the payload without forging HMACs. The same body is also read the two other ways
+// Slack's bytes arrive: as a slash command's form (events mode) and as a Socket Mode
+// envelope, whose payload is an event callback or a slash command.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +13,8 @@
 
 #include "hermes/channels/async.hpp"
 #include "hermes/channels/slack.hpp"
+#include "src/channels/slack/preview.hpp"
+#include "src/channels/slack/socket_mode.hpp"
 #include "tests/fuzz/fuzz_input.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -28,6 +32,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   slack::timestamp_is_fresh(timestamp, std::chrono::system_clock::now());
   std::string signed_text = "v0:" + std::string(timestamp) + ":" + std::string(body);
   hermes::channels::signature_matches(secret, signed_text, signature, "v0=");
+  std::string why;
+  if (auto command = slack::slash_command_from_form(body, why)) {
+    auto m = slack::command_message(*command, spec);
+    hermes::channels::slack::StreamPreview::ts_in(m.delivery_context);
+  }
+  if (auto envelope = slack::parse_envelope(body)) {
+    if (envelope->type == "slash_commands") {
+      if (auto command = slack::slash_command_from_json(envelope->payload, why)) slack::command_message(*command, spec);
+    } else if (envelope->payload.is_object()) {
+      slack::interpret_event(envelope->payload, spec, "UBOT");
+    }
+  }
   auto callback = nlohmann::json::parse(body, nullptr, false);
   if (callback.is_discarded()) return 0;
   auto interpreted = slack::interpret_event(callback, spec, "UBOT");

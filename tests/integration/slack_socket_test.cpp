@@ -272,6 +272,32 @@ TEST_F(SlackSocket, ASlashCommandIsAnsweredThroughItsResponseUrl) {
   EXPECT_EQ(all[1]["body"]["text"], "Sorry, this assistant is not available to you.");
 }
 
+TEST_F(SlackSocket, AReloadReplacesTheSocketsWithoutLeavingTheOldOnesOpen) {
+  start_daemon();
+  wait_until([&] { return open_sockets() == 2; });
+  ASSERT_EQ(open_sockets(), 2u) << daemon_->log();
+  std::string changed = socket_config(peer_->port(), ca_file_, "IT_SLACK_APP_TOKEN");
+  changed.replace(changed.find("connections: 2"), 14, "connections: 1");
+  daemon_->rewrite_config(changed);
+  daemon_->signal(SIGHUP);
+  // The new channel opens its one socket; the old channel's two close.
+  wait_until([&] {
+    auto sockets = fetch("/_sockets");
+    return sockets.size() == 3 && open_sockets() == 1;
+  });
+  auto sockets = fetch("/_sockets");
+  ASSERT_EQ(sockets.size(), 3u) << daemon_->log();
+  EXPECT_EQ(open_sockets(), 1u) << sockets.dump();
+  EXPECT_TRUE(sockets[2]["open"].get<bool>());
+  auto id = send_event(socket_message("D0S6", "1700000106.000100", "after the reload"));
+  wait_until([&] { return acks_of(id) == 1; });
+  EXPECT_EQ(posts(1).size(), 1u);
+  auto metrics = http_get(daemon_->port(), "/metrics").body;
+  EXPECT_EQ(metric_value(metrics, R"(hermes_slack_socket_connections{channel="slack"})"), 1);
+  std::this_thread::sleep_for(1500ms);  // no reconnect attempts from the replaced channel
+  EXPECT_EQ(fetch("/_sockets").size(), 3u);
+}
+
 TEST_F(SlackSocket, ABotTokenInPlaceOfTheAppTokenIsNamedInHealth) {
   start_daemon(kSocketBotToken);
   json channel;
