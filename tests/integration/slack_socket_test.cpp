@@ -298,6 +298,50 @@ TEST_F(SlackSocket, AReloadReplacesTheSocketsWithoutLeavingTheOldOnesOpen) {
   EXPECT_EQ(fetch("/_sockets").size(), 3u);
 }
 
+// Socket Mode with streamed answers; a model that breaks off after two chunks.
+TEST_F(SlackSocket, AStreamedAnswerThatBreaksOffEndsWithAClearNoticeInTheSameMessage) {
+  NodePeer upstream("tests/peers/openai_upstream.mjs");
+  ASSERT_TRUE(upstream.start()) << upstream.error();
+  std::string config = socket_config(peer_->port(), ca_file_, "IT_SLACK_APP_TOKEN");
+  config.replace(config.find("    liveness: 2s\n"), 0, "    stream: true\n");
+  std::string base = "http://127.0.0.1:" + std::to_string(upstream.port()) + "/v1";
+  config.replace(config.find("  - {name: slow, type: echo"), 0,
+                 "  - {name: breaking, type: openai, base_url: \"" + base +
+                     "\", model: mock-reset, retries: {attempts: 0}}\n");
+  config.replace(config.find("  - {name: patient, model: slow}"), 0, "  - {name: fragile, model: breaking}\n");
+  config.replace(config.find("  - {name: slow-ones"), 0,
+                 "  - {name: breaks, match: {text_any: [break]}, agent: fragile}\n");
+  daemon_ = std::make_unique<Daemon>(config, std::map<std::string, std::string>{{"IT_SLACK_APP_TOKEN", kAppToken},
+                                                                                {"IT_SLACK_BOT_TOKEN", kSocketBotToken}});
+  ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  wait_until([&] { return open_sockets() == 2; });
+  auto message = socket_message("C0BRK", "1700000107.000100", "<@UBOT> please break off");
+  message["event"]["channel_type"] = "channel";
+  message["event"]["user"] = "U2";
+  auto id = send_event(message);
+  wait_until([&] { return acks_of(id) == 1; });
+  json got;
+  wait_until([&] {
+    got = fetch("/_posts");
+    return got.size() == 1 && got[0]["updates"].get<int>() >= 1;
+  });
+  ASSERT_EQ(got.size(), 1u) << daemon_->log() << fetch("/_calls").dump();
+  std::string text = got[0]["text"];
+  EXPECT_EQ(text.find(" …"), std::string::npos) << text;
+  EXPECT_EQ(text.find("mock:"), std::string::npos) << text;  // not the half answer
+  EXPECT_FALSE(text.empty());
+  std::size_t starts = 0, updates = 0;
+  for (const auto& c : fetch("/_calls")) {
+    starts += c["method"] == "chat.startStream";
+    updates += c["method"] == "chat.update";
+  }
+  EXPECT_EQ(starts, 1u);   // the half answer was being shown…
+  EXPECT_EQ(updates, 1u);  // …and the notice was written over it
+  auto rows = daemon_->audit_events("message.delivery", 1);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.back()["decision"], "delivered");
+}
+
 TEST_F(SlackSocket, ABotTokenInPlaceOfTheAppTokenIsNamedInHealth) {
   start_daemon(kSocketBotToken);
   json channel;

@@ -271,6 +271,16 @@ TEST(SlackSocketMode, EnvelopesAreReadDefensively) {
   EXPECT_EQ(odd->retry_attempt, 0);
 }
 
+TEST(SlackCommands, AnAnswerPastTheResponseUrlsThirtyMinutesIsGivenUp) {
+  auto now = std::chrono::system_clock::now();
+  auto ms = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  };
+  EXPECT_FALSE(slack::response_url_expired(ms(now), now));
+  EXPECT_FALSE(slack::response_url_expired(ms(now - std::chrono::minutes(29)), now));
+  EXPECT_TRUE(slack::response_url_expired(ms(now - std::chrono::minutes(31)), now));
+}
+
 TEST(SlackCommands, FormAndEnvelopeCommandsBecomeRoutedMessages) {
   std::string why;
   auto form = slack::slash_command_from_form(

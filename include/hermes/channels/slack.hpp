@@ -89,8 +89,10 @@ std::optional<SlashCommand> slash_command_from_json(const nlohmann::json& payloa
 // ("/ask what is…"), claimed as "command:<trigger_id>", answered through its response_url
 // (carried in delivery_context).
 InboundMessage command_message(const SlashCommand& command, const SlackSpec& spec);
-// A command answer's deadline: Slack honours a response_url for 30 minutes.
+// A command answer's deadline: Slack honours a response_url for 30 minutes after the
+// command; an answer queued at `queued_at_ms` (UTC ms) and not sent by then is given up.
 inline constexpr std::chrono::minutes kResponseUrlLifetime{30};
+bool response_url_expired(std::int64_t queued_at_ms, std::chrono::system_clock::time_point now);
 
 // Whether `timestamp` (unix seconds, as sent) is within 5 minutes of `now`.
 bool timestamp_is_fresh(std::string_view timestamp, std::chrono::system_clock::time_point now);

@@ -186,6 +186,11 @@ InboundMessage command_message(const SlashCommand& command, const SlackSpec& spe
   return m;
 }
 
+bool response_url_expired(std::int64_t queued_at_ms, std::chrono::system_clock::time_point now) {
+  auto queued = std::chrono::system_clock::time_point(std::chrono::milliseconds(queued_at_ms));
+  return now - queued > kResponseUrlLifetime;
+}
+
 bool timestamp_is_fresh(std::string_view timestamp, std::chrono::system_clock::time_point now) {
   std::int64_t seconds = 0;
   auto [end, ec] = std::from_chars(timestamp.data(), timestamp.data() + timestamp.size(), seconds);

@@ -659,8 +659,7 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   // A command's answer, posted to its response_url; Slack stops honouring it after 30
   // minutes, and so does the outbox (a `failed` delivery row, response_url_expired).
   asio::awaitable<Delivery> answer_command(OutboxEntry entry, std::string response_url) {
-    auto queued = std::chrono::system_clock::time_point(std::chrono::milliseconds(entry.created_at_ms));
-    if (std::chrono::system_clock::now() - queued > kResponseUrlLifetime) {
+    if (response_url_expired(entry.created_at_ms, std::chrono::system_clock::now())) {
       Delivery expired;
       expired.result = DeliveryResult::failed;
       expired.detail = "response_url_expired";
