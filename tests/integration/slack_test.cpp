@@ -115,6 +115,13 @@ class Slack : public ::testing::Test {
     return out;
   }
 
+  // A channel message to the streaming channel, answered in a thread under `ts`.
+  int send_streamed(const std::string& conversation, const std::string& ts, const std::string& text,
+                    const std::string& event_id) {
+    return send(callback(message_event(conversation, ts, text, "channel", "U3"), event_id), json::object(), "streamy")
+        .status;
+  }
+
   void script(const json& steps) {
     ASSERT_EQ(http_request(peer_.port(), "POST", "/_script", {{"Content-Type", "application/json"}}, steps.dump())
                   .status,
@@ -335,10 +342,7 @@ std::vector<json> calls_named(const json& calls, const std::string& method) {
 
 TEST_F(Slack, AStreamedAnswerGrowsInOneMessageAtMostOnceASecondAndEndsWhole) {
   std::string ts = "1700000070.000100";
-  ASSERT_EQ(send(callback(message_event("C0STREAM", ts, "<@UBOT> answer slowly please", "channel", "U3"), "Ev70"),
-                 json::object(), "streamy")
-                .status,
-            200);
+  ASSERT_EQ(send_streamed("C0STREAM", ts, "<@UBOT> answer slowly please", "Ev70"), 200);
   json got;
   wait_until([&] {
     got = fetch("/_posts");
@@ -392,10 +396,7 @@ TEST_F(Slack, OutsideAThreadOrWithoutStreamingMethodsAPlaceholderIsEdited) {
   // In a thread, with chat.startStream refused: the same, in the thread.
   http_request(peer_.port(), "POST", "/_streaming", {{"Content-Type", "application/json"}}, R"({"enabled": false})");
   std::string ts = "1700000072.000100";
-  ASSERT_EQ(send(callback(message_event("C0STREAM", ts, "<@UBOT> slowly again", "channel", "U3"), "Ev72"),
-                 json::object(), "streamy")
-                .status,
-            200);
+  ASSERT_EQ(send_streamed("C0STREAM", ts, "<@UBOT> slowly again", "Ev72"), 200);
   wait_until([&] {
     got = fetch("/_posts");
     return got.size() == 2 && got[1]["text"].get<std::string>().find(" …") == std::string::npos &&
@@ -411,10 +412,7 @@ TEST_F(Slack, AStreamedAnswerLongerThanOneMessageContinuesInTheThread) {
   std::string question(5000, 'x');
   for (std::size_t i = 60; i < question.size(); i += 61) question[i] = ' ';
   std::string ts = "1700000073.000100";
-  ASSERT_EQ(send(callback(message_event("C0STREAM", ts, "<@UBOT> " + question, "channel", "U3"), "Ev73"),
-                 json::object(), "streamy")
-                .status,
-            200);
+  ASSERT_EQ(send_streamed("C0STREAM", ts, "<@UBOT> " + question, "Ev73"), 200);
   auto got = posts(2);
   ASSERT_EQ(got.size(), 2u) << daemon_->log();
   wait_until([&] { return (got = fetch("/_posts"))[0]["updates"] == 1; });
@@ -429,10 +427,7 @@ TEST_F(Slack, AStreamedAnswerLongerThanOneMessageContinuesInTheThread) {
 
 TEST_F(Slack, AKillMidStreamIsFinishedInTheSameMessageAfterTheRestart) {
   std::string ts = "1700000074.000100";
-  ASSERT_EQ(send(callback(message_event("C0STREAM", ts, "<@UBOT> reply slowly across a crash", "channel", "U3"), "Ev74"),
-                 json::object(), "streamy")
-                .status,
-            200);
+  ASSERT_EQ(send_streamed("C0STREAM", ts, "<@UBOT> reply slowly across a crash", "Ev74"), 200);
   ASSERT_EQ(posts(1).size(), 1u) << daemon_->log();  // the stream has begun
   std::this_thread::sleep_for(300ms);                 // its ts is recorded (write-behind)
   daemon_->signal(SIGKILL);
