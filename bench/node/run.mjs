@@ -3,13 +3,15 @@
 // keep-alive, hermesd (api channel, one route, audit on with its defaults) and the Portkey
 // gateway. Load comes from separate processes on CPU 0: wrk; for streams (scenario 4)
 // bench_ttft (C++, time to first token at c=1) and the Node client stream_client.mjs (512
-// concurrent); for Slack and WhatsApp events (scenario 6) chat_client.mjs. Scenarios 5, 9
-// and 10 are scripts of their own that start their own hermesd: webchat.mjs (web chat),
-// cdp.mjs (the CDP relay) and email.mjs (mail over LMTP, answers by SMTP to a sink).
+// concurrent); for Slack and WhatsApp events (scenario 6) chat_client.mjs. Scenarios 5, 9,
+// 10 and 11 are scripts of their own that start their own hermesd: webchat.mjs (web chat),
+// cdp.mjs (the CDP relay), email.mjs (mail over LMTP, answers by SMTP to a sink) and
+// slack_socket.mjs (Slack Socket Mode: events over wss:// from a Slack stand-in, answers by
+// chat.postMessage to it).
 // Figures are reported as differences and ratios within the run. Prints Markdown and writes
 // bench/results/<date>-s<scenarios>.md (a smoke run: <date>-smoke.md, not committed).
 //
-//   node bench/node/run.mjs --hermesd PATH --upstream PATH --ttft PATH [--scenarios 1,2,3,4,5,6,7,8,9,10]
+//   node bench/node/run.mjs --hermesd PATH --upstream PATH --ttft PATH [--scenarios 1,2,3,4,5,6,7,8,9,10,11]
 //     [--seconds 10] [--rounds 3] [--smoke]
 //
 // --rounds: scenarios 1 and 2, the headline ratios, run every contender once per round,
@@ -38,15 +40,17 @@ for (let i = 2; i < process.argv.length; i++) {
   else args[key] = process.argv[++i];
 }
 const SMOKE = args.smoke === true;
-const SCENARIOS = new Set(String(args.scenarios ?? '1,2,3,4,5,6,7,8,9,10').split(',').map(Number));
+const SCENARIOS = new Set(String(args.scenarios ?? '1,2,3,4,5,6,7,8,9,10,11').split(',').map(Number));
 const SECONDS = Number(args.seconds ?? (SMOKE ? 1 : 10));
 const ROUNDS = Math.max(1, Number(args.rounds ?? (SMOKE ? 1 : 3)));
 // What a smoke run shrinks besides the duration: what would otherwise take long.
 // Scenario 4's streams: 64 chunks 20 ms apart, a smoke run 2 ms apart (the same work, sooner).
+// Scenario 11: 64 Socket Mode envelopes in flight, a smoke run 16.
 const PLAN = SMOKE
-  ? { levels: [1, 512], streams: 64, paceMs: 2, ttftStreams: 20, webchatConnections: 200, deliveryWaitS: 5 }
+  ? { levels: [1, 512], streams: 64, paceMs: 2, ttftStreams: 20, webchatConnections: 200, deliveryWaitS: 5,
+      socketInFlight: 16 }
   : { levels: [1, 8, 64, 512], streams: 512, paceMs: 20, ttftStreams: 500, webchatConnections: 10000,
-      deliveryWaitS: 30 };
+      deliveryWaitS: 30, socketInFlight: 64 };
 const STREAM = { chunks: 64, paceMs: PLAN.paceMs };
 const SLACK = { secret: 'bench-signing-secret-8f742231b10e', token: 'xoxb-bench-token', concurrency: 64 };
 const WHATSAPP = { secret: 'bench-app-secret-4f8e2c1d9b7a', token: 'EAAG-bench-token', verify: 'bench-verify' };
@@ -609,6 +613,18 @@ if (SCENARIOS.has(10)) {
   say(table.replace(/^## Email/, '## 10. Email (LMTP)'));
   say();
   if (typeof out !== 'string' || /NaN/.test(out)) problems.push('scenario 10: no figures');
+}
+
+if (SCENARIOS.has(11)) {
+  // slack_socket.mjs starts its own hermesd (CPU 1) and a Slack stand-in (its own process,
+  // CPU 0) that sends the events over Socket Mode's WebSockets and takes the answers.
+  const out = await measure('scenario 11', () => run('node', [path.join(here, 'slack_socket.mjs'), '--hermesd',
+    args.hermesd, '--seconds', String(SECONDS), '--in-flight', String(PLAN.socketInFlight),
+    '--max-wait-s', String(PLAN.deliveryWaitS)], { cpu: 0 }));
+  const table = typeof out === 'string' ? out.trim() : '## Slack Socket Mode\n\nn/a';
+  say(table.replace(/^## Slack Socket Mode/, '## 11. Slack Socket Mode'));
+  say();
+  if (typeof out !== 'string' || /NaN/.test(out)) problems.push('scenario 11: no figures');
 }
 
 if (problems.length) {

@@ -33,6 +33,18 @@ constexpr std::size_t kReplacedSocket = static_cast<std::size_t>(-1);
 // still holds; Slack closes it sooner.
 constexpr std::chrono::seconds kReplacedGrace{30};
 
+// Counts an envelope in flight for as long as its dispatch lives (exceptions included).
+class InFlight {
+ public:
+  explicit InFlight(int& count) : count_(count) {}
+  ~InFlight() { --count_; }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  int& count_;
+};
+
 std::string socket_ack(const std::string& envelope_id) {
   nlohmann::json ack = {{"envelope_id", envelope_id}};
   return ack.dump();
@@ -285,6 +297,8 @@ asio::awaitable<void> SocketMode::finish_replaced(std::shared_ptr<SocketMode> se
 asio::awaitable<SocketMode::End> SocketMode::serve(std::shared_ptr<net::WebSocket> socket, std::size_t slot,
                                                    bool replaced) {
   const std::string& channel = settings_.channel;
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer backlog(executor);
   bool warned = false;
   for (;;) {
     auto text = co_await socket->read();
@@ -316,23 +330,33 @@ asio::awaitable<SocketMode::End> SocketMode::serve(std::shared_ptr<net::WebSocke
                    envelope->reason);
       co_return End::replace;
     }
-    co_await dispatch(std::move(*envelope), socket);
+    while (in_flight_ >= kMaxInFlight) {  // back-pressure: Slack redelivers what waits too long
+      backlog.expires_after(std::chrono::milliseconds(5));
+      co_await backlog.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    ++in_flight_;
+    asio::co_spawn(executor, dispatch(shared_from_this(), std::move(*envelope), socket),
+                   observability::ReportFailure(metrics_, "slack_envelope"));
   }
 }
 
-asio::awaitable<void> SocketMode::dispatch(Envelope envelope, std::shared_ptr<net::WebSocket> socket) {
+asio::awaitable<void> SocketMode::dispatch(std::shared_ptr<SocketMode> self, Envelope envelope,
+                                          std::shared_ptr<net::WebSocket> socket) {
+  InFlight counted(self->in_flight_);  // serve() counted it in
+  const std::string& channel = self->settings_.channel;
   std::string type = envelope.type;
   std::string id = envelope.envelope_id;
   if (id.empty()) {
-    envelopes_.with({settings_.channel, type, "no_envelope_id"}).inc();
+    self->envelopes_.with({channel, type, "no_envelope_id"}).inc();
     co_return;
   }
-  EnvelopeReply reply = co_await handler_(std::move(envelope));
-  envelopes_.with({settings_.channel, type, reply.outcome}).inc();
-  if (!reply.acknowledge) co_return;  // Slack sends it again (on this socket or another)
-  std::string ack = socket_ack(id);
-  bool sent = co_await socket->write(std::move(ack));
-  if (!sent) spdlog::debug("slack {}: the acknowledgement of {} was not sent (socket gone)", settings_.channel, id);
+  EnvelopeReply reply = co_await self->handler_(std::move(envelope));
+  self->envelopes_.with({channel, type, reply.outcome}).inc();
+  if (reply.acknowledge) {
+    std::string ack = socket_ack(id);
+    bool sent = co_await socket->write(std::move(ack));
+    if (!sent) spdlog::debug("slack {}: the acknowledgement of {} was not sent (socket gone)", channel, id);
+  }  // else Slack sends it again (on this socket or another)
 }
 
 }  // namespace hermes::channels::slack

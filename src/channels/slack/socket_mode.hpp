@@ -105,7 +105,13 @@ class SocketMode : public std::enable_shared_from_this<SocketMode> {
   boost::asio::awaitable<OpenResult> open_url();
   // Reads envelopes until the socket ends; `replaced`: a disconnect was already seen.
   boost::asio::awaitable<End> serve(std::shared_ptr<net::WebSocket> socket, std::size_t slot, bool replaced);
-  boost::asio::awaitable<void> dispatch(Envelope envelope, std::shared_ptr<net::WebSocket> socket);
+  // One envelope: the channel's handler, then the acknowledgement. Several run at once per
+  // socket (up to kMaxInFlight), so that one slow intake commit does not hold the others
+  // past Slack's 3 s and the socket keeps being read (pings answered) meanwhile.
+  static boost::asio::awaitable<void> dispatch(std::shared_ptr<SocketMode> self, Envelope envelope,
+                                               std::shared_ptr<net::WebSocket> socket);
+  static constexpr int kMaxInFlight = 64;  // per SocketMode; the next read waits below it
+  int in_flight_ = 0;                      // run()'s strand only
   void set_state(std::size_t slot, std::string state, std::string error = {});
   void track(const std::shared_ptr<net::WebSocket>& socket, bool add);
   std::chrono::milliseconds backoff(int failures) const;
