@@ -7,6 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <thread>
 
 namespace hermes::test {
@@ -16,7 +19,23 @@ NodePeer::NodePeer(std::string script, std::vector<std::string> args)
 
 NodePeer::~NodePeer() { stop(); }
 
+namespace {
+
+// The peers' npm packages (tests/peers: smtp-server, ws) from the lockfile, once per test
+// process. scripts/setup-node returns at once when they are installed and up to date, and
+// takes a lock: ctest runs tests in parallel.
+void install_peer_packages() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::string command = std::string(HERMES_SOURCE_DIR) + "/scripts/setup-node >/dev/null 2>&1";
+    if (std::system(command.c_str()) != 0) std::fprintf(stderr, "scripts/setup-node failed\n");
+  });
+}
+
+}  // namespace
+
 bool NodePeer::start(std::chrono::milliseconds timeout) {
+  install_peer_packages();
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     error_ = "pipe failed";

@@ -1,6 +1,7 @@
 #pragma once
 // A Node.js stand-in peer (tests/peers/*.mjs) as a child process. The script
-// must print "listening <port>" on stdout once it accepts connections.
+// must print "listening <port>" on stdout once it accepts connections. The first start()
+// in a process installs the peers' npm packages (scripts/setup-node) if they are missing.
 
 #include <sys/types.h>
 

@@ -62,15 +62,7 @@ std::string smtp_recorded_data(const nlohmann::json& record) {
 
 class SmtpClientTest : public ::testing::Test {
  protected:
-  // The peer needs npm smtp-server (tests/peers/node_modules); scripts/setup-node installs it
-  // from the lockfile when missing (serialized with a lock: ctest runs tests in parallel).
-  static void SetUpTestSuite() {
-    std::filesystem::path root = HERMES_SOURCE_DIR;
-    if (!std::filesystem::exists(root / "tests/peers/node_modules/smtp-server/package.json")) {
-      smtp_shell((root / "scripts/setup-node").string());
-    }
-  }
-
+  // The peer needs npm smtp-server: NodePeer installs the peers' packages on first use.
   void SetUp() override { record_ = dir_.path() / "sent.jsonl"; }
 
   std::filesystem::path cert(const std::string& name = "server") {

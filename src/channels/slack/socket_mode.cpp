@@ -181,6 +181,8 @@ void SocketMode::track(const std::shared_ptr<net::WebSocket>& socket, bool add) 
     return !s || s == socket;
   });
   if (add) sockets_.push_back(socket);
+  // stop() sets stopped_ before it takes the lock: a socket added after its sweep is seen here.
+  if (add && stopped_ && executor_) asio::co_spawn(executor_, close_now(socket), asio::detached);
   open_gauge_.with({settings_.channel}).add(add ? 1 : -1);
 }
 
