@@ -115,6 +115,12 @@ TEST(FaultInjection, AFullThenReadOnlyDataDirectoryRefusesWhatItCannotKeepAndRec
     return r;
   };
   ASSERT_EQ(post("before").status, 200);
+  // Its delivery is recorded before the disk fills: a delivery whose record a full disk
+  // refused is sent again after the restart (the at-least-once edge), not what this tests.
+  wait_until([&] {
+    return fault_deliveries(sink.port()).count("before") == 1 &&
+           metric_value(http_get(port, "/metrics").body, "hermes_outbox_pending") == 0;
+  });
 
   // Full: events are acknowledged while SQLite still has room in its files, then refused.
   fault_fill(mnt / "filler");
