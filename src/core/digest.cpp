@@ -95,6 +95,11 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   return hex_encode(mac.data(), mac.size());
 }
 
+std::string hmac_sha256_bytes(std::string_view key, std::string_view data) {
+  Sha256 mac = hmac_sha256(key, data);
+  return std::string(view(mac.data(), mac.size()));
+}
+
 std::string hmac_sha256_base64(std::string_view key, std::string_view data) {
   Sha256 mac = hmac_sha256(key, data);
   return base64_encode(view(mac.data(), mac.size()));
