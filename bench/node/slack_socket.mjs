@@ -38,11 +38,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
+import { cpuSeconds, freePort, rssMiB, wrkApiBaseline } from './processes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = { hermesd: process.env.HERMESD ?? path.resolve(here, '../../build/default/bin/hermesd'), seconds: 10,
@@ -292,15 +292,6 @@ async function main() {
   // This process (and the stand-in forked from it, which inherits the mask) on CPU 0.
   if (PINNED) execFileSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' });
 
-  function freePort() {
-    return new Promise((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port } = s.address();
-        s.close(() => resolve(port));
-      });
-    });
-  }
-
   // --- The stand-in, and requests to it over IPC ---
   let asked = 0;
   const pending = new Map();
@@ -382,40 +373,6 @@ audit: {store_text: hash}
                     `${JSON.stringify(slack?.channels?.find((c) => c.name === 'slack') ?? null)} ${hermesLog}`);
   }
 
-  const rssMiB = (pid) => {
-    try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024; } catch { return NaN; }
-  };
-
-  // hermesd's CPU time so far (every thread), in seconds.
-  const cpuSeconds = (pid) => {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;  // utime + stime, at USER_HZ 100
-    } catch { return NaN; }
-  };
-
-  // --- The api channel's baseline: wrk on CPU 0, run.mjs's request body (as email.mjs). ---
-  function wrk(url, connections, seconds) {
-    const lua = path.join(tmp, 'post.lua');
-    const body = JSON.stringify({ model: 'auto', stream: false, messages: [{ role: 'user', content: 'hello bench' }] });
-    writeFileSync(lua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n`);
-    const argv = ['-t', String(Math.min(2, connections)), '-c', String(connections), '-d', `${seconds}s`, '-s', lua, url];
-    return new Promise((resolve) => {
-      const child = spawn(PINNED ? 'taskset' : 'wrk', PINNED ? ['-c', '0', 'wrk', ...argv] : argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d) => { out += d; });
-      child.stderr.on('data', (d) => { out += d; });
-      child.on('error', (e) => { console.error(`wrk: ${e.message}`); resolve({ rps: NaN, errors: NaN }); });
-      child.on('close', () => {
-        const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-        const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-        const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-        if (!Number.isFinite(rps)) console.error(`wrk: ${out}`);
-        resolve({ rps, errors: non2xx + (sock ? sock.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0) });
-      });
-    });
-  }
-
   const results = {};
   let idleRss = NaN, peakRss = NaN, endRss = NaN, failure = null, totals = null, started = false;
   const ports = { http: await freePort() };
@@ -426,7 +383,7 @@ audit: {store_text: hash}
     await sleep(300);
     idleRss = rssMiB(hermesd.pid);
     const sampler = setInterval(() => { peakRss = Math.max(peakRss || 0, rssMiB(hermesd.pid)); }, 200);
-    results.api = await wrk(`http://127.0.0.1:${ports.http}/v1/chat/completions`, API_CONNECTIONS, SECONDS);
+    results.api = await wrkApiBaseline(tmp, `http://127.0.0.1:${ports.http}/v1/chat/completions`, API_CONNECTIONS, SECONDS);
     for (const k of [1, IN_FLIGHT]) {
       const cpuBefore = cpuSeconds(hermesd.pid);
       const load = await ask('load', { k, seconds: SECONDS });
