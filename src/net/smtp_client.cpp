@@ -7,7 +7,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -20,6 +19,7 @@
 
 #include "hermes/core/digest.hpp"
 #include "src/net/as_tuple.hpp"
+#include "src/net/client_tls_setup.hpp"
 #include "src/net/watchdog.hpp"
 
 namespace hermes::net {
@@ -244,12 +244,6 @@ SmtpClock::time_point smtp_after(Duration d) {
   return now + std::min(d, room);
 }
 
-bool smtp_is_ip_literal(const std::string& host) {
-  smtp_error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
-}
-
 bool smtp_has_8bit(std::string_view data) {
   for (char c : data) {
     if (static_cast<unsigned char>(c) >= 0x80) return true;
@@ -404,32 +398,15 @@ asio::awaitable<smtp_error_code> SmtpSession::connect() {
 }
 
 asio::awaitable<smtp_error_code> SmtpSession::handshake() {
-  smtp_error_code ec;
   context_.emplace(smtp_ssl::context::tls_client);
-  context_->set_options(smtp_ssl::context::default_workarounds | smtp_ssl::context::no_sslv2 |
-                            smtp_ssl::context::no_sslv3 | smtp_ssl::context::no_tlsv1 |
-                            smtp_ssl::context::no_tlsv1_1 | smtp_ssl::context::no_compression,
-                        ec);
-  if (settings_.tls.verify) {
-    if (settings_.tls.ca_file.empty()) {
-      context_->set_default_verify_paths(ec);
-    } else {
-      context_->load_verify_file(settings_.tls.ca_file.string(), ec);
-    }
-    if (ec) {
-      spdlog::debug("smtp {}:{}: cannot load CA certificates {}: {}", settings_.host, settings_.port,
-                    settings_.tls.ca_file.string(), ec.message());
-      co_return ec;
-    }
-    context_->set_verify_mode(smtp_ssl::verify_peer);
-  } else {
-    context_->set_verify_mode(smtp_ssl::verify_none);
+  smtp_error_code ec = configure_client_tls(*context_, settings_.tls);
+  if (ec) {
+    spdlog::debug("smtp {}:{}: cannot load CA certificates {}: {}", settings_.host, settings_.port,
+                  settings_.tls.ca_file.string(), ec.message());
+    co_return ec;
   }
   tls_.emplace(socket_, *context_);
-  std::string name = settings_.tls.server_name.empty() ? settings_.host : settings_.tls.server_name;
-  // SNI only for names: RFC 6066 forbids IP literals there.
-  if (!smtp_is_ip_literal(name)) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
-  if (settings_.tls.verify) tls_->set_verify_callback(smtp_ssl::host_name_verification(name));
+  name_the_peer(*tls_, settings_.tls, settings_.host);
   dog_.arm(settings_.connect_timeout, closer());
   std::tie(ec) = co_await tls_->async_handshake(smtp_ssl::stream_base::client, kAsTuple);
   dog_.disarm();

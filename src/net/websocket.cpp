@@ -1,8 +1,6 @@
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +13,7 @@
 
 #include "hermes/net/client.hpp"
 #include "src/net/as_tuple.hpp"
+#include "src/net/client_tls_setup.hpp"
 #include "src/net/websocket_session.hpp"
 
 namespace hermes::net {
@@ -239,32 +238,12 @@ asio::awaitable<std::string> ws_connect_tcp(Client& client, std::string host, st
 
 std::shared_ptr<asio::ssl::context> ws_tls_context(const ClientTls& tls, std::string& error) {
   auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression);
-  boost::system::error_code ec;
-  if (tls.verify) {
-    if (tls.ca_file.empty()) {
-      context->set_default_verify_paths(ec);
-    } else {
-      context->load_verify_file(tls.ca_file.string(), ec);
-    }
-    if (ec) {
-      error = "cannot load the CA file " + (tls.ca_file.empty() ? std::string("(system)") : tls.ca_file.string()) +
-              ": " + ec.message();
-      return nullptr;
-    }
-    context->set_verify_mode(asio::ssl::verify_peer);
-  } else {
-    context->set_verify_mode(asio::ssl::verify_none);
+  if (auto ec = configure_client_tls(*context, tls)) {
+    error = "cannot load the CA file " + (tls.ca_file.empty() ? std::string("(system)") : tls.ca_file.string()) +
+            ": " + ec.message();
+    return nullptr;
   }
   return context;
-}
-
-bool ws_is_ip_literal(const std::string& host) {
-  boost::system::error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
 }
 
 asio::awaitable<WebSocketConnectResult> ws_connect_tls(ParsedUrl url, WebSocketClientOptions options, ClientTls tls) {
@@ -275,13 +254,10 @@ asio::awaitable<WebSocketConnectResult> ws_connect_tls(ParsedUrl url, WebSocketC
   auto socket = std::make_shared<WsTlsClient>(context, options, executor, *context);
   result.error = co_await ws_connect_tcp(*socket, url.host, url.port, options);
   if (!result.error.empty()) co_return result;
-  std::string name = tls.server_name.empty() ? url.host : tls.server_name;
-  auto* ssl = socket->stream().native_handle();
-  if (!ws_is_ip_literal(name)) SSL_set_tlsext_host_name(ssl, name.c_str());
-  if (tls.verify) socket->stream().set_verify_callback(asio::ssl::host_name_verification(name));
+  name_the_peer(socket->stream(), tls, url.host);
   auto [hec] = co_await socket->stream().async_handshake(asio::ssl::stream_base::client, kAsTuple);
   if (hec) {
-    long verify = SSL_get_verify_result(ssl);
+    long verify = SSL_get_verify_result(socket->stream().native_handle());
     result.error = "TLS handshake with " + url.host + ":" + std::to_string(url.port) + " failed: " + hec.message();
     if (verify != X509_V_OK) result.error += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     co_return result;
