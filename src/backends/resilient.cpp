@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <deque>
 #include <mutex>
-#include <random>
 
+#include "hermes/core/backoff.hpp"
 #include "hermes/observability/metrics.hpp"
 
 namespace hermes::backends {
@@ -147,13 +147,6 @@ class Slots {
   std::deque<std::shared_ptr<Waiter>> waiters_;
 };
 
-milliseconds jittered(milliseconds first, int attempt) {
-  thread_local std::minstd_rand random{std::random_device{}()};
-  auto base = first * (1LL << std::min(attempt - 1, 16));
-  std::uniform_int_distribution<std::int64_t> spread(base.count() / 2, base.count());
-  return milliseconds(spread(random));
-}
-
 Completion refused(BackendErrorKind kind, std::string message) {
   Completion c;
   c.error = kind;
@@ -258,7 +251,7 @@ class ResilientBackend final : public ModelBackend {
       c = co_await inner_->complete(request, reply);
       breaker_record(c);
       if (!retryable(c) || attempts > static_cast<int>(config_.retry_attempts)) break;
-      auto delay = std::max(c.retry_after, jittered(config_.retry_backoff, attempts));
+      auto delay = std::max(c.retry_after, jittered_backoff(config_.retry_backoff, std::min(attempts - 1, 16)));
       if (Clock::now() + delay >= request.deadline) break;  // no time left to try again
       if (retries_) retries_->inc();
       wait.expires_after(delay);

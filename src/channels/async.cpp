@@ -10,11 +10,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hermes/core/backoff.hpp"
 #include "hermes/core/digest.hpp"
 #include "hermes/net/client.hpp"
 
 #include <algorithm>
-#include <random>
 
 namespace hermes::channels {
 
@@ -58,15 +58,6 @@ class CollectedReply final : public ReplyStream {
  private:
   std::shared_ptr<AnswerPreview> preview_;
 };
-
-milliseconds backoff(const DeliveryPolicy& policy, int attempts) {
-  thread_local std::minstd_rand random{std::random_device{}()};
-  auto base = policy.first_backoff * (1LL << std::min(attempts - 1, 20));
-  base = std::min<milliseconds>(base, policy.max_backoff);
-  // Jitter in [base/2, base]: peers recovering from an outage are not hit in lockstep.
-  std::uniform_int_distribution<std::int64_t> spread(base.count() / 2, base.count());
-  return milliseconds(spread(random));
-}
 
 }  // namespace
 
@@ -405,7 +396,8 @@ asio::awaitable<EntryOutcome> deliver_entry(std::shared_ptr<State> st, OutboxEnt
     // send interrupted by a restart.
     st->record(entry, d.ambiguous ? "ambiguous" : "retry", d.detail, latency, {}, d.ambiguous);
     sent.release();
-    auto delay = std::max(d.retry_after, backoff(policy, entry.attempts));
+    auto backoff = jittered_backoff(policy.first_backoff, std::min(entry.attempts - 1, 20), policy.max_backoff);
+    auto delay = std::max(d.retry_after, backoff);
     spdlog::warn("outbox: {} event {} part {} not delivered ({}); attempt {} in {} ms", entry.channel, entry.event_id,
                  entry.part + 1, d.detail, entry.attempts + 1, delay.count());
     wait.expires_after(delay);

@@ -11,8 +11,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include <random>
 
+#include "hermes/core/backoff.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/net/websocket.hpp"
 
@@ -186,12 +186,8 @@ void SocketMode::track(const std::shared_ptr<net::WebSocket>& socket, bool add) 
   open_gauge_.with({settings_.channel}).add(add ? 1 : -1);
 }
 
-std::chrono::milliseconds SocketMode::backoff(int failures) const {
-  auto wait = settings_.first_backoff * (1LL << std::min(failures, 10));
-  wait = std::min<std::chrono::milliseconds>(wait, settings_.max_backoff);
-  thread_local std::minstd_rand random{std::random_device{}()};
-  std::uniform_int_distribution<long long> spread(wait.count() / 2, std::max<long long>(wait.count(), 1));
-  return std::chrono::milliseconds(spread(random));
+std::chrono::milliseconds SocketMode::reconnect_delay(int failures) const {
+  return jittered_backoff(settings_.first_backoff, std::min(failures, 10), settings_.max_backoff);
 }
 
 asio::awaitable<SocketMode::OpenResult> SocketMode::open_url() {
@@ -252,7 +248,7 @@ asio::awaitable<void> SocketMode::keep_open(std::shared_ptr<SocketMode> self, st
     }
     if (!socket) {
       previous_end = "connect_failed";
-      auto delay = self->backoff(failures++);
+      auto delay = self->reconnect_delay(failures++);
       if (failures == 1 || failures % 10 == 0) {
         spdlog::error("slack {}: Socket Mode connection {} cannot open: {}; retrying in {} ms", channel, slot + 1,
                       error, delay.count());
@@ -279,7 +275,7 @@ asio::awaitable<void> SocketMode::keep_open(std::shared_ptr<SocketMode> self, st
     if (end == End::stopped || self->stopped_) co_return;
     previous_end = socket->end_reason().empty() ? "error" : socket->end_reason();
     if (std::chrono::steady_clock::now() - opened_at >= self->settings_.liveness) failures = 0;
-    auto delay = self->backoff(failures++);
+    auto delay = self->reconnect_delay(failures++);
     spdlog::warn("slack {}: Socket Mode connection {} ended ({}); reconnecting in {} ms", channel, slot + 1,
                  previous_end, delay.count());
     self->set_state(slot, "reconnecting", "ended: " + previous_end);

@@ -114,7 +114,7 @@ class SocketMode : public std::enable_shared_from_this<SocketMode> {
   int in_flight_ = 0;                      // run()'s strand only
   void set_state(std::size_t slot, std::string state, std::string error = {});
   void track(const std::shared_ptr<net::WebSocket>& socket, bool add);
-  std::chrono::milliseconds backoff(int failures) const;
+  std::chrono::milliseconds reconnect_delay(int failures) const;
 
   SocketModeSettings settings_;
   net::HttpClient& http_;
