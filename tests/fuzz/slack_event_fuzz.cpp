@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string why;
   if (auto command = slack::slash_command_from_form(body, why)) {
     auto m = slack::command_message(*command, spec);
-    hermes::channels::slack::StreamPreview::ts_in(m.delivery_context);
+    slack::read_delivery_context(m.delivery_context);
   }
   if (auto envelope = slack::parse_envelope(body)) {
     if (envelope->type == "slash_commands") {

@@ -59,6 +59,22 @@ nlohmann::json stop_args(const PreviewTarget& t, const std::string& ts) {
 
 }  // namespace
 
+DeliveryContext read_delivery_context(const std::string& delivery_context) {
+  DeliveryContext out;
+  if (delivery_context.empty()) return out;
+  auto j = nlohmann::json::parse(delivery_context, nullptr, false);
+  if (!j.is_object()) return out;
+  auto text = [&j](const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  out.response_url = text("response_url");
+  out.slack_ts = text("slack_ts");
+  auto streamed = j.find("slack_streamed");
+  out.slack_streamed = streamed != j.end() && streamed->is_boolean() && streamed->get<bool>();
+  return out;
+}
+
 StreamPreview::StreamPreview(asio::any_io_executor executor, PreviewTarget target, ApiCall api,
                              std::function<void(const std::string&)> record,
                              std::function<void()> stream_methods_refused)
@@ -77,20 +93,6 @@ std::string StreamPreview::context_with_ts(const std::string& context, const std
   j["slack_ts"] = ts;
   j["slack_streamed"] = streamed;
   return j.dump();
-}
-
-bool StreamPreview::streamed_in(const std::string& delivery_context) {
-  if (delivery_context.empty()) return false;
-  auto j = nlohmann::json::parse(delivery_context, nullptr, false);
-  return j.is_object() && j.value("slack_streamed", false);
-}
-
-std::string StreamPreview::ts_in(const std::string& delivery_context) {
-  if (delivery_context.empty()) return {};
-  auto j = nlohmann::json::parse(delivery_context, nullptr, false);
-  if (!j.is_object()) return {};
-  auto ts = j.find("slack_ts");
-  return ts != j.end() && ts->is_string() ? ts->get<std::string>() : std::string();
 }
 
 std::string StreamPreview::shown_text() const {

@@ -27,6 +27,14 @@
 
 namespace hermes::channels::slack {
 
+// What a Slack message's (and its answer's) delivery_context says, read once.
+struct DeliveryContext {
+  std::string response_url;     // a slash command's: its answer is posted there
+  std::string slack_ts;         // the previewed message a part is written over (chat.update)
+  bool slack_streamed = false;  // … begun with chat.startStream
+};
+DeliveryContext read_delivery_context(const std::string& delivery_context);
+
 // One Web API call's outcome, as the preview needs it.
 struct ApiReply {
   bool ok = false;
@@ -61,10 +69,6 @@ class StreamPreview final : public AnswerPreview, public std::enable_shared_from
 
   // The delivery_context of the answer's first part: the message's and {"slack_ts", "slack_streamed"}.
   static std::string context_with_ts(const std::string& context, const std::string& ts, bool streamed);
-  // The ts a part must be written over (chat.update), or empty.
-  static std::string ts_in(const std::string& delivery_context);
-  // Whether that message was begun with chat.startStream.
-  static bool streamed_in(const std::string& delivery_context);
 
  private:
   static boost::asio::awaitable<void> flush(std::shared_ptr<StreamPreview> self);

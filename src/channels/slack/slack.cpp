@@ -70,7 +70,9 @@ std::unique_ptr<config::ChannelSpec> parse(config::MapReader& r) {
   if (spec->mode == SlackMode::events) {
     if (auto s = r.required<Secret>("signing_secret")) spec->signing_secret = *s;
     for (const char* key : {"app_token", "connections", "liveness", "tls"}) {
-      if (r.has(key)) r.context().error(r.child(key), r.path_of(key), std::string(key) + " applies to mode: socket only");
+      if (r.has(key)) {
+        r.context().error(r.child(key), r.path_of(key), std::string(key) + " applies to mode: socket only");
+      }
     }
   } else if (auto s = r.optional<Secret>("signing_secret")) {
     spec->signing_secret = *s;  // unused in socket mode; accepted so a switch of mode is one line
@@ -132,15 +134,6 @@ HttpResponse not_taken(const EnvelopeReply& reply) {
   auto busy = HttpResponse::error(503, reply.outcome, "cannot accept the event now; retry later");
   busy.with_header("Retry-After", "1");
   return busy;
-}
-
-// A slash command's answer goes to its response_url (in delivery_context); empty otherwise.
-std::string response_url_of(const OutboxEntry& entry) {
-  if (entry.delivery_context.empty()) return {};
-  auto context = nlohmann::json::parse(entry.delivery_context, nullptr, false);
-  if (!context.is_object()) return {};
-  auto url = context.find("response_url");
-  return url != context.end() && url->is_string() ? url->get<std::string>() : std::string();
 }
 
 nlohmann::json command_response_body(const OutboxEntry& entry, const std::string& response_type) {
@@ -233,13 +226,13 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   }
 
   asio::awaitable<Delivery> deliver(OutboxEntry entry) override {
-    std::string response_url = response_url_of(entry);
-    if (!response_url.empty()) {
-      auto outcome = co_await answer_command(std::move(entry), std::move(response_url));
+    auto context = read_delivery_context(entry.delivery_context);
+    if (!context.response_url.empty()) {
+      auto outcome = co_await answer_command(std::move(entry), std::move(context.response_url));
       co_return outcome;
     }
     // A streamed answer's first part is written over the previewed message.
-    std::string previewed = StreamPreview::ts_in(entry.delivery_context);
+    std::string previewed = std::move(context.slack_ts);
     std::string method = previewed.empty() ? "chat.postMessage" : "chat.update";
     nlohmann::json body = previewed.empty() ? post_body(entry) : update_body(entry, previewed);
     std::string encoded = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -269,9 +262,8 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
   asio::awaitable<std::optional<std::string>> find_delivered(OutboxEntry entry) override {
     // A command's answer leaves no trace to look for: it is sent again. A streamed answer's
     // chat.update is simply made again (an edit, not a new message).
-    if (!response_url_of(entry).empty() || !StreamPreview::ts_in(entry.delivery_context).empty()) {
-      co_return std::nullopt;
-    }
+    auto context = read_delivery_context(entry.delivery_context);
+    if (!context.response_url.empty() || !context.slack_ts.empty()) co_return std::nullopt;
     std::string method = entry.thread.empty() ? "conversations.history" : "conversations.replies";
     std::string query = history_query(entry).dump();
     auto result = co_await call_api(method, query, entry.request_id);
@@ -338,16 +330,15 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
 
   std::shared_ptr<AnswerPreview> preview(const InboundMessage& m) override {
     if (!spec_.stream || !io_) return nullptr;
-    OutboxEntry probe;
-    probe.delivery_context = m.delivery_context;
-    if (!response_url_of(probe).empty()) return nullptr;  // a command's answer is one response_url post
+    auto context = read_delivery_context(m.delivery_context);
+    if (!context.response_url.empty()) return nullptr;  // a command's answer is one response_url post
     PreviewTarget target;
     target.conversation = m.conversation;
     target.thread = m.thread;
     target.recipient = m.sender;
     target.team = m.account;
-    target.existing_ts = StreamPreview::ts_in(m.delivery_context);
-    target.existing_streamed = StreamPreview::streamed_in(m.delivery_context);
+    target.existing_ts = std::move(context.slack_ts);
+    target.existing_streamed = context.slack_streamed;
     // A replay edits the message the last run began: a stream of that run cannot be continued.
     target.use_stream_methods = spec_.stream_methods && !stream_methods_refused_.load() && target.existing_ts.empty();
     target.interval = spec_.stream_interval;
@@ -357,8 +348,8 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     ApiCall api = [weak](std::string method, nlohmann::json args) {
       return preview_call(weak, std::move(method), std::move(args));
     };
-    auto record = [intake = intake_, channel = spec_.name, event = m.event_id](const std::string& context) {
-      if (intake) intake->set_delivery_context(channel, event, context);
+    auto record = [intake = intake_, channel = spec_.name, event = m.event_id](const std::string& with_ts) {
+      if (intake) intake->set_delivery_context(channel, event, with_ts);
     };
     auto refused = [weak] {
       auto self = weak.lock();
@@ -608,7 +599,8 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     m.request_id = generate_request_id();
     m.client = client;
     bool refused = interpreted.action == Interpreted::Action::refuse;
-    std::string refused_why = refused ? interpreted.why : std::string();  // named: GCC 12 frees a ternary's temporary twice
+    // Named: GCC 12 frees a ternary's temporary inside co_await twice.
+    std::string refused_why = refused ? interpreted.why : std::string();
     auto reply = co_await take(self, std::move(m), std::move(refused_why));
     co_return reply;
   }
