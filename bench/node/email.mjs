@@ -24,13 +24,13 @@
 // the limit), the lines hermesd logged (at warn and above); its LMTP, email and outbox
 // metrics go to stderr. Prints a Markdown section (`## Email`);
 // figures it could not take print as NaN, and the exit status is 1 when hermesd did not start.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds, freePort, rssMiB, wrkApiBaseline } from './processes.mjs';
+import { cpuSeconds, freePort, rssMiB, spawnHermesd, untilHermesdReady, wrkApiBaseline } from './processes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = { hermesd: process.env.HERMESD ?? path.resolve(here, '../../build/default/bin/hermesd'), seconds: 10,
@@ -99,7 +99,8 @@ function startSink() {
 }
 
 // --- hermesd, every thread on CPU 1; its output kept for the report. ---
-let hermesLog = '';
+let hermes = null;  // spawnHermesd's: the child and its output
+const hermesLog = () => hermes?.log() ?? '';
 async function startHermes({ httpPort, lmtpPort, smtpPort }) {
   const dir = path.join(tmp, 'data');
   const conf = path.join(tmp, 'hermes.yaml');
@@ -124,25 +125,13 @@ routes:
   - {name: default, agent: general}
 audit: {store_text: hash}
 `);
-  const argv = ['--config', conf];
-  const env = { ...process.env };
-  for (const k of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete env[k];
-  hermesd = spawn(PINNED ? 'taskset' : args.hermesd, PINNED ? ['-c', '1', args.hermesd, ...argv] : argv,
-                  { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const collect = (d) => { hermesLog += d; if (hermesLog.length > 1 << 20) hermesLog = hermesLog.slice(-(1 << 19)); };
-  hermesd.stdout.on('data', collect);
-  hermesd.stderr.on('data', collect);
-  const deadline = Date.now() + 20000;
-  while (Date.now() < deadline) {
-    if (hermesd.exitCode !== null) throw new Error(`hermesd exited (${hermesd.exitCode}): ${hermesLog}`);
-    try {
-      const r = await fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(1000) });
-      await r.arrayBuffer();
-      if (r.status === 200) return;
-    } catch { /* not yet */ }
-    await sleep(100);
-  }
-  throw new Error(`hermesd did not answer /healthz: ${hermesLog}`);
+  hermes = spawnHermesd(args.hermesd, ['--config', conf]);
+  hermesd = hermes.child;
+  await untilHermesdReady(hermes, async () => {
+    const r = await fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(1000) });
+    await r.arrayBuffer();
+    return r.status === 200;
+  }, () => 'answer /healthz');
 }
 
 // --- The LMTP load: one connection, replies read as codes in order. ---
@@ -319,7 +308,7 @@ const delivered = (c) => {
     `${r.drained ? '' : `; not all answered within the ${MAX_WAIT_S} s wait`})`;
 };
 const apiRps = results.api?.rps ?? NaN;
-const warnings = hermesLog.split('\n').filter((l) => l.trim()).length;
+const warnings = hermesLog().split('\n').filter((l) => l.trim()).length;
 const lines = ['## Email', '',
   `hermesd (threads: 1${PINNED ? ', on CPU 1' : ''}) takes mail for ${ADDRESS} over LMTP from a Node client ` +
   `(${PINNED ? 'CPU 0, ' : ''}one LHLO per connection, then MAIL + RCPT + DATA pipelined, a ~1 KB message with a unique ` +
@@ -346,5 +335,5 @@ const lines = ['## Email', '',
   `| hermesd log lines (level warn and above) | ${warnings} |`,
 ];
 console.log(lines.join('\n'));
-if (warnings) console.error(`hermesd's log (first lines):\n${hermesLog.split('\n').slice(0, 10).join('\n')}`);
+if (warnings) console.error(`hermesd's log (first lines):\n${hermesLog().split('\n').slice(0, 10).join('\n')}`);
 process.exit(failure ? 1 : 0);

@@ -1,6 +1,7 @@
 // Child processes for the bench scripts (run.mjs, soak.mjs, email.mjs, slack_socket.mjs):
 // free ports, children pinned to a CPU (each in its own process group so a stop can take its
-// descendants too), a process's RSS and CPU time, and the api channel's wrk baseline.
+// descendants too), a hermesd of a script's own, a process's RSS and CPU time, and the api
+// channel's wrk baseline.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -62,4 +63,34 @@ export function wrkApiBaseline(dir, url, connections, seconds) {
       resolve({ rps, errors: non2xx + (sock ? sock.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0) });
     });
   });
+}
+
+// A hermesd of the calling script's own (email.mjs, slack_socket.mjs): every thread on CPU 1
+// when there are two CPUs or more, no systemd notification variables, its output kept (the
+// last MiB at most) for the report. `log()` is that output so far.
+export function spawnHermesd(binary, argv, env = {}) {
+  const childEnv = { ...process.env, ...env };
+  for (const k of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete childEnv[k];
+  const pinned = CPUS >= 2;
+  const child = spawn(pinned ? 'taskset' : binary, pinned ? ['-c', '1', binary, ...argv] : argv,
+                      { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
+  let text = '';
+  const collect = (d) => { text += d; if (text.length > 1 << 20) text = text.slice(-(1 << 19)); };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  return { child, log: () => text };
+}
+
+// Waits up to 20 s for `ready()` (async; a throw counts as not yet); throws, with hermesd's
+// output, when it exits first or the time runs out (`what`: what it did not do).
+export async function untilHermesdReady(hermes, ready, what) {
+  const deadline = Date.now() + 20000;
+  while (Date.now() < deadline) {
+    if (hermes.child.exitCode !== null) throw new Error(`hermesd exited (${hermes.child.exitCode}): ${hermes.log()}`);
+    try {
+      if (await ready()) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`hermesd did not ${await what()}: ${hermes.log()}`);
 }

@@ -33,7 +33,7 @@
 // may be the limit), the sockets opened, the lines hermesd logged (at warn and above); its
 // Slack metrics go to stderr. Prints a Markdown section (`## Slack Socket Mode`); figures it
 // could not take print as NaN, and the exit status is 1 when hermesd did not start.
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -42,7 +42,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
-import { cpuSeconds, freePort, rssMiB, wrkApiBaseline } from './processes.mjs';
+import { cpuSeconds, freePort, rssMiB, spawnHermesd, untilHermesdReady, wrkApiBaseline } from './processes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = { hermesd: process.env.HERMESD ?? path.resolve(here, '../../build/default/bin/hermesd'), seconds: 10,
@@ -322,7 +322,8 @@ async function main() {
   }
 
   // --- hermesd, every thread on CPU 1; its output kept for the report. ---
-  let hermesLog = '';
+  let hermes = null;  // spawnHermesd's: the child and its output
+  const hermesLog = () => hermes?.log() ?? '';
   async function startHermes({ httpPort, apiPort }) {
     const dir = path.join(tmp, 'data');
     const conf = path.join(tmp, 'hermes.yaml');
@@ -348,29 +349,17 @@ routes:
   - {name: default, agent: general}
 audit: {store_text: hash}
 `);
-    const argv = ['--config', conf];
-    const env = { ...process.env, BENCH_SLACK_APP: APP_TOKEN, BENCH_SLACK_BOT: BOT_TOKEN };
-    for (const k of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete env[k];
-    hermesd = spawn(PINNED ? 'taskset' : args.hermesd, PINNED ? ['-c', '1', args.hermesd, ...argv] : argv,
-                    { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const collect = (d) => { hermesLog += d; if (hermesLog.length > 1 << 20) hermesLog = hermesLog.slice(-(1 << 19)); };
-    hermesd.stdout.on('data', collect);
-    hermesd.stderr.on('data', collect);
+    hermes = spawnHermesd(args.hermesd, ['--config', conf], { BENCH_SLACK_APP: APP_TOKEN, BENCH_SLACK_BOT: BOT_TOKEN });
+    hermesd = hermes.child;
     // Ready: /healthz answers, both sockets were greeted, the channel is healthy (auth.test done).
-    const deadline = Date.now() + 20000;
-    while (Date.now() < deadline) {
-      if (hermesd.exitCode !== null) throw new Error(`hermesd exited (${hermesd.exitCode}): ${hermesLog}`);
-      try {
-        const r = await fetch(`http://127.0.0.1:${httpPort}/status`, { signal: AbortSignal.timeout(1000) });
-        const status = r.status === 200 ? await r.json() : null;
-        const slack = status?.channels?.find((c) => c.name === 'slack');
-        if (slack?.healthy === true && (await ask('stats')).hellos >= SOCKETS) return;
-      } catch { /* not yet */ }
-      await sleep(100);
-    }
-    const slack = await fetch(`http://127.0.0.1:${httpPort}/status`).then((r) => r.json()).catch(() => null);
-    throw new Error(`hermesd's Slack channel did not open ${SOCKETS} sockets: ` +
-                    `${JSON.stringify(slack?.channels?.find((c) => c.name === 'slack') ?? null)} ${hermesLog}`);
+    const slackStatus = async () => {
+      const r = await fetch(`http://127.0.0.1:${httpPort}/status`, { signal: AbortSignal.timeout(1000) });
+      const status = r.status === 200 ? await r.json() : null;
+      return status?.channels?.find((c) => c.name === 'slack') ?? null;
+    };
+    await untilHermesdReady(hermes, async () => (await slackStatus())?.healthy === true &&
+                                                  (await ask('stats')).hellos >= SOCKETS,
+                            async () => `open ${SOCKETS} Slack sockets: ${JSON.stringify(await slackStatus().catch(() => null))}`);
   }
 
   const results = {};
@@ -430,7 +419,7 @@ audit: {store_text: hash}
     return r ? `${r.retries} / ${r.givenUp}${r.stillInFlight ? ` (${r.stillInFlight} still unacknowledged)` : ''}` : 'NaN';
   };
   const apiRps = results.api?.rps ?? NaN;
-  const warnings = hermesLog.split('\n').filter((l) => l.trim()).length;
+  const warnings = hermesLog().split('\n').filter((l) => l.trim()).length;
   const lines = ['## Slack Socket Mode', '',
     `hermesd (threads: 1${PINNED ? ', on CPU 1' : ''}) takes Slack events over Socket Mode: a Node stand-in for Slack ` +
     `(${PINNED ? 'CPU 0, ' : ''}its own process) serves the Web API (auth.test, apps.connections.open, ` +
@@ -468,7 +457,7 @@ audit: {store_text: hash}
     `| hermesd log lines (level warn and above) | ${warnings} |`,
   ];
   console.log(lines.join('\n'));
-  if (warnings) console.error(`hermesd's log (first lines):\n${hermesLog.split('\n').slice(0, 10).join('\n')}`);
+  if (warnings) console.error(`hermesd's log (first lines):\n${hermesLog().split('\n').slice(0, 10).join('\n')}`);
   if (totals && (totals.unreadable || totals.strayAcks || totals.refused || totals.answeredUnacked)) {
     console.error(`stand-in: ${totals.unreadable} unreadable message(s) or call(s), ${totals.strayAcks} acknowledgement(s) ` +
                   `of no envelope in flight, ${totals.refused} socket(s) with a bad ticket, ${totals.answeredUnacked} ` +
