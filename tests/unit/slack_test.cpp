@@ -4,6 +4,8 @@
 #include "hermes/channels/async.hpp"
 #include "hermes/channels/slack.hpp"
 #include "hermes/config/loader.hpp"
+#include "hermes/core/json_fields.hpp"
+#include "src/channels/slack/preview.hpp"
 #include "src/channels/slack/socket_mode.hpp"
 
 namespace hermes::channels {
@@ -269,6 +271,23 @@ TEST(SlackSocketMode, EnvelopesAreReadDefensively) {
   ASSERT_TRUE(odd);  // wrong-typed fields read as absent
   EXPECT_TRUE(odd->envelope_id.empty());
   EXPECT_EQ(odd->retry_attempt, 0);
+}
+
+TEST(SlackSocketMode, DeliveryContextsAreReadWithoutTrustingTheirTypes) {
+  auto full = slack::read_delivery_context(
+      R"({"response_url":"https://hooks.slack.com/commands/1/2","slack_ts":"1.2","slack_streamed":true})");
+  EXPECT_EQ(full.response_url, "https://hooks.slack.com/commands/1/2");
+  EXPECT_EQ(full.slack_ts, "1.2");
+  EXPECT_TRUE(full.slack_streamed);
+  auto odd = slack::read_delivery_context(R"({"response_url":5,"slack_ts":[],"slack_streamed":"yes"})");
+  EXPECT_TRUE(odd.response_url.empty());
+  EXPECT_TRUE(odd.slack_ts.empty());
+  EXPECT_FALSE(odd.slack_streamed);
+  EXPECT_TRUE(slack::read_delivery_context("").slack_ts.empty());
+  EXPECT_TRUE(slack::read_delivery_context("not json").response_url.empty());
+  EXPECT_EQ(json_bool(json::parse(R"({"ok":false})"), "ok", true), false);
+  EXPECT_EQ(json_bool(json::parse(R"({"ok":"false"})"), "ok", true), true);
+  EXPECT_EQ(json_bool(json::array(), "ok", false), false);
 }
 
 TEST(SlackCommands, AnAnswerPastTheResponseUrlsThirtyMinutesIsGivenUp) {

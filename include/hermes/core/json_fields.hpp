@@ -10,5 +10,7 @@ namespace hermes {
 
 // `object[key]` when `object` is an object and that member is a string; else "".
 std::string json_string(const nlohmann::json& object, const char* key);
+// `object[key]` when `object` is an object and that member is a boolean; else `fallback`.
+bool json_bool(const nlohmann::json& object, const char* key, bool fallback);
 
 }  // namespace hermes

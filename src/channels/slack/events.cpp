@@ -162,13 +162,8 @@ std::optional<SlashCommand> slash_command_from_json(const nlohmann::json& payloa
     why = "the command is not a JSON object";
     return std::nullopt;
   }
-  return read_command(
-      [&payload](const char* name) -> std::optional<std::string> {
-        auto it = payload.find(name);
-        if (it == payload.end() || !it->is_string()) return std::nullopt;
-        return it->get<std::string>();
-      },
-      why);
+  return read_command([&payload](const char* name) { return std::optional<std::string>(json_string(payload, name)); },
+                      why);
 }
 
 InboundMessage command_message(const SlashCommand& command, const SlackSpec& spec) {

@@ -7,6 +7,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "hermes/core/json_fields.hpp"
+
 namespace hermes::channels::slack {
 
 namespace asio = boost::asio;
@@ -63,15 +65,9 @@ DeliveryContext read_delivery_context(const std::string& delivery_context) {
   DeliveryContext out;
   if (delivery_context.empty()) return out;
   auto j = nlohmann::json::parse(delivery_context, nullptr, false);
-  if (!j.is_object()) return out;
-  auto text = [&j](const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  out.response_url = text("response_url");
-  out.slack_ts = text("slack_ts");
-  auto streamed = j.find("slack_streamed");
-  out.slack_streamed = streamed != j.end() && streamed->is_boolean() && streamed->get<bool>();
+  out.response_url = json_string(j, "response_url");
+  out.slack_ts = json_string(j, "slack_ts");
+  out.slack_streamed = json_bool(j, "slack_streamed", false);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "hermes/channels/slack.hpp"
 #include "hermes/config/client_tls.hpp"
 #include "hermes/config/reader.hpp"
+#include "hermes/core/json_fields.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/observability/metrics.hpp"
 #include "src/channels/slack/preview.hpp"
@@ -473,12 +474,14 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     if (!reply.is_object()) {
       d.result = DeliveryResult::retry;
       d.detail = "slack_invalid_response";
-    } else if (!reply.value("ok", false)) {
-      std::string error = reply.value("error", std::string("unknown_error"));
+    } else if (!json_bool(reply, "ok", false)) {
+      // Fields of the wrong type read as absent: nlohmann's value() threw on them.
+      std::string error = json_string(reply, "error");
+      if (error.empty()) error = "unknown_error";
       d.result = transient_slack_error(error) ? DeliveryResult::retry : DeliveryResult::failed;
       d.detail = "slack:" + error;
     } else {
-      d.peer_id = reply.value("ts", std::string());
+      d.peer_id = json_string(reply, "ts");
       return d;
     }
     api_errors_.with({spec_.name, method, d.detail}).inc();
@@ -511,11 +514,11 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
       auto reply = nlohmann::json::parse(result.body, nullptr, false);
       if (outcome.result == DeliveryResult::delivered && reply.is_object() && reply.contains("user_id")) {
         std::lock_guard lock(self->identity_mutex_);
-        self->bot_user_id_ = reply.value("user_id", "");
+        self->bot_user_id_ = json_string(reply, "user_id");
         self->token_error_.clear();
         self->probing_ = false;
         spdlog::info("slack {}: connected as bot user {} in team {}{}", self->spec_.name, self->bot_user_id_,
-                     reply.value("team_id", ""), logged.empty() ? "" : "; held answers are being delivered");
+                     json_string(reply, "team_id"), logged.empty() ? "" : "; held answers are being delivered");
         co_return;
       }
       bool refused = token_error(outcome.detail);
@@ -674,9 +677,10 @@ class SlackChannel final : public Channel, public std::enable_shared_from_this<S
     }
     // Slack answers 200 with "ok", or an error such as {"ok":false,"error":"expired_url"}.
     auto reply = nlohmann::json::parse(result.body, nullptr, false);
-    if (reply.is_object() && !reply.value("ok", true)) {
+    if (!json_bool(reply, "ok", true)) {
+      std::string error = json_string(reply, "error");
       d.result = DeliveryResult::failed;
-      d.detail = "slack:" + reply.value("error", std::string("unknown_error"));
+      d.detail = "slack:" + (error.empty() ? std::string("unknown_error") : error);
       api_errors_.with({spec_.name, "response_url", d.detail}).inc();
     }
     co_return d;

@@ -11,8 +11,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-
 #include "hermes/core/backoff.hpp"
+#include "hermes/core/json_fields.hpp"
 #include "hermes/net/client.hpp"
 #include "hermes/net/websocket.hpp"
 
@@ -52,7 +52,8 @@ std::string socket_ack(const std::string& envelope_id) {
 
 std::string open_failure(int status, const nlohmann::json& reply) {
   if (!reply.is_object()) return "apps.connections.open answered HTTP " + std::to_string(status) + " without JSON";
-  std::string error = reply.value("error", std::string("unknown_error"));
+  std::string error = json_string(reply, "error");
+  if (error.empty()) error = "unknown_error";
   std::string why = "apps.connections.open: " + error;
   if (error == "not_allowed_token_type" || error == "invalid_auth" || error == "not_authed") {
     why += " (app_token must be an app-level token, xapp-…, with the connections:write scope)";
@@ -89,14 +90,12 @@ std::optional<Envelope> parse_envelope(std::string_view text) {
   if (type == j.end() || !type->is_string()) return std::nullopt;
   Envelope e;
   e.type = type->get<std::string>();
-  if (auto id = j.find("envelope_id"); id != j.end() && id->is_string()) e.envelope_id = id->get<std::string>();
+  e.envelope_id = json_string(j, "envelope_id");
+  e.reason = json_string(j, "reason");
+  e.accepts_response_payload = json_bool(j, "accepts_response_payload", false);
   if (auto p = j.find("payload"); p != j.end()) e.payload = std::move(*p);
-  if (auto r = j.find("reason"); r != j.end() && r->is_string()) e.reason = r->get<std::string>();
   if (auto n = j.find("retry_attempt"); n != j.end() && n->is_number_unsigned()) {
     e.retry_attempt = static_cast<int>(std::min<std::uint64_t>(n->get<std::uint64_t>(), 1000));
-  }
-  if (auto a = j.find("accepts_response_payload"); a != j.end() && a->is_boolean()) {
-    e.accepts_response_payload = a->get<bool>();
   }
   return e;
 }
@@ -205,17 +204,16 @@ asio::awaitable<SocketMode::OpenResult> SocketMode::open_url() {
     co_return out;
   }
   auto reply = nlohmann::json::parse(result.body, nullptr, false);
-  if (result.status != 200 || !reply.is_object() || !reply.value("ok", false)) {
+  if (result.status != 200 || !json_bool(reply, "ok", false)) {
     out.error = open_failure(result.status, reply);
     co_return out;
   }
-  auto url = reply.find("url");
-  if (url == reply.end() || !url->is_string() ||
-      (url->get<std::string>().rfind("wss://", 0) != 0 && url->get<std::string>().rfind("ws://", 0) != 0)) {
+  std::string url = json_string(reply, "url");
+  if (url.rfind("wss://", 0) != 0 && url.rfind("ws://", 0) != 0) {
     out.error = "apps.connections.open answered without a wss:// url";
     co_return out;
   }
-  out.url = url->get<std::string>();
+  out.url = std::move(url);
   co_return out;
 }
 
