@@ -138,21 +138,13 @@ asio::awaitable<bool> StreamPreview::show() {
       record_(context_with_ts(target_.delivery_context, ts_, true));
       co_return true;
     }
-    if (!stream_methods_unavailable(r.error)) {
-      if (r.error == "http_429" || r.error == "slack:ratelimited") {
-        next_ = std::chrono::steady_clock::now() + std::max(r.retry_after, target_.interval);
-        co_return true;
-      }
-      co_return false;
-    }
+    if (!stream_methods_unavailable(r.error)) co_return paused_by(r);
     target_.use_stream_methods = false;  // Slack does not offer them here: the placeholder it is
     if (stream_methods_refused_) stream_methods_refused_();
   }
   if (stop_first_) {
     stop_first_ = false;
-    std::string method = "chat.stopStream";
-    auto args = stop_args(target_, ts_);
-    co_await api_(std::move(method), std::move(args));  // already stopped, or expired: fine
+    co_await stop_stream();  // already stopped, or expired: fine
   }
   ApiReply r;
   if (ts_.empty()) {
@@ -175,12 +167,19 @@ asio::awaitable<bool> StreamPreview::show() {
     auto args = update_args(target_, ts_, shown + std::string(kGrowing));
     r = co_await api_(std::move(method), std::move(args));
   }
-  if (r.ok) co_return true;
-  if (r.error == "http_429" || r.error == "slack:ratelimited") {
-    next_ = std::chrono::steady_clock::now() + std::max(r.retry_after, target_.interval);
-    co_return true;
-  }
-  co_return false;
+  co_return r.ok || paused_by(r);
+}
+
+bool StreamPreview::paused_by(const ApiReply& reply) {
+  if (reply.error != "http_429" && reply.error != "slack:ratelimited") return false;
+  next_ = std::chrono::steady_clock::now() + std::max(reply.retry_after, target_.interval);
+  return true;
+}
+
+asio::awaitable<void> StreamPreview::stop_stream() {
+  std::string method = "chat.stopStream";  // arguments named: GCC 12 and temporaries in co_await
+  auto args = stop_args(target_, ts_);
+  co_await api_(std::move(method), std::move(args));
 }
 
 asio::awaitable<std::string> StreamPreview::finish() {
@@ -191,12 +190,8 @@ asio::awaitable<std::string> StreamPreview::finish() {
     co_await idle_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   if (ts_.empty()) co_return std::string();
-  if (streaming_ || stop_first_) {
-    // Closed now; the outbox's chat.update then writes the first part over it.
-    std::string method = "chat.stopStream";
-    auto args = stop_args(target_, ts_);
-    co_await api_(std::move(method), std::move(args));
-  }
+  // Closed now; the outbox's chat.update then writes the first part over it.
+  if (streaming_ || stop_first_) co_await stop_stream();
   co_return context_with_ts(target_.delivery_context, ts_, false);
 }
 

@@ -73,6 +73,9 @@ class StreamPreview final : public AnswerPreview, public std::enable_shared_from
  private:
   static boost::asio::awaitable<void> flush(std::shared_ptr<StreamPreview> self);
   boost::asio::awaitable<bool> show();  // one call; false: the preview ends
+  // A 429 (or Slack's ratelimited): the next call waits for its Retry-After. False: another failure.
+  bool paused_by(const ApiReply& reply);
+  boost::asio::awaitable<void> stop_stream();
   std::string shown_text() const;
 
   PreviewTarget target_;
