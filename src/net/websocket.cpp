@@ -236,6 +236,18 @@ asio::awaitable<std::string> ws_connect_tcp(Client& client, std::string host, st
   co_return std::string();
 }
 
+// The opening handshake on a connected client (TLS done, when any): the result to return.
+template <class Client>
+asio::awaitable<WebSocketConnectResult> ws_handshake(std::shared_ptr<Client> socket, std::string authority,
+                                                     std::string target) {
+  WebSocketConnectResult result;
+  // From here Beast's WebSocket timeouts apply (handshake 10 s, then idle pings).
+  socket->tcp().expires_never();
+  result.error = co_await socket->ws().handshake(std::move(authority), std::move(target));
+  if (result.error.empty()) result.socket = std::move(socket);
+  co_return result;
+}
+
 std::shared_ptr<asio::ssl::context> ws_tls_context(const ClientTls& tls, std::string& error) {
   auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   if (auto ec = configure_client_tls(*context, tls)) {
@@ -262,15 +274,9 @@ asio::awaitable<WebSocketConnectResult> ws_connect_tls(ParsedUrl url, WebSocketC
     if (verify != X509_V_OK) result.error += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     co_return result;
   }
-  socket->tcp().expires_never();  // from here Beast's WebSocket timeouts apply
   std::string authority = options.host_header.empty() ? url.authority : options.host_header;
-  std::string failure = co_await socket->ws().handshake(std::move(authority), std::move(url.target));
-  if (!failure.empty()) {
-    result.error = std::move(failure);
-    co_return result;
-  }
-  result.socket = std::move(socket);
-  co_return result;
+  auto opened = co_await ws_handshake(std::move(socket), std::move(authority), std::move(url.target));
+  co_return opened;
 }
 
 }  // namespace
@@ -282,16 +288,9 @@ asio::awaitable<WebSocketConnectResult> connect_websocket(std::string host, std:
   auto socket = std::make_shared<WsPlainClient>(nullptr, options, executor);
   result.error = co_await ws_connect_tcp(*socket, host, port, options);
   if (!result.error.empty()) co_return result;
-  // From here Beast's WebSocket timeouts apply (handshake 10 s, then idle pings).
-  socket->tcp().expires_never();
   std::string authority = options.host_header.empty() ? host + ":" + std::to_string(port) : options.host_header;
-  std::string failure = co_await socket->ws().handshake(std::move(authority), std::move(target));
-  if (!failure.empty()) {
-    result.error = std::move(failure);
-    co_return result;
-  }
-  result.socket = std::move(socket);
-  co_return result;
+  auto opened = co_await ws_handshake(std::move(socket), std::move(authority), std::move(target));
+  co_return opened;
 }
 
 asio::awaitable<WebSocketConnectResult> connect_websocket_url(std::string url, WebSocketClientOptions options,
