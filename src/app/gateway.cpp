@@ -367,12 +367,12 @@ std::shared_ptr<Snapshot> Gateway::Impl::build_snapshot(std::shared_ptr<const co
     if (l.admin) add_admin_routes(*routes[l.name], *this);
   }
   // A channel without a listener (Slack in Socket Mode) mounts nothing: it gets routes no
-  // listener serves.
+  // listener serves (listener names are never empty).
   static const config::ListenerConfig kNoListener{};
+  routes[""] = std::make_shared<net::HttpRoutes>();
+  mailboxes[""] = std::make_shared<net::LmtpRoutes>();
   for (const auto& spec : cfg->channels) {
     const auto* listener = spec->listener.empty() ? &kNoListener : cfg->find_listener(spec->listener);
-    if (!routes[spec->listener]) routes[spec->listener] = std::make_shared<net::HttpRoutes>();
-    if (!mailboxes[spec->listener]) mailboxes[spec->listener] = std::make_shared<net::LmtpRoutes>();
     channels::ChannelContext ctx{snap->pipeline, cfg, *routes[spec->listener], *listener,
                                  metrics, *audit, intake.get(), &outbox, &http, mailboxes[spec->listener].get(), &io};
     snap->channels.push_back(extensions.channels.create(*spec, ctx));
